@@ -1,0 +1,1 @@
+"""Pure composition: from a parsed XR and Input to desired resources and XR status. No I/O."""

@@ -1,0 +1,1 @@
+"""Sandboxed Lua (lupa) running Sveltos-compatible event and health rules."""

@@ -1,0 +1,327 @@
+"""The AddonBundle contract: what the function emits and the reconciler applies.
+
+An `AddonBundle` (``addons.aifleet.io/v1alpha1``, namespaced) names its target cluster (or a
+label selector over clusters), how to keep add-ons in sync, and an ordered set of add-ons:
+Helm charts and/or Jinja2 manifest streams with their dependencies, health rules and drift
+exclusions. The function builds `AddonBundleSpec` objects in `function.compose.addons`; the
+reconciler parses bundles with `parse_bundle_spec` and orders add-ons with `dependency_order`.
+Status shapes live here too, since the function reads what the reconciler writes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from graphlib import CycleError, TopologicalSorter
+from typing import Any, Self
+
+from pydantic import Field, model_validator
+
+from function.errors import FieldError, SpecError
+from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, parse
+
+GROUP = "addons.aifleet.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "AddonBundle"
+
+
+class SyncMode(StrEnum):
+    """How the reconciler keeps a bundle's add-ons in the workload cluster (Sveltos' modes)."""
+
+    ONE_TIME = "OneTime"
+    CONTINUOUS = "Continuous"
+    CONTINUOUS_WITH_DRIFT_DETECTION = "ContinuousWithDriftDetection"
+    DRY_RUN = "DryRun"
+
+
+class StopMatchingBehavior(StrEnum):
+    """What happens to applied add-ons when the bundle stops targeting a cluster."""
+
+    WITHDRAW_ADDONS = "WithdrawAddons"
+    LEAVE_ADDONS = "LeaveAddons"
+
+
+class ClusterGate(StrEnum):
+    """How ready the cluster must be before an add-on is applied.
+
+    Base add-ons (NFD, the GPU operator, monitoring) need only an initialized control plane;
+    model servers need workers, and GPUs the scheduler can allocate.
+    """
+
+    CONTROL_PLANE_INITIALIZED = "ControlPlaneInitialized"
+    WORKERS_AVAILABLE = "WorkersAvailable"
+    GPU_ALLOCATABLE = "GPUAllocatable"
+
+
+class HelmSource(Spec):
+    """A Helm chart, its version and its values."""
+
+    repository: str = Field(
+        pattern=r"^(https?|oci|file)://",
+        description="Chart repository: https:// (index.yaml), oci:// registry, or file:// "
+        "directory of charts (offline use).",
+    )
+    chart: str = Field(min_length=1, description="Chart name in the repository.")
+    version: str = Field(min_length=1, description="Exact chart version.")
+    release_name: str | None = Field(
+        default=None,
+        pattern=DNS_LABEL,
+        description="Helm release name; defaults to the add-on name.",
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Chart values; string leaves are Jinja2 templates over the cluster context.",
+    )
+    values_template: str | None = Field(
+        default=None,
+        description="A Jinja2 template of YAML values, rendered and deep-merged over `values`.",
+    )
+
+
+class SourceKind(StrEnum):
+    """Kinds an add-on may read manifests from."""
+
+    CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
+
+
+class ManifestSource(Spec):
+    """A ConfigMap or Secret in the management cluster whose data keys hold manifests."""
+
+    kind: SourceKind = Field(description="ConfigMap or Secret.")
+    name: str = Field(min_length=1, description="Name of the ConfigMap or Secret.")
+    namespace: str | None = Field(
+        default=None, description="Namespace; defaults to the bundle's namespace."
+    )
+    optional: bool = Field(default=False, description="Skip silently when the object is absent.")
+
+
+class Health(Spec):
+    """What 'healthy' means for an add-on before its dependants may start."""
+
+    builtin: bool = Field(
+        default=True,
+        description="Apply the built-in checks (Deployment, StatefulSet, DaemonSet, Job, CRD, "
+        "ClusterPolicy, Ready conditions) to the add-on's objects.",
+    )
+    lua: str | None = Field(
+        default=None, description="A Lua health rule (Sveltos' evaluate() contract)."
+    )
+
+
+class DriftTarget(Spec):
+    """Which applied objects a drift exclusion covers; unset fields match anything."""
+
+    group: str | None = Field(default=None, description="API group ('' for the core group).")
+    version: str | None = Field(default=None, description="API version.")
+    kind: str | None = Field(default=None, description="Kind.")
+    name: str | None = Field(default=None, description="Object name.")
+    namespace: str | None = Field(default=None, description="Object namespace.")
+
+
+class DriftExclusion(Spec):
+    """Field paths that may change in the workload cluster without counting as drift."""
+
+    paths: list[str] = Field(
+        min_length=1, description="JSON pointer-like paths, e.g. /spec/replicas."
+    )
+    target: DriftTarget | None = Field(default=None, description="Objects the paths apply to.")
+
+
+class AddonSpec(Spec):
+    """One add-on: a chart and/or manifests, applied as a unit after its dependencies."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=53, description="Unique add-on name.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Add-ons that must be healthy before this one starts."
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=DNS_LABEL,
+        description="Namespace for the add-on's namespaced objects; created if missing.",
+    )
+    gate: ClusterGate = Field(
+        default=ClusterGate.CONTROL_PLANE_INITIALIZED,
+        description="How ready the cluster must be before this add-on is applied.",
+    )
+    helm: HelmSource | None = Field(default=None, description="A Helm chart to render and apply.")
+    manifests: str | None = Field(
+        default=None, description="An inline Jinja2 template of a YAML stream of objects."
+    )
+    manifests_from: list[ManifestSource] = Field(
+        default_factory=list, description="ConfigMaps/Secrets whose data hold manifest templates."
+    )
+    health: Health = Field(default_factory=Health, description="Health rules of the add-on.")
+    drift_exclusions: list[DriftExclusion] = Field(
+        default_factory=list, description="Fields excluded from drift detection."
+    )
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Self:
+        if self.helm is None and self.manifests is None and not self.manifests_from:
+            raise ValueError("an add-on needs helm, manifests or manifestsFrom")
+        if self.name in self.depends_on:
+            raise ValueError(f"add-on {self.name!r} depends on itself")
+        return self
+
+
+class TemplateResourceRef(Spec):
+    """A management-cluster object exposed to templates as ``resources[identifier]``."""
+
+    identifier: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Name in templates.")
+    resource: ObjectRef = Field(description="The object to read.")
+    optional: bool = Field(default=False, description="Render without it when it is absent.")
+
+
+class KubeconfigSecretRef(Spec):
+    """Where the workload cluster's kubeconfig lives, when the convention does not say."""
+
+    name: str = Field(min_length=1, description="Secret name in the bundle's namespace.")
+    key: str = Field(default="kubeconfig", description="Data key holding the kubeconfig.")
+
+
+class AddonBundleSpec(Spec):
+    """The spec of an AddonBundle."""
+
+    cluster_ref: ObjectRef | None = Field(
+        default=None,
+        description="The one cluster (CAPI Cluster, XR or managed resource) to target.",
+    )
+    cluster_selector: LabelSelector | None = Field(
+        default=None, description="Target every CAPI Cluster in the namespace with these labels."
+    )
+    kubeconfig_secret_ref: KubeconfigSecretRef | None = Field(
+        default=None,
+        description="Kubeconfig Secret of clusterRef; defaults to <name>-kubeconfig/value for "
+        "Cluster API and to the managed resource's connection Secret for Crossplane.",
+    )
+    sync_mode: SyncMode = Field(default=SyncMode.CONTINUOUS, description="How add-ons are kept.")
+    stop_matching_behavior: StopMatchingBehavior = Field(
+        default=StopMatchingBehavior.WITHDRAW_ADDONS,
+        description="What happens to add-ons on a cluster the bundle no longer targets.",
+    )
+    template_resource_refs: list[TemplateResourceRef] = Field(
+        default_factory=list, description="Management-cluster objects exposed to templates."
+    )
+    addons: list[AddonSpec] = Field(default_factory=list, description="The add-ons to apply.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.cluster_ref is None) == (self.cluster_selector is None):
+            raise ValueError("exactly one of clusterRef and clusterSelector must be set")
+        if self.kubeconfig_secret_ref is not None and self.cluster_ref is None:
+            raise ValueError("kubeconfigSecretRef needs clusterRef")
+        return self
+
+
+def parse_bundle_spec(data: Any, *, root: str = "spec") -> AddonBundleSpec:
+    """Parse and check an AddonBundle spec: fields, unique names, known dependencies, no cycle."""
+    spec = parse(AddonBundleSpec, data, root=root)
+    dependency_order(spec.addons, root=f"{root}.addons")
+    return spec
+
+
+def dependency_order(addons: list[AddonSpec], *, root: str = "spec.addons") -> list[AddonSpec]:
+    """The add-ons in an order where each comes after everything it depends on.
+
+    Ties keep the order of the list, so a bundle applies the same way every time.
+    Raises `SpecError` naming the add-on for duplicate names, unknown dependencies or a cycle.
+    """
+    index: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for i, addon in enumerate(addons):
+        if addon.name in index:
+            errors.append(FieldError(f"{root}[{i}].name", f"duplicate add-on name {addon.name!r}"))
+        index.setdefault(addon.name, i)
+    for i, addon in enumerate(addons):
+        for j, dep in enumerate(addon.depends_on):
+            if dep not in index:
+                errors.append(
+                    FieldError(
+                        f"{root}[{i}].dependsOn[{j}]",
+                        f"unknown add-on {dep!r}; known: {', '.join(index) or 'none'}",
+                    )
+                )
+    if errors:
+        raise SpecError(errors)
+
+    sorter: TopologicalSorter[int] = TopologicalSorter()
+    for i, addon in enumerate(addons):
+        sorter.add(i, *(index[d] for d in addon.depends_on))
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        cycle = [addons[i].name for i in exc.args[1]]
+        first = index[cycle[0]]
+        raise SpecError.at(
+            f"{root}[{first}].dependsOn", f"dependency cycle: {' -> '.join(cycle)}"
+        ) from None
+    ordered: list[int] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        ordered.extend(ready)
+        sorter.done(*ready)
+    return [addons[i] for i in ordered]
+
+
+# --- status: written by the reconciler, read by the function ---------------------------------
+
+
+class AddonPhase(StrEnum):
+    """Where one add-on stands on one cluster."""
+
+    PENDING = "Pending"  # not started: cluster not ready or dependencies not healthy
+    WAITING = "Waiting"  # applied, waiting for its health checks
+    APPLIED = "Applied"  # applied; no health checks apply (or DryRun computed the diff)
+    HEALTHY = "Healthy"  # applied and healthy; dependants may start
+    FAILED = "Failed"  # render or apply failed; `message` says where and why
+    WITHDRAWN = "Withdrawn"  # removed from the cluster
+
+
+READY_PHASES = frozenset({AddonPhase.HEALTHY, AddonPhase.APPLIED})
+
+
+class AddonStatus(Spec):
+    """Status of one add-on on one cluster."""
+
+    name: str
+    phase: AddonPhase
+    hash: str | None = None
+    resources: int = 0
+    message: str | None = None
+    last_applied_time: str | None = None
+
+
+class DriftStatus(Spec):
+    """How often drift was corrected on a cluster."""
+
+    count: int = 0
+    last_detected: str | None = None
+
+
+class ClusterAddonsStatus(Spec):
+    """Status of a bundle on one target cluster."""
+
+    cluster_ref: ObjectRef
+    ready: bool = False
+    addons: list[AddonStatus] = Field(default_factory=list)
+    drift: DriftStatus | None = None
+
+
+class Condition(Spec):
+    """A Kubernetes condition (metav1.Condition)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    last_transition_time: str | None = None
+    observed_generation: int | None = None
+
+
+class AddonBundleStatus(Spec):
+    """The status of an AddonBundle."""
+
+    observed_generation: int | None = None
+    clusters: list[ClusterAddonsStatus] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)

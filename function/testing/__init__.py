@@ -1,0 +1,1 @@
+"""The Kubernetes API emulator used by tests, benchmarks and demos."""
