@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests use (installed with apt-get when missing).
-SYSTEM_PACKAGES :=
+SYSTEM_PACKAGES := docker-registry
 
 .PHONY: demo test lint typecheck unit install system-deps bench clean
 
