@@ -1,0 +1,191 @@
+"""The client protocol: the only way the reconciler reaches a Kubernetes API.
+
+Everything above this seam speaks in plain dicts (the objects as the API serves them) and in
+`function.errors` types; nothing above it imports the `kubernetes` package. `adapter` holds the
+real implementation over the `kubernetes` client; tests run that same adapter against the
+emulator in `function.testing`, so no fake of this protocol is needed.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+Object = dict[str, Any]
+"""A Kubernetes object as the API serves it (apiVersion, kind, metadata, spec, status...)."""
+
+FIELD_MANAGER = "aifleet"
+"""The server-side apply field manager of everything the reconciler writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """How the API serves one kind: its plural resource name and scope."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    subresources: frozenset[str] = frozenset()
+
+    @property
+    def group(self) -> str:
+        """The API group ('' for the core group)."""
+        return group_of(self.api_version)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectList:
+    """The items of a list call and the collection's resourceVersion (where a watch starts)."""
+
+    items: list[Object]
+    resource_version: str
+
+
+class EventType(StrEnum):
+    """Watch event types, as the API names them."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+    BOOKMARK = "BOOKMARK"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One watch event; for BOOKMARK only ``object.metadata.resourceVersion`` is meaningful."""
+
+    type: EventType
+    object: Object = field(repr=False)
+
+
+class PatchType(StrEnum):
+    """Patch content types the client can send."""
+
+    MERGE = "application/merge-patch+json"
+    JSON = "application/json-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+
+
+class KubeClient(Protocol):
+    """A small async client for one Kubernetes API server.
+
+    Calls raise `function.errors.KubeError` subclasses: `NotFoundError`, `ConflictError`,
+    `GoneError`, `InvalidError`, `ForbiddenError`, `UnavailableError`.
+    """
+
+    async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        """How ``kind`` is served; `NotFoundError` when the API does not serve it."""
+        ...
+
+    async def preferred_version(self, group: str) -> str:
+        """The server's preferred version of ``group`` (e.g. ``v1beta2``)."""
+        ...
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Object:
+        """Read one object."""
+        ...
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        """List objects of a kind, in one namespace or across all of them."""
+        ...
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream changes after ``resource_version`` until the server ends the watch.
+
+        Bookmarks are requested and passed through. Raises `GoneError` when the
+        resourceVersion is too old: list again and restart from the new version.
+        """
+        ...
+
+    async def create(self, obj: Object) -> Object:
+        """Create an object (``generateName`` honoured); `ConflictError` if it exists."""
+        ...
+
+    async def apply(
+        self,
+        obj: Object,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> Object:
+        """Server-side apply ``obj`` as ``field_manager``; returns the object after the apply."""
+        ...
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Object | builtins.list[Object],
+        *,
+        patch_type: PatchType = PatchType.MERGE,
+        subresource: str | None = None,
+    ) -> Object:
+        """Patch an object (or one of its subresources)."""
+        ...
+
+    async def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: Object
+    ) -> Object:
+        """Merge-patch the ``status`` subresource."""
+        ...
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+    ) -> None:
+        """Delete an object; `NotFoundError` when it is already gone."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def group_of(api_version: str) -> str:
+    """``apps/v1`` → ``apps``; ``v1`` → ``''``."""
+    group, _, version = api_version.rpartition("/")
+    return group if version else ""
+
+
+def meta(obj: Object) -> dict[str, Any]:
+    """The object's metadata (an empty dict when absent)."""
+    metadata: dict[str, Any] = obj.get("metadata") or {}
+    return metadata
+
+
+def describe(obj: Object) -> str:
+    """``Deployment gpu-operator/gpu-operator`` — for messages."""
+    m = meta(obj)
+    where = f"{m['namespace']}/" if m.get("namespace") else ""
+    return f"{obj.get('kind', '?')} {where}{m.get('name', m.get('generateName', '?'))}"

@@ -1,0 +1,108 @@
+"""API discovery: which kinds a server serves, under which plural names and scopes.
+
+Paths are built from ``(apiVersion, kind)`` the way kube-apiserver lays them out. The
+`Discovery` cache is filled one group-version at a time from ``/api/v1`` or
+``/apis/<group>/<version>`` and refreshed when a kind is missing (a CRD may have been
+registered since). Parsing is pure; the fetch is injected by the adapter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from function.errors import NotFoundError
+from function.kube.client import ResourceInfo, group_of
+
+Fetch = Callable[[str], Mapping[str, Any]]
+"""GET a discovery path and return the decoded JSON (raises `NotFoundError` on 404)."""
+
+
+def group_version_path(api_version: str) -> str:
+    """``v1`` → ``/api/v1``; ``apps/v1`` → ``/apis/apps/v1``."""
+    return f"/apis/{api_version}" if group_of(api_version) else f"/api/{api_version}"
+
+
+def parse_resource_list(api_version: str, doc: Mapping[str, Any]) -> dict[str, ResourceInfo]:
+    """Kinds served by one group-version, from its ``APIResourceList``."""
+    subresources: dict[str, set[str]] = {}
+    for res in doc.get("resources", []):
+        name = str(res.get("name", ""))
+        if "/" in name:
+            parent, _, sub = name.partition("/")
+            subresources.setdefault(parent, set()).add(sub)
+    kinds: dict[str, ResourceInfo] = {}
+    for res in doc.get("resources", []):
+        name = str(res.get("name", ""))
+        if "/" in name:
+            continue
+        kinds[str(res["kind"])] = ResourceInfo(
+            api_version=api_version,
+            kind=str(res["kind"]),
+            plural=name,
+            namespaced=bool(res.get("namespaced")),
+            subresources=frozenset(subresources.get(name, ())),
+        )
+    return kinds
+
+
+def object_path(
+    info: ResourceInfo,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """The URL path of a collection or an object (or one of its subresources)."""
+    path = group_version_path(info.api_version)
+    if info.namespaced and namespace:
+        path += f"/namespaces/{quote(namespace, safe='')}"
+    path += f"/{info.plural}"
+    if name:
+        path += f"/{quote(name, safe='')}"
+        if subresource:
+            path += f"/{subresource}"
+    return path
+
+
+class Discovery:
+    """A thread-safe cache of `ResourceInfo` per group-version."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._lock = threading.Lock()
+        self._kinds: dict[str, dict[str, ResourceInfo]] = {}
+
+    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        """How ``kind`` is served, refreshing the group-version once if it is unknown."""
+        kinds = self._kinds.get(api_version)
+        if kinds is not None and kind in kinds:
+            return kinds[kind]
+        kinds = self._refresh(api_version)
+        if kind not in kinds:
+            raise NotFoundError(
+                f"the server does not serve kind {kind!r} in {api_version}", status=404
+            )
+        return kinds[kind]
+
+    def preferred_version(self, group: str) -> str:
+        """The preferred version of ``group`` from ``/apis/<group>``."""
+        doc = self._fetch(f"/apis/{group}")
+        preferred = doc.get("preferredVersion") or {}
+        version = preferred.get("version")
+        if not version:
+            raise NotFoundError(f"the server does not serve group {group!r}", status=404)
+        return str(version)
+
+    def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
+        try:
+            doc = self._fetch(group_version_path(api_version))
+        except NotFoundError:
+            raise NotFoundError(
+                f"the server does not serve {api_version}", status=404, reason="NotFound"
+            ) from None
+        kinds = parse_resource_list(api_version, doc)
+        with self._lock:
+            self._kinds[api_version] = kinds
+        return kinds
