@@ -1,0 +1,112 @@
+"""Is a cluster ready for add-ons? One pure reading of Cluster API and Crossplane status.
+
+Cluster API serves `Cluster` as v1beta1 and v1beta2, and 1.9/1.10 carry v1beta2 conditions
+beside the old ones; the checks below read every place a signal can be (see
+`capi-gpu.md` §1.2) so one code path serves all versions. Crossplane managed resources and
+XRs are ready when `Ready=True` and `Synced=True`. The gates map onto `ClusterGate`: base
+add-ons need an initialized control plane; model servers need available workers (and GPU
+capacity, which the reconciler checks in the workload cluster itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from function.kube.client import Object, group_of, meta
+from function.model.bundle import ClusterGate
+
+CAPI_GROUP = "cluster.x-k8s.io"
+PAUSED_ANNOTATION = "cluster.x-k8s.io/paused"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterReadiness:
+    """What the cluster object says about itself."""
+
+    skip: str | None
+    """Why the cluster must be left alone (paused, deleting), or None."""
+    control_plane_initialized: bool
+    workers_available: bool
+    available: bool
+    message: str
+
+    def allows(self, gate: ClusterGate) -> bool:
+        """Whether the object-level part of ``gate`` holds (GPU capacity is checked live)."""
+        if self.skip is not None:
+            return False
+        if gate is ClusterGate.CONTROL_PLANE_INITIALIZED:
+            return self.control_plane_initialized
+        return self.control_plane_initialized and self.workers_available
+
+
+def cluster_readiness(cluster: Object) -> ClusterReadiness:
+    """Read readiness from a Cluster API `Cluster`, or from any Crossplane resource."""
+    if group_of(str(cluster.get("apiVersion", ""))) == CAPI_GROUP:
+        return _capi_readiness(cluster)
+    return _crossplane_readiness(cluster)
+
+
+def _capi_readiness(cluster: Object) -> ClusterReadiness:
+    m = meta(cluster)
+    spec: Mapping[str, Any] = cluster.get("spec") or {}
+    status: Mapping[str, Any] = cluster.get("status") or {}
+    skip = None
+    if m.get("deletionTimestamp"):
+        skip = "cluster is being deleted"
+    elif spec.get("paused") or PAUSED_ANNOTATION in (m.get("annotations") or {}):
+        skip = "cluster is paused"
+
+    initialization: Mapping[str, Any] = status.get("initialization") or {}
+    conditions = list(_capi_conditions(status))
+    cp_initialized = (
+        initialization.get("controlPlaneInitialized") is True
+        or status.get("controlPlaneReady") is True
+        or _is_true(conditions, "ControlPlaneInitialized")
+    )
+    # v1beta2 reports workers explicitly; v1beta1 only through the aggregate Ready.
+    available = _is_true(conditions, "Available") or (
+        _is_true(conditions, "Ready") and not _has(conditions, "Available")
+    )
+    workers = _is_true(conditions, "WorkersAvailable") or available
+
+    if skip:
+        message = skip
+    elif not cp_initialized:
+        message = f"waiting for the control plane (phase {status.get('phase', 'Pending')})"
+    elif not workers:
+        message = "control plane initialized; waiting for workers"
+    else:
+        message = "cluster is available"
+    return ClusterReadiness(skip, cp_initialized, workers, available, message)
+
+
+def _crossplane_readiness(resource: Object) -> ClusterReadiness:
+    m = meta(resource)
+    conditions = (resource.get("status") or {}).get("conditions") or []
+    skip = "resource is being deleted" if m.get("deletionTimestamp") else None
+    if (m.get("annotations") or {}).get("crossplane.io/paused") == "true":
+        skip = "resource is paused"
+    ready = _is_true(conditions, "Ready") and _is_true(conditions, "Synced")
+    if skip:
+        message = skip
+    elif ready:
+        message = "resource is ready"
+    else:
+        message = f"waiting for {resource.get('kind', 'resource')} to be Ready and Synced"
+    return ClusterReadiness(skip, ready, ready, ready, message)
+
+
+def _capi_conditions(status: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    yield from status.get("conditions") or []
+    yield from (status.get("v1beta2") or {}).get("conditions") or []
+    yield from ((status.get("deprecated") or {}).get("v1beta1") or {}).get("conditions") or []
+
+
+def _is_true(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def _has(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
+    return any(c.get("type") == kind for c in conditions)
