@@ -155,6 +155,11 @@ class AddonSpec(Spec):
     drift_exclusions: list[DriftExclusion] = Field(
         default_factory=list, description="Fields excluded from drift detection."
     )
+    force_conflicts: bool = Field(
+        default=False,
+        description="Take ownership of fields another field manager owns (server-side apply "
+        "force); otherwise such a conflict fails the add-on.",
+    )
 
     @model_validator(mode="after")
     def _has_content(self) -> Self:
@@ -288,6 +293,8 @@ class AddonStatus(Spec):
     phase: AddonPhase
     hash: str | None = None
     resources: int = 0
+    kinds: list[str] = Field(default_factory=list)
+    """The apiVersion/kind of every kind applied (``apps/v1/Deployment``), to find them again."""
     message: str | None = None
     last_applied_time: str | None = None
 
