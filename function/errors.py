@@ -14,6 +14,7 @@ above the seams catches only these.
     │   ├── ForbiddenError (PermissionError) 401/403
     │   └── UnavailableError .............. 5xx, 429, timeouts, connection refused: retry
     ├── RenderError ....................... a template or chart of an add-on failed to render
+    │   └── ChartError .................... a chart could not be fetched or verified
     ├── LuaError .......................... a Lua rule failed to load or run
     └── TerminalError ..................... retrying cannot help; report and stop
 """
@@ -123,6 +124,15 @@ class RenderError(AifleetError):
         super().__init__(f"{location}: {reason}")
         self.location = location
         self.reason = reason
+
+
+class ChartError(RenderError):
+    """A chart could not be fetched or verified: unknown chart or version, digest mismatch,
+    or an unreachable repository (``transient``: retrying may help)."""
+
+    def __init__(self, location: SourceLocation, reason: str, *, transient: bool = False) -> None:
+        super().__init__(location, reason)
+        self.transient = transient
 
 
 class LuaError(AifleetError):
