@@ -1,0 +1,265 @@
+"""The AddonBundle of an inference cluster: catalog add-ons, model add-ons and the XR's extras.
+
+Which catalog add-ons a cluster gets follows from its models (`function.catalog.addons`):
+the GPU base (NFD, GPU operator, monitoring), the serving stack of every runtime in use, one
+add-on per model (`function.compose.serving`), then ``spec.addons.extra``. The XR may disable
+add-ons and deep-merge Helm values over the catalog's; the Input may move charts to other
+repositories and versions. Every inconsistency — an unknown name, a disabled add-on another
+still needs, an extra that reuses a name or closes a dependency cycle — raises `SpecError`
+with the field path and the allowed values. The bundle is built through the contract models
+of `function.model.bundle`, so the reconciler reads exactly what is emitted here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from function.catalog.addons import (
+    BASE_ADDONS,
+    CATALOG,
+    GPU_OPERATOR,
+    MONITORING,
+    SERVING,
+    VLLM_STACK,
+    CatalogAddon,
+    Chart,
+)
+from function.compose import naming
+from function.compose.serving import model_addon
+from function.compose.sizing import DEFAULT_REPLICAS_PER_GPU, PoolSize
+from function.errors import FieldError, SpecError
+from function.model.bundle import (
+    API_VERSION,
+    KIND,
+    AddonBundleSpec,
+    AddonSpec,
+    HelmSource,
+    dependency_order,
+)
+from function.model.common import ObjectRef
+from function.model.input import CatalogSettings, FunctionInput
+from function.model.xr import AIInferenceClusterSpec, Infrastructure, Sharing
+
+
+def compose_bundle(
+    name: str,
+    namespace: str,
+    spec: AIInferenceClusterSpec,
+    pool: PoolSize,
+    settings: FunctionInput,
+    cluster_ref: ObjectRef,
+) -> tuple[dict[str, Any], list[str]]:
+    """The desired AddonBundle object and the names of its add-ons."""
+    _check_chart_overrides(settings.catalog)
+    overrides = spec.addons
+    builtin = _builtin_addons(spec, pool, settings.catalog)
+    _check_names(
+        [(f"spec.addons.disable[{i}]", n) for i, n in enumerate(overrides.disable)], builtin
+    )
+    disabled = set(overrides.disable)
+    enabled = [addon for addon in builtin if addon.name not in disabled]
+    _check_still_needed(enabled, overrides.disable)
+    _check_names(
+        [(f"spec.addons.values.{n}", n) for n in overrides.values],
+        [addon for addon in enabled if addon.helm is not None],
+    )
+    enabled = [_with_values(addon, overrides.values.get(addon.name)) for addon in enabled]
+    _check_extras(enabled, overrides.extra)
+    addons = [*enabled, *overrides.extra]
+    bundle = AddonBundleSpec(cluster_ref=cluster_ref, sync_mode=settings.sync_mode, addons=addons)
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            "name": naming.bundle_name(name),
+            "namespace": namespace,
+            "labels": {naming.LABEL_CLUSTER: name},
+        },
+        "spec": bundle.to_dict(),
+    }
+    return body, [addon.name for addon in addons]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's value merge: maps merge key by key, anything else replaces, null deletes."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _builtin_addons(
+    spec: AIInferenceClusterSpec, pool: PoolSize, catalog: CatalogSettings
+) -> list[AddonSpec]:
+    runtimes = {fit.model.runtime for fit in pool.models}
+    wanted = set(BASE_ADDONS).union(*(SERVING[r].stack for r in runtimes))
+    monitoring = MONITORING.name not in spec.addons.disable
+    addons = [
+        _catalog_addon(entry, catalog, _dynamic_values(entry, spec, monitoring))
+        for entry in CATALOG.values()
+        if entry.name in wanted
+    ]
+    vllm_chart = _chart(VLLM_STACK, catalog)
+    return addons + [model_addon(fit, vllm_chart) for fit in pool.models]
+
+
+def _chart(entry: CatalogAddon, catalog: CatalogSettings) -> Chart:
+    override = catalog.charts.get(entry.name)
+    return Chart(
+        repository=(override and override.repository)
+        or catalog.repository
+        or entry.chart.repository,
+        chart=entry.chart.chart,
+        version=(override and override.version) or entry.chart.version,
+    )
+
+
+def _catalog_addon(
+    entry: CatalogAddon, catalog: CatalogSettings, values: Mapping[str, Any]
+) -> AddonSpec:
+    chart = _chart(entry, catalog)
+    return AddonSpec(
+        name=entry.name,
+        depends_on=list(entry.depends_on),
+        namespace=entry.namespace,
+        helm=HelmSource(
+            repository=chart.repository,
+            chart=chart.chart,
+            version=chart.version,
+            values=deep_merge(entry.values, values),
+        ),
+    )
+
+
+def _dynamic_values(
+    entry: CatalogAddon, spec: AIInferenceClusterSpec, monitoring: bool
+) -> dict[str, Any]:
+    """Values of a catalog add-on that depend on the XR (only the GPU operator has any)."""
+    if entry is not GPU_OPERATOR:
+        return {}
+    values: dict[str, Any] = {"dcgmExporter": {"serviceMonitor": {"enabled": monitoring}}}
+    if spec.capi is not None and spec.capi.infrastructure is Infrastructure.DOCKER:
+        # Cluster API's Docker machines have no GPU driver to install or toolkit to configure.
+        values |= {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+    if spec.gpu.sharing is Sharing.TIME_SLICING:
+        values["devicePlugin"] = {"config": _time_slicing_config(spec)}
+    elif spec.gpu.sharing is Sharing.MIG:
+        values["mig"] = {"strategy": "single"}
+        values["migManager"] = {
+            "enabled": True,
+            "config": {"default": f"all-{spec.gpu.mig_profile}"},
+        }
+    return values
+
+
+def _time_slicing_config(spec: AIInferenceClusterSpec) -> dict[str, Any]:
+    """The device plugin's time-slicing configuration, as the GPU operator's values take it."""
+    replicas = spec.gpu.replicas_per_gpu or DEFAULT_REPLICAS_PER_GPU
+    return {
+        "create": True,
+        "name": "time-slicing-config",
+        "default": "any",
+        "data": {"any": _time_slicing_yaml(replicas)},
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _time_slicing_yaml(replicas: int) -> str:
+    config = {
+        "version": "v1",
+        "sharing": {
+            "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}
+        },
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _with_values(addon: AddonSpec, values: Mapping[str, Any] | None) -> AddonSpec:
+    if not values or addon.helm is None:
+        return addon
+    helm = addon.helm.model_copy(update={"values": deep_merge(addon.helm.values, values)})
+    return addon.model_copy(update={"helm": helm})
+
+
+def _check_chart_overrides(catalog: CatalogSettings) -> None:
+    unknown = [name for name in catalog.charts if name not in CATALOG]
+    if unknown:
+        raise SpecError(
+            [
+                FieldError(
+                    f"input.catalog.charts.{name}",
+                    f"unknown catalog add-on; allowed: {', '.join(CATALOG)}",
+                )
+                for name in unknown
+            ]
+        )
+
+
+def _check_names(references: list[tuple[str, str]], addons: list[AddonSpec]) -> None:
+    """Each (field path, add-on name) must name one of ``addons``."""
+    known = [addon.name for addon in addons]
+    errors = [
+        FieldError(path, f"unknown add-on {name!r}; allowed: {', '.join(known)}")
+        for path, name in references
+        if name not in known
+    ]
+    if errors:
+        raise SpecError(errors)
+
+
+def _check_still_needed(enabled: list[AddonSpec], disable: list[str]) -> None:
+    errors = []
+    for i, name in enumerate(disable):
+        dependants = [addon.name for addon in enabled if name in addon.depends_on]
+        if dependants:
+            errors.append(
+                FieldError(
+                    f"spec.addons.disable[{i}]",
+                    f"add-on {name!r} is needed by {', '.join(dependants)}; "
+                    "disable those too or keep it",
+                )
+            )
+    if errors:
+        raise SpecError(errors)
+
+
+def _check_extras(builtin: list[AddonSpec], extras: list[AddonSpec]) -> None:
+    """Extras get unique names and known dependencies; cycles are found among them alone."""
+    builtin_names = {addon.name for addon in builtin}
+    known = [addon.name for addon in builtin] + [addon.name for addon in extras]
+    errors = [
+        FieldError(
+            f"spec.addons.extra[{i}].name",
+            f"add-on name {addon.name!r} is already used by a built-in add-on",
+        )
+        for i, addon in enumerate(extras)
+        if addon.name in builtin_names
+    ]
+    errors += [
+        FieldError(
+            f"spec.addons.extra[{i}].dependsOn[{j}]",
+            f"unknown add-on {dep!r}; allowed: {', '.join(known)}",
+        )
+        for i, addon in enumerate(extras)
+        for j, dep in enumerate(addon.depends_on)
+        if dep not in known
+    ]
+    if errors:
+        raise SpecError(errors)
+    # Built-in add-ons never depend on extras, so any cycle lies among the extras.
+    among_extras = [
+        addon.model_copy(
+            update={"depends_on": [d for d in addon.depends_on if d not in builtin_names]}
+        )
+        for addon in extras
+    ]
+    dependency_order(among_extras, root="spec.addons.extra")

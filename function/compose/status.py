@@ -1,0 +1,178 @@
+"""The XR's status, conditions and events, from what `function.compose.readiness` observed.
+
+The phase moves Provisioning → InstallingAddons → Ready, to Degraded when an add-on fails or
+a ready cluster stops being available, and to Failed when Cluster API gives up. The conditions
+``ClusterReady`` and ``AddonsReady`` say why. Events (Normal, or Warning for Degraded and
+Failed) are emitted only when the phase changes from the one recorded in the observed XR, so a
+steady cluster re-reconciled every minute stays quiet. `function.fn` encodes the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from function.compose import naming
+from function.compose.readiness import AddonsState, ClusterState
+from function.compose.sizing import PoolSize
+from function.model.common import ObjectRef
+from function.model.xr import (
+    AddonsSummary,
+    AIInferenceClusterStatus,
+    ClusterStatus,
+    GpuStatus,
+    ModelStatus,
+    Phase,
+    SecretKeyRef,
+)
+
+CLUSTER_READY = "ClusterReady"
+ADDONS_READY = "AddonsReady"
+SHOWN_IN_MESSAGES = 5
+
+
+class Severity(StrEnum):
+    """Severity of a function result; Normal and Warning become events on the XR."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+    FATAL = "Fatal"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One result of a run: an event for the XR, or a fatal error that stops the pipeline."""
+
+    severity: Severity
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A custom condition Crossplane sets on the XR."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def phase_of(cluster: ClusterState, addons: AddonsState) -> Phase:
+    """Where the inference cluster stands."""
+    if cluster.failed:
+        return Phase.FAILED
+    if not cluster.initialized:
+        return Phase.PROVISIONING
+    if addons.failed:
+        return Phase.DEGRADED
+    if addons.all_ready:
+        return Phase.READY if cluster.available else Phase.DEGRADED
+    return Phase.INSTALLING_ADDONS
+
+
+def cluster_condition(cluster: ClusterState, ref: ObjectRef) -> Condition:
+    """``ClusterReady``: whether Cluster API reports the cluster available, and if not, why."""
+    where = f"Cluster {ref.namespace}/{ref.name}"
+    if cluster.available and not cluster.deleting:
+        return Condition(CLUSTER_READY, True, "Available", f"{where} is available")
+    if not cluster.observed:
+        return Condition(CLUSTER_READY, False, "Creating", f"waiting for {where} to be created")
+    for flag, reason in (
+        (cluster.deleting, "Deleting"),
+        (cluster.paused, "Paused"),
+        (cluster.failed, "Failed"),
+    ):
+        if flag:
+            return Condition(CLUSTER_READY, False, reason, f"{where}: {cluster.message or reason}")
+    if cluster.initialized:
+        detail = cluster.message or "waiting for workers"
+        return Condition(
+            CLUSTER_READY, False, "ControlPlaneInitialized", f"{where}: control plane up; {detail}"
+        )
+    phase = cluster.phase or "Pending"
+    return Condition(CLUSTER_READY, False, "Provisioning", f"{where} is {phase}")
+
+
+def addons_condition(cluster: ClusterState, addons: AddonsState, names: list[str]) -> Condition:
+    """``AddonsReady``: whether every add-on is applied and healthy, and if not, which."""
+    count = f"{len(addons.ready)}/{addons.total} add-ons ready"
+    if addons.all_ready:
+        return Condition(ADDONS_READY, True, "Healthy", count)
+    if addons.failed:
+        failures = "; ".join(f"{name}: {message}" for name, message in addons.failed)
+        return Condition(ADDONS_READY, False, "Failed", f"{count}; {failures}")
+    if not cluster.initialized:
+        return Condition(
+            ADDONS_READY, False, "WaitingForCluster", f"{count}; waiting for the control plane"
+        )
+    return Condition(
+        ADDONS_READY, False, "Installing", f"{count}; pending: {_few(addons.pending(names))}"
+    )
+
+
+def transition_results(previous: str, phase: Phase, detail: Condition) -> list[Result]:
+    """An event when the phase changed since the last run, none otherwise."""
+    if previous == phase.value:
+        return []
+    severity = Severity.WARNING if phase in (Phase.DEGRADED, Phase.FAILED) else Severity.NORMAL
+    return [Result(severity, phase.value, f"{phase.value}: {detail.message}")]
+
+
+def compose_status(
+    phase: Phase,
+    cluster: ClusterState,
+    cluster_ref: ObjectRef,
+    pool: PoolSize,
+    addons: AddonsState,
+    names: list[str],
+) -> dict[str, Any]:
+    """The XR's ``status`` (without conditions, which Crossplane keeps)."""
+    status = AIInferenceClusterStatus(
+        phase=phase,
+        cluster=ClusterStatus(
+            api_version=cluster_ref.api_version,
+            kind=cluster_ref.kind,
+            name=cluster_ref.name,
+            namespace=cluster_ref.namespace,
+            ready=cluster.available,
+            kubeconfig_secret_ref=SecretKeyRef(
+                name=naming.kubeconfig_secret(cluster_ref.name),
+                namespace=cluster_ref.namespace,
+                key=naming.KUBECONFIG_KEY,
+            ),
+        ),
+        gpu=GpuStatus(
+            product=pool.gpu.product.value,
+            sharing=pool.sharing.value,
+            per_node=pool.per_node,
+            nodes=pool.nodes,
+            total=pool.total_gpus,
+            allocatable_per_node=pool.allocatable_per_node,
+            memory_gib=pool.gpu.memory_gib,
+        ),
+        models=[
+            ModelStatus(
+                name=fit.model.name,
+                runtime=fit.model.runtime.value,
+                gpus_per_replica=fit.devices_per_replica,
+                replicas=fit.model.replicas,
+                memory_gib=fit.need_gib,
+            )
+            for fit in pool.models
+        ],
+        addons=AddonsSummary(
+            ready=len(addons.ready),
+            total=addons.total,
+            pending=addons.pending(names),
+            failed=[name for name, _ in addons.failed],
+        ),
+    )
+    return status.to_dict()
+
+
+def _few(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN_IN_MESSAGES])
+    more = len(names) - SHOWN_IN_MESSAGES
+    return f"{shown} and {more} more" if more > 0 else shown

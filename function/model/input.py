@@ -1,0 +1,91 @@
+"""The function's `Input`: what a Composition author sets per pipeline step.
+
+A Composition passes an ``aifleet.fn.crossplane.io/v1beta1`` ``Input`` to the function. It
+chooses the Cluster API version to emit, how add-ons are delivered, the bundle's sync mode,
+and where the catalog's charts come from (e.g. ``file://examples/charts`` for the offline
+stand-ins). `parse_input` reads it; `function.compose` applies it; `function.model.schema`
+generates the Input CRD in ``package/`` from it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from function.model.bundle import SyncMode
+from function.model.common import Spec, parse
+
+GROUP = "aifleet.fn.crossplane.io"
+VERSION = "v1beta1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Input"
+
+_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
+_REPOSITORY = r"^(https?|oci|file)://"
+
+
+class CapiApiVersion(StrEnum):
+    """Which Cluster API version the composed `Cluster` is written in."""
+
+    V1BETA2 = "v1beta2"
+    V1BETA1 = "v1beta1"
+
+
+class Delivery(StrEnum):
+    """How add-ons reach the workload cluster."""
+
+    RECONCILER = "reconciler"
+
+
+class ChartOverride(Spec):
+    """Where one catalog add-on's chart comes from, when not from the catalog's defaults."""
+
+    repository: str | None = Field(
+        default=None, pattern=_REPOSITORY, description="Chart repository of this add-on."
+    )
+    version: str | None = Field(
+        default=None, min_length=1, description="Chart version of this add-on."
+    )
+
+
+class CatalogSettings(Spec):
+    """Overrides of the built-in catalog's chart sources."""
+
+    repository: str | None = Field(
+        default=None,
+        pattern=_REPOSITORY,
+        description="One repository for every catalog chart, e.g. file://examples/charts.",
+    )
+    charts: dict[str, ChartOverride] = Field(
+        default_factory=dict,
+        description="Per add-on repository and version; wins over `repository`.",
+    )
+
+
+class FunctionInput(Spec):
+    """The settings of one pipeline step."""
+
+    capi_api_version: CapiApiVersion = Field(
+        default=CapiApiVersion.V1BETA2,
+        description="Cluster API version of the composed Cluster (v1beta1 before CAPI 1.11).",
+    )
+    delivery: Delivery = Field(
+        default=Delivery.RECONCILER,
+        description="How add-ons are delivered: an AddonBundle for the companion reconciler.",
+    )
+    sync_mode: SyncMode = Field(
+        default=SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION,
+        description="Sync mode of the composed AddonBundle.",
+    )
+    catalog: CatalogSettings = Field(
+        default_factory=CatalogSettings, description="Where the catalog's charts come from."
+    )
+
+
+def parse_input(data: Any) -> FunctionInput:
+    """Parse a step's ``input`` object (its apiVersion, kind and metadata are ignored)."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in _OBJECT_FIELDS}
+    return parse(FunctionInput, data, root="input")
