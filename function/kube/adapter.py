@@ -99,6 +99,9 @@ class ApiAdapter:
     # --- the KubeClient protocol --------------------------------------------------------
 
     async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        cached = self._discovery.cached(api_version, kind)
+        if cached is not None:
+            return cached
         return await self._run(self._discovery.resource, api_version, kind)
 
     async def preferred_version(self, group: str) -> str:
@@ -159,6 +162,12 @@ class ApiAdapter:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         path = object_path(info, meta(obj).get("namespace"))
         return await self._run(self._json, "POST", path, body=obj, what=f"create {describe(obj)}")
+
+    async def replace(self, obj: Object) -> Object:
+        info = await self.resource_info(obj["apiVersion"], obj["kind"])
+        m = meta(obj)
+        path = object_path(info, m.get("namespace"), m["name"])
+        return await self._run(self._json, "PUT", path, body=obj, what=f"replace {describe(obj)}")
 
     async def apply(
         self,

@@ -124,6 +124,10 @@ class KubeClient(Protocol):
         """Create an object (``generateName`` honoured); `ConflictError` if it exists."""
         ...
 
+    async def replace(self, obj: Object) -> Object:
+        """Replace an object (PUT); `ConflictError` when its resourceVersion is stale."""
+        ...
+
     async def apply(
         self,
         obj: Object,

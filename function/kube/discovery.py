@@ -74,6 +74,10 @@ class Discovery:
         self._lock = threading.Lock()
         self._kinds: dict[str, dict[str, ResourceInfo]] = {}
 
+    def cached(self, api_version: str, kind: str) -> ResourceInfo | None:
+        """The known `ResourceInfo` of ``kind``, without asking the server."""
+        return self._kinds.get(api_version, {}).get(kind)
+
     def resource(self, api_version: str, kind: str) -> ResourceInfo:
         """How ``kind`` is served, refreshing the group-version once if it is unknown."""
         kinds = self._kinds.get(api_version)
