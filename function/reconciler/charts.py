@@ -1,0 +1,272 @@
+"""Fetching Helm charts into a content-addressed cache, from HTTP, OCI and local repositories.
+
+`ChartFetcher.fetch(source, addon=...)` turns a `HelmSource` (repository, chart, version)
+into a `FetchedChart`: the chart archive or directory on local disk and its digest.
+
+- ``https://`` (or ``http://``) — the repository's ``index.yaml`` (read by helm-python-sdk),
+  the exact version picked, the ``.tgz`` downloaded and checked against the index digest.
+- ``oci://host/path`` — ``oci://host/path/<chart>:<version>`` pulled with helm-python-sdk;
+  loopback registries are spoken to over plain HTTP.
+- ``file://dir`` — a directory holding ``<chart>/`` (with that version in ``Chart.yaml``) or
+  ``<chart>-<version>.tgz``; relative paths are resolved against ``file_root`` (default: the
+  working directory). Local charts are re-hashed on every fetch, so edits are picked up.
+
+Remote charts land in ``<cache_dir>/charts/sha256/<hex>.tgz``; a small ref file per
+(repository, chart, version) remembers the digest, so a second fetch of the same version (in
+this process or after a restart) does no network I/O. Versions are treated as immutable, as
+Helm does. The fetcher is safe to share between threads: one download per chart version at a
+time, files written to a temporary name and renamed into place.
+
+Errors are `ChartError`s naming the add-on and the chart; ``transient`` marks an unreachable
+repository. Neighbours: `function.reconciler.helm` loads and renders what this module fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import helm_python as helm
+import yaml
+
+from function.errors import ChartError, SourceLocation
+from function.model.bundle import HelmSource
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """Which chart: repository URL, chart name and exact version."""
+
+    repository: str
+    chart: str
+    version: str
+
+    @classmethod
+    def of(cls, source: HelmSource) -> ChartRef:
+        """The chart a `HelmSource` names."""
+        return cls(source.repository.rstrip("/"), source.chart, source.version)
+
+    def __str__(self) -> str:
+        return f"chart {self.chart}:{self.version} ({self.repository})"
+
+
+@dataclass(frozen=True)
+class FetchedChart:
+    """A chart on local disk: ``path`` is a ``.tgz`` or a chart directory."""
+
+    ref: ChartRef
+    digest: str
+    path: Path
+
+
+class ChartFetcher:
+    """Fetches charts once and serves them from a cache directory afterwards."""
+
+    def __init__(
+        self, cache_dir: Path, *, file_root: Path | None = None, timeout: float = 60.0
+    ) -> None:
+        """``timeout`` bounds each HTTP download in seconds."""
+        self._archives = cache_dir / "charts" / "sha256"
+        self._refs = cache_dir / "refs"
+        self._scratch = cache_dir / "tmp"
+        for directory in (self._archives, self._refs, self._scratch):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._file_root = file_root or Path.cwd()
+        self._timeout = timeout
+        self._fetched: dict[ChartRef, FetchedChart] = {}
+        self._locks: dict[ChartRef, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def fetch(self, source: HelmSource, *, addon: str) -> FetchedChart:
+        """The chart ``source`` names, from memory, the cache, or its repository."""
+        ref = ChartRef.of(source)
+        location = SourceLocation(addon, str(ref))
+        if ref.repository.startswith("file://"):
+            return self._from_directory(ref, location)
+        fetched = self._fetched.get(ref)
+        if fetched is not None:
+            return fetched
+        with self._lock_for(ref):
+            fetched = self._fetched.get(ref) or self._from_cache(ref)
+            if fetched is None:
+                if ref.repository.startswith("oci://"):
+                    fetched = self._pull_oci(ref, location)
+                else:
+                    fetched = self._download(ref, location)
+            self._fetched[ref] = fetched
+            return fetched
+
+    def _lock_for(self, ref: ChartRef) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(ref, threading.Lock())
+
+    # --- the cache ----------------------------------------------------------------------
+
+    def _ref_file(self, ref: ChartRef) -> Path:
+        key = hashlib.sha256(f"{ref.repository}\0{ref.chart}\0{ref.version}".encode())
+        return self._refs / f"{key.hexdigest()}.json"
+
+    def _archive(self, digest: str) -> Path:
+        return self._archives / f"{digest.removeprefix('sha256:')}.tgz"
+
+    def _from_cache(self, ref: ChartRef) -> FetchedChart | None:
+        try:
+            digest = json.loads(self._ref_file(ref).read_text())["digest"]
+        except (OSError, ValueError, KeyError):
+            return None
+        archive = self._archive(digest)
+        return FetchedChart(ref, digest, archive) if archive.is_file() else None
+
+    def _store(self, ref: ChartRef, archive: Path) -> FetchedChart:
+        """Move a downloaded archive into the cache under its digest and remember it."""
+        digest = file_digest(archive)
+        target = self._archive(digest)
+        os.replace(archive, target)
+        record = {"repository": ref.repository, "chart": ref.chart, "version": ref.version}
+        self._write_atomically(self._ref_file(ref), json.dumps({**record, "digest": digest}))
+        return FetchedChart(ref, digest, target)
+
+    def _write_atomically(self, target: Path, text: str) -> None:
+        fd, name = tempfile.mkstemp(dir=self._scratch)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(name, target)
+
+    # --- https:// ----------------------------------------------------------------------
+
+    def _download(self, ref: ChartRef, location: SourceLocation) -> FetchedChart:
+        entry = self._index_entry(ref, location)
+        urls = entry.get("urls") or []
+        if not urls:
+            raise ChartError(location, "the repository index lists no download URL")
+        url = urljoin(ref.repository + "/", str(urls[0]))
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ChartError(location, f"the repository index points outside HTTP(S): {url}")
+        fd, name = tempfile.mkstemp(dir=self._scratch, suffix=".tgz")
+        try:
+            with os.fdopen(fd, "wb") as out, self._open(url, location) as response:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+            expected = str(entry.get("digest") or "")
+            actual = file_digest(Path(name))
+            if expected and actual != f"sha256:{expected.removeprefix('sha256:')}":
+                raise ChartError(
+                    location,
+                    f"digest mismatch: the index says sha256:{expected}, {url} is {actual}",
+                )
+            return self._store(ref, Path(name))
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def _index_entry(self, ref: ChartRef, location: SourceLocation) -> dict[str, Any]:
+        try:
+            index = helm.repo_index(ref.repository)
+        except helm.HelmError as exc:
+            raise _repository_error(location, exc.detail) from exc
+        versions = index.get("entries", {}).get(ref.chart)
+        if not versions:
+            raise ChartError(location, f"the repository has no chart named {ref.chart!r}")
+        for entry in versions:
+            if str(entry.get("version")) == ref.version:
+                return dict(entry)
+        known = ", ".join(str(e.get("version")) for e in versions[:10])
+        raise ChartError(location, f"version {ref.version!r} not found; available: {known}")
+
+    def _open(self, url: str, location: SourceLocation) -> Any:
+        try:
+            return urllib.request.urlopen(url, timeout=self._timeout)
+        except urllib.error.HTTPError as exc:
+            raise _repository_error(location, f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise ChartError(location, f"GET {url}: {exc}", transient=True) from exc
+
+    # --- oci:// ------------------------------------------------------------------------
+
+    def _pull_oci(self, ref: ChartRef, location: SourceLocation) -> FetchedChart:
+        destination = Path(tempfile.mkdtemp(dir=self._scratch))
+        try:
+            helm.pull(
+                f"{ref.repository}/{ref.chart}",
+                version=ref.version,
+                destination=destination,
+                plain_http=_is_loopback(ref.repository),
+            )
+            archives = sorted(destination.glob("*.tgz"))
+            if len(archives) != 1:
+                raise ChartError(location, "the registry returned no chart archive")
+            return self._store(ref, archives[0])
+        except helm.HelmError as exc:
+            raise _repository_error(location, exc.detail) from exc
+        finally:
+            for leftover in destination.iterdir():
+                leftover.unlink()
+            destination.rmdir()
+
+    # --- file:// -----------------------------------------------------------------------
+
+    def _from_directory(self, ref: ChartRef, location: SourceLocation) -> FetchedChart:
+        root = Path(ref.repository.removeprefix("file://"))
+        root = root if root.is_absolute() else self._file_root / root
+        chart_dir = root / ref.chart
+        if (chart_dir / "Chart.yaml").is_file():
+            version = _chart_version(chart_dir / "Chart.yaml", location)
+            if version == ref.version:
+                return FetchedChart(ref, directory_digest(chart_dir), chart_dir)
+            found = f"{chart_dir} has version {version!r}"
+        else:
+            found = f"no chart directory {chart_dir}"
+        archive = root / f"{ref.chart}-{ref.version}.tgz"
+        if archive.is_file():
+            return FetchedChart(ref, file_digest(archive), archive)
+        raise ChartError(location, f"version {ref.version!r} not found: {found}, no {archive}")
+
+
+def _chart_version(chart_yaml: Path, location: SourceLocation) -> str:
+    try:
+        metadata = yaml.safe_load(chart_yaml.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ChartError(location, f"{chart_yaml} is unreadable: {exc}") from exc
+    return str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
+
+
+def _repository_error(location: SourceLocation, detail: str) -> ChartError:
+    """Helm's and HTTP's 'not found' is final; anything else may pass (retry later)."""
+    not_found = "not found" in detail.lower() or "404" in detail
+    return ChartError(location, detail, transient=not not_found)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def file_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a file: for a chart archive, the digest repository indexes carry."""
+    with path.open("rb") as data:
+        return f"sha256:{hashlib.file_digest(data, 'sha256').hexdigest()}"
+
+
+def directory_digest(directory: Path) -> str:
+    """``sha256:<hex>`` over the relative paths and contents of every file under ``directory``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return f"sha256:{digest.hexdigest()}"

@@ -1,0 +1,152 @@
+"""Hashes that let the reconciler skip work: steady state is zero renders and zero writes.
+
+Two gates, both pure (design §7):
+
+- `addon_input_hash` — everything that decides what one add-on renders on one cluster: its
+  spec, the context values its templates read, its ``manifestsFrom`` texts, the chart digest
+  and the renderer's format version. The reconciler compares it with the hash in the bundle's
+  status and renders only when it differs.
+- `object_hash` — the "essence" of one desired object (Sveltos-style): server-populated
+  metadata (``managedFields``, ``resourceVersion``, ``uid``, ``generation``,
+  ``creationTimestamp`` …), ``status`` and our own ``addons.aifleet.io/`` annotations removed,
+  keys sorted, SHA-256. The apply step stamps it as the `HASH_ANNOTATION` annotation
+  (`with_hash_annotation`) and skips the write when the live object carries the same value.
+  Because annotations under `OWN_ANNOTATION_PREFIX` never count, metadata whose change must
+  cause a write belongs in labels or under another prefix.
+
+Neighbours: `function.reconciler.templates` (which context names a template reads) and the
+apply/status modules that store and compare the hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from function.model.bundle import AddonSpec
+from function.reconciler.templates import TemplateContext, referenced_variables
+
+OWN_ANNOTATION_PREFIX = "addons.aifleet.io/"
+"""Annotations under this prefix are the reconciler's bookkeeping, never part of an essence."""
+
+HASH_ANNOTATION = f"{OWN_ANNOTATION_PREFIX}hash"
+"""The annotation holding `object_hash` of the object as last applied."""
+
+RENDER_FORMAT = "1"
+"""Bumped whenever rendering changes its output for the same input, to force a re-render."""
+
+_SERVER_METADATA = frozenset(
+    {
+        "managedFields",
+        "resourceVersion",
+        "uid",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    }
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """One byte string per value: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def object_essence(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` without status, server-populated metadata and our own annotations."""
+    essence = {k: v for k, v in obj.items() if k != "status"}
+    metadata = obj.get("metadata")
+    if isinstance(metadata, Mapping):
+        kept = {k: v for k, v in metadata.items() if k not in _SERVER_METADATA}
+        annotations = {
+            k: v
+            for k, v in (metadata.get("annotations") or {}).items()
+            if not k.startswith(OWN_ANNOTATION_PREFIX)
+        }
+        kept.pop("annotations", None)
+        if annotations:
+            kept["annotations"] = annotations
+        essence["metadata"] = kept
+    return essence
+
+
+def object_hash(obj: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of `object_essence`: equal for objects that apply the same way."""
+    return _sha256(object_essence(obj))
+
+
+def with_hash_annotation(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` carrying its own `object_hash` as `HASH_ANNOTATION`."""
+    metadata = dict(obj.get("metadata") or {})
+    annotations = dict(metadata.get("annotations") or {})
+    annotations[HASH_ANNOTATION] = object_hash(obj)
+    metadata["annotations"] = annotations
+    return {**obj, "metadata": metadata}
+
+
+def addon_input_hash(
+    addon: AddonSpec,
+    context: TemplateContext,
+    manifests_from: Mapping[str, str],
+    chart_digest: str | None = None,
+) -> str:
+    """SHA-256 (hex) of everything that decides what ``addon`` renders with ``context``.
+
+    ``manifests_from`` is the add-on's `manifest_templates` output and ``chart_digest`` the
+    digest of its fetched chart (`function.reconciler.charts.FetchedChart.digest`). Context
+    values that none of the add-on's templates reads are left out, so a change to them does
+    not cause a re-render.
+    """
+    return _sha256(
+        {
+            "format": RENDER_FORMAT,
+            "addon": addon.to_dict(),
+            "context": _read_context(addon, context, manifests_from),
+            "manifestsFrom": dict(manifests_from),
+            "chart": chart_digest,
+        }
+    )
+
+
+def _read_context(
+    addon: AddonSpec, context: TemplateContext, manifests_from: Mapping[str, str]
+) -> dict[str, Any]:
+    variables = context.variables
+    names: set[str] = set()
+    for source in _template_sources(addon, manifests_from):
+        referenced = referenced_variables(source)
+        if referenced is None:  # does not parse: rendering will say so; hash everything
+            return variables
+        names |= referenced
+    return {name: variables[name] for name in sorted(names) if name in variables}
+
+
+def _template_sources(addon: AddonSpec, manifests_from: Mapping[str, str]) -> Iterator[str]:
+    if addon.helm is not None:
+        yield from _string_leaves(addon.helm.values)
+        if addon.helm.values_template is not None:
+            yield addon.helm.values_template
+    if addon.manifests is not None:
+        yield addon.manifests
+    yield from manifests_from.values()
+
+
+def _string_leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _string_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _string_leaves(item)

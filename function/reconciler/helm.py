@@ -1,0 +1,232 @@
+"""Rendering Helm charts with the real Helm engine into the objects an add-on applies.
+
+`ChartRenderer.render(addon, source, values, namespace)` fetches the chart through a
+`ChartFetcher`, renders it as ``helm template`` would — the add-on's values coalesced over the
+chart's defaults by Helm itself, ``.Release.Name`` = ``releaseName`` or the add-on name,
+``.Release.Namespace`` = the add-on namespace, ``.Release.IsInstall`` true — and returns
+`ChartObject`s: the ``crds/`` files first, then every template sorted by path, each file's
+documents in order. Dropped: empty documents, ``NOTES.txt``, and hooks that belong to Helm's
+own lifecycle rather than to an install (``test``, ``pre-``/``post-delete``,
+``pre-``/``post-rollback``); install and upgrade hooks are kept as ordinary objects.
+
+Two engines, both Helm's own code:
+
+- `BinaryEngine` — ``helm template`` when a ``helm`` binary is on PATH (the image installs one);
+- `SdkEngine` — helm-python-sdk (Helm v4's engine through ctypes) otherwise. Loading a chart is
+  the slow part, so loaded charts are kept per digest (thread-safe, bounded).
+
+A template error becomes a `RenderError` naming the chart file and line Helm reported
+(``gpu-operator/templates/clusterpolicy.yaml:12``). Neighbours: `function.reconciler.charts`
+(fetching), `function.reconciler.manifests` (YAML → objects), `function.reconciler.render`
+(the caller).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import helm_python as helm
+
+from function.errors import RenderError, SourceLocation
+from function.model.bundle import HelmSource
+from function.reconciler.charts import ChartFetcher, FetchedChart
+from function.reconciler.manifests import parse_objects
+
+_HOOK_ANNOTATION = "helm.sh/hook"
+_LIFECYCLE_HOOKS = frozenset(
+    {"test", "test-success", "test-failure", "pre-delete", "post-delete"}
+    | {"pre-rollback", "post-rollback"}
+)
+_HELM_LOCATION = re.compile(r"(?P<file>[\w.-]+/(?:[\w.-]+/)*[\w.-]+\.\w+):(?P<line>\d+)")
+"""``chart/templates/x.yaml:12`` inside Helm's messages (``parse error at (…:12)`` and co)."""
+_SOURCE_HEADER = re.compile(r"^# Source: (?P<file>\S+)\s*$", re.MULTILINE)
+_CRD_FILE = re.compile(r"^[^/]+/crds/|/charts/[^/]+/crds/")
+
+
+@dataclass(frozen=True)
+class Release:
+    """The release a chart is rendered for."""
+
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class ChartFiles:
+    """What an engine rendered: ``(file, text)`` pairs of ``crds/`` and of templates."""
+
+    crds: tuple[tuple[str, str], ...]
+    templates: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ChartObject:
+    """One object a chart rendered and the chart file it came from."""
+
+    file: str
+    body: dict[str, Any]
+
+
+class HelmEngine(Protocol):
+    """Renders a fetched chart offline, as ``helm template`` does."""
+
+    def render(
+        self, chart: FetchedChart, values: Mapping[str, Any], release: Release
+    ) -> ChartFiles:
+        """Raise ``helm.HelmError`` (or `RenderError`) when the chart fails to render."""
+        ...
+
+
+class SdkEngine:
+    """Helm's engine through helm-python-sdk; keeps recently loaded charts per digest."""
+
+    def __init__(self, max_charts: int = 64) -> None:
+        """Keep at most ``max_charts`` loaded charts (least recently used goes first)."""
+        self._charts: OrderedDict[str, helm.Chart] = OrderedDict()
+        self._max_charts = max_charts
+        self._lock = threading.Lock()
+
+    def _load(self, chart: FetchedChart) -> helm.Chart:
+        with self._lock:
+            loaded = self._charts.get(chart.digest)
+            if loaded is not None:
+                self._charts.move_to_end(chart.digest)
+                return loaded
+        loaded = helm.Chart.load(chart.path)  # outside the lock: loads run in parallel
+        with self._lock:
+            self._charts[chart.digest] = loaded
+            while len(self._charts) > self._max_charts:
+                self._charts.popitem(last=False)  # closed by its finalizer once unused
+        return loaded
+
+    def render(
+        self, chart: FetchedChart, values: Mapping[str, Any], release: Release
+    ) -> ChartFiles:
+        """Render with the chart handle cached for ``chart.digest``."""
+        loaded = self._load(chart)
+        rendered = loaded.render(
+            dict(values), name=release.name, namespace=release.namespace, is_install=True
+        )
+        crds = sorted((crd["filename"], crd["data"]) for crd in loaded.crds)
+        return ChartFiles(tuple(crds), tuple(sorted(rendered.items())))
+
+
+class BinaryEngine:
+    """Helm's engine as the ``helm template`` command."""
+
+    def __init__(self, executable: str, timeout: float = 120.0) -> None:
+        """Run ``executable`` with at most ``timeout`` seconds per render."""
+        self._executable = executable
+        self._timeout = timeout
+
+    def render(
+        self, chart: FetchedChart, values: Mapping[str, Any], release: Release
+    ) -> ChartFiles:
+        """Run ``helm template --include-crds --skip-tests`` and split its output by file."""
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
+            json.dump(dict(values), values_file)
+            values_file.flush()
+            command = [
+                self._executable,
+                "template",
+                release.name,
+                str(chart.path),
+                "--namespace",
+                release.namespace,
+                "--values",
+                values_file.name,
+                "--include-crds",
+                "--skip-tests",
+            ]
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=self._timeout, check=False
+            )
+        if done.returncode != 0:
+            raise helm.HelmRenderError(done.stderr.strip().removeprefix("Error: "))
+        return split_template_output(done.stdout)
+
+
+def split_template_output(text: str) -> ChartFiles:
+    """``helm template`` output → `ChartFiles`, by its ``# Source:`` headers."""
+    crds: list[tuple[str, str]] = []
+    templates: dict[str, str] = {}
+    headers = list(_SOURCE_HEADER.finditer(text))
+    for header, following in zip(headers, [*headers[1:], None], strict=True):
+        end = following.start() if following is not None else len(text)
+        file, body = header["file"], text[header.end() : end]
+        if _CRD_FILE.search(file):
+            crds.append((file, body))
+        else:
+            templates[file] = templates.get(file, "") + body
+    return ChartFiles(tuple(sorted(crds)), tuple(sorted(templates.items())))
+
+
+def default_engine() -> HelmEngine:
+    """The ``helm`` binary when it is on PATH, else helm-python-sdk."""
+    executable = shutil.which("helm")
+    return BinaryEngine(executable) if executable else SdkEngine()
+
+
+class ChartRenderer:
+    """Fetches and renders the chart of an add-on. Safe to share between threads."""
+
+    def __init__(self, fetcher: ChartFetcher, engine: HelmEngine | None = None) -> None:
+        """Render with ``engine`` (default: `default_engine`)."""
+        self.fetcher = fetcher
+        self.engine = engine or default_engine()
+
+    def fetch(self, addon: str, source: HelmSource) -> FetchedChart:
+        """The add-on's chart, fetched or from the cache; its digest feeds the input hash."""
+        return self.fetcher.fetch(source, addon=addon)
+
+    def render(
+        self, addon: str, source: HelmSource, values: Mapping[str, Any], namespace: str
+    ) -> list[ChartObject]:
+        """The objects the chart renders for ``values`` (already templated by the caller)."""
+        chart = self.fetch(addon, source)
+        release = Release(source.release_name or addon, namespace)
+        try:
+            files = self.engine.render(chart, values, release)
+        except helm.HelmError as exc:
+            raise _render_error(addon, source, exc.detail) from exc
+        objects = [
+            ChartObject(file, body) for file, body in _objects(addon, files.crds, hooks=False)
+        ]
+        objects += [ChartObject(file, body) for file, body in _objects(addon, files.templates)]
+        return objects
+
+
+def _objects(
+    addon: str, files: tuple[tuple[str, str], ...], *, hooks: bool = True
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for file, text in files:
+        if file.endswith("NOTES.txt"):
+            continue
+        for body in parse_objects(text, SourceLocation(addon, file)):
+            if not hooks or not _is_lifecycle_hook(body):
+                yield file, body
+
+
+def _is_lifecycle_hook(body: Mapping[str, Any]) -> bool:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    events = {e.strip() for e in str(annotations.get(_HOOK_ANNOTATION, "")).split(",")}
+    events.discard("")
+    return bool(events) and events <= _LIFECYCLE_HOOKS
+
+
+def _render_error(addon: str, source: HelmSource, detail: str) -> RenderError:
+    """Helm's message, located at the first ``file:line`` it names (else at the chart)."""
+    found = _HELM_LOCATION.search(detail)
+    if found is None:
+        return RenderError(SourceLocation(addon, f"chart {source.chart}:{source.version}"), detail)
+    location = SourceLocation(addon, found["file"], int(found["line"]))
+    return RenderError(location, detail)
