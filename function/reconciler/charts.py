@@ -9,7 +9,8 @@ into a `FetchedChart`: the chart archive or directory on local disk and its dige
   loopback registries are spoken to over plain HTTP.
 - ``file://dir`` — a directory holding ``<chart>/`` (with that version in ``Chart.yaml``) or
   ``<chart>-<version>.tgz``; relative paths are resolved against ``file_root`` (default: the
-  working directory). Local charts are re-hashed on every fetch, so edits are picked up.
+  working directory). A local chart is re-hashed whenever one of its files changes size or
+  modification time, so edits are picked up without hashing every file on every fetch.
 
 Remote charts land in ``<cache_dir>/charts/sha256/<hex>.tgz``; a small ref file per
 (repository, chart, version) remembers the digest, so a second fetch of the same version (in
@@ -86,6 +87,7 @@ class ChartFetcher:
         self._file_root = file_root or Path.cwd()
         self._timeout = timeout
         self._fetched: dict[ChartRef, FetchedChart] = {}
+        self._directories: dict[Path, tuple[_Signature, tuple[str, str]]] = {}
         self._locks: dict[ChartRef, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -221,9 +223,9 @@ class ChartFetcher:
         root = root if root.is_absolute() else self._file_root / root
         chart_dir = root / ref.chart
         if (chart_dir / "Chart.yaml").is_file():
-            version = _chart_version(chart_dir / "Chart.yaml", location)
+            version, digest = self._identify(chart_dir, location)
             if version == ref.version:
-                return FetchedChart(ref, directory_digest(chart_dir), chart_dir)
+                return FetchedChart(ref, digest, chart_dir)
             found = f"{chart_dir} has version {version!r}"
         else:
             found = f"no chart directory {chart_dir}"
@@ -231,6 +233,16 @@ class ChartFetcher:
         if archive.is_file():
             return FetchedChart(ref, file_digest(archive), archive)
         raise ChartError(location, f"version {ref.version!r} not found: {found}, no {archive}")
+
+    def _identify(self, chart_dir: Path, location: SourceLocation) -> tuple[str, str]:
+        """Version and `directory_digest` of a chart directory, re-read only after edits."""
+        signature = _signature(chart_dir)
+        known = self._directories.get(chart_dir)
+        if known is not None and known[0] == signature:
+            return known[1]
+        identity = (_chart_version(chart_dir / "Chart.yaml", location), directory_digest(chart_dir))
+        self._directories[chart_dir] = (signature, identity)
+        return identity
 
 
 def _chart_version(chart_yaml: Path, location: SourceLocation) -> str:
@@ -263,10 +275,27 @@ def file_digest(path: Path) -> str:
         return f"sha256:{hashlib.file_digest(data, 'sha256').hexdigest()}"
 
 
+_Signature = tuple[tuple[str, int, int], ...]
+
+
+def _files(directory: Path) -> list[Path]:
+    found = [Path(root, name) for root, _, names in os.walk(directory) for name in names]
+    return sorted(found)
+
+
+def _signature(directory: Path) -> _Signature:
+    """Path, size and modification time of every file: cheap to read, changes on any edit."""
+    signature = []
+    for path in _files(directory):
+        stat = path.stat()
+        signature.append((path.as_posix(), stat.st_size, stat.st_mtime_ns))
+    return tuple(signature)
+
+
 def directory_digest(directory: Path) -> str:
     """``sha256:<hex>`` over the relative paths and contents of every file under ``directory``."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for path in _files(directory):
         digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return f"sha256:{digest.hexdigest()}"
