@@ -14,7 +14,8 @@ import re
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from function.model.bundle import AddonSpec
 from function.model.common import DNS_LABEL, Spec, parse
@@ -45,6 +46,11 @@ CROSSPLANE_SPEC_FIELDS = frozenset(
 """Spec fields Crossplane adds to XRs and claims; they are not part of our contract."""
 
 _PARAMETERS = re.compile(r"^(\d+(?:\.\d+)?)([MB])$")
+
+
+def _rule(rule: str, message: str) -> JsonDict:
+    """A CEL validation the XRD schema carries for a rule the validators below enforce."""
+    return {"rule": rule, "message": message}
 
 
 class Provider(StrEnum):
@@ -132,6 +138,22 @@ class CapiSpec(Spec):
 
 class GpuSpec(Spec):
     """The GPU worker pool: product, sharing and autoscaling bounds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule("self.maxNodes >= self.minNodes", "maxNodes must be at least minNodes"),
+                _rule(
+                    "!has(self.replicasPerGpu) || self.sharing == 'time-slicing'",
+                    "replicasPerGpu needs sharing: time-slicing",
+                ),
+                _rule(
+                    "has(self.migProfile) == (self.sharing == 'mig')",
+                    "migProfile is required with sharing: mig, and only then",
+                ),
+            ]
+        }
+    )
 
     product: GpuProduct = Field(description="GPU product of the GPU worker pool.")
     sharing: Sharing = Field(default=Sharing.NONE, description="How each GPU is shared.")
@@ -232,6 +254,17 @@ class AddonOverrides(Spec):
 
 class AIInferenceClusterSpec(Spec):
     """An inference cluster: where, which GPUs, which models, which add-ons."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule(
+                    "self.provider != 'capi' || has(self.capi)",
+                    "capi is required with provider: capi",
+                ),
+            ]
+        }
+    )
 
     provider: Provider = Field(default=Provider.CAPI, description="How the cluster is provisioned.")
     capi: CapiSpec | None = Field(

@@ -1,0 +1,286 @@
+"""Kubernetes schemas generated from the pydantic models, so parser and schema cannot disagree.
+
+`openapi_schema` turns a model's JSON schema into a *structural* OpenAPI v3 schema as
+Kubernetes wants it: ``$ref`` inlined, ``anyOf [X, null]`` collapsed to X, no titles, no
+``additionalProperties: false`` (the API server prunes unknown fields), free-form maps marked
+``x-kubernetes-preserve-unknown-fields``, cross-field rules as ``x-kubernetes-validations``
+(CEL). `generated_files` renders every schema-bearing file of the repository from it: the
+AIInferenceCluster XRDs in ``xrds/`` (v2 namespaced, and legacy v1 with a claim), and the
+Input and AddonBundle CRDs in ``package/``. Regenerate with
+``python -m function.model.schema --write``; a test asserts the committed files are current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from function.model import bundle, xr
+from function.model import input as fn_input
+
+HEADER = "# Generated from function/model by `python -m function.model.schema --write`.\n"
+_DROPPED = frozenset({"title", "additionalProperties", "$ref", "anyOf", "allOf", "$defs"})
+
+
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of ``model`` (validation mode, camelCase names)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(raw, raw.get("$defs", {}))
+
+
+def _structural(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
+    node = _resolve(node, defs)
+    out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROPPED}
+    if out.get("default", 0) is None:
+        del out["default"]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if "enum" in out and "type" not in out:
+        out["type"] = "integer" if all(isinstance(v, int) for v in out["enum"]) else "string"
+    if isinstance(out.get("exclusiveMinimum"), int | float):
+        out["minimum"], out["exclusiveMinimum"] = out["exclusiveMinimum"], True
+    if "properties" in out:
+        out["properties"] = {k: _structural(v, defs) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = _structural(out["items"], defs)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, Mapping) and extra:
+        value = _structural(extra, defs)
+        if value.get("x-kubernetes-preserve-unknown-fields"):
+            out["x-kubernetes-preserve-unknown-fields"] = True
+        else:
+            out["additionalProperties"] = value
+    elif extra is True or (not out.get("type") and "properties" not in out and "enum" not in out):
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out.setdefault("type", "object")
+    return dict(sorted(out.items()))
+
+
+def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Inline a ``$ref`` and collapse ``anyOf [X, null]``, keeping the field's own keywords."""
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    if len(node.get("anyOf", [])) > 1 and len(options) != 1:
+        raise ValueError(f"no structural schema for a union of {options}")
+    target = options[0] if options else node
+    if "$ref" in target:
+        referenced = defs[target["$ref"].rsplit("/", 1)[1]]
+        target = {**referenced, **{k: v for k, v in target.items() if k != "$ref"}}
+    if target is node:
+        return node
+    own = {k: v for k, v in node.items() if k not in ("anyOf", "$ref")}
+    return _resolve({**target, **own}, defs)
+
+
+def _all_optional(schema: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in schema.items() if k != "required"}
+    if "properties" in out:
+        out["properties"] = {k: _all_optional(v) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = _all_optional(out["items"])
+    return out
+
+
+# --- the generated files ----------------------------------------------------------------------
+
+
+def _object_schema(description: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "type": "object",
+        "properties": properties,
+        "required": ["spec"],
+    }
+
+
+def _kube_object(description: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return _object_schema(
+        description,
+        apiVersion={"type": "string"},
+        kind={"type": "string"},
+        metadata={"type": "object"},
+        **properties,
+    )
+
+
+_XR_COLUMNS = [
+    {"name": "PHASE", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "GPU", "type": "string", "jsonPath": ".spec.gpu.product"},
+    {"name": "NODES", "type": "integer", "jsonPath": ".status.gpu.nodes"},
+    {"name": "ADDONS", "type": "integer", "jsonPath": ".status.addons.ready"},
+    {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def _xr_version() -> dict[str, Any]:
+    return {
+        "name": xr.VERSION,
+        "served": True,
+        "referenceable": True,
+        "additionalPrinterColumns": _XR_COLUMNS,
+        "schema": {
+            "openAPIV3Schema": _object_schema(
+                "An inference cluster: GPU nodes sized for its models, and the add-ons that "
+                "serve them.",
+                spec=openapi_schema(xr.AIInferenceClusterSpec),
+                # Crossplane writes conditions into the XR's status before and beside ours,
+                # so no status field may be required.
+                status=_all_optional(openapi_schema(xr.AIInferenceClusterStatus)),
+            )
+        },
+    }
+
+
+def xrd_v2() -> dict[str, Any]:
+    """The namespaced ``apiextensions.crossplane.io/v2`` XRD."""
+    return {
+        "apiVersion": "apiextensions.crossplane.io/v2",
+        "kind": "CompositeResourceDefinition",
+        "metadata": {"name": f"aiinferenceclusters.{xr.GROUP}"},
+        "spec": {
+            "scope": "Namespaced",
+            "group": xr.GROUP,
+            "names": {
+                "kind": xr.KIND,
+                "plural": "aiinferenceclusters",
+                "categories": ["crossplane", "aifleet"],
+            },
+            "defaultCompositionRef": {"name": "aiinferencecluster-capi"},
+            "versions": [_xr_version()],
+        },
+    }
+
+
+def xrd_legacy() -> dict[str, Any]:
+    """The ``apiextensions.crossplane.io/v1`` XRD for Crossplane 1.x: cluster-scoped, claimed."""
+    return {
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "CompositeResourceDefinition",
+        "metadata": {"name": f"xaiinferenceclusters.{xr.GROUP}"},
+        "spec": {
+            "group": xr.GROUP,
+            "names": {
+                "kind": xr.LEGACY_KIND,
+                "plural": "xaiinferenceclusters",
+                "categories": ["crossplane", "aifleet"],
+            },
+            "claimNames": {"kind": xr.KIND, "plural": "aiinferenceclusters"},
+            "defaultCompositionRef": {"name": "xaiinferencecluster-capi"},
+            "versions": [_xr_version()],
+        },
+    }
+
+
+def _crd(
+    group: str, kind: str, plural: str, version: dict[str, Any], **names: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                **names,
+            },
+            "scope": "Namespaced",
+            "versions": [{**version, "served": True, "storage": True}],
+        },
+    }
+
+
+def input_crd() -> dict[str, Any]:
+    """The CRD of the function's ``Input`` (its fields sit at the top level, beside kind)."""
+    schema = openapi_schema(fn_input.FunctionInput)
+    top = _kube_object(
+        "The settings of one aifleet pipeline step in a Composition.", **schema["properties"]
+    )
+    del top["required"]
+    return _crd(
+        fn_input.GROUP,
+        fn_input.KIND,
+        "inputs",
+        {"name": fn_input.VERSION, "schema": {"openAPIV3Schema": top}},
+        categories=["crossplane"],
+    )
+
+
+def addon_bundle_crd() -> dict[str, Any]:
+    """The CRD of ``AddonBundle``, with its status subresource."""
+    top = _kube_object(
+        "Add-ons to apply to a cluster in dependency order, kept in sync by the reconciler.",
+        spec=openapi_schema(bundle.AddonBundleSpec),
+        status=openapi_schema(bundle.AddonBundleStatus),
+    )
+    version = {
+        "name": bundle.VERSION,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [
+            {"name": "SYNC", "type": "string", "jsonPath": ".spec.syncMode"},
+            {
+                "name": "READY",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+            },
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "schema": {"openAPIV3Schema": top},
+    }
+    return _crd(
+        bundle.GROUP,
+        bundle.KIND,
+        "addonbundles",
+        version,
+        shortNames=["bundle"],
+        categories=["aifleet"],
+    )
+
+
+def generated_files() -> dict[str, str]:
+    """Every generated file, by path relative to the repository root."""
+    docs = {
+        "xrds/aiinferencecluster.yaml": xrd_v2(),
+        "xrds/legacy/xaiinferencecluster.yaml": xrd_legacy(),
+        "package/input/aifleet.fn.crossplane.io_inputs.yaml": input_crd(),
+        "package/crds/addons.aifleet.io_addonbundles.yaml": addon_bundle_crd(),
+    }
+    return {
+        path: HEADER + yaml.safe_dump(doc, sort_keys=False, width=100) for path, doc in docs.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the generated files, or with ``--check`` report which are stale."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="write the files")
+    mode.add_argument("--check", action="store_true", help="fail if a file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for relative, text in generated_files().items():
+        path = args.root / relative
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(relative)
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    verb = "wrote" if args.write else "stale"
+    for relative in stale:
+        print(f"{verb}: {relative}")
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
