@@ -31,7 +31,7 @@ from function.compose.status import (
 )
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
-from function.model.xr import Phase, parse_xr_spec
+from function.model.xr import parse_xr_spec
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     naming.CLUSTER_RESOURCE: ("metadata", "spec", "status"),
@@ -107,9 +107,6 @@ def compose(
     phase = phase_of(cluster_seen, addons_seen)
     cluster_ready = cluster_condition(cluster_seen, cluster_ref)
     addons_ready = addons_condition(cluster_seen, addons_seen, names)
-    about_cluster = phase in (Phase.PROVISIONING, Phase.FAILED) or (
-        phase is Phase.DEGRADED and not addons_seen.failed
-    )
     return Composition(
         resources={
             naming.CLUSTER_RESOURCE: ComposedResource(cluster, cluster_seen.available),
@@ -117,7 +114,5 @@ def compose(
         },
         status=compose_status(phase, cluster_seen, cluster_ref, pool, addons_seen, names),
         conditions=[cluster_ready, addons_ready],
-        results=transition_results(
-            xr.phase, phase, cluster_ready if about_cluster else addons_ready
-        ),
+        results=transition_results(xr.phase, phase, cluster_ready, addons_ready),
     )

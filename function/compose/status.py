@@ -112,12 +112,22 @@ def addons_condition(cluster: ClusterState, addons: AddonsState, names: list[str
     )
 
 
-def transition_results(previous: str, phase: Phase, detail: Condition) -> list[Result]:
+def transition_results(
+    previous: str, phase: Phase, cluster: Condition, addons: Condition
+) -> list[Result]:
     """An event when the phase changed since the last run, none otherwise."""
     if previous == phase.value:
         return []
+    if phase is Phase.READY:
+        detail = f"{cluster.message}; {addons.message}"
+    elif phase in (Phase.PROVISIONING, Phase.FAILED) or (
+        phase is Phase.DEGRADED and addons.reason != "Failed"
+    ):
+        detail = cluster.message
+    else:
+        detail = addons.message
     severity = Severity.WARNING if phase in (Phase.DEGRADED, Phase.FAILED) else Severity.NORMAL
-    return [Result(severity, phase.value, f"{phase.value}: {detail.message}")]
+    return [Result(severity, phase.value, f"{phase.value}: {detail}")]
 
 
 def compose_status(

@@ -1,0 +1,73 @@
+"""The ``aifleet`` command: one click group, a thin place to register subcommands.
+
+``aifleet serve`` runs the composition function on the SDK's gRPC runtime with the flags
+Crossplane expects; ``aifleet render`` runs it offline on files. Other subcommands register
+themselves here with ``cli.add_command(...)``. Commands only turn flags into arguments and
+call into the modules that do the work.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from crossplane.function import cli as sdkcli
+
+from function.errors import SpecError
+from function.fn import FunctionRunner
+from function.render import FATAL_EXIT_CODE, render_files
+
+
+@click.group()
+def cli() -> None:
+    """GPU clusters and their AI add-ons from one small Crossplane resource."""
+
+
+@cli.command()
+@sdkcli.standard_options
+def serve(**options: Any) -> None:
+    """Serve the composition function over gRPC (Crossplane's function protocol)."""
+    sdkcli.run(FunctionRunner(), **options)
+
+
+@cli.command()
+@click.argument("xr", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--observed",
+    "-o",
+    "observed",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML file or directory of observed composed resources (repeatable).",
+)
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The step's Input, or a Composition whose aifleet step holds it.",
+)
+@click.option(
+    "--include-function-results",
+    "-r",
+    is_flag=True,
+    help="Print the function's results as documents of kind Result.",
+)
+def render(
+    xr: Path, observed: tuple[Path, ...], input_path: Path | None, include_function_results: bool
+) -> None:
+    """Compose XR offline and print the result in the format of `crossplane render`."""
+    try:
+        rendered = render_files(xr, observed, input_path, include_results=include_function_results)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
+    if rendered.fatal is not None:
+        click.echo(f"aifleet: error: {rendered.fatal}", err=True)
+        sys.exit(FATAL_EXIT_CODE)
+    click.echo(rendered.text, nl=False)
+
+
+if __name__ == "__main__":
+    cli()
