@@ -198,22 +198,16 @@ class ChartRenderer:
             files = self.engine.render(chart, values, release)
         except helm.HelmError as exc:
             raise _render_error(addon, source, exc.detail) from exc
-        objects = [
-            ChartObject(file, body) for file, body in _objects(addon, files.crds, hooks=False)
-        ]
-        objects += [ChartObject(file, body) for file, body in _objects(addon, files.templates)]
-        return objects
+        return [*_objects(addon, files.crds), *_objects(addon, files.templates)]
 
 
-def _objects(
-    addon: str, files: tuple[tuple[str, str], ...], *, hooks: bool = True
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def _objects(addon: str, files: tuple[tuple[str, str], ...]) -> Iterator[ChartObject]:
     for file, text in files:
         if file.endswith("NOTES.txt"):
             continue
         for body in parse_objects(text, SourceLocation(addon, file)):
-            if not hooks or not _is_lifecycle_hook(body):
-                yield file, body
+            if not _is_lifecycle_hook(body):
+                yield ChartObject(file, body)
 
 
 def _is_lifecycle_hook(body: Mapping[str, Any]) -> bool:

@@ -12,7 +12,9 @@ This is the single call the reconcile loop makes per add-on and cluster, from a 
 
 `render_addon` renders, in this order: the Helm chart (``values`` string leaves templated,
 then ``valuesTemplate`` rendered, parsed and deep-merged over them; ``crds/`` first, templates
-by path), the inline ``manifests``, then each ``manifestsFrom`` text. Any failure raises one
+by path), the inline ``manifests``, then each ``manifestsFrom`` text. A templated ``values``
+leaf stays a string; numbers, booleans and structures computed from the cluster belong in
+``valuesTemplate``. Any failure raises one
 `RenderError` (a `ChartError` for fetching) naming the add-on, the file (``manifests``,
 ``values.image.tag``, ``valuesTemplate``, ``ConfigMap team-a/extra:app.yaml``,
 ``gpu-operator/templates/clusterpolicy.yaml``), the line and the reason, and nothing of the
