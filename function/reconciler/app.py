@@ -1,0 +1,268 @@
+"""Wiring of the reconciler sidecar: informers, workers, resync, leader election, probes.
+
+`ReconcilerApp` builds every part from `Settings` and a management-cluster client, then runs
+until cancelled: it serves ``/healthz``, ``/readyz`` and ``/metrics``, waits to become leader
+(when election is on), starts informers for AddonBundles, Cluster API Clusters and kubeconfig
+Secrets (and, on demand, for whatever kind a bundle's ``clusterRef`` names), and runs
+``workers`` reconcile loops over one work queue, with a jittered periodic resync as the safety
+net. Losing leadership stops it; the process exits and its replacement stands by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from function.errors import KubeError
+from function.kube.client import KubeClient
+from function.kube.clients import WorkloadClients
+from function.model.bundle import API_VERSION, KIND
+from function.reconciler.charts import ChartFetcher
+from function.reconciler.converge import Converger, Timing
+from function.reconciler.events import EventRecorder
+from function.reconciler.helm import ChartRenderer
+from function.reconciler.keys import BundleKey, Key, StatusKey, TargetKey
+from function.reconciler.leader import LeaderElector, LeaseSettings
+from function.reconciler.metrics import Metrics
+from function.reconciler.queue import QueueShutDownError, WorkQueue
+from function.reconciler.readiness import CAPI_GROUP
+from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
+from function.reconciler.store import GroupKind, Store
+from function.reconciler.watch import Informer, OnChange
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the reconciler runs; `function.main` maps command-line flags onto these."""
+
+    workers: int = 16
+    """Concurrent reconciles (targets on different clusters proceed in parallel)."""
+    resync_period: float = 300.0
+    """Seconds between full resyncs (jittered by ±10%): the drift and missed-event net."""
+    chart_cache: Path = field(default_factory=lambda: Path("/tmp/aifleet/charts"))
+    """Where fetched charts are cached by digest."""
+    charts_root: Path = field(default_factory=Path.cwd)
+    """Base of relative ``file://`` chart repositories."""
+    render_threads: int = 2
+    """Threads rendering templates and charts (CPU-bound: about the number of cores)."""
+    probe_address: str | None = "0.0.0.0:8081"
+    """Serve /healthz, /readyz and /metrics here (None: not at all)."""
+    lease: LeaseSettings | None = None
+    """Leader election; None runs as the only replica."""
+    timing: Timing = field(default_factory=Timing)
+    """How soon targets that are not done are looked at again."""
+
+
+def utc_now() -> str:
+    """The clock of status and events: RFC 3339, second precision, as Kubernetes writes."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ReconcilerApp:
+    """The sidecar."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        mgmt: KubeClient,
+        *,
+        clients: WorkloadClients | None = None,
+        charts: ChartRenderer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mgmt = mgmt
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.metrics = Metrics()
+        self.clients = clients or WorkloadClients()
+        self._render_pool = ThreadPoolExecutor(settings.render_threads, "render")
+        renderer = charts or ChartRenderer(
+            ChartFetcher(settings.chart_cache, file_root=settings.charts_root)
+        )
+        self.converger = Converger(
+            mgmt,
+            self.clients,
+            renderer,
+            render_pool=self._render_pool,
+            clock=utc_now,
+            timing=settings.timing,
+        )
+        self.reconciler = Reconciler(
+            mgmt,
+            self.store,
+            self.converger,
+            self.queue,
+            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
+            clock=utc_now,
+            ensure_informer=self._ensure_informer,
+        )
+        self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
+        self.ready = asyncio.Event()
+        self._informers: dict[GroupKind, Informer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.metrics.watch_state(
+            queue_depth=lambda: len(self.queue),
+            table=self.reconciler.table,
+            counts=self.converger.counts,
+            is_leader=lambda: self.elector.is_leader if self.elector else True,
+        )
+
+    async def run(self) -> None:
+        """Run until cancelled (or until leadership is lost)."""
+        runner = await self._serve_probes()
+        try:
+            if self.elector is not None:
+                await self.elector.acquire()
+            await self._start_informers()
+            self.ready.set()
+            for _ in range(self.settings.workers):
+                self._spawn(self._worker())
+            self._spawn(self._resync())
+            if self.elector is not None:
+                await self.elector.hold()  # returns only by LeadershipLostError
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await self._shutdown(runner)
+
+    # --- informers -----------------------------------------------------------------------
+
+    async def _start_informers(self) -> None:
+        capi_version = await self._capi_version()
+        self._watch(API_VERSION, KIND, self.reconciler.on_bundle)
+        self._watch(f"{CAPI_GROUP}/{capi_version}", "Cluster", self.reconciler.on_cluster)
+        self._watch("v1", "Secret", self.reconciler.on_secret, label_selector=CLUSTER_NAME_LABEL)
+        await asyncio.gather(*(i.synced.wait() for i in self._informers.values()))
+
+    def _ensure_informer(self, api_version: str, kind: str) -> None:
+        if GroupKind.of(api_version, kind) not in self._informers:
+            self._watch(api_version, kind, self.reconciler.on_cluster)
+
+    def _watch(
+        self,
+        api_version: str,
+        kind: str,
+        on_change: OnChange,
+        *,
+        label_selector: str | None = None,
+    ) -> None:
+        informer = Informer(
+            self.mgmt, self.store, api_version, kind, on_change, label_selector=label_selector
+        )
+        self._informers[GroupKind(informer.gk.group, kind)] = informer
+        self._spawn(informer.run())
+
+    async def _capi_version(self) -> str:
+        """Cluster API's preferred version (v1beta2 from CAPI 1.11), v1beta2 if not served."""
+        try:
+            return await self.mgmt.preferred_version(CAPI_GROUP)
+        except KubeError as exc:  # not served yet: its informer keeps retrying
+            log.info("Cluster API is not served (%s); watching v1beta2 when it is", exc)
+            return "v1beta2"
+
+    # --- work ----------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDownError:
+                return
+            kind = _key_kind(key)
+            started = time.perf_counter()
+            try:
+                result = await self.reconciler.reconcile(key)
+            except Exception:
+                log.exception("reconcile of %s failed", key)
+                self.metrics.reconciles.labels(kind, "error").inc()
+                self.queue.add_rate_limited(key)
+            else:
+                if result.retry:
+                    self.metrics.reconciles.labels(kind, "retry").inc()
+                    self.queue.add_rate_limited(key, at_least=result.retry_after)
+                else:
+                    self.metrics.reconciles.labels(kind, "success").inc()
+                    self.queue.forget(key)
+                    if result.requeue_after is not None:
+                        self.queue.add_after(key, result.requeue_after)
+            finally:
+                self.metrics.duration.labels(kind).observe(time.perf_counter() - started)
+                self.queue.done(key)
+
+    async def _resync(self) -> None:
+        while True:
+            period = self.settings.resync_period
+            await asyncio.sleep(period * random.uniform(0.9, 1.1))
+            self.reconciler.resync()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _shutdown(self, runner: web.AppRunner | None) -> None:
+        self.queue.shutdown()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.elector is not None:
+            await self.elector.release()
+        await self.clients.close()
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _serve_probes(self) -> web.AppRunner | None:
+        address = self.settings.probe_address
+        if address is None:
+            return None
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, _, port = address.rpartition(":")
+        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+        return runner
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        if self.ready.is_set():
+            return web.Response(text="ok")
+        standby = self.elector is not None and not self.elector.is_leader
+        return web.Response(status=503, text="standby" if standby else "starting")
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _key_kind(key: Key) -> str:
+    if isinstance(key, BundleKey):
+        return "bundle"
+    if isinstance(key, TargetKey):
+        return "target"
+    assert isinstance(key, StatusKey)
+    return "status"
+
+
+def _identity(settings: Settings) -> str:
+    return settings.lease.identity if settings.lease else ""

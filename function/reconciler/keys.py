@@ -1,0 +1,64 @@
+"""The keys that go into the work queue, and what a reconcile asks of the queue afterwards.
+
+Three kinds of work, each level-based (a key names what to look at, never what happened):
+
+- `BundleKey` — a bundle as a whole: its finalizer, its spec, which clusters it targets.
+- `TargetKey` — one bundle on one cluster: readiness, render, apply, health, withdrawal.
+  This is the unit that runs in parallel, as Sveltos' ClusterSummary is.
+- `StatusKey` — write a bundle's status from what its targets found; many target results
+  collapse into one status write because the queue drops duplicate keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from function.reconciler.store import ObjectId
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BundleKey:
+    """An AddonBundle."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TargetKey:
+    """One bundle on one cluster."""
+
+    bundle: BundleKey
+    cluster: ObjectId
+
+    def __str__(self) -> str:
+        return f"{self.bundle} on {self.cluster}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StatusKey:
+    """The status of a bundle."""
+
+    bundle: BundleKey
+
+    def __str__(self) -> str:
+        return f"status of {self.bundle}"
+
+
+Key = BundleKey | TargetKey | StatusKey
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a reconcile wants next: nothing, a look again later, or a retry with backoff."""
+
+    requeue_after: float | None = None
+    retry: bool = False
+    retry_after: float = 0.0
+    """With ``retry``: the server's hint; the backoff never goes below it."""
+
+
+DONE = Result()

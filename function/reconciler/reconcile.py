@@ -1,0 +1,353 @@
+"""The level-based reconcile of AddonBundles: finalizer, targets, status — one key at a time.
+
+`Reconciler.reconcile(key)` reads the world from the `Store` and converges it; it never asks
+what event brought the key. A `BundleKey` resolves which clusters a bundle targets and queues
+one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw from it); the
+`Converger` does a target's work; a `StatusKey` writes the bundle's status once for however
+many targets changed. The `on_*` methods map changed objects (bundles, clusters, kubeconfig
+Secrets) to keys; `app` wires them to informers.
+
+Per-target results live in memory (`table`), seeded from the bundle's own status after a
+restart so that hashes recorded there still gate re-rendering: a restart writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from function.errors import NotFoundError, SpecError, UnavailableError
+from function.kube.client import KubeClient, Object, PatchType, meta
+from function.model.bundle import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    AddonBundleSpec,
+    ClusterAddonsStatus,
+    StopMatchingBehavior,
+    parse_bundle_spec,
+)
+from function.reconciler.converge import Converger
+from function.reconciler.events import EventRecorder
+from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
+from function.reconciler.queue import WorkQueue
+from function.reconciler.readiness import CAPI_GROUP
+from function.reconciler.status import compose_status, read_status, transitions
+from function.reconciler.store import GroupKind, ObjectId, Store
+
+log = logging.getLogger(__name__)
+
+BUNDLE = GroupKind(GROUP, KIND)
+CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
+FINALIZER = "addons.aifleet.io/cleanup"
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+
+EnsureInformer = Callable[[str, str], None]
+"""Start watching (apiVersion, kind) if nothing watches it yet."""
+
+
+@dataclass
+class _Targets:
+    """What the last `BundleKey` reconcile of a bundle resolved."""
+
+    clusters: set[ObjectId] = field(default_factory=set)
+    selector: bool = False
+    none_reason: str | None = None
+
+
+class Reconciler:
+    """Reconciles bundles, their targets and their status."""
+
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        store: Store,
+        converger: Converger,
+        queue: WorkQueue[Key],
+        events: EventRecorder,
+        *,
+        clock: Callable[[], str],
+        ensure_informer: EnsureInformer,
+    ) -> None:
+        self._mgmt = mgmt
+        self._store = store
+        self._converger = converger
+        self._queue = queue
+        self._events = events
+        self._clock = clock
+        self._ensure_informer = ensure_informer
+        self.table: dict[TargetKey, ClusterAddonsStatus] = {}
+        self._targets: dict[BundleKey, _Targets] = {}
+        self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
+        self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
+        self._written: dict[BundleKey, Object] = {}
+
+    # --- mapping changes to keys ---------------------------------------------------------
+
+    def on_bundle(self, obj: Object) -> None:
+        """A bundle changed: look at it again."""
+        m = meta(obj)
+        self._queue.add(BundleKey(str(m.get("namespace", "")), str(m["name"])))
+
+    def on_cluster(self, obj: Object) -> None:
+        """A cluster changed: look again at the targets on it and the selectors that may now
+        (or no longer) match it."""
+        self._cluster_changed(ObjectId.of(obj))
+
+    def on_secret(self, obj: Object) -> None:
+        """A kubeconfig Secret changed: look again at its cluster's targets."""
+        m = meta(obj)
+        cluster = (m.get("labels") or {}).get(CLUSTER_NAME_LABEL)
+        if cluster:
+            self._cluster_changed(ObjectId(CAPI_CLUSTER, str(m.get("namespace", "")), cluster))
+
+    def resync(self) -> None:
+        """Queue everything: the periodic safety net."""
+        for bundle in self._store.list(BUNDLE):
+            self.on_bundle(bundle)
+        for key in list(self.table):
+            self._queue.add(key)
+
+    def _cluster_changed(self, cid: ObjectId) -> None:
+        for bundle in self._by_cluster.get(cid, ()):
+            self._queue.add(TargetKey(bundle, cid))
+        for bundle, targets in self._targets.items():
+            if targets.selector and bundle.namespace == cid.namespace:
+                self._queue.add(bundle)
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> Result:
+        """Converge what ``key`` names."""
+        if isinstance(key, BundleKey):
+            return await self._bundle(key)
+        if isinstance(key, TargetKey):
+            return await self._target(key)
+        return await self._status(key.bundle)
+
+    async def _bundle(self, key: BundleKey) -> Result:
+        bundle = self._store.get(BUNDLE, key.namespace, key.name)
+        if bundle is None:
+            self._forget(key)
+            return DONE
+        if meta(bundle).get("deletionTimestamp"):
+            return await self._finalize(key, bundle)
+        if FINALIZER not in (meta(bundle).get("finalizers") or []):
+            await self._add_finalizer(bundle)
+        spec = self._spec(key, bundle)
+        targets = (
+            _Targets(none_reason=str(spec))
+            if isinstance(spec, SpecError)
+            else self._resolve(key, spec)
+        )
+        self._index(key, targets)
+        for cid in targets.clusters | self._known_clusters(key, bundle):
+            self._queue.add(TargetKey(key, cid))
+        self._queue.add(StatusKey(key))
+        return DONE
+
+    async def _target(self, key: TargetKey) -> Result:
+        bundle = self._store.get(BUNDLE, key.bundle.namespace, key.bundle.name)
+        if bundle is None or meta(bundle).get("deletionTimestamp"):
+            return DONE
+        spec = self._spec(key.bundle, bundle)
+        if isinstance(spec, SpecError):
+            return DONE  # keep what is applied until the spec is fixed
+        cluster = self._store.get_id(key.cluster)
+        previous = self.table.get(key) or _status_for(bundle, key.cluster)
+        targets = self._targets.get(key.bundle)
+        if targets is None or key.cluster not in targets.clusters:
+            return await self._depart(key, bundle, spec, cluster, previous)
+        status, result = await self._converger.converge(
+            bundle, spec, key.cluster, cluster, previous
+        )
+        if self.table.get(key) != status:
+            self.table[key] = status
+            self._queue.add(StatusKey(key.bundle))
+        return result
+
+    async def _depart(
+        self,
+        key: TargetKey,
+        bundle: Object,
+        spec: AddonBundleSpec,
+        cluster: Object | None,
+        previous: ClusterAddonsStatus | None,
+    ) -> Result:
+        """The bundle no longer targets this cluster: withdraw (or leave) its add-ons."""
+        if (
+            previous is not None
+            and spec.stop_matching_behavior is StopMatchingBehavior.WITHDRAW_ADDONS
+        ):
+            try:
+                await self._converger.withdraw(bundle, spec, key.cluster, cluster, previous)
+            except UnavailableError as exc:
+                return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        self.table.pop(key, None)
+        self._queue.add(StatusKey(key.bundle))
+        return DONE
+
+    async def _status(self, key: BundleKey) -> Result:
+        bundle = self._store.get(BUNDLE, key.namespace, key.name)
+        if bundle is None or meta(bundle).get("deletionTimestamp"):
+            return DONE
+        targets = self._targets.get(key)
+        if targets is None:
+            return DONE  # its BundleKey has not run yet; it queues this key again
+        spec = self._spec(key, bundle)
+        previous = read_status(bundle)
+        status = compose_status(
+            generation=meta(bundle).get("generation"),
+            clusters=[
+                self.table[TargetKey(key, cid)]
+                for cid in sorted(targets.clusters)
+                if TargetKey(key, cid) in self.table
+            ],
+            spec_error=str(spec) if isinstance(spec, SpecError) else None,
+            no_targets=targets.none_reason,
+            previous=previous,
+            now=self._clock(),
+        )
+        wanted = status.to_dict()
+        if wanted in (bundle.get("status"), self._written.get(key)):
+            return DONE
+        await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, wanted)
+        self._written[key] = wanted
+        for change in transitions(previous, status):
+            await self._events.record(bundle, change)
+        return DONE
+
+    # --- finalizer and deletion ----------------------------------------------------------
+
+    async def _add_finalizer(self, bundle: Object) -> None:
+        m = meta(bundle)
+        current = m.get("finalizers")
+        patch = (
+            [
+                {"op": "test", "path": "/metadata/finalizers", "value": current},
+                {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+            ]
+            if current
+            else [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
+        )
+        await self._mgmt.patch(
+            API_VERSION, KIND, m["name"], m["namespace"], patch, patch_type=PatchType.JSON
+        )
+
+    async def _finalize(self, key: BundleKey, bundle: Object) -> Result:
+        finalizers = list(meta(bundle).get("finalizers") or [])
+        if FINALIZER not in finalizers:
+            return DONE
+        spec = self._spec(key, bundle)
+        parsed = None if isinstance(spec, SpecError) else spec
+        if parsed is None or parsed.stop_matching_behavior is StopMatchingBehavior.WITHDRAW_ADDONS:
+            for cid in self._known_clusters(key, bundle):
+                previous = self.table.get(TargetKey(key, cid)) or _status_for(bundle, cid)
+                if previous is None:
+                    continue
+                try:
+                    await self._converger.withdraw(
+                        bundle, parsed, cid, self._store.get_id(cid), previous
+                    )
+                except UnavailableError as exc:
+                    return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != FINALIZER],
+            },
+        ]
+        with contextlib.suppress(NotFoundError):
+            await self._mgmt.patch(
+                API_VERSION, KIND, key.name, key.namespace, patch, patch_type=PatchType.JSON
+            )
+        self._forget(key)
+        return DONE
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _spec(self, key: BundleKey, bundle: Object) -> AddonBundleSpec | SpecError:
+        m = meta(bundle)
+        uid, generation = str(m.get("uid", "")), int(m.get("generation") or 0)
+        cached = self._specs.get(key)
+        if cached is not None and cached[:2] == (uid, generation):
+            return cached[2]
+        spec: AddonBundleSpec | SpecError
+        try:
+            spec = _tenant_checked(parse_bundle_spec(bundle.get("spec")), key.namespace)
+        except SpecError as exc:
+            spec = exc
+        self._specs[key] = (uid, generation, spec)
+        return spec
+
+    def _resolve(self, key: BundleKey, spec: AddonBundleSpec) -> _Targets:
+        if spec.cluster_ref is not None:
+            ref = spec.cluster_ref
+            self._ensure_informer(ref.api_version, ref.kind)
+            cid = ObjectId(GroupKind.of(ref.api_version, ref.kind), key.namespace, ref.name)
+            return _Targets({cid})
+        assert spec.cluster_selector is not None
+        selector = spec.cluster_selector
+        clusters = {
+            ObjectId.of(c)
+            for c in self._store.list(CAPI_CLUSTER, key.namespace)
+            if selector.matches(meta(c).get("labels") or {})
+        }
+        reason = None if clusters else "no cluster matches the selector"
+        return _Targets(clusters, selector=True, none_reason=reason)
+
+    def _index(self, key: BundleKey, targets: _Targets) -> None:
+        old = self._targets.get(key)
+        for cid in old.clusters if old else ():
+            self._by_cluster.get(cid, set()).discard(key)
+        for cid in targets.clusters:
+            self._by_cluster.setdefault(cid, set()).add(key)
+        self._targets[key] = targets
+
+    def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
+        """Clusters this bundle has status for, in memory or in its status."""
+        known = {t.cluster for t in self.table if t.bundle == key}
+        status = read_status(bundle)
+        for entry in status.clusters if status else []:
+            ref = entry.cluster_ref
+            known.add(
+                ObjectId(
+                    GroupKind.of(ref.api_version, ref.kind),
+                    ref.namespace or key.namespace,
+                    ref.name,
+                )
+            )
+        return known
+
+    def _forget(self, key: BundleKey) -> None:
+        self._index(key, _Targets())
+        del self._targets[key]
+        self._specs.pop(key, None)
+        self._written.pop(key, None)
+        for target in [t for t in self.table if t.bundle == key]:
+            del self.table[target]
+
+
+def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:
+    """A namespaced bundle may only target clusters in its own namespace."""
+    ref = spec.cluster_ref
+    if ref is not None and ref.namespace not in (None, namespace):
+        raise SpecError.at(
+            "spec.clusterRef.namespace",
+            f"a bundle may only target clusters in its own namespace ({namespace})",
+        )
+    return spec
+
+
+def _status_for(bundle: Object, cid: ObjectId) -> ClusterAddonsStatus | None:
+    """The bundle's recorded status on one cluster (after a restart, the only memory)."""
+    status = read_status(bundle)
+    for entry in status.clusters if status else []:
+        ref = entry.cluster_ref
+        if (GroupKind.of(ref.api_version, ref.kind), ref.name) == (cid.gk, cid.name):
+            return entry
+    return None

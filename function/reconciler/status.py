@@ -1,0 +1,155 @@
+"""A bundle's status from what its targets found, and the transitions worth an Event (pure).
+
+The reconciler keeps one `ClusterAddonsStatus` per target in memory; `compose_status` turns
+them into the bundle's status with its `Ready` and `Synced` conditions, keeping condition
+transition times when nothing changed so an unchanged world writes nothing. `transitions`
+compares two statuses and names each add-on whose phase changed, for Kubernetes Events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from function.errors import SpecError
+from function.kube.client import Object
+from function.model.bundle import (
+    READY_PHASES,
+    AddonBundleStatus,
+    AddonPhase,
+    AddonStatus,
+    ClusterAddonsStatus,
+    Condition,
+)
+from function.model.common import parse
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An add-on whose phase changed on a cluster."""
+
+    cluster: str
+    addon: str
+    old: AddonPhase | None
+    new: AddonPhase
+    message: str
+
+    @property
+    def warning(self) -> bool:
+        """Failures are Warning events; everything else is Normal."""
+        return self.new is AddonPhase.FAILED
+
+    @property
+    def reason(self) -> str:
+        """The Event reason, e.g. ``AddonHealthy``."""
+        return f"Addon{self.new.value}"
+
+    def describe(self) -> str:
+        """The Event message."""
+        text = f"add-on {self.addon} on {self.cluster}: {self.new.value}"
+        return f"{text}: {self.message}" if self.message else text
+
+
+def read_status(bundle: Object) -> AddonBundleStatus | None:
+    """The bundle's current status, or None when it has none (or one we cannot read)."""
+    raw = bundle.get("status")
+    if not raw:
+        return None
+    try:
+        return parse(AddonBundleStatus, raw, root="status")
+    except SpecError:
+        return None
+
+
+def cluster_ready(addons: Sequence[AddonStatus]) -> bool:
+    """Whether every add-on on a cluster is done (healthy, or applied without checks)."""
+    return bool(addons) and all(a.phase in READY_PHASES for a in addons)
+
+
+def compose_status(
+    *,
+    generation: int | None,
+    clusters: Iterable[ClusterAddonsStatus],
+    spec_error: str | None,
+    no_targets: str | None,
+    previous: AddonBundleStatus | None,
+    now: str,
+) -> AddonBundleStatus:
+    """The status to write. ``no_targets`` explains an empty target set."""
+    ordered = sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
+    ready, synced = _ready(ordered, spec_error, no_targets), _synced(ordered, spec_error)
+    old = {c.type: c for c in (previous.conditions if previous else [])}
+    conditions = [_stamp(c, old.get(c.type), now, generation) for c in (ready, synced)]
+    return AddonBundleStatus(
+        observed_generation=generation, clusters=ordered, conditions=conditions
+    )
+
+
+def transitions(old: AddonBundleStatus | None, new: AddonBundleStatus) -> list[Transition]:
+    """Add-ons whose phase differs between ``old`` and ``new``."""
+    before = {
+        (_cluster_name(c), a.name): a.phase for c in (old.clusters if old else []) for a in c.addons
+    }
+    changes = []
+    for cluster in new.clusters:
+        for addon in cluster.addons:
+            previous = before.get((_cluster_name(cluster), addon.name))
+            if previous is not addon.phase:
+                changes.append(
+                    Transition(
+                        _cluster_name(cluster),
+                        addon.name,
+                        previous,
+                        addon.phase,
+                        addon.message or "",
+                    )
+                )
+    return changes
+
+
+def _ready(
+    clusters: Sequence[ClusterAddonsStatus], spec_error: str | None, no_targets: str | None
+) -> Condition:
+    if spec_error is not None:
+        return Condition(type="Ready", status="False", reason="InvalidSpec", message=spec_error)
+    if not clusters:
+        return Condition(
+            type="Ready", status="False", reason="NoClusters", message=no_targets or ""
+        )
+    addons = [a for c in clusters for a in c.addons]
+    done = sum(a.phase in READY_PHASES for a in addons)
+    summary = f"{done}/{len(addons)} add-ons ready on {len(clusters)} cluster(s)"
+    if all(c.ready for c in clusters):
+        return Condition(type="Ready", status="True", reason="AddonsReady", message=summary)
+    failed = any(a.phase is AddonPhase.FAILED for a in addons)
+    reason = "AddonsFailed" if failed else "AddonsPending"
+    return Condition(type="Ready", status="False", reason=reason, message=summary)
+
+
+def _synced(clusters: Sequence[ClusterAddonsStatus], spec_error: str | None) -> Condition:
+    if spec_error is not None:
+        return Condition(type="Synced", status="False", reason="InvalidSpec", message=spec_error)
+    for cluster in clusters:
+        for addon in cluster.addons:
+            if addon.phase is AddonPhase.FAILED:
+                message = f"add-on {addon.name} on {_cluster_name(cluster)}: {addon.message}"
+                return Condition(
+                    type="Synced", status="False", reason="AddonFailed", message=message
+                )
+    return Condition(type="Synced", status="True", reason="ReconcileSuccess")
+
+
+def _stamp(
+    condition: Condition, old: Condition | None, now: str, generation: int | None
+) -> Condition:
+    # As metav1.Condition: the transition time moves only when the status flips.
+    flipped = old is None or old.status != condition.status or not old.last_transition_time
+    when = now if flipped or old is None else old.last_transition_time
+    return condition.model_copy(
+        update={"last_transition_time": when, "observed_generation": generation}
+    )
+
+
+def _cluster_name(cluster: ClusterAddonsStatus) -> str:
+    ref = cluster.cluster_ref
+    return f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name

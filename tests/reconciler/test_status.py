@@ -1,0 +1,133 @@
+"""Bundle status composition: conditions, transition times, events on phase changes."""
+
+from function.model.bundle import AddonPhase, AddonStatus, ClusterAddonsStatus
+from function.model.common import ObjectRef
+from function.reconciler.status import compose_status, transitions
+
+REF = ObjectRef(api_version="cluster.x-k8s.io/v1beta2", kind="Cluster", name="c1", namespace="t")
+
+
+def cluster(*phases: AddonPhase, message: str | None = None) -> ClusterAddonsStatus:
+    addons = [AddonStatus(name=f"a{i}", phase=p, message=message) for i, p in enumerate(phases)]
+    ready = all(p in (AddonPhase.HEALTHY, AddonPhase.APPLIED) for p in phases)
+    return ClusterAddonsStatus(cluster_ref=REF, ready=ready, addons=addons)
+
+
+def test_ready_when_every_addon_is_done() -> None:
+    s = compose_status(
+        generation=3,
+        clusters=[cluster(AddonPhase.HEALTHY, AddonPhase.APPLIED)],
+        spec_error=None,
+        no_targets=None,
+        previous=None,
+        now="T1",
+    )
+    ready, synced = s.conditions
+    assert (ready.type, ready.status, ready.reason, ready.message) == (
+        "Ready",
+        "True",
+        "AddonsReady",
+        "2/2 add-ons ready on 1 cluster(s)",
+    )
+    assert (synced.status, synced.reason) == ("True", "ReconcileSuccess")
+    assert ready.observed_generation == 3 and s.observed_generation == 3
+
+
+def test_failed_addon_sets_synced_false_with_its_message() -> None:
+    s = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.FAILED, message="manifests:3: boom")],
+        spec_error=None,
+        no_targets=None,
+        previous=None,
+        now="T1",
+    )
+    ready, synced = s.conditions
+    assert ready.reason == "AddonsFailed"
+    assert synced.message == "add-on a0 on t/c1: manifests:3: boom"
+
+
+def test_invalid_spec_and_no_targets() -> None:
+    s = compose_status(
+        generation=1,
+        clusters=[],
+        spec_error="spec.addons: bad",
+        no_targets=None,
+        previous=None,
+        now="T1",
+    )
+    assert [(c.status, c.reason) for c in s.conditions] == [("False", "InvalidSpec")] * 2
+    s = compose_status(
+        generation=1,
+        clusters=[],
+        spec_error=None,
+        no_targets="no cluster matches the selector",
+        previous=None,
+        now="T1",
+    )
+    assert s.conditions[0].message == "no cluster matches the selector"
+
+
+def test_transition_time_moves_only_when_status_flips() -> None:
+    first = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.PENDING)],
+        spec_error=None,
+        no_targets=None,
+        previous=None,
+        now="T1",
+    )
+    second = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.WAITING)],
+        spec_error=None,
+        no_targets=None,
+        previous=first,
+        now="T2",
+    )
+    assert second.conditions[0].last_transition_time == "T1"
+    third = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.HEALTHY)],
+        spec_error=None,
+        no_targets=None,
+        previous=second,
+        now="T3",
+    )
+    assert third.conditions[0].last_transition_time == "T3"
+    assert (
+        compose_status(
+            generation=1,
+            clusters=[cluster(AddonPhase.HEALTHY)],
+            spec_error=None,
+            no_targets=None,
+            previous=third,
+            now="T4",
+        )
+        == third
+    )
+
+
+def test_transitions_name_each_changed_addon() -> None:
+    old = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.PENDING, AddonPhase.PENDING)],
+        spec_error=None,
+        no_targets=None,
+        previous=None,
+        now="T1",
+    )
+    new = compose_status(
+        generation=1,
+        clusters=[cluster(AddonPhase.HEALTHY, AddonPhase.PENDING)],
+        spec_error=None,
+        no_targets=None,
+        previous=old,
+        now="T2",
+    )
+    changes = transitions(old, new)
+    assert [(c.cluster, c.addon, c.old, c.new, c.reason) for c in changes] == [
+        ("t/c1", "a0", AddonPhase.PENDING, AddonPhase.HEALTHY, "AddonHealthy")
+    ]
+    assert len(transitions(None, old)) == 2
+    assert transitions(new, new) == []
