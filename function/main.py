@@ -17,6 +17,7 @@ from crossplane.function import cli as sdkcli
 
 from function.errors import SpecError
 from function.fn import FunctionRunner
+from function.reconciler.cli import reconcile
 from function.render import FATAL_EXIT_CODE, render_files
 
 
@@ -68,6 +69,8 @@ def render(
         sys.exit(FATAL_EXIT_CODE)
     click.echo(rendered.text, nl=False)
 
+
+cli.add_command(reconcile)
 
 if __name__ == "__main__":
     cli()

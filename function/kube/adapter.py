@@ -43,6 +43,9 @@ from function.kube.errors import error_from_status, unavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
+Configuration = k8s.Configuration
+"""The `kubernetes` client's connection settings (host, TLS, credentials, pool size)."""
+
 APPLY_PATCH = "application/apply-patch+yaml"
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests."""

@@ -1,0 +1,127 @@
+"""``aifleet reconcile``: run the companion reconciler, from flags to `Settings`.
+
+In the function's pod the sidecar runs with in-cluster credentials and leader election;
+on a workstation ``--kubeconfig`` points it at any management cluster (the emulator's
+included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from pathlib import Path
+
+import click
+import yaml
+
+from function.kube.adapter import (
+    ApiAdapter,
+    Configuration,
+    configuration_from_kubeconfig,
+    in_cluster_configuration,
+)
+from function.reconciler.app import ReconcilerApp, Settings
+from function.reconciler.leader import LeadershipLostError, LeaseSettings
+
+
+@click.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="KUBECONFIG",
+    help="Kubeconfig of the management cluster (default: the pod's service account).",
+)
+@click.option("--context", "kube_context", help="Kubeconfig context to use.")
+@click.option("--workers", default=16, show_default=True, help="Concurrent reconciles.")
+@click.option(
+    "--resync-period", default=300.0, show_default=True, help="Seconds between full resyncs."
+)
+@click.option(
+    "--chart-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/tmp/aifleet/charts"),
+    show_default=True,
+    help="Directory of the chart cache.",
+)
+@click.option(
+    "--charts-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path.cwd,
+    help="Base of relative file:// chart repositories (default: the working directory).",
+)
+@click.option(
+    "--probe-address",
+    default=":8081",
+    show_default=True,
+    help="Address of /healthz, /readyz and /metrics ('' to disable).",
+)
+@click.option("--leader-elect/--no-leader-elect", default=False, show_default=True)
+@click.option(
+    "--lease-namespace",
+    envvar="POD_NAMESPACE",
+    default="crossplane-system",
+    show_default=True,
+    help="Namespace of the leader-election Lease.",
+)
+@click.option("--lease-name", default="aifleet-reconciler", show_default=True)
+@click.option(
+    "--identity",
+    envvar="POD_NAME",
+    default=socket.gethostname,
+    help="This replica's name in the Lease (default: the pod name or host name).",
+)
+@click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
+def reconcile(
+    kubeconfig: Path | None,
+    kube_context: str | None,
+    workers: int,
+    resync_period: float,
+    chart_cache: Path,
+    charts_root: Path,
+    probe_address: str,
+    leader_elect: bool,
+    lease_namespace: str,
+    lease_name: str,
+    identity: str,
+    debug: bool,
+) -> None:
+    """Apply AddonBundles to their clusters once they are ready, and keep them applied."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings(
+        workers=workers,
+        resync_period=resync_period,
+        chart_cache=chart_cache,
+        charts_root=charts_root,
+        probe_address=_address(probe_address),
+        lease=LeaseSettings(lease_namespace, identity, name=lease_name) if leader_elect else None,
+    )
+    if kubeconfig is not None:
+        config = configuration_from_kubeconfig(
+            yaml.safe_load(kubeconfig.read_text()), context=kube_context
+        )
+    else:
+        config = in_cluster_configuration()
+    try:
+        asyncio.run(_run(settings, config))
+    except LeadershipLostError as exc:
+        raise click.ClickException(f"{exc}; exiting so a standby takes over") from None
+    except KeyboardInterrupt:
+        pass
+
+
+async def _run(settings: Settings, config: Configuration) -> None:
+    mgmt = ApiAdapter(config)
+    try:
+        await ReconcilerApp(settings, mgmt).run()
+    finally:
+        await mgmt.close()
+
+
+def _address(value: str) -> str | None:
+    if not value:
+        return None
+    return f"0.0.0.0{value}" if value.startswith(":") else value
