@@ -87,7 +87,19 @@ def _message(err: ErrorDetails) -> str:
         return "required field is missing"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
+    if kind in _BOUNDS:
+        bound, allowed = _BOUNDS[kind]
+        return f"unsupported value {err['input']!r}; allowed: {allowed.format(ctx.get(bound))}"
     return str(err["msg"])
+
+
+_BOUNDS = {
+    "greater_than_equal": ("ge", "{} or more"),
+    "greater_than": ("gt", "more than {}"),
+    "less_than_equal": ("le", "{} or less"),
+    "less_than": ("lt", "less than {}"),
+}
+"""Numeric bound errors, worded like enum errors: the value and what is allowed."""
 
 
 class ObjectRef(Spec):
