@@ -109,10 +109,6 @@ def _control_plane_replicas(spec: AIInferenceClusterSpec, capi: CapiSpec) -> int
 
 
 def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
-    node_labels = {
-        "nvidia.com/gpu.product": pool.gpu.label,
-        "nvidia.com/gpu.memory": str(pool.gpu.memory_mib),
-    }
     return {
         "class": GPU_WORKER_CLASS,
         "name": "gpu",
@@ -124,7 +120,7 @@ def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
                 AUTOSCALER_MAX: str(max(pool.nodes, pool.max_nodes)),
                 CAPACITY_GPU_TYPE: GPU_RESOURCE,
                 CAPACITY_GPU_COUNT: str(pool.allocatable_per_node),
-                CAPACITY_LABELS: ",".join(f"{k}={v}" for k, v in node_labels.items()),
+                CAPACITY_LABELS: ",".join(f"{k}={v}" for k, v in pool.node_labels.items()),
             },
         },
         "variables": {

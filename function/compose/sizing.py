@@ -28,6 +28,8 @@ RUNTIME_OVERHEAD = 0.10
 GPU_MEMORY_UTILIZATION = 0.90
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 DEFAULT_REPLICAS_PER_GPU = 4
+GFD_PRODUCT = "nvidia.com/gpu.product"
+GFD_MEMORY = "nvidia.com/gpu.memory"
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,21 @@ class PoolSize:
     nodes: int
     max_nodes: int
     models: tuple[ModelFit, ...]
+    mig_profile: str | None = None
 
     @property
     def allocatable_per_node(self) -> int:
         """``nvidia.com/gpu`` each node advertises."""
         return self.per_node * self.devices_per_gpu
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        """The GPU labels GPU feature discovery will put on each node of the pool."""
+        if self.sharing is Sharing.MIG and self.mig_profile:
+            product = f"{self.gpu.label}-MIG-{self.mig_profile}"
+            return {GFD_PRODUCT: product, GFD_MEMORY: str(mig_memory_mib(self.mig_profile))}
+        suffix = "-SHARED" if self.sharing is Sharing.TIME_SLICING else ""
+        return {GFD_PRODUCT: self.gpu.label + suffix, GFD_MEMORY: str(self.gpu.memory_mib)}
 
     @property
     def total_gpus(self) -> int:
@@ -105,6 +117,7 @@ def size_pool(spec: AIInferenceClusterSpec) -> PoolSize:
         nodes=max(needed, spec.gpu.min_nodes),
         max_nodes=spec.gpu.max_nodes,
         models=fits,
+        mig_profile=spec.gpu.mig_profile,
     )
 
 
@@ -158,7 +171,7 @@ def _fit(
         model=model,
         devices_per_replica=tensor_parallel,
         need_bytes=need,
-        memory_utilization=round(device.memory_utilization, 2),
+        memory_utilization=math.floor(device.memory_utilization * 100) / 100,
     )
 
 

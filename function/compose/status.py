@@ -107,6 +107,13 @@ def addons_condition(cluster: ClusterState, addons: AddonsState, names: list[str
         return Condition(
             ADDONS_READY, False, "WaitingForCluster", f"{count}; waiting for the control plane"
         )
+    if not addons.current:
+        return Condition(
+            ADDONS_READY,
+            False,
+            "Progressing",
+            f"{count}; the reconciler has not yet seen the latest AddonBundle",
+        )
     return Condition(
         ADDONS_READY, False, "Installing", f"{count}; pending: {_few(addons.pending(names))}"
     )
@@ -127,7 +134,7 @@ def transition_results(
     else:
         detail = addons.message
     severity = Severity.WARNING if phase in (Phase.DEGRADED, Phase.FAILED) else Severity.NORMAL
-    return [Result(severity, phase.value, f"{phase.value}: {detail}")]
+    return [Result(severity, phase.value, detail)]
 
 
 def compose_status(
