@@ -30,7 +30,18 @@ class Gpu:
     per_node: int
     """GPUs in the usual machine of this product (e.g. 8 for an H100 node)."""
     mig_profiles: tuple[str, ...] = field(default=())
-    """MIG profiles the product can be partitioned into; empty when it has no MIG."""
+    """MIG profiles the product can be partitioned into, the whole-GPU one last; empty when
+    it has no MIG."""
+
+    def mig_devices(self, profile: str) -> int:
+        """How many devices a GPU is partitioned into with one profile: ``2g.20gb`` → 3.
+
+        Both the compute slices (seven) and the memory slices (eight) limit it, so the
+        double-memory ``1g.20gb`` of an 80 GB GPU yields four devices, not seven.
+        """
+        compute, gigabytes = _profile(profile)
+        slice_gigabytes = _profile(self.mig_profiles[-1])[1] / MEMORY_SLICES
+        return min(_COMPUTE_LIMIT[compute], MEMORY_SLICES // round(gigabytes / slice_gigabytes))
 
     @property
     def memory_gib(self) -> float:
@@ -40,17 +51,19 @@ class Gpu:
 
 def mig_memory_mib(profile: str) -> int:
     """Memory of one MIG device: ``1g.10gb`` → 9536 MiB."""
-    gigabytes = int(profile.split(".", 1)[1].removesuffix("gb"))
-    return int(gigabytes * MIB_PER_GB)
+    return int(_profile(profile)[1] * MIB_PER_GB)
 
 
-_DEVICES_PER_GPU = {1: 7, 2: 3, 3: 2, 4: 1, 7: 1}
-"""MIG devices of one size per GPU, by compute slices (a GPU has seven)."""
+def _profile(profile: str) -> tuple[int, int]:
+    """``3g.40gb`` → (3 compute slices, 40 GB)."""
+    compute, memory = profile.split(".", 1)
+    return int(compute.removesuffix("g")), int(memory.removesuffix("gb"))
 
 
-def mig_devices_per_gpu(profile: str) -> int:
-    """How many devices of one profile a GPU is partitioned into: ``2g.20gb`` → 3."""
-    return _DEVICES_PER_GPU[int(profile.split("g", 1)[0])]
+_COMPUTE_LIMIT = {1: 7, 2: 3, 3: 2, 4: 1, 7: 1}
+"""How many MIG devices of one compute size fit the seven compute slices of a GPU."""
+MEMORY_SLICES = 8
+"""A MIG-capable GPU's memory is cut into eight slices."""
 
 
 _A100_40_MIG = ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")

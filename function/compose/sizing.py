@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from function.catalog.architectures import architecture_for
-from function.catalog.gpus import GPUS, Gpu, mig_devices_per_gpu, mig_memory_mib
+from function.catalog.gpus import GPUS, Gpu, mig_memory_mib
 from function.errors import FieldError, SpecError
 from function.model.xr import AIInferenceClusterSpec, GpuSpec, ModelSpec, Precision, Sharing
 
@@ -152,7 +152,7 @@ def _device(pool: GpuSpec, gpu: Gpu) -> _Device:
                 f"allowed: {', '.join(gpu.mig_profiles)}",
             )
         return _Device(
-            mig_memory_mib(profile) * MIB, mig_devices_per_gpu(profile), GPU_MEMORY_UTILIZATION
+            mig_memory_mib(profile) * MIB, gpu.mig_devices(profile), GPU_MEMORY_UTILIZATION
         )
     return _Device(memory, 1, GPU_MEMORY_UTILIZATION)
 

@@ -1,0 +1,69 @@
+"""`aifleet serve` answers RunFunction over a real gRPC channel, on both protocol versions."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
+from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+
+from function import wire
+from function.demo import function_server, run_function
+from function.fn import FunctionRunner
+from function.render import build_request, load_documents
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[str]:
+    with function_server() as address:
+        yield address
+
+
+def h100_request() -> fnv1.RunFunctionRequest:
+    xr = load_documents([EXAMPLES / "xrs" / "h100-kserve.yaml"])[0]
+    observed = load_documents([EXAMPLES / "observed" / "ready"])
+    return build_request(xr, observed)
+
+
+def test_response_over_grpc_is_the_in_process_response(target: str) -> None:
+    request = h100_request()
+    over_the_wire = run_function(target, request)
+    in_process = asyncio.run(FunctionRunner().RunFunction(request))
+    assert over_the_wire == in_process
+    assert over_the_wire.desired.resources["cluster"].ready == fnv1.READY_TRUE
+    assert wire.to_dict(over_the_wire.desired.composite.resource)["status"]["phase"] == "Ready"
+
+
+def test_v1beta1_protocol_is_served(target: str) -> None:
+    request = fnv1beta1.RunFunctionRequest.FromString(h100_request().SerializeToString())
+    with grpc.insecure_channel(target) as channel:
+        stub = grpcv1beta1.FunctionRunnerServiceStub(channel)
+        response = stub.RunFunction(request, timeout=30)
+    assert sorted(response.desired.resources) == ["addon-bundle", "cluster"]
+
+
+def test_bad_spec_is_a_fatal_result_not_a_grpc_error(target: str) -> None:
+    request = h100_request()
+    spec = request.observed.composite.resource.fields["spec"].struct_value
+    spec.fields["gpu"].struct_value.fields["product"].string_value = "RTX-4090"
+    response = run_function(target, request)
+    assert [(r.severity, r.reason) for r in response.results] == [
+        (fnv1.SEVERITY_FATAL, "InvalidSpec")
+    ]
+    assert "spec.gpu.product: unsupported value 'RTX-4090'" in response.results[0].message
+    assert not response.desired.resources
+
+
+def test_unexpected_failure_is_a_fatal_result_not_a_grpc_error(target: str) -> None:
+    request = h100_request()
+    metadata = request.observed.composite.resource.fields["metadata"].struct_value
+    metadata.fields["name"].number_value = 7  # no API server would let this through
+    response = run_function(target, request)
+    assert [(r.severity, r.reason) for r in response.results] == [
+        (fnv1.SEVERITY_FATAL, "InternalError")
+    ]
