@@ -1,0 +1,5 @@
+"""Entry point of ``python -m function.testing`` (see `cli`)."""
+
+from function.testing.cli import emulator
+
+emulator()
