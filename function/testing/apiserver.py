@@ -7,8 +7,8 @@ on stale writes, `generateName`, status isolation between the main resource and 
 finalizers and `deletionTimestamp`, namespace lifecycle (no content in missing or terminating
 namespaces; deleting a namespace deletes its content), garbage collection of dependents through
 `ownerReferences`, CRDs that make their kinds servable, `managedFields` for every write and
-server-side apply (`ssa`); the deleting half lives in `deletion`. A write that changes nothing is not a write: no new resourceVersion,
-no watch event, nothing in the write log.
+server-side apply (`ssa`); the deleting half lives in `deletion`. A write that changes nothing
+is not a write: no new resourceVersion, no watch event, nothing in the write log.
 
 It knows nothing of HTTP (`server` parses requests into `Target`s and options) and runs only
 on the fleet's event loop; `cluster` exposes it to other threads. Approximations: no admission
