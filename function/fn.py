@@ -97,7 +97,7 @@ def encode(rsp: fnv1.RunFunctionResponse, composition: Composition) -> None:
     """Write desired resources, readiness, XR status, conditions and results."""
     for name, composed in composition.resources.items():
         desired = rsp.desired.resources[name]
-        wire.fill(desired.resource, composed.body)
+        wire.fill(desired.resource, composed.body, shared=True)
         desired.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
     xr = rsp.desired.composite.resource
     xr.fields["status"].struct_value.MergeFromString(wire.encode_struct(composition.status))

@@ -11,12 +11,15 @@ converters and dominate a Python function's CPU. Two cheaper paths, same results
   bool 4 | struct 5 | list 6; ListValue = repeated Value 1) and letting the C extension parse
   the bytes. Numbers are doubles, exactly as ``ParseDict`` stores them.
 
-Tests check both directions against the SDK's helpers.
+Objects passed with ``fill(..., shared=True)`` — the memoised desired objects of
+`function.compose`, identical for an unchanged XR on every poll — keep their encoding, so a
+settled XR is encoded once. Tests check both directions against the SDK's helpers.
 """
 
 from __future__ import annotations
 
 import struct as binary
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,12 +59,12 @@ def _key(key: str) -> bytes:
 
 
 def _value(value: Any) -> bytes:
-    """One encoded ``google.protobuf.Value``."""
+    """One encoded ``google.protobuf.Value``; the common kinds are tested first."""
     kind = type(value)
     if kind is str:
         raw: bytes = value.encode()
         return b"\x1a" + _varint(len(raw)) + raw
-    if kind is dict or isinstance(value, Mapping):
+    if kind is dict:
         body = encode_struct(value)
         return b"\x2a" + _varint(len(body)) + body
     if kind is list or kind is tuple:
@@ -73,10 +76,14 @@ def _value(value: Any) -> bytes:
         return b"\x20\x00"
     if value is None:
         return b"\x08\x00"
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         return b"\x11" + _DOUBLE(value)
+    if isinstance(value, Mapping):
+        return _value(dict(value))
     if isinstance(value, str):  # str subclasses, e.g. StrEnum members
         return _value(str(value))
+    if isinstance(value, int | float):
+        return _value(float(value))
     raise TypeError(f"cannot encode {kind.__name__} in a protobuf Struct")
 
 
@@ -84,16 +91,41 @@ def encode_struct(data: Mapping[str, Any]) -> bytes:
     """The wire encoding of ``data`` as a ``google.protobuf.Struct``."""
     out = []
     for key, value in data.items():
-        encoded = _value(value)
-        entry = _key(key) + _varint(len(encoded)) + encoded
+        if type(value) is str:  # most leaves of a Kubernetes object: no call for them
+            raw = value.encode()
+            encoded = b"\x1a" + _varint(len(raw)) + raw
+        else:
+            encoded = _value(value)
+        entry = (_KEYS.get(key) or _key(key)) + _varint(len(encoded)) + encoded
         out.append(b"\x0a" + _varint(len(entry)) + entry)
     return b"".join(out)
 
 
-def fill(target: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
-    """Replace the content of ``target`` with ``data``."""
+def fill(target: struct_pb2.Struct, data: Mapping[str, Any], *, shared: bool = False) -> None:
+    """Replace the content of ``target`` with ``data``.
+
+    ``shared`` marks ``data`` as an object that is never mutated and will be passed again
+    (the memoised desired objects of `function.compose`): its encoding is then kept with it.
+    """
     target.Clear()
-    target.MergeFromString(encode_struct(data))
+    target.MergeFromString(_encode_shared(data) if shared else encode_struct(data))
+
+
+SHARED_ENCODINGS = 1024
+_shared: OrderedDict[int, tuple[Mapping[str, Any], bytes]] = OrderedDict()
+"""Encodings of shared objects by identity; each entry holds its object, so the id stays its."""
+
+
+def _encode_shared(data: Mapping[str, Any]) -> bytes:
+    hit = _shared.get(id(data))
+    if hit is not None and hit[0] is data:
+        _shared.move_to_end(id(data))
+        return hit[1]
+    encoded = encode_struct(data)
+    _shared[id(data)] = (data, encoded)
+    if len(_shared) > SHARED_ENCODINGS:
+        _shared.popitem(last=False)
+    return encoded
 
 
 def to_python(value: struct_pb2.Value) -> Any:
@@ -115,10 +147,21 @@ def to_python(value: struct_pb2.Value) -> Any:
 
 def to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """A whole ``Struct`` as a dict."""
-    return {key: to_python(value) for key, value in struct.fields.items()}
-
-
-def fields_to_dict(struct: struct_pb2.Struct, names: Iterable[str]) -> dict[str, Any]:
-    """Only the named top-level fields of ``struct``, as a dict (absent ones left out)."""
     fields = struct.fields
-    return {name: to_python(fields[name]) for name in names if name in fields}
+    return {key: to_python(fields[key]) for key in fields}
+
+
+def fields_to_dict(struct: struct_pb2.Struct, paths: Iterable[str]) -> dict[str, Any]:
+    """Only the named fields of ``struct`` (dotted paths: ``spec.paused``), as nested dicts."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        fields, node = struct.fields, out
+        for name in parents:
+            if name not in fields or fields[name].WhichOneof("kind") != "struct_value":
+                break
+            fields, node = fields[name].struct_value.fields, node.setdefault(name, {})
+        else:
+            if leaf in fields:
+                node[leaf] = to_python(fields[leaf])
+    return out

@@ -4,11 +4,15 @@ Input: the observed XR (`CompositeResource`), the parts of the observed composed
 named in `OBSERVED_FIELDS`, and the step's `FunctionInput`. Output: a `Composition` — the
 desired Cluster and AddonBundle with their readiness, the XR status, its conditions and its
 events. Invalid input raises `function.errors.SpecError`; `function.fn` turns that into a
-FATAL result. No I/O, no gRPC, no clock: the same input always composes the same output.
+FATAL result. No I/O, no gRPC, no clock: the same input always composes the same output, so
+the spec-dependent part (`desired_state`) is memoised by content; only readiness, status and
+events are worked out afresh from the observed state on every run.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +23,7 @@ from function.compose.cluster import KIND as CLUSTER_KIND
 from function.compose.cluster import compose_cluster
 from function.compose.readiness import addons_state, cluster_state
 from function.compose.serving import check_model_sources
-from function.compose.sizing import size_pool
+from function.compose.sizing import PoolSize, size_pool
 from function.compose.status import (
     Condition,
     Result,
@@ -34,10 +38,25 @@ from function.model.input import FunctionInput
 from function.model.xr import parse_xr_spec
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
-    naming.CLUSTER_RESOURCE: ("metadata", "spec", "status"),
-    naming.BUNDLE_RESOURCE: ("metadata", "status"),
+    naming.CLUSTER_RESOURCE: (
+        "metadata.deletionTimestamp",
+        "metadata.annotations",
+        "spec.paused",
+        "status.phase",
+        "status.failureReason",
+        "status.failureMessage",
+        "status.initialization",
+        "status.controlPlaneReady",
+        "status.conditions",
+        "status.v1beta2",
+        "status.deprecated",
+    ),
+    naming.BUNDLE_RESOURCE: ("metadata.generation", "status.observedGeneration", "status.clusters"),
 }
-"""The top-level fields of each observed composed resource that composition reads."""
+"""The fields (dotted paths) of each observed composed resource that composition reads."""
+
+MEMOISED_XRS = 512
+"""XRs whose desired objects are kept, keyed by name, namespace, spec and Input."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,7 @@ class ComposedResource:
     """A desired composed resource and whether its observed counterpart is ready."""
 
     body: dict[str, Any]
+    """Shared by every run of an unchanged XR (see `desired_state`): never mutate it."""
     ready: bool
 
 
@@ -92,27 +112,56 @@ def compose(
     settings: FunctionInput,
 ) -> Composition:
     """Compose the desired state of one inference cluster from its spec and observed state."""
-    spec = parse_xr_spec(xr.spec)
-    check_model_sources(spec.models)
-    pool = size_pool(spec)
-    tenant = xr.tenant
-    cluster = compose_cluster(xr.name, tenant, spec, pool, settings.capi_api_version)
-    cluster_ref = ObjectRef(
-        api_version=cluster["apiVersion"], kind=CLUSTER_KIND, name=xr.name, namespace=tenant
-    )
-    bundle, names = compose_bundle(xr.name, tenant, spec, pool, settings, cluster_ref)
-
+    desired = desired_state(xr.name, xr.tenant, xr.spec, settings)
+    names = desired.addon_names
     cluster_seen = cluster_state(observed.get(naming.CLUSTER_RESOURCE))
     addons_seen = addons_state(observed.get(naming.BUNDLE_RESOURCE), xr.name, names)
     phase = phase_of(cluster_seen, addons_seen)
-    cluster_ready = cluster_condition(cluster_seen, cluster_ref)
+    cluster_ready = cluster_condition(cluster_seen, desired.cluster_ref)
     addons_ready = addons_condition(cluster_seen, addons_seen, names)
     return Composition(
         resources={
-            naming.CLUSTER_RESOURCE: ComposedResource(cluster, cluster_seen.available),
-            naming.BUNDLE_RESOURCE: ComposedResource(bundle, addons_seen.all_ready),
+            naming.CLUSTER_RESOURCE: ComposedResource(desired.cluster, cluster_seen.available),
+            naming.BUNDLE_RESOURCE: ComposedResource(desired.bundle, addons_seen.all_ready),
         },
-        status=compose_status(phase, cluster_seen, cluster_ref, pool, addons_seen, names),
+        status=compose_status(
+            phase, cluster_seen, desired.cluster_ref, desired.pool, addons_seen, names
+        ),
         conditions=[cluster_ready, addons_ready],
         results=transition_results(xr.phase, phase, cluster_ready, addons_ready),
     )
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What the spec alone decides: the composed objects (shared; never mutate them)."""
+
+    cluster: dict[str, Any]
+    cluster_ref: ObjectRef
+    bundle: dict[str, Any]
+    addon_names: list[str]
+    pool: PoolSize
+
+
+def desired_state(
+    name: str, tenant: str, spec: Mapping[str, Any], settings: FunctionInput
+) -> DesiredState:
+    """The desired objects of an XR; memoised by content, since Crossplane asks again for every
+    XR about once a minute with nothing changed."""
+    key = json.dumps([name, tenant, spec, settings.to_dict()], sort_keys=True)
+    return _desired_state(key)
+
+
+@functools.lru_cache(maxsize=MEMOISED_XRS)
+def _desired_state(key: str) -> DesiredState:
+    name, tenant, raw_spec, raw_settings = json.loads(key)
+    spec = parse_xr_spec(raw_spec)
+    settings = FunctionInput.model_validate(raw_settings)
+    check_model_sources(spec.models)
+    pool = size_pool(spec)
+    cluster = compose_cluster(name, tenant, spec, pool, settings.capi_api_version)
+    cluster_ref = ObjectRef(
+        api_version=cluster["apiVersion"], kind=CLUSTER_KIND, name=name, namespace=tenant
+    )
+    bundle, names = compose_bundle(name, tenant, spec, pool, settings, cluster_ref)
+    return DesiredState(cluster, cluster_ref, bundle, names, pool)

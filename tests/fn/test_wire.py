@@ -65,3 +65,16 @@ def test_fields_to_dict_converts_only_named_fields() -> None:
 def test_unencodable_values_are_refused() -> None:
     with pytest.raises(TypeError, match="cannot encode bytes"):
         wire.encode_struct({"raw": b"\x00"})
+
+
+def test_shared_encodings_follow_the_object_not_its_address() -> None:
+    first = {"kind": "A", "spec": {"n": 1}}
+    struct = struct_pb2.Struct()
+    wire.fill(struct, first, shared=True)
+    wire.fill(struct, first, shared=True)
+    assert wire.to_dict(struct) == first
+    del first
+    for n in range(50):  # new objects, some of them at the freed address
+        other = {"kind": "B", "spec": {"n": n}}
+        wire.fill(struct, other, shared=True)
+        assert wire.to_dict(struct) == other
