@@ -183,14 +183,17 @@ class GpuSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        problems = []
         if self.max_nodes < self.min_nodes:
-            raise ValueError(
+            problems.append(
                 f"maxNodes ({self.max_nodes}) must be at least minNodes ({self.min_nodes})"
             )
         if self.replicas_per_gpu is not None and self.sharing is not Sharing.TIME_SLICING:
-            raise ValueError("replicasPerGpu needs sharing: time-slicing")
+            problems.append("replicasPerGpu needs sharing: time-slicing")
         if (self.mig_profile is not None) != (self.sharing is Sharing.MIG):
-            raise ValueError("migProfile is required with sharing: mig, and only then")
+            problems.append("migProfile is required with sharing: mig, and only then")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
