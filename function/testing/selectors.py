@@ -18,6 +18,7 @@ from function.testing.status import bad_request
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?{_NAME}$")
+_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _TOKEN = r"(?P<key>[^\s!=<>(),]+)"
 _SET_REQ = re.compile(rf"^\s*{_TOKEN}\s+(?P<op>in|notin)\s+\((?P<values>[^()]*)\)\s*$")
 _CMP_REQ = re.compile(rf"^\s*{_TOKEN}\s*(?P<op>==|=|!=|<|>)\s*(?P<value>[^\s,()]*)\s*$")
@@ -113,15 +114,27 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     return LabelSelector(tuple(_parse_requirement(p, text) for p in _split_top_level(text)))
 
 
+def _check_values(values: frozenset[str], text: str) -> frozenset[str]:
+    for value in values:
+        if len(value) > 63 or not _VALUE.match(value):
+            raise bad_request(
+                f"unable to parse requirement: invalid label value {value!r} in {text!r}"
+            )
+    return values
+
+
 def _parse_requirement(part: str, text: str) -> Requirement:
     if found := _SET_REQ.match(part):
         values = frozenset(v.strip() for v in found["values"].split(",") if v.strip())
-        return Requirement(_check_key(found["key"], text), found["op"], values)
+        return Requirement(_check_key(found["key"], text), found["op"], _check_values(values, text))
     if found := _CMP_REQ.match(part):
         op = "=" if found["op"] == "==" else found["op"]
         if op in ("<", ">") and not found["value"].lstrip("-").isdigit():
             raise bad_request(f"unable to parse requirement: {found['value']!r} is not an integer")
-        return Requirement(_check_key(found["key"], text), op, frozenset([found["value"]]))
+        values = frozenset([found["value"]])
+        if op not in ("<", ">"):
+            _check_values(values, text)
+        return Requirement(_check_key(found["key"], text), op, values)
     if found := _EXISTS_REQ.match(part):
         op = "!" if found["neg"] else "exists"
         return Requirement(_check_key(found["key"], text), op)
