@@ -44,6 +44,7 @@ from function.testing.status import (
     bad_request,
     conflict,
     forbidden,
+    internal_error,
     invalid,
     not_found,
     unsupported_media_type,
@@ -157,6 +158,8 @@ class ApiServer(DeletionMixin):
         body = objects.check_type(resource_type, target.version, body)
         obj = objects.normalise(resource_type, target.version, copy(body))
         metadata = obj["metadata"]
+        if metadata.get("resourceVersion"):
+            raise internal_error("resourceVersion should not be set on objects to be created")
         namespace = self._object_namespace(target, metadata)
         if not metadata.get("name"):
             if not metadata.get("generateName"):

@@ -93,10 +93,10 @@ class Fleet:
         for cluster in self._clusters.values():
             cluster.server.stop()
         current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        await asyncio.sleep(0)
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def __enter__(self) -> Fleet:
         return self.start()

@@ -241,3 +241,10 @@ def test_helpers_and_http_share_one_store(core: client.CoreV1Api, cluster: Emula
     assert read.data == {"k": "v"}
     core.patch_namespaced_config_map("seeded", "default", {"data": {"k": "w"}})
     assert cluster.get("v1", "ConfigMap", "seeded", "default")["data"] == {"k": "w"}
+
+
+def test_create_with_a_resource_version_is_refused(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as error:
+        core.create_namespaced_config_map("default", config_map("x", resourceVersion="12"))
+    assert error.value.status == 500
+    assert "resourceVersion should not be set" in error.value.body
