@@ -164,13 +164,17 @@ class ApiAdapter:
     async def create(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         path = object_path(info, meta(obj).get("namespace"))
-        return await self._run(self._json, "POST", path, body=obj, what=f"create {describe(obj)}")
+        return await self._run(
+            self._json, "POST", path, query=_MANAGER, body=obj, what=f"create {describe(obj)}"
+        )
 
     async def replace(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         m = meta(obj)
         path = object_path(info, m.get("namespace"), m["name"])
-        return await self._run(self._json, "PUT", path, body=obj, what=f"replace {describe(obj)}")
+        return await self._run(
+            self._json, "PUT", path, query=_MANAGER, body=obj, what=f"replace {describe(obj)}"
+        )
 
     async def apply(
         self,
@@ -215,6 +219,7 @@ class ApiAdapter:
             self._json,
             "PATCH",
             path,
+            query=_MANAGER,
             body=patch,
             content_type=patch_type.value,
             what=f"patch {kind} {_nn(namespace, name)}",
@@ -392,6 +397,10 @@ def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
             raise GoneError(f"{what}: {obj.get('message', 'resource version too old')}", status=410)
         raise error_from_status(code or 500, obj, {}, what=what)
     return WatchEvent(EventType(kind), obj)
+
+
+_MANAGER = [("fieldManager", FIELD_MANAGER)]
+"""Every write names its field manager, as server-side apply does."""
 
 
 def _query(**params: str | None) -> list[tuple[str, str]]:

@@ -79,6 +79,8 @@ class Reconciler:
         self._clock = clock
         self._ensure_informer = ensure_informer
         self.table: dict[TargetKey, ClusterAddonsStatus] = {}
+        self._generations: dict[TargetKey, int] = {}
+        """The bundle generation each table entry was converged for."""
         self._targets: dict[BundleKey, _Targets] = {}
         self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
@@ -163,8 +165,10 @@ class Reconciler:
         status, result = await self._converger.converge(
             bundle, spec, key.cluster, cluster, previous
         )
-        if self.table.get(key) != status:
+        generation = _generation(bundle)
+        if self.table.get(key) != status or self._generations.get(key) != generation:
             self.table[key] = status
+            self._generations[key] = generation
             self._queue.add(StatusKey(key.bundle))
         return result
 
@@ -186,6 +190,7 @@ class Reconciler:
             except UnavailableError as exc:
                 return Result(retry=True, retry_after=exc.retry_after or 0.0)
         self.table.pop(key, None)
+        self._generations.pop(key, None)
         self._queue.add(StatusKey(key.bundle))
         return DONE
 
@@ -196,15 +201,15 @@ class Reconciler:
         targets = self._targets.get(key)
         if targets is None:
             return DONE  # its BundleKey has not run yet; it queues this key again
+        current = [TargetKey(key, cid) for cid in sorted(targets.clusters)]
+        if any(self._generations.get(t) != _generation(bundle) for t in current):
+            return DONE  # a target has not converged this generation; it queues this key
+        entries = [self.table[t] for t in current]
         spec = self._spec(key, bundle)
         previous = read_status(bundle)
         status = compose_status(
-            generation=meta(bundle).get("generation"),
-            clusters=[
-                self.table[TargetKey(key, cid)]
-                for cid in sorted(targets.clusters)
-                if TargetKey(key, cid) in self.table
-            ],
+            generation=_generation(bundle),
+            clusters=entries,
             spec_error=str(spec) if isinstance(spec, SpecError) else None,
             no_targets=targets.none_reason,
             previous=previous,
@@ -272,7 +277,7 @@ class Reconciler:
 
     def _spec(self, key: BundleKey, bundle: Object) -> AddonBundleSpec | SpecError:
         m = meta(bundle)
-        uid, generation = str(m.get("uid", "")), int(m.get("generation") or 0)
+        uid, generation = str(m.get("uid", "")), _generation(bundle)
         cached = self._specs.get(key)
         if cached is not None and cached[:2] == (uid, generation):
             return cached[2]
@@ -330,6 +335,11 @@ class Reconciler:
         self._written.pop(key, None)
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
+            self._generations.pop(target, None)
+
+
+def _generation(bundle: Object) -> int:
+    return int(meta(bundle).get("generation") or 0)
 
 
 def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:

@@ -1,0 +1,251 @@
+"""A management cluster and its fleet on the emulator, with the reconciler running against it.
+
+The reconciler is the real `ReconcilerApp` on the real `kubernetes` client over HTTP; only the
+API server is the emulator. Tests create Cluster API Clusters and AddonBundles in the
+management cluster and assert what lands in the workload clusters the simulation provisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
+from function.reconciler.app import ReconcilerApp, Settings
+from function.reconciler.converge import Timing
+from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE_API = "addons.aifleet.io/v1alpha1"
+CAPI = "cluster.x-k8s.io/v1beta2"
+NAMESPACE = "team-a"
+GPU_ANNOTATIONS = {
+    "capacity.cluster-autoscaler.kubernetes.io/gpu-count": "2",
+    "capacity.cluster-autoscaler.kubernetes.io/gpu-type": "nvidia.com/gpu",
+}
+
+Obj = dict[str, Any]
+
+
+def capi_cluster(name: str, *, gpu_nodes: int = 1, labels: dict[str, str] | None = None) -> Obj:
+    """A Cluster API v1beta2 Cluster with one CPU and one GPU machineDeployment."""
+    return {
+        "apiVersion": CAPI,
+        "kind": "Cluster",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels or {}},
+        "spec": {
+            "topology": {
+                "classRef": {"name": "gpu-cluster"},
+                "version": "v1.33.0",
+                "controlPlane": {"replicas": 1},
+                "workers": {
+                    "machineDeployments": [
+                        {"class": "cpu-worker", "name": "cpu", "replicas": 1},
+                        {
+                            "class": "gpu-worker",
+                            "name": "gpu",
+                            "replicas": gpu_nodes,
+                            "metadata": {"annotations": GPU_ANNOTATIONS},
+                        },
+                    ]
+                },
+            }
+        },
+    }
+
+
+def bundle(name: str, addons: list[Obj], **spec: Any) -> Obj:
+    """An AddonBundle in the test namespace."""
+    body: Obj = {"addons": addons, **spec}
+    body.setdefault("clusterRef", {"apiVersion": CAPI, "kind": "Cluster", "name": "c1"})
+    return {
+        "apiVersion": BUNDLE_API,
+        "kind": "AddonBundle",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": body,
+    }
+
+
+def configmap_addon(name: str, *deps: str, data: str = "v1", **extra: Any) -> Obj:
+    """An add-on of one templated ConfigMap in namespace ``apps``."""
+    manifests = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+        f"  name: {name}\ndata:\n  value: {data}\n"
+        "  cluster: '{{ cluster.metadata.name }}'\n"
+    )
+    return {
+        "name": name,
+        "dependsOn": list(deps),
+        "namespace": "apps",
+        "manifests": manifests,
+        **extra,
+    }
+
+
+@dataclass
+class Harness:
+    """The fleet, its management cluster and the running reconciler."""
+
+    fleet: Fleet
+    mgmt: EmulatedCluster
+    settings: Settings
+    app: ReconcilerApp | None = None
+    _task: asyncio.Task[None] | None = None
+    _adapter: ApiAdapter | None = None
+
+    async def start(self) -> ReconcilerApp:
+        """Start a reconciler (a fresh process, as far as it can tell)."""
+        self._adapter = ApiAdapter(configuration_from_kubeconfig(self.mgmt.kubeconfig()))
+        self.app = ReconcilerApp(self.settings, self._adapter)
+        self._task = asyncio.create_task(self.app.run())
+        await asyncio.wait_for(self.app.ready.wait(), 10)
+        return self.app
+
+    async def stop(self) -> None:
+        """Stop the reconciler."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._adapter is not None:
+            await self._adapter.close()
+        self._task = self._adapter = None
+
+    async def restart(self) -> ReconcilerApp:
+        """Stop the reconciler and start a new one with empty memory."""
+        await self.stop()
+        return await self.start()
+
+    def workload(self, cluster: str) -> EmulatedCluster:
+        """The workload cluster a Cluster object was provisioned into."""
+        return self.fleet[workload_cluster_name("mgmt", NAMESPACE, cluster)]
+
+    def workload_or_none(self, cluster: str) -> EmulatedCluster | None:
+        """The workload cluster of a Cluster object, if it was provisioned."""
+        name = workload_cluster_name("mgmt", NAMESPACE, cluster)
+        return self.fleet.clusters.get(name)
+
+    async def wait_workload(self, cluster: str, within: float = 10.0) -> EmulatedCluster:
+        """Wait for the simulation to provision ``cluster``."""
+        name = workload_cluster_name("mgmt", NAMESPACE, cluster)
+        await eventually(lambda: name in self.fleet, within=within, what=f"cluster {name}")
+        return self.fleet[name]
+
+    def bundle(self, name: str) -> Obj:
+        """The bundle as stored now."""
+        return self.mgmt.get(BUNDLE_API, "AddonBundle", name, NAMESPACE)
+
+    async def wait_bundle(
+        self, name: str, until: Callable[[Obj], bool], within: float = 15.0
+    ) -> Obj:
+        """Wait until the stored bundle satisfies ``until``."""
+        found: list[Obj] = []
+
+        def check() -> bool:
+            obj = self.mgmt.find(BUNDLE_API, "AddonBundle", name, NAMESPACE)
+            found[:] = [obj] if obj else []
+            return obj is not None and until(obj)
+
+        await eventually(check, within=within, what=f"bundle {name}", last=found)
+        return found[0]
+
+    async def settle(self, quiet: float = 0.3, within: float = 10.0) -> None:
+        """Wait until the reconciler's queue stays empty and idle for ``quiet`` seconds."""
+        deadline = time.monotonic() + within
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            assert self.app is not None
+            busy = len(self.app.queue) or self.app.queue.processing
+            if busy:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= quiet:
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the reconciler did not settle")
+
+
+def addon_phases(obj: Obj, cluster: int = 0) -> dict[str, str]:
+    """{add-on name: phase} on one cluster of a bundle's status."""
+    clusters = (obj.get("status") or {}).get("clusters") or []
+    if len(clusters) <= cluster:
+        return {}
+    return {a["name"]: a["phase"] for a in clusters[cluster]["addons"]}
+
+
+def first_message(obj: Obj) -> str | None:
+    """The message of the first add-on on the first cluster of a bundle's status."""
+    clusters = (obj.get("status") or {}).get("clusters") or []
+    addons = clusters[0]["addons"] if clusters else []
+    return addons[0].get("message") if addons else None
+
+
+def condition(obj: Obj, kind: str) -> Obj:
+    """One condition of a bundle's status (empty when absent)."""
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == kind:
+            return dict(c)
+    return {}
+
+
+def is_ready(obj: Obj) -> bool:
+    """Whether the bundle reports Ready=True."""
+    return condition(obj, "Ready").get("status") == "True"
+
+
+async def eventually(
+    check: Callable[[], bool], *, within: float, what: str, last: Any = None
+) -> None:
+    """Poll ``check`` (sync) while letting the event loop run."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp: Path,
+    *,
+    workers: int = 4,
+    simulation: bool | frozenset[str] = True,
+    **settings: Any,
+) -> AsyncIterator[Harness]:
+    """A fleet with a management cluster, and the reconciler running against it."""
+    with Fleet(simulation=simulation) as fleet:
+        mgmt = fleet.add_cluster("mgmt")
+        install_capi_crds(mgmt)
+        crd = (REPO / "package" / "crds" / "addons.aifleet.io_addonbundles.yaml").read_text()
+        mgmt.apply_manifests(crd, field_manager="crossplane")
+        mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        config = Settings(
+            workers=workers,
+            resync_period=settings.pop("resync_period", 3600.0),
+            chart_cache=tmp / "charts",
+            charts_root=REPO,
+            probe_address=None,
+            timing=settings.pop("timing", Timing(waiting=0.05, gpu=0.1)),
+            **settings,
+        )
+        harness = Harness(fleet, mgmt, config)
+        await harness.start()
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+
+
+def load_yaml(path: Path) -> Obj:
+    """One YAML document from a file."""
+    doc: Obj = yaml.safe_load(path.read_text())
+    return doc
