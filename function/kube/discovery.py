@@ -83,7 +83,10 @@ class Discovery:
         kinds = self._kinds.get(api_version)
         if kinds is not None and kind in kinds:
             return kinds[kind]
-        kinds = self._refresh(api_version)
+        try:
+            kinds = self._refresh(api_version)
+        except NotFoundError:
+            kinds = {}
         if kind not in kinds:
             raise NotFoundError(
                 f"the server does not serve kind {kind!r} in {api_version}", status=404
@@ -100,12 +103,7 @@ class Discovery:
         return str(version)
 
     def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
-        try:
-            doc = self._fetch(group_version_path(api_version))
-        except NotFoundError:
-            raise NotFoundError(
-                f"the server does not serve {api_version}", status=404, reason="NotFound"
-            ) from None
+        doc = self._fetch(group_version_path(api_version))
         kinds = parse_resource_list(api_version, doc)
         with self._lock:
             self._kinds[api_version] = kinds
