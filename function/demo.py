@@ -1,33 +1,50 @@
-"""`make demo`: render the example inference cluster through a real gRPC call to the function.
+"""`make demo`: the whole product on an emulated fleet, from one XR to a serving cluster.
 
-Like ``crossplane render`` with the Development runtime: start ``aifleet serve --insecure`` on a
-free local port (`function_server`), send the example XR with each observed state of
-``examples/observed`` over a gRPC channel (`run_function`), and print the first answer in
-``crossplane render``'s format and how the phase moves as the cluster comes up.
+1. ``aifleet serve --insecure`` starts on a free local port, as Crossplane's Development
+   runtime would reach it, and the H100 example XR goes through it over real gRPC.
+2. An emulated management cluster (`function.testing`) gets the XR; a miniature of
+   Crossplane's composition loop (`function.testing.crossplane`) applies what the function
+   returns: a Cluster API `Cluster` and an `AddonBundle`.
+3. The emulator provisions the cluster (control plane, then GPU workers) and the reconciler,
+   running in this process as it would in the sidecar, applies the add-ons to the new workload
+   cluster in dependency order, each after its dependencies are healthy, the model last, once
+   the GPU operator has made GPUs allocatable.
+4. The XR's status follows the bundle's; the demo prints each transition, the final statuses,
+   and proves that a second full resync writes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function import wire
-from function.render import build_request, format_response, load_documents, step_input
+from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
+from function.reconciler.app import ReconcilerApp, Settings
+from function.reconciler.converge import Timing
+from function.render import load_documents, to_yaml
+from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
+from function.testing.crossplane import CompositionLoop, crd_from_xrd
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-XR = EXAMPLES / "xrs" / "h100-kserve.yaml"
-COMPOSITION = ROOT / "compositions" / "aiinferencecluster.yaml"
-STAGES = ("provisioning", "installing", "ready")
+XR_FILE = EXAMPLES / "xrs" / "h100-kserve.yaml"
+INPUT_FILE = EXAMPLES / "input-offline.yaml"
+BUNDLE_API, XR_API = "addons.aifleet.io/v1alpha1", "aifleet.io/v1alpha1"
 STARTUP_TIMEOUT_SECONDS = 30
+DEMO_TIMEOUT_SECONDS = 90
 
 
 def free_port() -> int:
@@ -63,22 +80,133 @@ def run_function(target: str, request: fnv1.RunFunctionRequest) -> fnv1.RunFunct
         return response
 
 
+def management_cluster(fleet: Fleet) -> EmulatedCluster:
+    """An emulated management cluster with the CRDs Crossplane and CAPI would install."""
+    mgmt = fleet.add_cluster("mgmt")
+    install_capi_crds(mgmt)
+    bundle_crd = ROOT / "package" / "crds" / "addons.aifleet.io_addonbundles.yaml"
+    mgmt.apply_manifests(bundle_crd.read_text(), field_manager="crossplane")
+    xrd = load_documents([ROOT / "xrds" / "aiinferencecluster.yaml"])[0]
+    mgmt.apply(crd_from_xrd(xrd), field_manager="crossplane")
+    mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    return mgmt
+
+
+class Timeline:
+    """Prints what changed since the last look: XR phase, cluster readiness, add-on phases."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._seen: dict[str, str] = {}
+
+    def note(self, key: str, value: str, text: str) -> None:
+        """Print ``text`` when ``key`` takes a new ``value``."""
+        if self._seen.get(key) != value:
+            self._seen[key] = value
+            print(f"  [{time.monotonic() - self._start:5.1f}s] {text}")
+
+    def composed(self, xr: dict[str, Any], results: list[fnv1.Result]) -> None:
+        """Note the XR's phase, with the function's word on it."""
+        phase = str((xr.get("status") or {}).get("phase", "-"))
+        said = "; ".join(r.message for r in results)
+        self.note("xr", phase, f"AIInferenceCluster team-a/llama-eu: {phase} - {said}")
+
+    def reconciled(self, bundle: dict[str, Any] | None) -> None:
+        """Note every add-on phase change in the bundle's status."""
+        for entry in ((bundle or {}).get("status") or {}).get("clusters", []):
+            for addon in entry["addons"]:
+                why = f" - {addon['message']}" if addon.get("message") else ""
+                text = f"    add-on {addon['name']:<20} {addon['phase']}{why}"
+                self.note(f"addon/{addon['name']}", addon["phase"], text)
+
+
+async def converge(
+    mgmt: EmulatedCluster, loop: CompositionLoop, timeline: Timeline
+) -> dict[str, Any]:
+    """Run the composition loop until the XR is Ready, watching the bundle in between."""
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        step = await asyncio.to_thread(
+            loop.step, XR_API, "AIInferenceCluster", "llama-eu", "team-a"
+        )
+        timeline.composed(step.xr, step.results)
+        if (step.xr.get("status") or {}).get("phase") == "Ready":
+            return step.xr
+        for _ in range(4):  # Crossplane polls the XR; the bundle is watched more closely
+            timeline.reconciled(mgmt.find(BUNDLE_API, "AddonBundle", "llama-eu-addons", "team-a"))
+            await asyncio.sleep(0.05)
+    raise TimeoutError("the example did not become Ready in time")
+
+
+async def settle(app: ReconcilerApp, quiet: float = 0.5) -> None:
+    """Wait until the reconciler has had nothing to do for ``quiet`` seconds."""
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < quiet:
+        if len(app.queue) or app.queue.processing:
+            idle_since = time.monotonic()
+        await asyncio.sleep(0.05)
+
+
+def summarize(mgmt: EmulatedCluster, workload: EmulatedCluster, xr: dict[str, Any]) -> None:
+    """Print the final XR status and what the workload cluster now runs."""
+    print("\nAIInferenceCluster status:")
+    print(to_yaml({"status": xr["status"]}))
+    kinds: dict[str, int] = {}
+    for record in workload.writes.filter(field_manager="aifleet"):
+        kinds[record.kind] = kinds.get(record.kind, 0) + 1
+    print(f"Workload cluster {workload.name}: {sum(kinds.values())} objects applied by aifleet")
+    print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    for node in workload.list("v1", "Node"):
+        gpus = (node.get("status") or {}).get("allocatable", {}).get("nvidia.com/gpu")
+        product = node["metadata"].get("labels", {}).get("nvidia.com/gpu.product", "")
+        print(f"  node {node['metadata']['name']}: {gpus or 0} GPUs {product}")
+
+
+async def demo() -> None:
+    """The whole loop; see the module docstring."""
+    xr = load_documents([XR_FILE])[0]
+    step_input = load_documents([INPUT_FILE])[0]
+    with (
+        Fleet(simulation_delay=0.25) as fleet,
+        function_server() as target,
+        tempfile.TemporaryDirectory() as cache,
+    ):
+        print(f"function-aifleet: aifleet serve at {target} (gRPC, Development runtime)")
+        mgmt = management_cluster(fleet)
+        mgmt.apply(xr, field_manager="kubectl")
+        print(f"kubectl apply -f {XR_FILE.relative_to(ROOT)}  # into emulated cluster {mgmt.url}")
+        settings = Settings(
+            workers=8,
+            chart_cache=Path(cache),
+            charts_root=ROOT,
+            probe_address=None,
+            timing=Timing(waiting=0.2, gpu=0.3),
+        )
+        client = ApiAdapter(configuration_from_kubeconfig(mgmt.kubeconfig()))
+        app = ReconcilerApp(settings, client)
+        running = asyncio.create_task(app.run())
+        try:
+            await app.ready.wait()
+            loop = CompositionLoop(mgmt, partial(run_function, target), step_input)
+            ready = await converge(mgmt, loop, Timeline())
+            workload = fleet[workload_cluster_name("mgmt", "team-a", "llama-eu")]
+            summarize(mgmt, workload, ready)
+            await settle(app)
+            marks = (mgmt.writes.mark(), workload.writes.mark())
+            app.reconciler.resync()
+            await settle(app)
+            writes = mgmt.writes.count(since=marks[0]) + workload.writes.count(since=marks[1])
+            print(f"\nA second full resync wrote {writes} objects (hash-gated: nothing changed).")
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await client.close()
+
+
 def main() -> None:
-    """Render the H100 example over gRPC, then follow it through the observed stages."""
-    xr = load_documents([XR])[0]
-    step = step_input(load_documents([COMPOSITION])[0])
-    with function_server() as target:
-        print(f"# function-aifleet (Development runtime) at {target}")
-        print(f"# crossplane render {XR.relative_to(ROOT)} {COMPOSITION.relative_to(ROOT)}")
-        rendered = format_response(xr, run_function(target, build_request(xr, [], step)))
-        print(rendered.fatal or rendered.text, end="")
-        print("# the same XR as Cluster API and the reconciler make progress:")
-        for stage in STAGES:
-            observed = load_documents([EXAMPLES / "observed" / stage])
-            rsp = run_function(target, build_request(xr, observed, step))
-            status = wire.to_dict(rsp.desired.composite.resource).get("status", {})
-            events = "; ".join(f"{r.reason}: {r.message}" for r in rsp.results)
-            print(f"#   observed {stage:<13} -> phase {status.get('phase')}  ({events})")
+    """Entry point of ``python -m function.demo``."""
+    asyncio.run(demo())
 
 
 if __name__ == "__main__":

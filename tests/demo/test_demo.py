@@ -1,0 +1,19 @@
+"""`make demo` end to end: one XR through gRPC, the emulated fleet and the reconciler to Ready."""
+
+import pytest
+
+from function.demo import demo
+
+
+async def test_the_example_xr_becomes_ready_and_a_resync_writes_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await demo()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    ready = [line for line in lines if "AIInferenceCluster team-a/llama-eu: Ready" in line]
+    assert ready and ready[0].endswith("Cluster team-a/llama-eu is available; 9/9 add-ons ready")
+    healthy = [line.split()[3] for line in lines if line.rstrip().endswith(" Healthy")]
+    assert healthy.index("nfd") < healthy.index("gpu-operator") < healthy.index("model-llama-3-70b")
+    assert "node llama-eu-gpu-0: 8 GPUs NVIDIA-H100-80GB-HBM3" in out
+    assert "A second full resync wrote 0 objects" in out
