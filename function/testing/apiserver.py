@@ -28,8 +28,8 @@ from function.testing.deletion import DeletionMixin, held_by_finalizers
 from function.testing.managed_fields import (
     KeyFieldError,
     ManagedEntry,
+    Path,
     compare,
-    decode_entries,
     encode_entries,
     flatten,
     track_update,
@@ -329,8 +329,9 @@ class ApiServer(DeletionMixin):
             result = self._ssa(obj, config, schema, [], applier, opts.force)
             created = self._create_object(target, result.obj, opts, "apply", result.entries)
             return created, True
-        current = objects.normalise(resource_type, target.version, copy(live.obj))
-        result = self._ssa(current, config, schema, decode_entries(live.obj), applier, opts.force)
+        current = objects.normalise(resource_type, target.version, live.obj)
+        live_flat = live.flattened(target.version, schema)
+        result = self._ssa(current, config, schema, live.entries(), applier, opts.force, live_flat)
         new = objects.carry_system_metadata(result.obj, live.obj)
         objects.check_finalizers(resource_type, live.obj, new)
         return self._commit(target, live, new, opts, verb="apply", entries=result.entries), False
@@ -343,9 +344,12 @@ class ApiServer(DeletionMixin):
         entries: list[ManagedEntry],
         applier: ManagedEntry,
         force: bool,
+        live_flat: dict[Path, Any] | None = None,
     ) -> ssa.ApplyResult:
         try:
-            return ssa.apply(live, config, schema, entries, applier, force=force)
+            return ssa.apply(
+                live, config, schema, entries, applier, force=force, live_flat=live_flat
+            )
         except KeyFieldError as err:
             raise StatusError(422, "Invalid", str(err)) from err
 
@@ -416,10 +420,8 @@ class ApiServer(DeletionMixin):
         resource_type = target.resource_type
         if entries is None:
             schema = root_schema(resource_type, target.version)
-            change = compare(flatten(live.obj, schema), flatten(new, schema))
-            entries = track_update(
-                decode_entries(live.obj), change, self._writer(opts, "Update", target)
-            )
+            change = compare(live.flattened(target.version, schema), flatten(new, schema))
+            entries = track_update(live.entries(), change, self._writer(opts, "Update", target))
         metadata = new["metadata"]
         if resource_type.tracks_generation and objects.spec_changed(resource_type, live.obj, new):
             metadata["generation"] = int(live.obj["metadata"].get("generation", 0)) + 1
@@ -443,7 +445,7 @@ class ApiServer(DeletionMixin):
             metadata["managedFields"] = encode_entries(entries)
         if live is not None:
             metadata["resourceVersion"] = str(live.rv)
-            if same(live.obj, new):
+            if new == live.obj and same(live.obj, new):
                 return live
             if "deletionTimestamp" in metadata and not held_by_finalizers(resource_type, new):
                 if opts.dry_run:

@@ -171,6 +171,8 @@ class DeletionMixin:
         resources = self.store.resource(removed)
         for stored in list(resources.objects.values()):
             self.store.remove(removed, stored, self.store.next_rv())
+        for watcher in list(resources.watchers):
+            watcher.close()
         self.store.drop_resource(removed.key)
 
     def _orphan_dependents(self, live: Stored) -> None:

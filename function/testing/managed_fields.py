@@ -16,6 +16,7 @@ builds on these for apply.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -50,7 +51,17 @@ class KeyFieldError(ValueError):
     """An object cannot be tracked: a keyed-list item lacks a key field or repeats a key."""
 
 
+_quote = json.encoder.encode_basestring_ascii  # the C encoder json.dumps uses for strings
+
+
 def _dumps(value: Any) -> str:
+    """Compact JSON with sorted keys (fast paths for the strings and ints keys are made of)."""
+    if isinstance(value, str):
+        return str(_quote(value))
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_quote(k)}:{_dumps(value[k])}" for k in sorted(value)) + "}"
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
@@ -146,7 +157,9 @@ def compare(old: Mapping[Path, Any], new: Mapping[Path, Any]) -> Comparison:
     """Added, modified (leaves whose value changed) and removed paths."""
     added = frozenset(p for p in new if p not in old)
     removed = frozenset(p for p in old if p not in new)
-    modified = frozenset(p for p, v in new.items() if p in old and not same(old[p], v))
+    modified = frozenset(
+        p for p, v in new.items() if p in old and old[p] is not v and not same(old[p], v)
+    )
     return Comparison(added, modified, removed)
 
 
@@ -166,8 +179,15 @@ def path_string(path: Path) -> str:
 
 
 def encode(paths: Iterable[Path]) -> dict[str, Any]:
-    """A field set as `fieldsV1` (a trie; ``.`` marks a member that also has children)."""
-    owned = set(paths)
+    """A field set as `fieldsV1` (a trie; ``.`` marks a member that also has children).
+
+    The result is shared between callers (cached); treat it as read-only.
+    """
+    return _encode(frozenset(paths))
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode(owned: frozenset[Path]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for path in owned:
         node = root

@@ -193,11 +193,14 @@ def apply(
     applier: ManagedEntry,
     *,
     force: bool,
+    live_flat: Mapping[Path, Any] | None = None,
 ) -> ApplyResult:
     """Apply ``config`` (already stripped of fields the endpoint ignores) to ``live``.
 
     ``applier`` names the manager (operation ``Apply``) and carries the time to stamp; its
     ``fields`` are ignored. Raises a 409 `StatusError` on conflicts unless ``force``.
+    ``live_flat`` is `flatten(live)` when the caller has it already. Neither ``live`` nor
+    ``config`` is modified; the result may share unchanged parts with ``live``.
     """
     merged = merge(live, config, schema)
     applied = field_set(flatten(config, schema, strict=True))
@@ -205,8 +208,12 @@ def apply(
     last = next((e for e in entries if e.identity == applier.identity), None)
     if last is not None:
         owned = applied.union(*(e.fields for e in others))
-        remove_fields(merged, last.fields - owned, owned)
-    change = compare(flatten(live, schema), flatten(merged, schema))
+        dropped = last.fields - owned
+        if dropped:
+            merged = copy(merged)
+            remove_fields(merged, dropped, owned)
+    before = live_flat if live_flat is not None else flatten(live, schema)
+    change = compare(before, flatten(merged, schema))
     conflicts = {e.identity: e.fields & change.changed for e in others}
     conflicts = {identity: paths for identity, paths in conflicts.items() if paths}
     if conflicts and not force:

@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from function.testing.managed_fields import ManagedEntry, Path, decode_entries, flatten
 from function.testing.resources import ResourceType
+from function.testing.schema import SchemaNode
 from function.testing.selectors import LabelSelector
 
 ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
@@ -28,14 +30,33 @@ ObjectRef = tuple[tuple[str, str], str, str]  # ((group, plural), namespace, nam
 
 
 class Stored:
-    """A committed object: its dict, resourceVersion and cached JSON encodings."""
+    """A committed object: its dict, resourceVersion and what is derived from it, cached.
 
-    __slots__ = ("_json", "obj", "rv")
+    The JSON encoding, the flattened field paths and the decoded `managedFields` are computed
+    at most once per object version, since the object never changes.
+    """
+
+    __slots__ = ("_entries", "_flat", "_json", "obj", "rv")
 
     def __init__(self, obj: dict[str, Any], rv: int) -> None:
         self.obj = obj
         self.rv = rv
         self._json: bytes | None = None
+        self._flat: dict[str, dict[Path, Any]] = {}
+        self._entries: list[ManagedEntry] | None = None
+
+    def flattened(self, version: str, schema: SchemaNode) -> dict[Path, Any]:
+        """`managed_fields.flatten` of the object under the schema of one served version."""
+        flat = self._flat.get(version)
+        if flat is None:
+            flat = self._flat[version] = flatten(self.obj, schema)
+        return flat
+
+    def entries(self) -> list[ManagedEntry]:
+        """The object's decoded `managedFields`."""
+        if self._entries is None:
+            self._entries = decode_entries(self.obj)
+        return list(self._entries)
 
     @property
     def namespace(self) -> str:
@@ -78,6 +99,9 @@ class Watcher(Protocol):
 
     def offer(self, event: Event) -> None:
         """Take an event (filtering is the watcher's business)."""
+
+    def close(self) -> None:
+        """End the watch: the resource stopped being served."""
 
 
 @dataclass

@@ -7,18 +7,22 @@ deep copy for JSON data. Used by `managed_fields`, `ssa`, `patches` and `apiserv
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
+
+_canonical = functools.partial(json.dumps, sort_keys=True, separators=(",", ":"))
 
 
 def same(left: Any, right: Any) -> bool:
     """Deep equality that also requires equal types (``1`` is not ``1.0`` nor ``True``)."""
-    if type(left) is not type(right):
+    if left is right:
+        return True
+    if type(left) is not type(right) or left != right:
         return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(same(v, right[k]) for k, v in left.items())
-    if isinstance(left, list):
-        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right, strict=True))
-    return bool(left == right)
+    if isinstance(left, dict | list):
+        return bool(_canonical(left) == _canonical(right))  # JSON tells 1, 1.0 and true apart
+    return True
 
 
 def copy(value: Any) -> Any:
