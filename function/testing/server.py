@@ -130,6 +130,8 @@ class ClusterServer:
                 await asyncio.sleep(verdict.delay)
             if verdict.error is not None:
                 raise verdict.error
+            if route.verb == "watch":  # logged as soon as the stream starts
+                return await self._watch(request, route)
             response = await self._dispatch(request, route)
         except StatusError as error:
             response = _error_response(error)
@@ -205,8 +207,6 @@ class ClusterServer:
                 return _object_response(200, api.get(target), target)
             case "list":
                 return self._list(target, query)
-            case "watch":
-                return await self._watch(request, target)
             case "create":
                 stored = api.create(target, await _body(request), _write_options(request))
                 return _object_response(201, stored, target)
@@ -263,7 +263,9 @@ class ClusterServer:
         )
         return _json_response(200, body)
 
-    async def _watch(self, request: web.BaseRequest, target: Target) -> web.StreamResponse:
+    async def _watch(self, request: web.BaseRequest, route: Route) -> web.StreamResponse:
+        target = route.target
+        assert target is not None
         query = request.query
         resource_type = target.resource_type
         field_text = query.get("fieldSelector")
@@ -288,10 +290,12 @@ class ClusterServer:
         except StatusError as error:
             if error.code != 410:
                 raise
+            self._log(route, 200)
             response = web.StreamResponse(status=200, headers={"Content-Type": _JSON})
             await response.prepare(request)
             await response.write(error_event(error))
             return response
+        self._log(route, 200)
         return await serve_watch(
             request,
             stream,

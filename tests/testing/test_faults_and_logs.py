@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import urllib3
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from function.testing import EmulatedCluster
@@ -99,3 +99,10 @@ def test_request_log_counts_reads_and_refusals(
 def test_unknown_record_fields_are_rejected(cluster: EmulatedCluster) -> None:
     with pytest.raises(TypeError):
         cluster.writes.filter(manager="x")
+
+
+def test_watches_are_logged_when_they_start(
+    core: client.CoreV1Api, cluster: EmulatedCluster
+) -> None:
+    list(watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1))
+    assert cluster.requests.count(verb="watch", kind="ConfigMap", code=200) == 1
