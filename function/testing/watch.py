@@ -106,15 +106,16 @@ class WatchStream:
         self.resources.watchers.discard(self)
 
     def _bookmark(self, rv: int, *, initial_events_end: bool = False) -> bytes:
-        resource_type = self.resources.resource_type
         metadata: dict[str, object] = {"resourceVersion": str(rv)}
         if initial_events_end:
             metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
-        obj = {"kind": resource_type.kind, "apiVersion": self.request.api_version}
-        obj["metadata"] = metadata  # type: ignore[assignment]
-        return (
-            json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
-        )
+        obj = {
+            "kind": self.resources.resource_type.kind,
+            "apiVersion": self.request.api_version,
+            "metadata": metadata,
+        }
+        event = {"type": "BOOKMARK", "object": obj}
+        return json.dumps(event, separators=(",", ":")).encode() + b"\n"
 
     def bookmark(self, store: Store) -> bytes:
         """A bookmark at the store's current resourceVersion (safe: the queue is drained)."""
