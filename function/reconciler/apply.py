@@ -204,7 +204,7 @@ async def apply_objects(
         if not await _served(client, obj, crd_wait):
             result.waiting = f"waiting for the API to serve {obj['kind']} ({obj['apiVersion']})"
             return result
-        result.live.append(await _apply(client, obj, force=force))
+        result.live.append(await apply_object(client, obj, force=force))
         result.written += 1
     stale = sorted(
         (o for key, o in live.items() if key not in wanted), key=install_rank, reverse=True
@@ -253,7 +253,8 @@ async def delete_quietly(client: KubeClient, obj: Object) -> None:
         await client.delete(obj["apiVersion"], obj["kind"], m["name"], m.get("namespace"))
 
 
-async def _apply(client: KubeClient, obj: Object, *, force: bool) -> Object:
+async def apply_object(client: KubeClient, obj: Object, *, force: bool) -> Object:
+    """Server-side apply one prepared object (its status is never sent)."""
     body = {k: v for k, v in obj.items() if k != "status"}
     try:
         return await client.apply(body, force=force)

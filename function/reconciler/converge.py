@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from math import inf
 from typing import Any
 
 from function.errors import (
@@ -33,7 +36,7 @@ from function.errors import (
     SourceLocation,
     UnavailableError,
 )
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient, Object, describe, meta
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.model.bundle import (
     READY_PHASES,
@@ -43,35 +46,51 @@ from function.model.bundle import (
     AddonStatus,
     ClusterAddonsStatus,
     ClusterGate,
+    DriftStatus,
     SyncMode,
     dependency_order,
 )
 from function.model.common import ObjectRef
 from function.reconciler.apply import (
     Owner,
+    apply_object,
     apply_objects,
     ensure_namespace,
     identity,
+    kind_key,
     prepare,
     read_owned,
     resolve_kinds,
     withdraw,
 )
+from function.reconciler.drift import exclusions_for, find_drift
 from function.reconciler.hashing import HASH_ANNOTATION, addon_input_hash
 from function.reconciler.health import HealthStatus, builtin_health
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.keys import Result
 from function.reconciler.manifests import manifest_templates
 from function.reconciler.metrics import ApplyCounts
-from function.reconciler.readiness import CAPI_GROUP, ClusterReadiness, cluster_readiness
+from function.reconciler.readiness import (
+    ClusterReadiness,
+    allocatable_gpus,
+    cluster_readiness,
+    kubeconfig_location,
+)
 from function.reconciler.render import render_addon
-from function.reconciler.status import cluster_ready
+from function.reconciler.status import (
+    all_pending,
+    cluster_status,
+    failed_addon,
+    last_applied,
+    pending_addon,
+)
 from function.reconciler.store import ObjectId
 from function.reconciler.templates import TemplateContext
 
 log = logging.getLogger(__name__)
 
-GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+INTENT_CACHE_SIZE = 4096
+"""Add-ons on clusters whose applied objects are kept for drift checks (others re-render)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,8 @@ class Timing:
     """An add-on applied and waiting for health."""
     gpu: float = 10.0
     """An add-on waiting for GPU capacity (Nodes are not watched)."""
+    drift: float = 60.0
+    """Between drift checks of a target in ContinuousWithDriftDetection mode."""
 
 
 @dataclass
@@ -95,8 +116,12 @@ class _Target:
     context: TemplateContext
     previous: dict[str, AddonStatus]
     now: str
+    key: str = ""
+    """``<bundle namespace>/<bundle name>@<cluster>``: this target in caches."""
     requeue: list[float] = field(default_factory=list)
     gpu_capacity: bool | None = None
+    check_drift: bool = False
+    repaired: int = 0
 
     @property
     def namespace(self) -> str:
@@ -127,6 +152,8 @@ class Converger:
         self._pool = render_pool
         self._clock = clock
         self._timing = timing or Timing()
+        self._intents: OrderedDict[tuple[str, str], tuple[str, list[Object]]] = OrderedDict()
+        self._drift_checked: dict[str, float] = {}
 
     async def converge(
         self,
@@ -140,20 +167,22 @@ class Converger:
         before = {a.name: a for a in (previous.addons if previous else [])}
         ref = _cluster_ref(cluster_id, cluster, spec)
         if cluster is None:
-            return _all_pending(ref, spec, before, f"{cluster_id} not found"), Result()
+            return all_pending(ref, spec, previous, f"{cluster_id} not found"), Result()
         readiness = cluster_readiness(cluster)
         if readiness.skip is not None or not readiness.control_plane_initialized:
-            return _all_pending(ref, spec, before, readiness.message), Result()
+            return all_pending(ref, spec, previous, readiness.message), Result()
         try:
             client = await self._workload_client(bundle, spec, cluster_id, cluster)
             context = await self._context(bundle, spec, cluster)
         except (NotFoundError, InvalidError, ForbiddenError, RenderError) as exc:
-            status = _all_pending(ref, spec, before, str(exc))
+            status = all_pending(ref, spec, previous, str(exc))
             return status, Result(requeue_after=self._timing.gpu)
         except UnavailableError as exc:
-            status = _all_pending(ref, spec, before, f"workload cluster unreachable: {exc}")
+            status = all_pending(ref, spec, previous, f"workload cluster unreachable: {exc}")
             return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
         target = _Target(bundle, spec, cluster, client, context, before, self._clock())
+        target.key = f"{target.namespace}/{meta(bundle)['name']}@{cluster_id}"
+        target.check_drift = self._drift_due(target)
         addons: dict[str, AddonStatus] = {}
         try:
             for addon in dependency_order(spec.addons):
@@ -161,12 +190,24 @@ class Converger:
         except UnavailableError as exc:
             message = f"workload cluster unreachable: {exc}"
             for addon in spec.addons:
-                addons.setdefault(addon.name, _pending(addon.name, before, message))
-            status = _cluster_status(ref, spec, addons)
+                addons.setdefault(addon.name, pending_addon(addon.name, before, message))
+            status = cluster_status(ref, spec, addons, _drift(previous, target))
             return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
-        status = _cluster_status(ref, spec, addons)
+        status = cluster_status(ref, spec, addons, _drift(previous, target))
+        if spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+            target.requeue.append(self._timing.drift)
         requeue = min(target.requeue) if target.requeue else None
         return status, Result(requeue_after=requeue)
+
+    def _drift_due(self, target: _Target) -> bool:
+        """Whether this pass checks the target for drift (at most once per period)."""
+        if target.spec.sync_mode is not SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+            return False
+        now = time.monotonic()
+        if now - self._drift_checked.get(target.key, -inf) < self._timing.drift * 0.9:
+            return False
+        self._drift_checked[target.key] = now
+        return True
 
     async def withdraw(
         self,
@@ -203,12 +244,12 @@ class Converger:
         previous = target.previous.get(addon.name)
         blocked = [d for d in addon.depends_on if done[d].phase not in READY_PHASES]
         if blocked:
-            return _pending(addon.name, target.previous, f"waiting for {', '.join(blocked)}")
+            return pending_addon(addon.name, target.previous, f"waiting for {', '.join(blocked)}")
         if not readiness.allows(addon.gate):
-            return _pending(addon.name, target.previous, readiness.message)
+            return pending_addon(addon.name, target.previous, readiness.message)
         if addon.gate is ClusterGate.GPU_ALLOCATABLE and not await self._gpu_capacity(target):
             target.requeue.append(self._timing.gpu)
-            return _pending(addon.name, target.previous, "waiting for allocatable GPUs")
+            return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
         if (
             target.spec.sync_mode is SyncMode.ONE_TIME
             and previous is not None
@@ -222,6 +263,8 @@ class Converger:
             input_hash, rendered = await self._plan(target, addon, sources, previous)
             if rendered is None and previous is not None:
                 if previous.phase in READY_PHASES:
+                    if target.check_drift:
+                        await self._heal(target, addon, owner, input_hash, sources)
                     return previous
                 live = await read_owned(target.client, owner, previous.kinds)
                 return self._judge(target, addon, previous, input_hash, list(live.values()))
@@ -232,6 +275,7 @@ class Converger:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
             if addon.namespace:
                 await ensure_namespace(target.client, addon.namespace)
+            self._remember(target, addon, input_hash, objects)
             applied = await apply_objects(
                 target.client,
                 owner,
@@ -242,13 +286,13 @@ class Converger:
         except ChartError as exc:
             if exc.transient:
                 raise UnavailableError(str(exc)) from exc
-            return _failed(addon.name, input_hash, previous, str(exc))
+            return failed_addon(addon.name, input_hash, previous, str(exc))
         except (RenderError, ConflictError, InvalidError, ForbiddenError) as exc:
-            return _failed(addon.name, input_hash, previous, str(exc))
+            return failed_addon(addon.name, input_hash, previous, str(exc))
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
         kinds = applied.kinds
-        when = target.now if applied.written or applied.pruned else _last_applied(previous)
+        when = target.now if applied.written or applied.pruned else last_applied(previous)
         if applied.waiting is not None:
             target.requeue.append(self._timing.waiting)
             return AddonStatus(
@@ -269,6 +313,48 @@ class Converger:
             last_applied_time=when,
         )
         return self._judge(target, addon, base, input_hash, applied.live)
+
+    async def _heal(
+        self,
+        target: _Target,
+        addon: AddonSpec,
+        owner: Owner,
+        input_hash: str,
+        sources: dict[str, str],
+    ) -> None:
+        """Re-apply, taking the fields back, every object that drifted from what was applied."""
+        intent = self._intents.get((target.key, addon.name))
+        if intent is None or intent[0] != input_hash:
+            _, rendered = await self._plan(target, addon, sources, None)
+            infos = await resolve_kinds(target.client, rendered or [], addon=addon.name)
+            objects = prepare(
+                rendered or [], owner, infos, default_namespace=addon.namespace or "default"
+            )
+            self._remember(target, addon, input_hash, objects)
+        else:
+            objects = intent[1]
+        live = await read_owned(target.client, owner, {kind_key(o) for o in objects})
+        for obj in objects:
+            drift = find_drift(
+                obj, live.get(identity(obj)), exclusions_for(obj, addon.drift_exclusions)
+            )
+            if drift:
+                log.info("drift in %s (%s): %s", describe(obj), addon.name, ", ".join(drift))
+                await apply_object(target.client, obj, force=True)
+                target.repaired += 1
+                self.counts.written += 1
+
+    def _remember(
+        self, target: _Target, addon: AddonSpec, input_hash: str, objects: list[Object]
+    ) -> None:
+        """Keep what an add-on applies, to compare the live objects with it later."""
+        if target.spec.sync_mode is not SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+            return
+        key = (target.key, addon.name)
+        self._intents[key] = (input_hash, objects)
+        self._intents.move_to_end(key)
+        while len(self._intents) > INTENT_CACHE_SIZE:
+            self._intents.popitem(last=False)
 
     def _judge(
         self,
@@ -317,7 +403,7 @@ class Converger:
             resources=len(objects),
             kinds=previous.kinds if previous else [],
             message=f"dry run: would create {create}, update {update}, delete {delete} objects",
-            last_applied_time=_last_applied(previous),
+            last_applied_time=last_applied(previous),
         )
 
     # --- reading the world ---------------------------------------------------------------
@@ -362,7 +448,7 @@ class Converger:
     async def _gpu_capacity(self, target: _Target) -> bool:
         if target.gpu_capacity is None:
             nodes = await target.client.list("v1", "Node")
-            target.gpu_capacity = any(_allocatable_gpus(n) > 0 for n in nodes.items)
+            target.gpu_capacity = any(allocatable_gpus(n) > 0 for n in nodes.items)
         return target.gpu_capacity
 
     async def _workload_client(
@@ -372,7 +458,7 @@ class Converger:
         cluster_id: ObjectId,
         cluster: Object,
     ) -> KubeClient:
-        name, namespace, key = _kubeconfig_location(spec, cluster_id, cluster)
+        name, namespace, key = kubeconfig_location(spec, cluster_id, cluster)
         try:
             secret = await self._mgmt.get("v1", "Secret", name, namespace)
         except NotFoundError:
@@ -428,35 +514,6 @@ class Converger:
 # --- pure helpers --------------------------------------------------------------------------
 
 
-def _kubeconfig_location(
-    spec: AddonBundleSpec | None, cluster_id: ObjectId, cluster: Object
-) -> tuple[str, str, str]:
-    """(name, namespace, key) of the Secret holding the cluster's kubeconfig."""
-    namespace = cluster_id.namespace
-    if spec is not None and spec.kubeconfig_secret_ref is not None:
-        return spec.kubeconfig_secret_ref.name, namespace, spec.kubeconfig_secret_ref.key
-    if cluster_id.gk.group == CAPI_GROUP:
-        return f"{cluster_id.name}-kubeconfig", namespace, "value"
-    ref = (cluster.get("spec") or {}).get("writeConnectionSecretToRef") or {}
-    if not ref.get("name"):
-        raise NotFoundError(
-            f"{cluster_id} names no connection Secret; set kubeconfigSecretRef on the bundle",
-            status=404,
-        )
-    return str(ref["name"]), str(ref.get("namespace") or namespace), "kubeconfig"
-
-
-def _allocatable_gpus(node: Object) -> int:
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
-    total = 0
-    for resource in GPU_RESOURCES:
-        try:
-            total += int(str(allocatable.get(resource, "0")))
-        except ValueError:
-            continue
-    return total
-
-
 def _cluster_ref(cluster_id: ObjectId, cluster: Object | None, spec: AddonBundleSpec) -> ObjectRef:
     if cluster is not None:
         api_version = str(cluster["apiVersion"])
@@ -472,44 +529,13 @@ def _cluster_ref(cluster_id: ObjectId, cluster: Object | None, spec: AddonBundle
     )
 
 
-def _pending(name: str, before: Mapping[str, AddonStatus], message: str) -> AddonStatus:
-    """Pending, keeping what is known of earlier applies (hash, kinds, counts)."""
-    previous = before.get(name)
-    if previous is None:
-        return AddonStatus(name=name, phase=AddonPhase.PENDING, message=message)
-    return previous.model_copy(update={"phase": AddonPhase.PENDING, "message": message})
-
-
-def _failed(
-    name: str, input_hash: str | None, previous: AddonStatus | None, message: str
-) -> AddonStatus:
-    return AddonStatus(
-        name=name,
-        phase=AddonPhase.FAILED,
-        hash=input_hash,
-        resources=previous.resources if previous else 0,
-        kinds=previous.kinds if previous else [],
-        message=message,
-        last_applied_time=_last_applied(previous),
-    )
-
-
-def _last_applied(previous: AddonStatus | None) -> str | None:
-    return previous.last_applied_time if previous else None
-
-
-def _all_pending(
-    ref: ObjectRef, spec: AddonBundleSpec, before: Mapping[str, AddonStatus], message: str
-) -> ClusterAddonsStatus:
-    addons = {a.name: _pending(a.name, before, message) for a in spec.addons}
-    return _cluster_status(ref, spec, addons)
-
-
-def _cluster_status(
-    ref: ObjectRef, spec: AddonBundleSpec, addons: Mapping[str, AddonStatus]
-) -> ClusterAddonsStatus:
-    ordered = [addons[a.name] for a in spec.addons if a.name in addons]
-    return ClusterAddonsStatus(cluster_ref=ref, ready=cluster_ready(ordered), addons=ordered)
+def _drift(previous: ClusterAddonsStatus | None, target: _Target) -> DriftStatus | None:
+    """The drift record after this pass: repairs add to the count."""
+    known = previous.drift if previous else None
+    if not target.repaired:
+        return known
+    count = (known.count if known else 0) + target.repaired
+    return DriftStatus(count=count, last_detected=target.now)
 
 
 async def _get_or_none(

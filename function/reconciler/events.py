@@ -1,4 +1,4 @@
-"""Kubernetes Events about bundles: one per add-on phase transition, never per reconcile.
+"""Kubernetes Events about bundles: add-on phase transitions and drift corrections.
 
 `kubectl describe addonbundle` then tells the story of a rollout (``AddonHealthy``,
 ``AddonFailed`` with the file and line). Recording is best effort: an Event that cannot be
@@ -27,8 +27,16 @@ class EventRecorder:
         self._clock = clock
         self._instance = instance
 
-    async def record(self, subject: Object, change: Transition) -> None:
-        """Record ``change`` on ``subject``."""
+    async def transition(self, subject: Object, change: Transition) -> None:
+        """Record an add-on's phase change on its bundle."""
+        await self.record(
+            subject, reason=change.reason, message=change.describe(), warning=change.warning
+        )
+
+    async def record(
+        self, subject: Object, *, reason: str, message: str, warning: bool = False
+    ) -> None:
+        """Record an Event about ``subject``."""
         m = meta(subject)
         now = self._clock()
         event = {
@@ -42,9 +50,9 @@ class EventRecorder:
                 "namespace": m["namespace"],
                 "uid": m.get("uid", ""),
             },
-            "type": "Warning" if change.warning else "Normal",
-            "reason": change.reason,
-            "message": change.describe()[:1024],
+            "type": "Warning" if warning else "Normal",
+            "reason": reason,
+            "message": message[:1024],
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
             "reportingInstance": self._instance,
@@ -55,4 +63,4 @@ class EventRecorder:
         try:
             await self._client.create(event)
         except KubeError as exc:
-            log.warning("could not record event %s on %s: %s", change.reason, m["name"], exc)
+            log.warning("could not record event %s on %s: %s", reason, m["name"], exc)

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from function.errors import NotFoundError
 from function.kube.client import Object, group_of, meta
-from function.model.bundle import ClusterGate
+from function.model.bundle import AddonBundleSpec, ClusterGate
+from function.reconciler.store import ObjectId
 
 CAPI_GROUP = "cluster.x-k8s.io"
 PAUSED_ANNOTATION = "cluster.x-k8s.io/paused"
@@ -110,3 +112,36 @@ def _is_true(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
 
 def _has(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
     return any(c.get("type") == kind for c in conditions)
+
+
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+
+
+def kubeconfig_location(
+    spec: AddonBundleSpec | None, cluster_id: ObjectId, cluster: Object
+) -> tuple[str, str, str]:
+    """(name, namespace, key) of the Secret holding the cluster's kubeconfig."""
+    namespace = cluster_id.namespace
+    if spec is not None and spec.kubeconfig_secret_ref is not None:
+        return spec.kubeconfig_secret_ref.name, namespace, spec.kubeconfig_secret_ref.key
+    if cluster_id.gk.group == CAPI_GROUP:
+        return f"{cluster_id.name}-kubeconfig", namespace, "value"
+    ref = (cluster.get("spec") or {}).get("writeConnectionSecretToRef") or {}
+    if not ref.get("name"):
+        raise NotFoundError(
+            f"{cluster_id} names no connection Secret; set kubeconfigSecretRef on the bundle",
+            status=404,
+        )
+    return str(ref["name"]), str(ref.get("namespace") or namespace), "kubeconfig"
+
+
+def allocatable_gpus(node: Object) -> int:
+    """GPUs the scheduler can hand out on a Node (NVIDIA and AMD device plugins)."""
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    total = 0
+    for resource in GPU_RESOURCES:
+        try:
+            total += int(str(allocatable.get(resource, "0")))
+        except ValueError:
+            continue
+    return total

@@ -34,7 +34,12 @@ from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
-from function.reconciler.status import compose_status, read_status, transitions
+from function.reconciler.status import (
+    compose_status,
+    drift_corrections,
+    read_status,
+    transitions,
+)
 from function.reconciler.store import GroupKind, ObjectId, Store
 
 log = logging.getLogger(__name__)
@@ -221,7 +226,12 @@ class Reconciler:
         await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, wanted)
         self._written[key] = wanted
         for change in transitions(previous, status):
-            await self._events.record(bundle, change)
+            await self._events.transition(bundle, change)
+        for cluster, count in drift_corrections(previous, status):
+            message = f"re-applied {count} object(s) that drifted on {cluster}"
+            await self._events.record(
+                bundle, reason="DriftCorrected", message=message, warning=True
+            )
         return DONE
 
     # --- finalizer and deletion ----------------------------------------------------------

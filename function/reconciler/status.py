@@ -8,20 +8,22 @@ compares two statuses and names each add-on whose phase changed, for Kubernetes 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
 from function.kube.client import Object
 from function.model.bundle import (
     READY_PHASES,
+    AddonBundleSpec,
     AddonBundleStatus,
     AddonPhase,
     AddonStatus,
     ClusterAddonsStatus,
     Condition,
+    DriftStatus,
 )
-from function.model.common import parse
+from function.model.common import ObjectRef, parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,18 @@ def transitions(old: AddonBundleStatus | None, new: AddonBundleStatus) -> list[T
     return changes
 
 
+def drift_corrections(
+    old: AddonBundleStatus | None, new: AddonBundleStatus
+) -> list[tuple[str, int]]:
+    """(cluster, how many objects) for each cluster whose drift count grew."""
+    before = {_cluster_name(c): c.drift.count for c in (old.clusters if old else []) if c.drift}
+    return [
+        (_cluster_name(c), c.drift.count - before.get(_cluster_name(c), 0))
+        for c in new.clusters
+        if c.drift is not None and c.drift.count > before.get(_cluster_name(c), 0)
+    ]
+
+
 def _ready(
     clusters: Sequence[ClusterAddonsStatus], spec_error: str | None, no_targets: str | None
 ) -> Condition:
@@ -153,3 +167,56 @@ def _stamp(
 def _cluster_name(cluster: ClusterAddonsStatus) -> str:
     ref = cluster.cluster_ref
     return f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+
+
+def pending_addon(name: str, before: Mapping[str, AddonStatus], message: str) -> AddonStatus:
+    """Pending, keeping what is known of earlier applies (hash, kinds, counts)."""
+    previous = before.get(name)
+    if previous is None:
+        return AddonStatus(name=name, phase=AddonPhase.PENDING, message=message)
+    return previous.model_copy(update={"phase": AddonPhase.PENDING, "message": message})
+
+
+def failed_addon(
+    name: str, input_hash: str | None, previous: AddonStatus | None, message: str
+) -> AddonStatus:
+    """Failed, with why; what an earlier apply left (kinds, counts) is kept for cleanup."""
+    return AddonStatus(
+        name=name,
+        phase=AddonPhase.FAILED,
+        hash=input_hash,
+        resources=previous.resources if previous else 0,
+        kinds=previous.kinds if previous else [],
+        message=message,
+        last_applied_time=last_applied(previous),
+    )
+
+
+def last_applied(previous: AddonStatus | None) -> str | None:
+    """When the add-on was last written to, if ever."""
+    return previous.last_applied_time if previous else None
+
+
+def all_pending(
+    ref: ObjectRef,
+    spec: AddonBundleSpec,
+    previous: ClusterAddonsStatus | None,
+    message: str,
+) -> ClusterAddonsStatus:
+    """Every add-on waiting for the same reason (the cluster), keeping what is known."""
+    before = {a.name: a for a in (previous.addons if previous else [])}
+    addons = {a.name: pending_addon(a.name, before, message) for a in spec.addons}
+    return cluster_status(ref, spec, addons, previous.drift if previous else None)
+
+
+def cluster_status(
+    ref: ObjectRef,
+    spec: AddonBundleSpec,
+    addons: Mapping[str, AddonStatus],
+    drift: DriftStatus | None = None,
+) -> ClusterAddonsStatus:
+    """A cluster's entry: its add-ons in the bundle's order, and whether all are done."""
+    ordered = [addons[a.name] for a in spec.addons if a.name in addons]
+    return ClusterAddonsStatus(
+        cluster_ref=ref, ready=cluster_ready(ordered), addons=ordered, drift=drift
+    )

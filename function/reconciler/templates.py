@@ -43,8 +43,8 @@ from function.errors import RenderError, SourceLocation
 _TEMPLATE_FILENAME = "<template>"
 """The filename Jinja2 gives templates compiled from strings; their frames carry the line."""
 
-_VOLATILE_METADATA = ("managedFields",)
-"""Metadata templates never need and that would only bloat the context and its hash."""
+_VOLATILE_METADATA = ("managedFields", "resourceVersion")
+"""Metadata templates never need; in the context they would only bloat it and churn its hash."""
 
 
 @dataclass(frozen=True)

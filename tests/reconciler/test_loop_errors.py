@@ -9,6 +9,7 @@ from tests.reconciler.harness import (
     capi_cluster,
     condition,
     configmap_addon,
+    eventually,
     running,
 )
 
@@ -51,10 +52,15 @@ async def test_a_broken_template_fails_its_addon_with_file_and_line_and_applies_
         workload = h.workload("c1")
         assert workload.find("v1", "ConfigMap", "fine", "apps") is None
         assert workload.find("v1", "ConfigMap", "ok", "apps") is not None
-        events = h.mgmt.list("v1", "Event", namespace="team-a")
-        warnings = [e for e in events if e["type"] == "Warning"]
-        assert [e["reason"] for e in warnings] == ["AddonFailed"]
-        assert warnings[0]["involvedObject"]["name"] == "stack"
+
+        def warnings() -> list[dict]:
+            events = h.mgmt.list("v1", "Event", namespace="team-a")
+            return [e for e in events if e["type"] == "Warning"]
+
+        await eventually(lambda: bool(warnings()), within=5, what="a Warning event")
+        assert [e["reason"] for e in warnings()] == ["AddonFailed"]
+        assert warnings()[0]["involvedObject"]["name"] == "stack"
+        assert warnings()[0]["message"].startswith("add-on broken on team-a/c1: Failed: ")
 
         # Fixing the template brings the add-on and its dependant up.
         broken["manifests"] = broken["manifests"].replace("cluster.labels.region", "cluster.name")

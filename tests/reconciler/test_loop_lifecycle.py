@@ -4,9 +4,11 @@ import asyncio
 from pathlib import Path
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
+from function.reconciler.converge import Timing
 from function.reconciler.leader import LeaderElector, LeaseSettings
 from tests.reconciler.harness import (
     BUNDLE_API,
+    CAPI,
     NAMESPACE,
     addon_phases,
     bundle,
@@ -20,6 +22,11 @@ from tests.reconciler.harness import (
 )
 
 FINALIZER = "addons.aifleet.io/cleanup"
+
+
+def available(cluster: dict) -> bool:
+    conditions = (cluster.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
 async def test_deleting_a_bundle_withdraws_its_addons_then_releases_it(tmp_path: Path) -> None:
@@ -181,3 +188,64 @@ async def test_one_leader_at_a_time_and_a_standby_takes_over(tmp_path: Path) -> 
 
         await b.release()
         assert await a.try_acquire_or_renew()
+
+
+async def test_drift_is_corrected_and_counted(tmp_path: Path) -> None:
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: op}\n"
+        "spec:\n  replicas: 1\n  selector: {matchLabels: {app: op}}\n"
+        "  template:\n    metadata: {labels: {app: op}}\n"
+        "    spec: {containers: [{name: op, image: op:1}]}\n"
+    )
+    addons = [
+        {"name": "op", "namespace": "apps", "manifests": deployment},
+        configmap_addon("cfg"),
+    ]
+    timing = Timing(waiting=0.05, gpu=0.1, drift=0.2)
+    async with running(tmp_path, timing=timing) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        h.mgmt.apply(
+            bundle("stack", addons, syncMode="ContinuousWithDriftDetection"), field_manager="test"
+        )
+        await h.wait_bundle("stack", is_ready)
+        workload = h.workload("c1")
+        # Someone scales the Deployment by hand and deletes the ConfigMap.
+        workload.patch(
+            "apps/v1",
+            "Deployment",
+            "op",
+            {"spec": {"replicas": 3}},
+            namespace="apps",
+            field_manager="kubectl-edit",
+        )
+        workload.delete("v1", "ConfigMap", "cfg", "apps")
+
+        got = await h.wait_bundle(
+            "stack", lambda b: (b["status"]["clusters"][0].get("drift") or {}).get("count") == 2
+        )
+        assert got["status"]["clusters"][0]["drift"]["lastDetected"]
+        assert workload.get("apps/v1", "Deployment", "op", "apps")["spec"]["replicas"] == 1
+        assert workload.find("v1", "ConfigMap", "cfg", "apps") is not None
+        await eventually(
+            lambda: any(
+                e["reason"] == "DriftCorrected"
+                for e in h.mgmt.list("v1", "Event", namespace=NAMESPACE)
+            ),
+            within=5,
+            what="a DriftCorrected event",
+        )
+
+
+async def test_continuous_mode_leaves_drift_alone(tmp_path: Path) -> None:
+    timing = Timing(waiting=0.05, gpu=0.1, drift=0.1)
+    async with running(tmp_path, timing=timing) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        h.mgmt.apply(bundle("stack", [configmap_addon("cfg")]), field_manager="test")
+        await h.wait_bundle("stack", is_ready)
+        h.mgmt.wait_for(CAPI, "Cluster", "c1", NAMESPACE, until=available)
+        await h.settle()  # the template reads the cluster: let its last change be rendered
+        workload = h.workload("c1")
+        workload.delete("v1", "ConfigMap", "cfg", "apps")
+        await asyncio.sleep(0.5)
+        await h.settle()
+        assert workload.find("v1", "ConfigMap", "cfg", "apps") is None

@@ -1,0 +1,117 @@
+"""Drift: has a live object moved away from what the add-on applied? (pure)
+
+The API server adds defaults and controllers add status, so a live object never equals what
+was applied; comparing hashes of whole objects would see drift everywhere. What matters is
+the intent: every field the add-on sets must still hold the value it set. `find_drift` walks
+the applied object (the intent) and reports each path where the live object differs or lacks
+the field — server defaults and fields set by others are ignored, as they are not in the
+intent. Lists are compared element by element, so defaults inside containers do not count.
+
+Drift exclusions (``driftExclusions[].paths``, JSON-pointer style, optionally limited to a
+target kind/name) name paths a user lets others own, e.g. ``/spec/replicas`` under an HPA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from function.kube.client import Object, group_of, meta
+from function.model.bundle import DriftExclusion
+
+MISSING = "(object deleted)"
+
+
+def find_drift(intent: Object, live: Object | None, excluded: Iterable[str] = ()) -> list[str]:
+    """Paths (``/spec/replicas``) where ``live`` no longer matches ``intent``."""
+    if live is None:
+        return [MISSING]
+    prefixes = tuple(p.rstrip("/") for p in excluded)
+    found = []
+    for key, value in intent.items():
+        if key == "status":
+            continue
+        if key == "metadata":
+            found += _metadata_drift(value, meta(live), prefixes)
+        else:
+            found += _drift(value, live.get(key, _ABSENT), f"/{key}", prefixes)
+    return found
+
+
+def exclusions_for(obj: Object, exclusions: Sequence[DriftExclusion]) -> list[str]:
+    """The excluded paths that apply to ``obj``."""
+    paths: list[str] = []
+    api_version = str(obj.get("apiVersion", ""))
+    group, version = group_of(api_version), api_version.rpartition("/")[2]
+    m = meta(obj)
+    for exclusion in exclusions:
+        target = exclusion.target
+        if target is None or all(
+            wanted is None or wanted == actual
+            for wanted, actual in (
+                (target.group, group),
+                (target.version, version),
+                (target.kind, obj.get("kind")),
+                (target.name, m.get("name")),
+                (target.namespace, m.get("namespace")),
+            )
+        ):
+            paths += exclusion.paths
+    return paths
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "absent"
+
+
+_ABSENT: Any = _Absent()
+
+
+def _metadata_drift(intent: Any, live: dict[str, Any], prefixes: tuple[str, ...]) -> list[str]:
+    found = []
+    for key in ("labels", "annotations"):
+        wanted = (intent or {}).get(key) or {}
+        have = live.get(key) or {}
+        for name, value in wanted.items():
+            path = f"/metadata/{key}/{_escape(name)}"
+            if not _excluded(path, prefixes) and have.get(name) != value:
+                found.append(path)
+    return found
+
+
+def _drift(intent: Any, live: Any, path: str, prefixes: tuple[str, ...]) -> Iterator[str]:
+    if _excluded(path, prefixes):
+        return
+    if isinstance(intent, dict):
+        if not isinstance(live, dict):
+            yield path
+            return
+        for key, value in intent.items():
+            yield from _drift(value, live.get(key, _ABSENT), f"{path}/{_escape(key)}", prefixes)
+    elif isinstance(intent, list):
+        if not isinstance(live, list) or len(live) != len(intent):
+            yield path
+            return
+        for i, (want, have) in enumerate(zip(intent, live, strict=True)):
+            yield from _drift(want, have, f"{path}/{i}", prefixes)
+    elif not _same_scalar(intent, live):
+        yield path
+
+
+def _same_scalar(intent: Any, live: Any) -> bool:
+    if intent == live:
+        return True
+    # Numbers travel as floats in some encodings; "1" and 1 are not the same to Kubernetes.
+    numbers = (int, float)
+    both_numbers = isinstance(intent, numbers) and isinstance(live, numbers)
+    return both_numbers and not isinstance(intent, bool) and float(intent) == float(live)
+
+
+def _excluded(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def _escape(key: str) -> str:
+    """JSON pointer escaping (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
