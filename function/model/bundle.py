@@ -280,7 +280,6 @@ class AddonPhase(StrEnum):
     APPLIED = "Applied"  # applied; no health checks apply (or DryRun computed the diff)
     HEALTHY = "Healthy"  # applied and healthy; dependants may start
     FAILED = "Failed"  # render or apply failed; `message` says where and why
-    WITHDRAWN = "Withdrawn"  # removed from the cluster
 
 
 READY_PHASES = frozenset({AddonPhase.HEALTHY, AddonPhase.APPLIED})

@@ -183,6 +183,11 @@ class Converger:
         target = _Target(bundle, spec, cluster, client, context, before, self._clock())
         target.key = f"{target.namespace}/{meta(bundle)['name']}@{cluster_id}"
         target.check_drift = self._drift_due(target)
+        try:
+            await self._withdraw_removed(target)
+        except UnavailableError as exc:
+            assert previous is not None  # something was removed, so something was there
+            return previous, Result(retry=True, retry_after=exc.retry_after or 0.0)
         addons: dict[str, AddonStatus] = {}
         try:
             for addon in dependency_order(spec.addons):
@@ -231,6 +236,17 @@ class Converger:
             owner = Owner(str(meta(bundle)["namespace"]), str(meta(bundle)["name"]), name)
             removed = await withdraw(client, owner, kinds.get(name, []))
             log.info("withdrew %d objects of add-on %s from %s", removed, name, cluster_id)
+
+    async def _withdraw_removed(self, target: _Target) -> None:
+        """Withdraw the add-ons the bundle no longer has (their status entries go too)."""
+        if target.spec.sync_mode is SyncMode.DRY_RUN:
+            return
+        names = {a.name for a in target.spec.addons}
+        for name, previous in target.previous.items():
+            if name not in names:
+                removed = await withdraw(target.client, target.owner(name), previous.kinds)
+                self.counts.pruned += removed
+                log.info("withdrew %d objects of removed add-on %s", removed, name)
 
     # --- one add-on ----------------------------------------------------------------------
 

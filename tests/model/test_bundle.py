@@ -89,11 +89,4 @@ def test_cycle_and_unknown_dependency_are_spec_errors() -> None:
 
 
 def test_phases_are_the_contract_names() -> None:
-    assert [p.value for p in AddonPhase] == [
-        "Pending",
-        "Waiting",
-        "Applied",
-        "Healthy",
-        "Failed",
-        "Withdrawn",
-    ]
+    assert [p.value for p in AddonPhase] == ["Pending", "Waiting", "Applied", "Healthy", "Failed"]

@@ -160,3 +160,18 @@ async def test_a_real_helm_chart_comes_up_healthy(tmp_path: Path) -> None:
         labels = deployments[0]["metadata"]["labels"]
         assert labels["addons.aifleet.io/addon"] == "nfd"
         assert got["status"]["clusters"][0]["addons"][0]["lastAppliedTime"]
+
+
+async def test_an_addon_removed_from_the_bundle_is_withdrawn(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        h.mgmt.apply(
+            bundle("stack", [configmap_addon("a"), configmap_addon("b")]), field_manager="test"
+        )
+        await h.wait_bundle("stack", is_ready)
+        workload = h.workload("c1")
+        h.mgmt.apply(bundle("stack", [configmap_addon("a")]), field_manager="test")
+        got = await h.wait_bundle("stack", lambda b: addon_phases(b) == {"a": "Healthy"})
+        assert got["status"]["observedGeneration"] == 2
+        assert workload.find("v1", "ConfigMap", "b", "apps") is None
+        assert workload.find("v1", "ConfigMap", "a", "apps") is not None
