@@ -164,6 +164,7 @@ def test_gpu_nodes_advertise_gpus_once_the_cluster_policy_is_ready(
     assert labels["nvidia.com/gpu.present"] == "true"
     assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
     assert labels["nvidia.com/gpu.count"] == "4"
+    assert labels["nvidia.com/gpu.memory"] == "81559"
     cpu = workload.get("v1", "Node", "gpu-1-cpu-0")
     assert "nvidia.com/gpu" not in cpu["status"]["allocatable"]
 

@@ -6,7 +6,8 @@
   `status.state: ready`. Field manager `gpu-operator`.
 * ``gpu-device-plugin``: once a ClusterPolicy in the cluster is ready, Nodes annotated with
   `emulator.aifleet.io/gpu-count` (and `-gpu-product`) get GPU feature discovery labels
-  (`nvidia.com/gpu.present`, `.product`, `.count`) and `nvidia.com/gpu` capacity and
+  (`nvidia.com/gpu.present`, `.product` (default `NVIDIA-H100-80GB-HBM3`), `.count`, and
+  `.memory` in MiB for the products in `GPU_MEMORY_MIB`) and `nvidia.com/gpu` capacity and
   allocatable, as the device plugin and GFD would. Field managers `gpu-feature-discovery`,
   `kubelet`.
 * ``managed-resource-ready``: a Crossplane provider reports every managed resource (any custom
@@ -42,6 +43,25 @@ GPU_COUNT = "emulator.aifleet.io/gpu-count"
 GPU_PRODUCT = "emulator.aifleet.io/gpu-product"
 GPU_RESOURCE = "emulator.aifleet.io/gpu-resource"
 EXCLUDED_GROUPS = ("aifleet.io", "crossplane.io", "cluster.x-k8s.io", "projectsveltos.io")
+DEFAULT_PRODUCT = "NVIDIA-H100-80GB-HBM3"
+# What GFD reports as `nvidia.com/gpu.memory` (MiB), by a distinctive part of the product name;
+# more specific names first (L40S before L4).
+GPU_MEMORY_MIB = (
+    ("H200", 143771),
+    ("H100", 81559),
+    ("A100-SXM4-80GB", 81920),
+    ("A100-PCIE-80GB", 81920),
+    ("A100", 40960),
+    ("L40S", 46068),
+    ("A10G", 23028),
+    ("L4", 23034),
+    ("T4", 15360),
+)
+
+
+def gpu_memory_mib(product: str) -> int | None:
+    """GFD's `nvidia.com/gpu.memory` for a product, when the emulator knows it."""
+    return next((mib for part, mib in GPU_MEMORY_MIB if part in product), None)
 
 
 class CrdEstablished(KindRule):
@@ -206,11 +226,15 @@ class GpuDevicePlugin:
 
     def _label(self, api: ApiServer, resource_type: ResourceType, node: Stored) -> Stored:
         annotations = node.obj["metadata"].get("annotations", {})
+        product = annotations.get(GPU_PRODUCT, DEFAULT_PRODUCT)
         wanted = {
             "nvidia.com/gpu.present": "true",
             "nvidia.com/gpu.count": str(_gpu_count(node.obj)),
-            "nvidia.com/gpu.product": annotations.get(GPU_PRODUCT, "NVIDIA-H100-80GB-HBM3"),
+            "nvidia.com/gpu.product": product,
         }
+        memory = gpu_memory_mib(product)
+        if memory is not None:
+            wanted["nvidia.com/gpu.memory"] = str(memory)
         if all(node.labels.get(k) == v for k, v in wanted.items()):
             return node
         return merge_metadata(api, resource_type, node, {"labels": wanted}, "gpu-feature-discovery")
