@@ -40,7 +40,7 @@ demo: install system-deps
 	$(PY) -m function.demo
 
 bench: install system-deps
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
