@@ -1,0 +1,235 @@
+"""The benchmark fleet: emulated clusters in a child process, driven over a control channel.
+
+`benchmarks/reconciler.py` measures the reconciler's CPU with ``time.process_time()``, so the
+Kubernetes API emulator (`function.testing`) must not share its process. `EmulatorProcess`
+starts a `Fleet` in a child process (``multiprocessing``, spawn) and talks to it through a
+`multiprocessing.Pipe`; the reconciler reaches the clusters over HTTP as usual. The child:
+
+- sets up a management cluster as `function.demo` does (Cluster API CRDs, the AddonBundle CRD,
+  the AIInferenceCluster CRD, namespace ``team-a``);
+- composes ``count`` copies of the H100 example XR (``llama-000`` …) through the real function
+  (`function.fn.FunctionRunner`, requests built by `function.render.build_request`) with the
+  offline Input, and applies what it returns — a Cluster API `Cluster` with GPU workers and an
+  `AddonBundle` whose ``clusterRef`` names it — with the emulator's miniature of Crossplane's
+  composition loop (`function.testing.crossplane.CompositionLoop`);
+- lets the simulation provision every workload cluster, and answers questions about what
+  happened: ready bundles, and the write and request logs of every cluster since a mark.
+
+Writes are read from each cluster's `WriteLog` (effective writes: a no-op apply is not one) and
+requests from its `RequestLog` (every request answered, reads and no-op writes included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+XR_FILE = ROOT / "examples" / "xrs" / "h100-kserve.yaml"
+INPUT_FILE = ROOT / "examples" / "input-offline.yaml"
+MANAGEMENT = "mgmt"
+NAMESPACE = "team-a"
+XR_API, XR_KIND = "aifleet.io/v1alpha1", "AIInferenceCluster"
+BUNDLE_API, BUNDLE_KIND = "addons.aifleet.io/v1alpha1", "AddonBundle"
+CLUSTER_API = "cluster.x-k8s.io/v1beta2"
+MANAGER = "aifleet"
+"""The field manager of everything the reconciler (and the baseline) writes."""
+WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
+
+Marks = dict[str, tuple[int, int]]
+"""Per cluster: (write log mark, request log mark)."""
+
+
+def xr_name(index: int) -> str:
+    """The name of the ``index``-th XR (and of its Cluster)."""
+    return f"llama-{index:03d}"
+
+
+@dataclass
+class Tally:
+    """What the reconciler did to the fleet between two marks."""
+
+    workload_writes: int = 0
+    """Effective writes by `MANAGER` to workload clusters."""
+    workload_write_requests: int = 0
+    """Write requests to workload clusters (no-op applies included)."""
+    workload_read_requests: int = 0
+    workload_objects: int = 0
+    """Distinct objects `MANAGER` wrote to workload clusters."""
+    management_writes: dict[str, int] = field(default_factory=dict)
+    """Effective writes by `MANAGER` to the management cluster, by verb/subresource and kind."""
+    management_requests: int = 0
+    written_kinds: dict[str, int] = field(default_factory=dict)
+    """Effective writes to workload clusters by kind."""
+
+
+class _Fleet:
+    """The child's side: a running `Fleet` and the answers to the parent's commands.
+
+    The emulator and the function are imported here, in the child, so that the measured
+    process never loads them.
+    """
+
+    def __init__(self, simulation_delay: float) -> None:
+        from function.testing import Fleet
+
+        self.fleet = Fleet(simulation_delay=simulation_delay).start()
+
+    def setup(self, count: int) -> dict[str, Any]:
+        """Management cluster, ``count`` composed XRs; return the management kubeconfig."""
+        from function.demo import management_cluster
+        from function.fn import FunctionRunner
+        from function.render import load_documents
+        from function.testing.crossplane import CompositionLoop
+
+        mgmt = management_cluster(self.fleet)
+        runner = FunctionRunner()
+        step_input = load_documents([INPUT_FILE])[0]
+        loop = CompositionLoop(mgmt, lambda req: asyncio.run(runner.RunFunction(req)), step_input)
+        for index in range(count):
+            xr = load_documents([XR_FILE])[0]
+            xr["metadata"]["name"] = xr_name(index)
+            mgmt.apply(xr, field_manager="kubectl")
+            step = loop.step(XR_API, XR_KIND, xr_name(index), NAMESPACE)
+            if len(step.applied) != 2:
+                raise RuntimeError(f"{xr_name(index)} composed {step.applied}, {step.results}")
+        return mgmt.kubeconfig()
+
+    def bundles(self) -> int:
+        """How many AddonBundles the management cluster holds."""
+        return len(self.fleet[MANAGEMENT].list(BUNDLE_API, BUNDLE_KIND, namespace=NAMESPACE))
+
+    def addons_per_bundle(self) -> int:
+        """How many add-ons the first bundle has (every bundle has the same)."""
+        bundle = self.fleet[MANAGEMENT].get(
+            BUNDLE_API, BUNDLE_KIND, f"{xr_name(0)}-addons", NAMESPACE
+        )
+        return len(bundle["spec"]["addons"])
+
+    def provisioned(self) -> int:
+        """How many Clusters are available with every worker Node registered."""
+        clusters = self.fleet[MANAGEMENT].list(CLUSTER_API, "Cluster", namespace=NAMESPACE)
+        return sum(_condition(c, "Available") == "True" for c in clusters)
+
+    def ready_bundles(self) -> int:
+        """How many bundles report Ready=True for their current generation."""
+        bundles = self.fleet[MANAGEMENT].list(BUNDLE_API, BUNDLE_KIND, namespace=NAMESPACE)
+        return sum(
+            _condition(b, "Ready") == "True"
+            and (b.get("status") or {}).get("observedGeneration") == b["metadata"]["generation"]
+            for b in bundles
+        )
+
+    def mark(self) -> Marks:
+        """The current position of every cluster's logs."""
+        return {c.name: (c.writes.mark(), c.requests.mark()) for c in self.fleet}
+
+    def tally(self, since: Marks) -> Tally:
+        """What `MANAGER` wrote and asked since ``since`` (clusters added later: everything)."""
+        tally = Tally()
+        for cluster in self.fleet:
+            writes_mark, requests_mark = since.get(cluster.name, (0, 0))
+            writes = cluster.writes.filter(since=writes_mark, field_manager=MANAGER)
+            requests = cluster.requests.filter(since=requests_mark)
+            if cluster.name == MANAGEMENT:
+                _count(
+                    tally.management_writes,
+                    (
+                        f"{w.verb}{'/' + w.subresource if w.subresource else ''} {w.kind}"
+                        for w in writes
+                    ),
+                )
+                tally.management_requests += len(requests)
+                continue
+            tally.workload_writes += len(writes)
+            _count(tally.written_kinds, (w.kind for w in writes))
+            tally.workload_objects += len({(w.kind, w.namespace, w.name) for w in writes})
+            written = sum(r.verb in WRITE_VERBS for r in requests)
+            tally.workload_write_requests += written
+            tally.workload_read_requests += len(requests) - written
+        return tally
+
+
+def _count(counts: dict[str, int], keys: Iterable[str]) -> None:
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return str(condition.get("status"))
+    return None
+
+
+def _serve(connection: Connection, simulation_delay: float) -> None:
+    """The child process: answer ``(command, kwargs)`` messages until ``stop``."""
+    fleet = _Fleet(simulation_delay)
+    try:
+        while True:
+            command, kwargs = connection.recv()
+            if command == "stop":
+                break
+            try:
+                connection.send(("ok", getattr(fleet, command)(**kwargs)))
+            except Exception as error:  # handed to the parent, which raises it
+                connection.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        fleet.fleet.stop()
+
+
+class EmulatorProcess:
+    """The emulated fleet in a child process; `call` runs one `_Fleet` method there."""
+
+    def __init__(self, simulation_delay: float = 0.01) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, simulation_delay), name="emulator", daemon=True
+        )
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> EmulatorProcess:
+        self._process.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            self._connection.send(("stop", {}))
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.terminate()
+
+    def call(self, command: str, **kwargs: Any) -> Any:
+        """Run ``_Fleet.<command>(**kwargs)`` in the child and return its result."""
+        with self._lock:
+            self._connection.send((command, kwargs))
+            outcome, value = self._connection.recv()
+        if outcome == "error":
+            raise RuntimeError(f"emulator: {value}")
+        return value
+
+    async def wait_until(
+        self, command: str, wanted: int, *, within: float, poll: float = 0.1
+    ) -> float:
+        """Poll ``command`` (off the event loop) until it returns ``wanted``; the time it did."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(self.call, command) >= wanted:
+                return time.perf_counter()
+            await asyncio.sleep(poll)
+        last = await asyncio.to_thread(self.call, command)
+        raise TimeoutError(f"{command}: {last} of {wanted} after {within:.0f} s")

@@ -1,0 +1,308 @@
+"""The companion reconciler at fleet scale, against a naive applier run side by side.
+
+A fleet of ``--clusters`` (default 100) Cluster API clusters with GPU workers, each with the
+inference bundle: the AddonBundle the function composes for ``examples/xrs/h100-kserve.yaml``
+with ``examples/input-offline.yaml`` (charts from ``file://examples/charts``), one per cluster,
+all in one emulated management cluster (`benchmarks._fleet`). Two sides converge that fleet
+from cold, each in a fresh process of its own (so that CPU time and RSS are its own alone),
+each with the emulator in a child process of its own:
+
+* ``aifleet``  — `ReconcilerApp` with its production settings (16 workers, 2 render threads,
+  requeue after 2 s while waiting for health, 10 s while waiting for GPUs).
+* ``baseline`` — `benchmarks._baseline.NaiveApplier`: renders and server-side applies every
+  object of every add-on on every pass, without hashes or health gates (ClusterResourceSet's
+  ``Reconcile``, a ``helm upgrade`` loop), with the same render code, adapter and concurrency.
+
+Measured: time to converge from cold (aifleet: every bundle Ready; baseline: every bundle had
+a pass without failure), CPU time of the measured process (``time.process_time``; the
+emulator's CPU is not in it) per applied object, effective API writes and write requests per
+object (from the emulator's write and request logs), the same for a second full resync,
+status and event writes to the management cluster, and memory per managed cluster: growth of
+the measured process's VmRSS from just before the start to convergence, over the clusters.
+
+    python benchmarks/reconciler.py [--clusters 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._baseline import NaiveApplier  # noqa: E402 - the root must be importable first
+from benchmarks._fleet import EmulatorProcess, Marks  # noqa: E402
+from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig  # noqa: E402
+from function.reconciler.app import ReconcilerApp, Settings  # noqa: E402
+from function.reconciler.charts import ChartFetcher  # noqa: E402
+from function.reconciler.helm import ChartRenderer  # noqa: E402
+
+SIDES = ("aifleet", "baseline")
+PROVISION_TIMEOUT = 300.0
+CONVERGE_TIMEOUT = 600.0
+QUIET_SECONDS = 1.0
+"""The reconciler has settled once its queue stayed empty and idle this long."""
+
+
+@dataclass
+class Phase:
+    """One measured phase (cold convergence, or a second full resync) of one side."""
+
+    seconds: float
+    cpu_seconds: float
+    renders: int
+    tally: dict[str, Any] = field(default_factory=dict)
+    """`benchmarks._fleet.Tally` of the phase, as a dict."""
+
+
+@dataclass
+class SideResult:
+    """Everything one side measured; its process prints it as JSON."""
+
+    side: str
+    clusters: int
+    addons_per_cluster: int
+    rss_growth_kib: int
+    cold: Phase
+    resync: Phase
+    notes: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, text: str) -> SideResult:
+        """Read back what `asdict` wrote."""
+        doc = json.loads(text)
+        doc["cold"], doc["resync"] = Phase(**doc["cold"]), Phase(**doc["resync"])
+        return cls(**doc)
+
+
+class Stopwatch:
+    """Wall-clock and process CPU time from `start` to `stop`."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def start(self) -> None:
+        """Start (again)."""
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, renders: int, *, ended: float | None = None) -> Phase:
+        """The phase until ``ended`` (a ``perf_counter`` value; default now)."""
+        end = time.perf_counter() if ended is None else ended
+        return Phase(end - self.wall, time.process_time() - self.cpu, renders)
+
+
+def rss_kib() -> int:
+    """Resident set size of this process (VmRSS), KiB, after a garbage collection."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@dataclass
+class Run:
+    """What a side's run returns to `measure`."""
+
+    cold: Phase
+    resync: Phase
+    rss_growth_kib: int
+    notes: dict[str, Any]
+
+
+class Side:
+    """Shared steps of both sides: marks and tallies of the emulator's logs."""
+
+    def __init__(self, emulator: EmulatorProcess) -> None:
+        self.emulator = emulator
+        self.watch = Stopwatch()
+        self._marks: Marks = {}
+
+    async def begin(self) -> None:
+        """Mark the logs and start the stopwatch."""
+        self._marks = await asyncio.to_thread(self.emulator.call, "mark")
+        self.watch.start()
+
+    async def tally(self, phase: Phase) -> Phase:
+        """``phase`` with the tally of the logs since `begin`."""
+        tally = await asyncio.to_thread(self.emulator.call, "tally", since=self._marks)
+        phase.tally = asdict(tally)
+        return phase
+
+
+async def run_aifleet(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path) -> Run:
+    """Converge with `ReconcilerApp` from cold, then resync once."""
+    settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None)
+    client = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
+    app = ReconcilerApp(settings, client)
+    bundles = int(emulator.call("bundles"))
+    side = Side(emulator)
+    rss_before = rss_kib()
+    await side.begin()
+    running = asyncio.create_task(app.run())
+    try:
+        converged = await emulator.wait_until("ready_bundles", bundles, within=CONVERGE_TIMEOUT)
+        cold = side.watch.stop(app.converger.counts.renders, ended=converged)
+        rss_growth = rss_kib() - rss_before
+        await settle(app)
+        cold = await side.tally(cold)
+        renders = app.converger.counts.renders
+        await side.begin()
+        app.reconciler.resync()
+        drained = await settle(app)
+        resync = side.watch.stop(app.converger.counts.renders - renders, ended=drained)
+        resync = await side.tally(resync)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await client.close()
+    timing = settings.timing
+    notes = {"workers": settings.workers, "waiting": timing.waiting, "gpu": timing.gpu}
+    return Run(cold, resync, rss_growth, notes)
+
+
+async def run_baseline(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path) -> Run:
+    """Converge with the naive applier from cold, then make one more full pass."""
+    defaults = Settings()
+    client = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
+    charts = ChartRenderer(ChartFetcher(cache, file_root=ROOT))
+    applier = NaiveApplier(
+        client, charts, workers=defaults.workers, render_threads=defaults.render_threads
+    )
+    addons = int(emulator.call("addons_per_bundle"))
+    side = Side(emulator)
+    rss_before = rss_kib()
+    await side.begin()
+    try:
+        await applier.converge()
+        passes = applier.passes
+        cold = side.watch.stop(passes * addons)
+        rss_growth = rss_kib() - rss_before
+        cold = await side.tally(cold)
+        await side.begin()
+        failed = await applier.full_pass()
+        resync = await side.tally(side.watch.stop((applier.passes - passes) * addons))
+    finally:
+        await applier.close()
+        await client.close()
+    return Run(cold, resync, rss_growth, {"passes": passes, "failed_on_resync": failed})
+
+
+async def settle(app: ReconcilerApp) -> float:
+    """Wait until the queue stayed idle for `QUIET_SECONDS`; return when it was last busy."""
+    busy_at = time.perf_counter()
+    while time.perf_counter() - busy_at < QUIET_SECONDS:
+        if len(app.queue) or app.queue.processing:
+            busy_at = time.perf_counter()
+        await asyncio.sleep(0.01)
+    return busy_at
+
+
+def measure(side: str, clusters: int) -> SideResult:
+    """Set up a fresh fleet in a child process and measure one side against it."""
+    with EmulatorProcess() as emulator, tempfile.TemporaryDirectory() as cache:
+        kubeconfig = emulator.call("setup", count=clusters)
+        asyncio.run(emulator.wait_until("provisioned", clusters, within=PROVISION_TIMEOUT))
+        addons = int(emulator.call("addons_per_bundle"))
+        run = run_aifleet if side == "aifleet" else run_baseline
+        result = asyncio.run(run(emulator, kubeconfig, Path(cache)))
+    return SideResult(
+        side, clusters, addons, result.rss_growth_kib, result.cold, result.resync, result.notes
+    )
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def run_side(side: str, clusters: int) -> SideResult:
+    """`measure` one side in a fresh Python process."""
+    command = [sys.executable, __file__, "--side", side, "--clusters", str(clusters)]
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return SideResult.from_json(output.strip().splitlines()[-1])
+
+
+def rows(result: SideResult) -> dict[str, float]:
+    """The figures of the table for one side."""
+    cold, resync = result.cold.tally, result.resync.tally
+    objects = cold["workload_objects"]
+    return {
+        "clusters": result.clusters,
+        "add-ons per cluster": result.addons_per_cluster,
+        "objects per cluster": objects / result.clusters,
+        "time to converge, cold (s)": result.cold.seconds,
+        "objects/s": objects / result.cold.seconds,
+        "CPU ms per applied object": result.cold.cpu_seconds * 1000 / objects,
+        "renders per cluster": result.cold.renders / result.clusters,
+        "API writes per object": cold["workload_writes"] / objects,
+        "write requests per object": cold["workload_write_requests"] / objects,
+        "read requests per object": cold["workload_read_requests"] / objects,
+        "mgmt writes per cluster": sum(cold["management_writes"].values()) / result.clusters,
+        "mgmt requests per cluster": cold["management_requests"] / result.clusters,
+        "2nd resync: writes": resync["workload_writes"],
+        "2nd resync: write requests": resync["workload_write_requests"],
+        "2nd resync: read requests": resync["workload_read_requests"],
+        "2nd resync: mgmt writes": sum(resync["management_writes"].values()),
+        "2nd resync: renders": result.resync.renders,
+        "2nd resync: seconds": result.resync.seconds,
+        "2nd resync: CPU ms per object": result.resync.cpu_seconds * 1000 / objects,
+        "MB per cluster (RSS growth)": result.rss_growth_kib / 1024 / result.clusters,
+    }
+
+
+def ratio(mine: float, theirs: float) -> str:
+    """``mine / theirs`` for printing."""
+    if theirs == 0:
+        return "-" if mine == 0 else "inf"
+    return f"{mine / theirs:.2f}"
+
+
+def report(aifleet: SideResult, baseline: SideResult) -> None:
+    """Print the side-by-side table, the ratios and what the figures are made of."""
+    mine, theirs = rows(aifleet), rows(baseline)
+    print(f"\n{'':<30}{'aifleet':>12}{'baseline':>12}{'ratio':>8}")
+    for name, value in mine.items():
+        other = theirs[name]
+        print(f"{name:<30}{value:>12,.2f}{other:>12,.2f}{ratio(value, other):>8}")
+    kinds = aifleet.cold.tally["written_kinds"]
+    per_cluster = ", ".join(f"{n / aifleet.clusters:g} {k}" for k, n in sorted(kinds.items()))
+    print(f"\nobjects written per cluster (aifleet): {per_cluster}")
+    mgmt = aifleet.cold.tally["management_writes"]
+    print(
+        "aifleet writes to the management cluster: "
+        + ", ".join(f"{n} {what}" for what, n in sorted(mgmt.items()))
+    )
+    print(f"aifleet settings: {aifleet.notes}; baseline: {baseline.notes}")
+
+
+def main() -> None:
+    """Measure both sides, each in a fresh process, and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument("--side", choices=SIDES, help="Measure one side and print it as JSON.")
+    args = parser.parse_args()
+    if args.side:
+        print(json.dumps(asdict(measure(args.side, args.clusters))))
+        return
+    print(f"Reconciler: {args.clusters} clusters x the inference bundle, cold and resync")
+    results = {}
+    for side in SIDES:
+        started = time.perf_counter()
+        results[side] = run_side(side, args.clusters)
+        print(f"  [{side}: {time.perf_counter() - started:.0f} s with set-up]")
+    report(results["aifleet"], results["baseline"])
+
+
+if __name__ == "__main__":
+    main()
