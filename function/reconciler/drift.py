@@ -13,6 +13,7 @@ target kind/name) name paths a user lets others own, e.g. ``/spec/replicas`` und
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ def find_drift(intent: Object, live: Object | None, excluded: Iterable[str] = ()
     """Paths (``/spec/replicas``) where ``live`` no longer matches ``intent``."""
     if live is None:
         return [MISSING]
+    intent = _as_stored(intent)
     prefixes = tuple(p.rstrip("/") for p in excluded)
     found = []
     for key, value in intent.items():
@@ -36,6 +38,16 @@ def find_drift(intent: Object, live: Object | None, excluded: Iterable[str] = ()
         else:
             found += _drift(value, live.get(key, _ABSENT), f"/{key}", prefixes)
     return found
+
+
+def _as_stored(intent: Object) -> Object:
+    """A Secret as the server stores it: write-only ``stringData`` folded into ``data``."""
+    string_data = intent.get("stringData")
+    if intent.get("kind") != "Secret" or intent.get("apiVersion") != "v1" or not string_data:
+        return intent
+    data = dict(intent.get("data") or {})
+    data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()})
+    return {**{k: v for k, v in intent.items() if k != "stringData"}, "data": data}
 
 
 def exclusions_for(obj: Object, exclusions: Sequence[DriftExclusion]) -> list[str]:

@@ -34,7 +34,14 @@ from function.testing.managed_fields import (
     flatten,
     track_update,
 )
-from function.testing.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType, type_from_crd
+from function.testing.resources import (
+    CRD_KEY,
+    NAMESPACE_KEY,
+    SECRET_KEY,
+    Registry,
+    ResourceType,
+    type_from_crd,
+)
 from function.testing.schema import BuiltinNode, root_schema
 from function.testing.selectors import EVERYTHING, NO_FIELDS, FieldSelector, LabelSelector
 from function.testing.status import (
@@ -439,6 +446,8 @@ class ApiServer(DeletionMixin):
         verb: str,
     ) -> Stored:
         resource_type = target.resource_type
+        if resource_type.key == SECRET_KEY:
+            objects.fold_string_data(new)
         metadata = new["metadata"]
         metadata.pop("managedFields", None)
         if entries:

@@ -9,6 +9,7 @@ resource and the `/status` subresource may change.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import uuid
@@ -55,6 +56,17 @@ def normalise(resource_type: ResourceType, version: str, obj: dict[str, Any]) ->
         "metadata": dict(obj.get("metadata") or {}),
         **rest,
     }
+
+
+def fold_string_data(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret's write-only ``stringData`` merged into ``data`` (base64), as kube stores it."""
+    string_data = obj.pop("stringData", None)
+    if string_data:
+        data = dict(obj.get("data") or {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+    return obj
 
 
 def check_type(resource_type: ResourceType, version: str, obj: Any) -> dict[str, Any]:

@@ -188,6 +188,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACE_KEY = ("", "namespaces")
+SECRET_KEY = ("", "secrets")
 
 
 def type_from_crd(crd: Mapping[str, Any]) -> ResourceType:

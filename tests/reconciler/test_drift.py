@@ -79,3 +79,21 @@ def test_exclusions_by_path_and_target() -> None:
     assert exclusions_for(INTENT, [DriftExclusion(paths=["/metadata/labels"])]) == [
         "/metadata/labels"
     ]
+
+
+def test_secret_string_data_compares_with_the_stored_data() -> None:
+    intent = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"token": "abc"},
+    }
+    stored = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"token": "YWJj"},
+    }
+    assert find_drift(intent, stored) == []
+    stored["data"]["token"] = "eHl6"
+    assert find_drift(intent, stored) == ["/data/token"]

@@ -248,3 +248,18 @@ def test_create_with_a_resource_version_is_refused(core: client.CoreV1Api) -> No
         core.create_namespaced_config_map("default", config_map("x", resourceVersion="12"))
     assert error.value.status == 500
     assert "resourceVersion should not be set" in error.value.body
+
+
+def test_secret_string_data_is_folded_into_data(cluster: EmulatedCluster) -> None:
+    api = client.CoreV1Api(cluster.api_client())
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"a": "eA=="},
+        "stringData": {"b": "two"},
+    }
+    created = api.create_namespaced_secret("default", body)
+    assert created.data == {"a": "eA==", "b": "dHdv"}
+    assert created.string_data is None
+    assert cluster.get("v1", "Secret", "s", "default").get("stringData") is None
