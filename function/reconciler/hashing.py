@@ -105,11 +105,15 @@ def addon_input_hash(
     ``manifests_from`` is the add-on's `manifest_templates` output and ``chart_digest`` the
     digest of its fetched chart (`function.reconciler.charts.FetchedChart.digest`). Context
     values that none of the add-on's templates reads are left out, so a change to them does
-    not cause a re-render.
+    not cause a re-render; the cluster's uid is always in, so a cluster recreated under the
+    same name gets every add-on again.
     """
+    cluster_metadata = context.cluster.get("metadata") or {}
     return _sha256(
         {
             "format": RENDER_FORMAT,
+            # A cluster deleted and created again under its name is a new target.
+            "cluster": cluster_metadata.get("uid"),
             "addon": addon.to_dict(),
             "context": _read_context(addon, context, manifests_from),
             "manifestsFrom": dict(manifests_from),

@@ -93,7 +93,6 @@ class _StateCollector(Collector):
         )
         for key, status in list(self._table.items()):
             for addon in status.addons:
-                phases.add_metric(
-                    [str(key.bundle), str(key.cluster), addon.name, addon.phase.value], 1.0
-                )
+                cluster = f"{key.cluster.namespace}/{key.cluster.name}"
+                phases.add_metric([str(key.bundle), cluster, addon.name, addon.phase.value], 1.0)
         yield phases

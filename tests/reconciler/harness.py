@@ -227,13 +227,14 @@ async def running(
         install_capi_crds(mgmt)
         crd = (REPO / "package" / "crds" / "addons.aifleet.io_addonbundles.yaml").read_text()
         mgmt.apply_manifests(crd, field_manager="crossplane")
-        mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        for namespace in (NAMESPACE, "crossplane-system"):
+            mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         config = Settings(
             workers=workers,
             resync_period=settings.pop("resync_period", 3600.0),
             chart_cache=tmp / "charts",
             charts_root=REPO,
-            probe_address=None,
+            probe_address=settings.pop("probe_address", None),
             timing=settings.pop("timing", Timing(waiting=0.05, gpu=0.1)),
             **settings,
         )

@@ -163,3 +163,12 @@ def test_a_template_that_does_not_parse_makes_all_context_count() -> None:
         return TemplateContext(cluster=CLUSTER, infrastructure={"spec": {"flavor": flavor}})
 
     assert input_hash(broken, with_flavor("a")) != input_hash(broken, with_flavor("b"))
+
+
+def test_a_cluster_recreated_under_its_name_is_a_new_input() -> None:
+    addon = AddonSpec.model_validate({"name": "a", "manifests": "kind: X"})
+    first = TemplateContext(cluster={"metadata": {"name": "c1", "uid": "u1"}})
+    again = TemplateContext(cluster={"metadata": {"name": "c1", "uid": "u1", "labels": {"x": "y"}}})
+    recreated = TemplateContext(cluster={"metadata": {"name": "c1", "uid": "u2"}})
+    assert addon_input_hash(addon, first, {}) == addon_input_hash(addon, again, {})
+    assert addon_input_hash(addon, first, {}) != addon_input_hash(addon, recreated, {})
