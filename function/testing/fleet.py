@@ -57,6 +57,8 @@ class Fleet:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.stopping = False
+        """Set while the fleet shuts down: timers that fire then start no new work."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -88,8 +90,10 @@ class Fleet:
         thread.join()
         loop.close()
         self._loop = self._thread = None
+        self.stopping = False
 
     async def _shutdown(self) -> None:
+        self.stopping = True
         for cluster in self._clusters.values():
             cluster.server.stop()
         current = asyncio.current_task()

@@ -168,7 +168,7 @@ class Simulation:
     def _start(self, key: tuple[str, ObjectRef]) -> None:
         self._pending.discard(key)
         name, ref = key
-        if self._settings[name].enabled:
+        if self._settings[name].enabled and not self.fleet.stopping:
             task = asyncio.get_running_loop().create_task(self._run(name, ref))
             self.fleet.track(task)
 
