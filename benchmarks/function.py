@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from function import fn  # noqa: E402 - the repository root must be importable first
 from function.compose import CompositeResource, compose  # noqa: E402
-from function.demo import STARTUP_TIMEOUT_SECONDS, free_port  # noqa: E402
+from function.demo import function_server  # noqa: E402
 from function.errors import SpecError  # noqa: E402
 from function.model.input import parse_input  # noqa: E402
 from function.render import build_request, load_documents  # noqa: E402
@@ -137,22 +136,11 @@ def serve(kind: str, address: str) -> None:
         asyncio.run(serve_echo(address, payload))
 
 
-@contextmanager
-def server(kind: str) -> Iterator[str]:
-    """Start a server in a child process; yield its address once it accepts calls."""
-    address = f"127.0.0.1:{free_port()}"
+def server(kind: str) -> AbstractContextManager[str]:
+    """Start a server in a child process; its address once it accepts calls."""
     if kind == "aifleet":
-        command = [sys.executable, "-m", "function.main", "serve", "--insecure", "--address"]
-    else:
-        command = [sys.executable, __file__, "--serve", kind, "--address"]
-    process = subprocess.Popen([*command, address], cwd=ROOT, stdout=subprocess.DEVNULL)
-    try:
-        with grpc.insecure_channel(address) as channel:
-            grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_SECONDS)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+        return function_server()
+    return function_server((sys.executable, __file__, "--serve", kind, "--address"))
 
 
 @dataclass

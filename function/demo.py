@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,15 @@ def free_port() -> int:
         return port
 
 
+SERVE = (sys.executable, "-m", "function.main", "serve", "--insecure", "--address")
+
+
 @contextlib.contextmanager
-def function_server() -> Iterator[str]:
-    """Run ``aifleet serve --insecure`` in a child process; yield its gRPC target."""
+def function_server(command: Sequence[str] = SERVE) -> Iterator[str]:
+    """Run ``aifleet serve --insecure`` (or ``command`` ADDRESS) in a child process; yield its
+    gRPC target once it accepts calls."""
     address = f"127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "function.main", "serve", "--insecure", "--address", address]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen([*command, address], cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_SECONDS)
