@@ -72,7 +72,24 @@ def configuration_from_kubeconfig(
         dict(kubeconfig), context=context, client_configuration=cfg, persist_config=False
     )
     cfg.connection_pool_maxsize = pool_size
+    if not _credentials_expire(kubeconfig, context):
+        # For a token the loader installs a hook that reloads the whole kubeconfig section
+        # before every request (tens of µs, a scan of the environment for proxies); it only
+        # ever changes something for credentials that expire.
+        cfg.refresh_api_key_hook = None
     return cfg
+
+
+def _credentials_expire(kubeconfig: Mapping[str, Any], context: str | None) -> bool:
+    """Whether the context's user gets expiring tokens (an exec plugin or an auth provider)."""
+    name = context or kubeconfig.get("current-context")
+    chosen = next((c for c in kubeconfig.get("contexts") or [] if c.get("name") == name), None)
+    user_name = ((chosen or {}).get("context") or {}).get("user")
+    user = next((u for u in kubeconfig.get("users") or [] if u.get("name") == user_name), None)
+    if user is None:
+        return True  # cannot tell: keep the client's refresh
+    credentials = user.get("user") or {}
+    return "exec" in credentials or "auth-provider" in credentials
 
 
 def in_cluster_configuration(*, pool_size: int = 32) -> k8s.Configuration:
