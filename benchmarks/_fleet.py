@@ -25,7 +25,7 @@ import asyncio
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -44,6 +44,7 @@ MANAGER = "aifleet"
 """The field manager of everything the reconciler (and the baseline) writes."""
 WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
 
+Obj = dict[str, Any]
 Marks = dict[str, tuple[int, int]]
 """Per cluster: (write log mark, request log mark)."""
 
@@ -116,17 +117,25 @@ class _Fleet:
 
     def provisioned(self) -> int:
         """How many Clusters are available with every worker Node registered."""
-        clusters = self.fleet[MANAGEMENT].list(CLUSTER_API, "Cluster", namespace=NAMESPACE)
-        return sum(_condition(c, "Available") == "True" for c in clusters)
+        return self._count(CLUSTER_API, "Cluster", lambda c: _condition(c, "Available") == "True")
 
     def ready_bundles(self) -> int:
         """How many bundles report Ready=True for their current generation."""
-        bundles = self.fleet[MANAGEMENT].list(BUNDLE_API, BUNDLE_KIND, namespace=NAMESPACE)
-        return sum(
-            _condition(b, "Ready") == "True"
-            and (b.get("status") or {}).get("observedGeneration") == b["metadata"]["generation"]
-            for b in bundles
-        )
+        return self._count(BUNDLE_API, BUNDLE_KIND, _ready_bundle)
+
+    def _count(self, api_version: str, kind: str, matches: Callable[[Obj], bool]) -> int:
+        """Matching objects in the management namespace, read in place (polled often)."""
+        api = self.fleet[MANAGEMENT].api
+
+        def count() -> int:
+            listed = api.list_objects(api.target(api_version, kind, NAMESPACE))
+            return sum(matches(stored.obj) for stored in listed.items)
+
+        return self.fleet.call(count)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the emulator's process so far."""
+        return time.process_time()
 
     def mark(self) -> Marks:
         """The current position of every cluster's logs."""
@@ -163,7 +172,12 @@ def _count(counts: dict[str, int], keys: Iterable[str]) -> None:
         counts[key] = counts.get(key, 0) + 1
 
 
-def _condition(obj: dict[str, Any], kind: str) -> str | None:
+def _ready_bundle(bundle: Obj) -> bool:
+    observed = (bundle.get("status") or {}).get("observedGeneration")
+    return _condition(bundle, "Ready") == "True" and observed == bundle["metadata"]["generation"]
+
+
+def _condition(obj: Obj, kind: str) -> str | None:
     for condition in (obj.get("status") or {}).get("conditions") or []:
         if condition.get("type") == kind:
             return str(condition.get("status"))

@@ -53,6 +53,15 @@ PROVISION_TIMEOUT = 300.0
 CONVERGE_TIMEOUT = 600.0
 QUIET_SECONDS = 1.0
 """The reconciler has settled once its queue stayed empty and idle this long."""
+LEGEND = """
+objects: distinct objects a side wrote to the workload clusters (rendered ones and the
+  namespaces it created). API writes: effective writes in the emulator's write log (a no-op
+  apply is none); write/read requests: requests the workload clusters answered; mgmt: the
+  management cluster (status, finalizers, events; kubeconfig Secrets and bundles read).
+CPU: time.process_time() of the side's own process (reconcile loop, render threads, kubernetes
+  client threads); the emulator runs in a child process, its CPU shown apart.
+MB per cluster: growth of the process's VmRSS from just before the start to convergence, over
+  the clusters (fixed costs, such as loaded charts, included).""".strip()
 
 
 @dataclass
@@ -64,6 +73,8 @@ class Phase:
     renders: int
     tally: dict[str, Any] = field(default_factory=dict)
     """`benchmarks._fleet.Tally` of the phase, as a dict."""
+    emulator_cpu_seconds: float = 0.0
+    """CPU time of the emulator's process from the start of the phase to its tally."""
 
 
 @dataclass
@@ -76,7 +87,7 @@ class SideResult:
     rss_growth_kib: int
     cold: Phase
     resync: Phase
-    notes: dict[str, Any]
+    notes: str
 
     @classmethod
     def from_json(cls, text: str) -> SideResult:
@@ -118,7 +129,7 @@ class Run:
     cold: Phase
     resync: Phase
     rss_growth_kib: int
-    notes: dict[str, Any]
+    notes: str
 
 
 class Side:
@@ -128,14 +139,18 @@ class Side:
         self.emulator = emulator
         self.watch = Stopwatch()
         self._marks: Marks = {}
+        self._emulator_cpu = 0.0
 
     async def begin(self) -> None:
         """Mark the logs and start the stopwatch."""
         self._marks = await asyncio.to_thread(self.emulator.call, "mark")
+        self._emulator_cpu = await asyncio.to_thread(self.emulator.call, "cpu_seconds")
         self.watch.start()
 
     async def tally(self, phase: Phase) -> Phase:
         """``phase`` with the tally of the logs since `begin`."""
+        cpu = await asyncio.to_thread(self.emulator.call, "cpu_seconds")
+        phase.emulator_cpu_seconds = cpu - self._emulator_cpu
         tally = await asyncio.to_thread(self.emulator.call, "tally", since=self._marks)
         phase.tally = asdict(tally)
         return phase
@@ -169,7 +184,10 @@ async def run_aifleet(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cac
             await running
         await client.close()
     timing = settings.timing
-    notes = {"workers": settings.workers, "waiting": timing.waiting, "gpu": timing.gpu}
+    notes = (
+        f"{settings.workers} workers, {settings.render_threads} render threads, requeue after"
+        f" {timing.waiting:g} s waiting for health, {timing.gpu:g} s for GPUs"
+    )
     return Run(cold, resync, rss_growth, notes)
 
 
@@ -197,7 +215,8 @@ async def run_baseline(emulator: EmulatorProcess, kubeconfig: dict[str, Any], ca
     finally:
         await applier.close()
         await client.close()
-    return Run(cold, resync, rss_growth, {"passes": passes, "failed_on_resync": failed})
+    notes = f"{passes} bundle passes to converge, {failed} failed objects on the second pass"
+    return Run(cold, resync, rss_growth, notes)
 
 
 async def settle(app: ReconcilerApp) -> float:
@@ -244,6 +263,7 @@ def rows(result: SideResult) -> dict[str, float]:
         "time to converge, cold (s)": result.cold.seconds,
         "objects/s": objects / result.cold.seconds,
         "CPU ms per applied object": result.cold.cpu_seconds * 1000 / objects,
+        "emulator CPU ms per object": result.cold.emulator_cpu_seconds * 1000 / objects,
         "renders per cluster": result.cold.renders / result.clusters,
         "API writes per object": cold["workload_writes"] / objects,
         "write requests per object": cold["workload_write_requests"] / objects,
@@ -254,6 +274,7 @@ def rows(result: SideResult) -> dict[str, float]:
         "2nd resync: write requests": resync["workload_write_requests"],
         "2nd resync: read requests": resync["workload_read_requests"],
         "2nd resync: mgmt writes": sum(resync["management_writes"].values()),
+        "2nd resync: mgmt requests": resync["management_requests"],
         "2nd resync: renders": result.resync.renders,
         "2nd resync: seconds": result.resync.seconds,
         "2nd resync: CPU ms per object": result.resync.cpu_seconds * 1000 / objects,
@@ -271,7 +292,7 @@ def ratio(mine: float, theirs: float) -> str:
 def report(aifleet: SideResult, baseline: SideResult) -> None:
     """Print the side-by-side table, the ratios and what the figures are made of."""
     mine, theirs = rows(aifleet), rows(baseline)
-    print(f"\n{'':<30}{'aifleet':>12}{'baseline':>12}{'ratio':>8}")
+    print(f"\n{'':<30}{'aifleet':>12}{'baseline':>12}{'ratio':>8}  (aifleet / baseline)")
     for name, value in mine.items():
         other = theirs[name]
         print(f"{name:<30}{value:>12,.2f}{other:>12,.2f}{ratio(value, other):>8}")
@@ -283,7 +304,8 @@ def report(aifleet: SideResult, baseline: SideResult) -> None:
         "aifleet writes to the management cluster: "
         + ", ".join(f"{n} {what}" for what, n in sorted(mgmt.items()))
     )
-    print(f"aifleet settings: {aifleet.notes}; baseline: {baseline.notes}")
+    print(f"aifleet: {aifleet.notes}; baseline: {baseline.notes}")
+    print(LEGEND)
 
 
 def main() -> None:
