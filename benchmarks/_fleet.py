@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from function.kube.client import FIELD_MANAGER as MANAGER
+
 ROOT = Path(__file__).resolve().parent.parent
 XR_FILE = ROOT / "examples" / "xrs" / "h100-kserve.yaml"
 INPUT_FILE = ROOT / "examples" / "input-offline.yaml"
@@ -40,8 +42,6 @@ NAMESPACE = "team-a"
 XR_API, XR_KIND = "aifleet.io/v1alpha1", "AIInferenceCluster"
 BUNDLE_API, BUNDLE_KIND = "addons.aifleet.io/v1alpha1", "AddonBundle"
 CLUSTER_API = "cluster.x-k8s.io/v1beta2"
-MANAGER = "aifleet"
-"""The field manager of everything the reconciler (and the baseline) writes."""
 WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
 
 Obj = dict[str, Any]

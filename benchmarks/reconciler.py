@@ -132,8 +132,8 @@ class Run:
     notes: str
 
 
-class Side:
-    """Shared steps of both sides: marks and tallies of the emulator's logs."""
+class Meter:
+    """Measures a phase: stopwatch, and the emulator's logs and CPU from `begin` to `tally`."""
 
     def __init__(self, emulator: EmulatorProcess) -> None:
         self.emulator = emulator
@@ -162,22 +162,22 @@ async def run_aifleet(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cac
     client = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
     app = ReconcilerApp(settings, client)
     bundles = int(emulator.call("bundles"))
-    side = Side(emulator)
+    meter = Meter(emulator)
     rss_before = rss_kib()
-    await side.begin()
+    await meter.begin()
     running = asyncio.create_task(app.run())
     try:
         converged = await emulator.wait_until("ready_bundles", bundles, within=CONVERGE_TIMEOUT)
-        cold = side.watch.stop(app.converger.counts.renders, ended=converged)
+        cold = meter.watch.stop(app.converger.counts.renders, ended=converged)
         rss_growth = rss_kib() - rss_before
         await settle(app)
-        cold = await side.tally(cold)
+        cold = await meter.tally(cold)
         renders = app.converger.counts.renders
-        await side.begin()
+        await meter.begin()
         app.reconciler.resync()
         drained = await settle(app)
-        resync = side.watch.stop(app.converger.counts.renders - renders, ended=drained)
-        resync = await side.tally(resync)
+        resync = meter.watch.stop(app.converger.counts.renders - renders, ended=drained)
+        resync = await meter.tally(resync)
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -200,18 +200,18 @@ async def run_baseline(emulator: EmulatorProcess, kubeconfig: dict[str, Any], ca
         client, charts, workers=defaults.workers, render_threads=defaults.render_threads
     )
     addons = int(emulator.call("addons_per_bundle"))
-    side = Side(emulator)
+    meter = Meter(emulator)
     rss_before = rss_kib()
-    await side.begin()
+    await meter.begin()
     try:
         await applier.converge()
         passes = applier.passes
-        cold = side.watch.stop(passes * addons)
+        cold = meter.watch.stop(passes * addons)
         rss_growth = rss_kib() - rss_before
-        cold = await side.tally(cold)
-        await side.begin()
+        cold = await meter.tally(cold)
+        await meter.begin()
         failed = await applier.full_pass()
-        resync = await side.tally(side.watch.stop((applier.passes - passes) * addons))
+        resync = await meter.tally(meter.watch.stop((applier.passes - passes) * addons))
     finally:
         await applier.close()
         await client.close()
