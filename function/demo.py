@@ -132,6 +132,7 @@ async def converge(
         step = await asyncio.to_thread(
             loop.step, XR_API, "AIInferenceCluster", "llama-eu", "team-a"
         )
+        timeline.reconciled(mgmt.find(BUNDLE_API, "AddonBundle", "llama-eu-addons", "team-a"))
         timeline.composed(step.xr, step.results)
         if (step.xr.get("status") or {}).get("phase") == "Ready":
             return step.xr

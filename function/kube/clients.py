@@ -71,6 +71,11 @@ class WorkloadClients:
             await old.close()
         return client
 
+    def cached(self, cluster_key: str) -> KubeClient | None:
+        """The client last built for ``cluster_key``, if any (no check of its kubeconfig)."""
+        entry = self._clients.get(cluster_key)
+        return entry[1] if entry is not None else None
+
     async def forget(self, cluster_key: str) -> None:
         """Drop and close the client of a cluster that is gone."""
         async with self._lock:

@@ -96,6 +96,7 @@ class ReconcilerApp:
             mgmt,
             self.clients,
             renderer,
+            self.store,
             render_pool=self._render_pool,
             clock=utc_now,
             timing=settings.timing,

@@ -187,13 +187,21 @@ async def apply_objects(
     owner: Owner,
     objects: Sequence[Object],
     *,
-    previous_kinds: Iterable[str],
+    previous_kinds: Iterable[str] | None,
     force: bool = False,
     crd_wait: float = 10.0,
 ) -> ApplyResult:
-    """Converge the owner's objects in the cluster to ``objects`` (already `prepare`d)."""
+    """Converge the owner's objects in the cluster to ``objects`` (already `prepare`d).
+
+    ``previous_kinds`` are the kinds applied last time, where objects to prune may be; None
+    for a first install, which reads nothing before writing.
+    """
     result = ApplyResult(kinds=sorted({kind_key(o) for o in objects}))
-    live = await read_owned(client, owner, [*result.kinds, *previous_kinds])
+    live = (
+        {}
+        if previous_kinds is None
+        else await read_owned(client, owner, [*result.kinds, *previous_kinds])
+    )
     wanted = {identity(o) for o in objects}
     for obj in objects:
         current = live.get(identity(obj))
@@ -221,11 +229,6 @@ async def ensure_namespace(client: KubeClient, name: str) -> bool:
     Namespaces are created, never owned: add-ons share them (KServe's three charts), so
     withdrawing one add-on must not delete the others' objects with the namespace.
     """
-    try:
-        await client.get("v1", "Namespace", name)
-        return False
-    except NotFoundError:
-        pass
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -233,7 +236,7 @@ async def ensure_namespace(client: KubeClient, name: str) -> bool:
     }
     try:
         await client.create(namespace)
-    except ConflictError:  # created meanwhile
+    except ConflictError:  # it exists: one request either way
         return False
     return True
 

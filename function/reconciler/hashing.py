@@ -127,7 +127,7 @@ def _read_context(
 ) -> dict[str, Any]:
     variables = context.variables
     names: set[str] = set()
-    for source in _template_sources(addon, manifests_from):
+    for source in template_sources(addon, manifests_from):
         referenced = referenced_variables(source)
         if referenced is None:  # does not parse: rendering will say so; hash everything
             return variables
@@ -135,7 +135,8 @@ def _read_context(
     return {name: variables[name] for name in sorted(names) if name in variables}
 
 
-def _template_sources(addon: AddonSpec, manifests_from: Mapping[str, str]) -> Iterator[str]:
+def template_sources(addon: AddonSpec, manifests_from: Mapping[str, str]) -> Iterator[str]:
+    """Every template text of an add-on: values leaves, valuesTemplate, manifests, sources."""
     if addon.helm is not None:
         yield from _string_leaves(addon.helm.values)
         if addon.helm.values_template is not None:

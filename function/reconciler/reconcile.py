@@ -90,13 +90,25 @@ class Reconciler:
         self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
         self._written: dict[BundleKey, Object] = {}
+        self._signatures: dict[BundleKey, tuple[object, ...]] = {}
+        """What of each bundle, other than its status, the last queued look saw."""
 
     # --- mapping changes to keys ---------------------------------------------------------
 
     def on_bundle(self, obj: Object) -> None:
-        """A bundle changed: look at it again."""
+        """A bundle changed: look at it again — unless only its status did (our own write)."""
         m = meta(obj)
-        self._queue.add(BundleKey(str(m.get("namespace", "")), str(m["name"])))
+        key = BundleKey(str(m.get("namespace", "")), str(m["name"]))
+        signature = (
+            m.get("uid"),
+            m.get("generation"),
+            m.get("deletionTimestamp"),
+            tuple(m.get("finalizers") or ()),
+        )
+        gone = self._store.get(BUNDLE, key.namespace, key.name) is None
+        if gone or self._signatures.get(key) != signature:
+            self._signatures[key] = signature
+            self._queue.add(key)
 
     def on_cluster(self, obj: Object) -> None:
         """A cluster changed: look again at the targets on it and the selectors that may now
@@ -113,7 +125,7 @@ class Reconciler:
     def resync(self) -> None:
         """Queue everything: the periodic safety net."""
         for bundle in self._store.list(BUNDLE):
-            self.on_bundle(bundle)
+            self._queue.add(BundleKey(str(meta(bundle)["namespace"]), str(meta(bundle)["name"])))
         for key in list(self.table):
             self._queue.add(key)
 
@@ -341,6 +353,7 @@ class Reconciler:
     def _forget(self, key: BundleKey) -> None:
         self._index(key, _Targets())
         del self._targets[key]
+        self._signatures.pop(key, None)
         self._specs.pop(key, None)
         self._written.pop(key, None)
         for target in [t for t in self.table if t.bundle == key]:

@@ -87,8 +87,12 @@ def compose_status(
     )
 
 
+NOTABLE = frozenset({AddonPhase.HEALTHY, AddonPhase.APPLIED, AddonPhase.FAILED})
+"""Phases worth an Event when an add-on reaches them; the steps between are in status."""
+
+
 def transitions(old: AddonBundleStatus | None, new: AddonBundleStatus) -> list[Transition]:
-    """Add-ons whose phase differs between ``old`` and ``new``."""
+    """Add-ons that reached a `NOTABLE` phase between ``old`` and ``new``."""
     before = {
         (_cluster_name(c), a.name): a.phase for c in (old.clusters if old else []) for a in c.addons
     }
@@ -96,7 +100,7 @@ def transitions(old: AddonBundleStatus | None, new: AddonBundleStatus) -> list[T
     for cluster in new.clusters:
         for addon in cluster.addons:
             previous = before.get((_cluster_name(cluster), addon.name))
-            if previous is not addon.phase:
+            if previous is not addon.phase and addon.phase in NOTABLE:
                 changes.append(
                     Transition(
                         _cluster_name(cluster),

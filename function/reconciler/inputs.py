@@ -1,0 +1,144 @@
+"""What a target reads from the management cluster: its workload client and template inputs.
+
+Three kinds of input, each read as little as it can be:
+
+- the **workload client**, from the cluster's kubeconfig Secret. Cluster API's kubeconfig
+  Secrets are in the informer store (their data only as a digest); while that digest is
+  unchanged the cached client is reused without reading the Secret again;
+- **manifest sources**: the ConfigMaps and Secrets an add-on's ``manifestsFrom`` names;
+- the **template context**: the cluster, its infrastructure and control plane objects (read
+  only when some template uses them) and the ``templateResourceRefs`` objects.
+
+A namespaced bundle may read only its own namespace; the refusal names the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from function.errors import NotFoundError, RenderError, SourceLocation
+from function.kube.client import KubeClient, Object, meta
+from function.kube.clients import WorkloadClients, kubeconfig_from_secret
+from function.model.bundle import AddonBundleSpec, AddonSpec
+from function.reconciler.manifests import manifest_templates
+from function.reconciler.readiness import kubeconfig_location
+from function.reconciler.store import DATA_DIGEST, GroupKind, ObjectId, Store
+from function.reconciler.templates import TemplateContext
+
+SECRET = GroupKind("", "Secret")
+
+
+class Inputs:
+    """Reads a target's inputs; shared by every worker."""
+
+    def __init__(self, mgmt: KubeClient, clients: WorkloadClients, store: Store) -> None:
+        self._mgmt = mgmt
+        self._clients = clients
+        self._store = store
+        self._seen: dict[str, str] = {}
+        """Cluster key → store digest of the kubeconfig Secret its client was built from."""
+
+    async def workload_client(
+        self, spec: AddonBundleSpec | None, cluster_id: ObjectId, cluster: Object
+    ) -> KubeClient:
+        """The cluster's client; `NotFoundError` while its kubeconfig Secret is missing."""
+        name, namespace, key = kubeconfig_location(spec, cluster_id, cluster)
+        cluster_key = str(cluster_id)
+        digest = _digest(self._store.get(SECRET, namespace, name))
+        if digest is not None and self._seen.get(cluster_key) == digest:
+            cached = self._clients.cached(cluster_key)
+            if cached is not None:
+                return cached
+        try:
+            secret = await self._mgmt.get("v1", "Secret", name, namespace)
+        except NotFoundError:
+            raise NotFoundError(
+                f"waiting for kubeconfig Secret {namespace}/{name}", status=404
+            ) from None
+        client = await self._clients.get(cluster_key, kubeconfig_from_secret(secret, key))
+        if digest is not None:
+            self._seen[cluster_key] = digest
+        return client
+
+    async def sources(self, addon: AddonSpec, namespace: str) -> dict[str, str]:
+        """The templates of an add-on's ``manifestsFrom`` entries, by source label."""
+        sources: dict[str, str] = {}
+        for source in addon.manifests_from:
+            source_namespace = source.namespace or namespace
+            if source_namespace != namespace:
+                where = f"{source.kind.value} {source_namespace}/{source.name}"
+                raise RenderError(
+                    SourceLocation(addon.name, where),
+                    "manifestsFrom may only read the bundle's namespace",
+                )
+            obj = await self._get_or_none("v1", source.kind.value, source.name, namespace)
+            sources |= manifest_templates(
+                source, obj, addon=addon.name, default_namespace=namespace
+            )
+        return sources
+
+    async def context(
+        self,
+        namespace: str,
+        spec: AddonBundleSpec,
+        cluster: Object,
+        needs: Collection[str],
+    ) -> TemplateContext:
+        """The template context; objects no template names (``needs``) are not read."""
+        resources: dict[str, Object] = {}
+        for i, ref in enumerate(spec.template_resource_refs):
+            res = ref.resource
+            ns = res.namespace or namespace
+            where = SourceLocation("*", f"spec.templateResourceRefs[{i}]")
+            if ns != namespace:
+                raise RenderError(
+                    where, "templateResourceRefs may only read the bundle's namespace"
+                )
+            obj = await self._get_or_none(res.api_version, res.kind, res.name, ns)
+            if obj is None and not ref.optional:
+                raise RenderError(where, f"{res.kind} {ns}/{res.name} not found")
+            if obj is not None:
+                resources[ref.identifier] = obj
+        refs = cluster.get("spec") or {}
+        infrastructure = control_plane = None
+        if "infrastructure" in needs:
+            infrastructure = await self._ref(refs.get("infrastructureRef"), namespace)
+        if "controlPlane" in needs:
+            control_plane = await self._ref(refs.get("controlPlaneRef"), namespace)
+        return TemplateContext(
+            cluster=cluster,
+            infrastructure=infrastructure,
+            control_plane=control_plane,
+            resources=resources,
+        )
+
+    async def _ref(self, ref: Mapping[str, Any] | None, namespace: str) -> Object | None:
+        """A Cluster's infrastructure or control plane object (v1beta1 or v1beta2 reference)."""
+        if not ref or not ref.get("name") or not ref.get("kind"):
+            return None
+        api_version = ref.get("apiVersion")
+        try:
+            if not api_version:  # v1beta2: apiGroup only, ask for the preferred version
+                group = str(ref.get("apiGroup", ""))
+                api_version = f"{group}/{await self._mgmt.preferred_version(group)}"
+            return await self._get_or_none(
+                str(api_version), str(ref["kind"]), str(ref["name"]), namespace
+            )
+        except NotFoundError:
+            return None
+
+    async def _get_or_none(
+        self, api_version: str, kind: str, name: str, namespace: str | None
+    ) -> Object | None:
+        try:
+            return await self._mgmt.get(api_version, kind, name, namespace)
+        except NotFoundError:
+            return None
+
+
+def _digest(secret: Object | None) -> str | None:
+    if secret is None:
+        return None
+    digest = (meta(secret).get("annotations") or {}).get(DATA_DIGEST)
+    return str(digest) if digest else None
