@@ -6,7 +6,8 @@ the GPU operator's ClusterPolicy (``status.state == ready``) and any object that
 ``Ready`` condition (KServe InferenceService, Crossplane resources); everything else is
 healthy once it exists. `HealthRule` is the place where user rules plug in: a rule sees the
 live objects of one add-on and returns a verdict per object, as Sveltos' Lua
-``evaluateHealth`` does.
+``evaluateHealth`` does (`function.lua.health.compile_health_rule` makes one from an add-on's
+``health.lua``); `judge` combines a rule with the built-in checks.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class HealthStatus(StrEnum):
     HEALTHY = "Healthy"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    SUSPENDED = "Suspended"  # paused on purpose (only user rules say so); not healthy
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,21 @@ def builtin_health(obj: Object) -> Verdict:
     if check is not None:
         return check(obj)
     return _ready_condition(obj)
+
+
+def judge(
+    objects: Sequence[Object], *, builtin: bool = True, rule: HealthRule | None = None
+) -> list[Verdict]:
+    """A verdict for each live object of an add-on: the user rule's where it has an opinion,
+    otherwise the built-in check (or healthy, with built-in checks off).
+
+    A rule may raise `function.errors.LuaError`; the add-on has then failed.
+    """
+    opinions = rule(objects) if rule is not None else {}
+    return [
+        opinions[i] if i in opinions else builtin_health(obj) if builtin else HEALTHY
+        for i, obj in enumerate(objects)
+    ]
 
 
 def needs_health_check(obj: Object) -> bool:
