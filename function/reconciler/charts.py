@@ -30,6 +30,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from function.errors import ChartError, SourceLocation
 from function.model.bundle import HelmSource
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
+LOCAL_RECHECK_SECONDS = 2.0
+"""How stale the digest of a ``file://`` chart directory may be after an edit."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,15 @@ class ChartFetcher:
     """Fetches charts once and serves them from a cache directory afterwards."""
 
     def __init__(
-        self, cache_dir: Path, *, file_root: Path | None = None, timeout: float = 60.0
+        self,
+        cache_dir: Path,
+        *,
+        file_root: Path | None = None,
+        timeout: float = 60.0,
+        local_recheck: float = LOCAL_RECHECK_SECONDS,
     ) -> None:
-        """``timeout`` bounds each HTTP download in seconds."""
+        """``timeout`` bounds each HTTP download in seconds; ``local_recheck`` is how often a
+        ``file://`` chart directory is looked at again for edits."""
         self._archives = cache_dir / "charts" / "sha256"
         self._refs = cache_dir / "refs"
         self._scratch = cache_dir / "tmp"
@@ -86,8 +95,9 @@ class ChartFetcher:
             directory.mkdir(parents=True, exist_ok=True)
         self._file_root = file_root or Path.cwd()
         self._timeout = timeout
+        self._local_recheck = local_recheck
         self._fetched: dict[ChartRef, FetchedChart] = {}
-        self._directories: dict[Path, tuple[_Signature, tuple[str, str]]] = {}
+        self._directories: dict[Path, tuple[float, _Signature, tuple[str, str]]] = {}
         self._locks: dict[ChartRef, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -235,13 +245,21 @@ class ChartFetcher:
         raise ChartError(location, f"version {ref.version!r} not found: {found}, no {archive}")
 
     def _identify(self, chart_dir: Path, location: SourceLocation) -> tuple[str, str]:
-        """Version and `directory_digest` of a chart directory, re-read only after edits."""
-        signature = _signature(chart_dir)
+        """Version and `directory_digest` of a chart directory, re-read only after edits.
+
+        Edits are looked for at most every ``local_recheck`` seconds: every add-on of every
+        cluster asks, and walking a chart's files each time costs more than hashing inputs.
+        """
+        now = time.monotonic()
         known = self._directories.get(chart_dir)
-        if known is not None and known[0] == signature:
-            return known[1]
+        if known is not None and now - known[0] < self._local_recheck:
+            return known[2]
+        signature = _signature(chart_dir)
+        if known is not None and known[1] == signature:
+            self._directories[chart_dir] = (now, signature, known[2])
+            return known[2]
         identity = (_chart_version(chart_dir / "Chart.yaml", location), directory_digest(chart_dir))
-        self._directories[chart_dir] = (signature, identity)
+        self._directories[chart_dir] = (now, signature, identity)
         return identity
 
 

@@ -167,3 +167,22 @@ def test_a_local_chart_of_another_version_is_not_taken(fetcher: ChartFetcher) ->
     assert not error.transient
     assert error.reason.startswith("version '0.18.0' not found:")
     assert "has version '0.19.0'" in error.reason
+
+
+def test_an_edited_local_chart_gets_a_new_digest_after_the_recheck_interval(
+    tmp_path: Path, example_charts: Path
+) -> None:
+    shutil.copytree(
+        example_charts / "node-feature-discovery", tmp_path / "repo" / "node-feature-discovery"
+    )
+    source = HelmSource(
+        repository=f"file://{tmp_path / 'repo'}", chart="node-feature-discovery", version="0.19.0"
+    )
+    eager = ChartFetcher(tmp_path / "a", local_recheck=0)
+    lazy = ChartFetcher(tmp_path / "b", local_recheck=3600)
+    before = eager.fetch(source, addon="nfd").digest
+    assert lazy.fetch(source, addon="nfd").digest == before
+    values = tmp_path / "repo" / "node-feature-discovery" / "values.yaml"
+    values.write_text(values.read_text() + "\nextra: 1\n")
+    assert eager.fetch(source, addon="nfd").digest != before
+    assert lazy.fetch(source, addon="nfd").digest == before  # not looked at again yet
