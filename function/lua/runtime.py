@@ -1,0 +1,215 @@
+"""The sandboxed Lua runtime: every user script runs here, and only here.
+
+Lua is real Lua 5.1 through lupa's ``lupa.lua51`` module (Sveltos runs gopher-lua, which
+has Lua 5.1 semantics; lupa's wheels for CPython 3.11 to 3.13 all ship it). Not LuaJIT: its JIT
+would skip the instruction hook, and lupa cannot cap its memory on 64-bit platforms.
+
+The sandbox, in layers:
+
+- the lupa runtime registers no ``python.eval`` and no builtins, refuses every attribute
+  access on a Python object, and never hands a Python object to a script;
+- ``sandbox.lua`` (trusted, run once per state) gives each evaluation a fresh environment of
+  whitelisted globals only: no ``io``, ``load``/``loadstring``/``dofile``, ``debug``,
+  ``getfenv``/``setfenv``, ``collectgarbage``, ``string.dump``, ``python``; ``os`` is cut to
+  its clock functions (Sveltos scripts use ``os.time``); ``require`` returns only the helper
+  modules; the string metatable is hidden; library tables are copies;
+- scripts are text: precompiled bytecode is refused;
+- limits (`Limits`): memory (lupa's ``max_memory``), and a count hook on every coroutine that
+  stops a script after a number of VM instructions or a wall-clock timeout; once tripped, it
+  fires on every instruction, so ``pcall`` cannot swallow it.
+
+A single call of a C function is not interrupted by the hook: a pathological pattern match
+over a long string runs until it returns (memory stays capped).
+
+States are reused, one per thread and `Sandbox` (``reuse_states=False`` makes one per
+evaluation, for comparison in ``benchmarks/lua.py``); isolation between evaluations comes
+from the fresh environment, and a state is dropped after any failed evaluation. Every failure
+becomes a `function.errors.LuaError` naming the rule, the line where known, and why.
+
+`function.lua.health` builds health rules on `Sandbox`; `function.lua.convert` moves values
+across; ``helpers.lua``/`function.lua.helpers` are Sveltos' helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, NoReturn
+
+import lupa.lua51 as lua51
+
+from function.errors import LuaError
+from function.lua.convert import globals_to_lua, to_python
+from function.lua.helpers import python_helpers
+
+MIB = 1024 * 1024
+_TICK = 1000  # instructions between two calls of the limit hook, as in sandbox.lua
+_POSITION = re.compile(r"^script:(\d+): (.*)$", re.DOTALL)
+_OUT_OF_MEMORY = "not enough memory"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one evaluation may use."""
+
+    max_memory: int = 64 * MIB
+    """Bytes the whole Lua state may hold: helpers, the objects passed in, the script's data."""
+    max_instructions: int = 20_000_000
+    """Lua VM instructions per evaluation (counted in steps of 1,000)."""
+    timeout: float = 1.0
+    """Wall-clock seconds per evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A script that loaded and defined ``evaluate()``; made only by `Sandbox.compile`."""
+
+    name: str
+    source: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What ``evaluate()`` returned, converted, and what the script printed."""
+
+    value: Any
+    printed: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _State:
+    runtime: Any
+    load: Any
+    run: Any
+    collect: Any
+
+
+class Sandbox:
+    """Runs scripts under one set of limits; a reusable Lua state per thread."""
+
+    def __init__(self, limits: Limits | None = None, *, reuse_states: bool = True) -> None:
+        self.limits = limits or Limits()
+        self.reuse_states = reuse_states
+        self._local = threading.local()
+
+    def compile(self, source: str, *, name: str) -> Script:
+        """Load ``source`` and run its top level once; raise `LuaError` unless it is valid
+        text that defines a global function ``evaluate``."""
+        if source.startswith("\x1b"):
+            raise LuaError(name, "precompiled Lua bytecode is refused; give the script as text")
+        script = Script(name, source, hashlib.sha256(source.encode()).hexdigest())
+        self._call(script, {}, argument=None)
+        return script
+
+    def evaluate(self, script: Script, values: Mapping[str, Any], *, argument: str) -> Evaluation:
+        """Set ``values`` as globals, call ``evaluate(values[argument])``, convert its result.
+
+        Raises `LuaError` on a runtime error, an exceeded limit, or a result that has no JSON
+        form (functions, cycles, non-UTF-8 strings, nesting deeper than 100).
+        """
+        return self._call(script, values, argument=argument)
+
+    def _call(
+        self, script: Script, values: Mapping[str, Any], *, argument: str | None
+    ) -> Evaluation:
+        state = self._state()
+        runtime = state.runtime
+        try:
+            # lupa converts Python values outside Lua's protected mode, where running out of
+            # memory aborts the process: the limit applies to the script's run only.
+            runtime.set_max_memory(0)
+            syntax_error = state.load(script.digest, script.source)
+            if syntax_error is not None:
+                self._fail(script, "syntax", syntax_error, None)
+            lua_globals, lua_inputs, tracked = globals_to_lua(runtime, values)
+            runtime.set_max_memory(runtime.get_memory_used() + self.limits.max_memory, True)
+            status, value, printed, line = state.run(
+                script.digest,
+                lua_globals,
+                lua_inputs,
+                argument,
+                self.limits.max_instructions // _TICK,
+                self.limits.timeout,
+            )
+            runtime.set_max_memory(0)
+            if status != "ok":
+                self._fail(script, status, value, line)
+            printed_lines = tuple(printed[i] for i in range(1, len(printed) + 1))
+            return Evaluation(to_python(value, tracked), printed_lines)
+        except lua51.LuaMemoryError:
+            self._drop_state()
+            raise LuaError(script.name, self._memory_reason()) from None
+        except UnicodeDecodeError:
+            self._drop_state()
+            raise LuaError(script.name, "the result holds a string that is not UTF-8") from None
+        except LuaError:
+            self._drop_state()
+            raise
+
+    def _fail(self, script: Script, status: str, value: Any, line: int | None) -> NoReturn:
+        if status == "limit":
+            raise LuaError(script.name, self._limit_reason(str(value)), line=line)
+        message = str(value)
+        if message == _OUT_OF_MEMORY:
+            raise LuaError(script.name, self._memory_reason())
+        position = _POSITION.match(message)
+        if position is None:
+            raise LuaError(script.name, message)
+        reason = position.group(2)
+        if status == "syntax":
+            reason = f"syntax error: {reason}"
+        raise LuaError(script.name, reason, line=int(position.group(1)))
+
+    def _limit_reason(self, which: str) -> str:
+        if which == "time":
+            return f"ran longer than the time limit ({self.limits.timeout:g}s)"
+        return f"ran more than the instruction limit ({self.limits.max_instructions:,})"
+
+    def _memory_reason(self) -> str:
+        return f"used more than the memory limit ({self.limits.max_memory / MIB:g} MiB)"
+
+    def _state(self) -> _State:
+        if not self.reuse_states:
+            return _new_state()
+        state: _State | None = getattr(self._local, "state", None)
+        if state is None:
+            state = _new_state()
+            self._local.state = state
+        elif state.runtime.get_memory_used() > self.limits.max_memory:
+            state.collect()
+        return state
+
+    def _drop_state(self) -> None:
+        self._local.state = None
+
+
+def _new_state() -> _State:
+    runtime = lua51.LuaRuntime(
+        register_eval=False,
+        register_builtins=False,
+        unpack_returned_tuples=True,
+        attribute_handlers=(_refuse_attribute, _refuse_attribute),
+        max_memory=0,  # counted but unlimited; `Sandbox._call` sets the limit around each run
+    )
+    trusted = runtime.execute('return assert(loadstring(..., "=sandbox"))', _SANDBOX_SOURCE)(
+        time.monotonic, _HELPERS_SOURCE, runtime.table_from(python_helpers(runtime))
+    )
+    return _State(runtime, trusted.load, trusted.run, trusted.collect)
+
+
+def _refuse_attribute(*_: Any) -> NoReturn:
+    raise AttributeError("Python objects are not accessible from Lua")
+
+
+def _lua_source(name: str) -> str:
+    return resources.files("function.lua").joinpath(name).read_text(encoding="utf-8")
+
+
+_SANDBOX_SOURCE = _lua_source("sandbox.lua")
+_HELPERS_SOURCE = _lua_source("helpers.lua")

@@ -1,0 +1,230 @@
+-- The trusted side of the sandbox: runs once in every Lua state, with the full standard
+-- library, before any user code. It keeps what user code must not reach (debug, loadstring,
+-- setfenv, the clock) in upvalues and hands back the few functions runtime.py calls.
+-- User scripts only ever see the environment built by new_env() below.
+local clock, helpers_source, python_helpers = ...
+
+local sethook, getinfo, loadstring, setfenv = debug.sethook, debug.getinfo, loadstring, setfenv
+local error, next, pcall, rawget, select, tostring, type = error, next, pcall, rawget, select, tostring, type
+local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
+local coroutine_create, coroutine_resume = coroutine.create, coroutine.resume
+
+local TICK = 1000 -- instructions between two calls of the limit hook
+local MAX_DEPTH = 100 -- nesting of a result; deeper tables are refused
+local MAX_PRINTED = 100 -- lines of print() output kept per evaluation
+local INPUT_REF = "\0input" -- key of the marker that stands for an input object in a result
+
+-- Strings keep their methods (("x"):upper()) but hide their metatable and, through it,
+-- the real string library.
+getmetatable("").__metatable = false
+python = nil
+package.loaded.python = nil
+
+-- Whitelisted globals --------------------------------------------------------------------
+local BASE = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawset",
+  "select", "setmetatable", "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION",
+}
+local LIBRARIES = {
+  string = { "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+             "rep", "reverse", "sub", "upper" },
+  table = { "concat", "insert", "maxn", "remove", "sort" },
+  math = { "abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "cosh", "deg", "exp",
+           "floor", "fmod", "frexp", "huge", "ldexp", "log", "log10", "max", "min", "modf",
+           "pi", "pow", "rad", "random", "randomseed", "sin", "sinh", "sqrt", "tan", "tanh" },
+  os = { "clock", "date", "difftime", "time" },
+}
+
+local function pick(from, names)
+  local picked = {}
+  for _, name in ipairs(names) do picked[name] = from[name] end
+  return picked
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in next, t do c[k] = v end
+  return c
+end
+
+local base = pick(_G, BASE)
+local libraries = {}
+for name, members in next, LIBRARIES do libraries[name] = pick(_G[name], members) end
+
+-- Limits: a count hook on every coroutine; once tripped it fires on every instruction and
+-- raises in any code but this file's, so a script that catches the error with pcall cannot
+-- keep running, and the trusted code below finishes its work before reporting the overrun.
+local ticks, deadline, exceeded, stopped_at = 0, 0, nil, nil
+
+local function limit_hook()
+  if exceeded == nil then
+    ticks = ticks - 1
+    if ticks >= 0 and clock() <= deadline then return end
+    exceeded = ticks < 0 and "instructions" or "time"
+    local where = getinfo(2, "Sl")
+    if where.source == "=script" then stopped_at = where.currentline end
+    sethook(limit_hook, "", 1)
+  end
+  if getinfo(2, "S").source ~= "=sandbox" then
+    error("evaluation stopped: " .. exceeded .. " limit exceeded", 2)
+  end
+end
+
+local function sandboxed_create(f)
+  local co = coroutine_create(f)
+  sethook(co, limit_hook, "", TICK)
+  return co
+end
+
+local function sandboxed_wrap(f)
+  local co = sandboxed_create(f)
+  local function pass(ok, ...)
+    if not ok then error((...), 2) end
+    return ...
+  end
+  return function(...) return pass(coroutine_resume(co, ...)) end
+end
+
+libraries.coroutine = {
+  create = sandboxed_create, wrap = sandboxed_wrap, resume = coroutine.resume,
+  running = coroutine.running, status = coroutine.status, yield = coroutine.yield,
+}
+
+-- Sveltos' helpers, defined once per state in an environment of their own.
+local helpers_chunk = assert(loadstring(helpers_source, "=helpers"))
+setfenv(helpers_chunk, {
+  string = libraries.string, table = libraries.table, math = libraries.math,
+  error = error, ipairs = ipairs, next = next, pcall = pcall, rawget = rawget,
+  select = select, tostring = tostring, type = type, unpack = unpack,
+})
+local helpers = helpers_chunk(python_helpers)
+
+local function new_env(printed)
+  local env = copy(base)
+  for name, library in next, libraries do env[name] = copy(library) end
+  for name, fn in next, helpers.globals do env[name] = fn end
+  local modules = {}
+  for name, module in next, helpers.modules do modules[name] = copy(module) end
+  env.require = function(name)
+    local module = modules[name]
+    if module == nil then error("module '" .. tostring(name) .. "' not found", 2) end
+    return module
+  end
+  env.getmetatable = function(v)
+    if type(v) == "table" then return getmetatable(v) end
+    return nil
+  end
+  env.print = function(...)
+    if #printed < MAX_PRINTED then
+      local parts = {}
+      for i = 1, select("#", ...) do
+        local v = select(i, ...)
+        parts[i] = type(v) == "string" and v or type(v) == "number" and tostring(v)
+          or type(v) == "boolean" and tostring(v) or type(v) == "nil" and "nil" or type(v)
+      end
+      printed[#printed + 1] = table.concat(parts, "\t")
+    end
+  end
+  env._G = env
+  return env
+end
+
+-- Results are copied with raw access only (no metamethod of the script runs outside the
+-- limits), following Sveltos' conversion: a table with a non-empty array part is an array of
+-- t[1..#t], any other table (the empty one included) an object with string keys.
+local function plain(v, origins, visiting, depth)
+  local kind = type(v)
+  if kind ~= "table" then
+    if kind == "string" or kind == "number" or kind == "boolean" or kind == "nil" then
+      return v
+    end
+    error("the result holds a " .. kind .. ", which has no JSON form", 0)
+  end
+  local origin = origins[v]
+  if origin ~= nil then return { [INPUT_REF] = origin } end
+  if visiting[v] then error("the result holds a table that contains itself", 0) end
+  if depth > MAX_DEPTH then error("the result is nested deeper than " .. MAX_DEPTH, 0) end
+  visiting[v] = true
+  local copied = {}
+  local n = #v
+  if n > 0 then
+    for i = 1, n do
+      local item = rawget(v, i)
+      if item ~= nil then copied[i] = plain(item, origins, visiting, depth + 1) end
+    end
+  else
+    for key, item in next, v do
+      local key_kind = type(key)
+      if key_kind == "number" or key_kind == "boolean" then
+        key = tostring(key)
+      elseif key_kind ~= "string" then
+        error("the result has a " .. key_kind .. " as a key", 0)
+      end
+      copied[key] = plain(item, origins, visiting, depth + 1)
+    end
+  end
+  visiting[v] = nil
+  return copied
+end
+
+local function error_text(e)
+  if type(e) == "string" then return e end
+  return "error object is a " .. type(e)
+end
+
+local chunks, cached = {}, 0
+local MAX_CACHED = 256
+
+-- load(digest, source) -> nil, or the syntax error: compiles a script into the cache.
+local function load(digest, source)
+  if chunks[digest] ~= nil then return nil end
+  if string.byte(source, 1) == 27 then return "precompiled bytecode is refused" end
+  local chunk, err = loadstring(source, "=script")
+  if chunk == nil then return err end
+  if cached >= MAX_CACHED then chunks, cached = {}, 0 end
+  chunks[digest], cached = chunk, cached + 1
+  return nil
+end
+
+local function evaluate_in(chunk, env, argument)
+  chunk()
+  local evaluate = rawget(env, "evaluate")
+  if type(evaluate) ~= "function" then
+    error("the script defines no global function evaluate()", 0)
+  end
+  if argument == nil then return nil end
+  return evaluate(argument)
+end
+
+-- run(digest, globals, inputs, argument_name, max_ticks, timeout)
+--   -> status, value, printed, line
+-- runs a loaded script: status is "ok" (value: the plain result), "error" (value: the
+-- message), or "limit" (value: "instructions" or "time"; line: where the script was
+-- stopped). With no argument name the script's top level runs and must define evaluate().
+local function run(digest, globals, inputs, argument_name, max_ticks, timeout)
+  local chunk = chunks[digest]
+  local printed = {}
+  local env = new_env(printed)
+  for name, value in next, globals do env[name] = value end
+  local origins = {}
+  for i = 1, #inputs do origins[inputs[i]] = i end
+  setfenv(chunk, env)
+  local argument = argument_name and globals[argument_name]
+  local status = "ok"
+  ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
+  sethook(limit_hook, "", TICK)
+  local ok, value = xpcall(function()
+    local result = evaluate_in(chunk, env, argument)
+    if argument_name == nil then return nil end
+    return plain(result, origins, {}, 0)
+  end, error_text)
+  sethook()
+  if exceeded ~= nil then
+    status, value = "limit", exceeded
+  elseif not ok then
+    status = "error"
+  end
+  return status, value, printed, stopped_at
+end
+
+return { load = load, run = run, collect = function() collectgarbage() end }

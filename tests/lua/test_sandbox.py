@@ -1,0 +1,240 @@
+"""Nothing of Python or the host is reachable from a Lua script, and limits hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from function.errors import LuaError
+from function.lua.runtime import MIB, Limits, Sandbox
+
+SMALL = Limits(max_memory=16 * MIB, max_instructions=200_000, timeout=30.0)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(SMALL)
+
+
+def run(sandbox: Sandbox, body: str, **values: object) -> object:
+    script = sandbox.compile(f"function evaluate()\n{body}\nend", name="probe")
+    return sandbox.evaluate(script, {"obj": {}, **values}, argument="obj").value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "python",
+        "io",
+        "debug",
+        "load",
+        "loadstring",
+        "dofile",
+        "loadfile",
+        "module",
+        "getfenv",
+        "setfenv",
+        "collectgarbage",
+        "newproxy",
+        "package",
+        "gcinfo",
+    ],
+)
+def test_dangerous_globals_are_absent(sandbox: Sandbox, name: str) -> None:
+    assert run(sandbox, f"return {{kind = type({name})}}") == {"kind": "nil"}
+
+
+@pytest.mark.parametrize("name", ["execute", "exit", "getenv", "remove", "rename", "tmpname"])
+def test_os_keeps_only_its_clock_functions(sandbox: Sandbox, name: str) -> None:
+    assert run(sandbox, f"return {{kind = type(os.{name}), time = type(os.time)}}") == {
+        "kind": "nil",
+        "time": "function",
+    }
+
+
+def test_os_execute_cannot_be_called(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match=r"probe:2: attempt to call field 'execute' \(a nil value\)"):
+        run(sandbox, 'return os.execute("touch /tmp/escaped")')
+
+
+def test_io_open_cannot_be_called(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="attempt to index global 'io'"):
+        run(sandbox, 'return io.open("/etc/passwd")')
+
+
+def test_string_dump_is_absent(sandbox: Sandbox) -> None:
+    assert run(sandbox, "return {kind = type(string.dump)}") == {"kind": "nil"}
+
+
+def test_require_reaches_only_the_helper_modules(sandbox: Sandbox) -> None:
+    result = run(
+        sandbox,
+        """
+        local found = {}
+        for _, name in ipairs({"os", "io", "debug", "python", "lupa", "string"}) do
+          found[#found + 1] = tostring(pcall(require, name))
+        end
+        return {found = found, json = type(require("json")), strings = type(require("strings"))}
+        """,
+    )
+    assert result == {"found": ["false"] * 6, "json": "table", "strings": "table"}
+
+
+def test_the_string_metatable_is_hidden(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="attempt to index a nil value"):
+        run(sandbox, 'return getmetatable("").__index.dump')
+    assert run(sandbox, 'return {("abc"):upper()}') == ["ABC"]
+
+
+def test_getmetatable_sees_only_tables(sandbox: Sandbox) -> None:
+    result = run(
+        sandbox,
+        """
+        local mt = {}
+        local t = setmetatable({}, mt)
+        return {own = getmetatable(t) == mt, string = getmetatable("x") == nil,
+                fn = getmetatable(print) == nil}
+        """,
+    )
+    assert result == {"own": True, "string": True, "fn": True}
+
+
+def test_bytecode_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="bytecode is refused"):
+        sandbox.compile("\x1bLuaQ\x00\x01\x04", name="binary")
+
+
+def test_loading_bytecode_from_inside_is_impossible(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="attempt to call global 'loadstring'"):
+        run(sandbox, 'return loadstring("\\27Lua")')
+
+
+def test_an_infinite_loop_stops_at_the_instruction_limit(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError) as caught:
+        run(sandbox, "while true do end")
+    assert caught.value.line == 2
+    assert caught.value.reason == "ran more than the instruction limit (200,000)"
+
+
+def test_pcall_cannot_swallow_the_limit(sandbox: Sandbox) -> None:
+    body = "while true do pcall(function() while true do end end) end"
+    with pytest.raises(LuaError, match="instruction limit"):
+        run(sandbox, body)
+
+
+def test_a_script_cannot_return_after_catching_the_limit(sandbox: Sandbox) -> None:
+    body = "pcall(function() while true do end end)\nreturn {escaped = true}"
+    with pytest.raises(LuaError, match="instruction limit"):
+        run(sandbox, body)
+
+
+def test_a_loop_inside_a_coroutine_is_stopped(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="instruction limit"):
+        run(sandbox, "local co = coroutine.wrap(function() while true do end end)\nco()")
+    with pytest.raises(LuaError, match="instruction limit"):
+        run(sandbox, "coroutine.resume(coroutine.create(function() while true do end end))")
+
+
+def test_the_wall_clock_limit_stops_a_long_run() -> None:
+    sandbox = Sandbox(Limits(max_instructions=10**12, timeout=0.05))
+    with pytest.raises(LuaError) as caught:
+        run(sandbox, "while true do end")
+    assert caught.value.reason == "ran longer than the time limit (0.05s)"
+
+
+def test_a_string_rep_bomb_hits_the_memory_limit(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError) as caught:
+        run(sandbox, 'local s = string.rep("x", 1024 * 1024 * 1024)\nreturn {#s}')
+    assert caught.value.reason == "used more than the memory limit (16 MiB)"
+
+
+def test_a_growing_table_hits_the_memory_limit(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError, match="memory limit"):
+        run(sandbox, "local t = {}\nfor i = 1, 1e9 do t[i] = ('y'):rep(100000) .. i end")
+
+
+def test_a_metamethod_on_the_result_does_not_run_outside_the_limits(sandbox: Sandbox) -> None:
+    body = "return setmetatable({}, {__index = function() while true do end end})"
+    assert run(sandbox, body) == {}
+
+
+def test_the_memory_limit_counts_what_the_script_allocates_beyond_its_inputs() -> None:
+    sandbox = Sandbox(Limits(max_memory=4 * MIB))
+    big = {"data": "x" * (8 * MIB)}
+    length = sandbox.compile("function evaluate() return {#obj.data} end", name="length")
+    double = sandbox.compile("function evaluate() return {#(obj.data .. obj.data)} end", name="d")
+    for _ in range(3):
+        assert sandbox.evaluate(length, {"obj": big}, argument="obj").value == [8 * MIB]
+    with pytest.raises(LuaError, match="memory limit"):
+        sandbox.evaluate(double, {"obj": big}, argument="obj")
+
+
+def test_python_objects_never_reach_lua(sandbox: Sandbox) -> None:
+    result = run(
+        sandbox,
+        """
+        local seen = {}
+        local function walk(t, depth)
+          if depth > 3 then return end
+          for k, v in pairs(t) do
+            local kind = type(v)
+            if kind == "userdata" then seen[#seen + 1] = tostring(k) end
+            if kind == "table" and v ~= t then walk(v, depth + 1) end
+          end
+        end
+        walk(_G, 0)
+        walk(require("json"), 0)
+        walk(require("strings"), 0)
+        return {userdata = #seen}
+        """,
+    )
+    assert result == {"userdata": 0}
+
+
+def test_a_failing_helper_does_not_hand_over_a_python_exception(sandbox: Sandbox) -> None:
+    result = run(
+        sandbox,
+        """
+        local value, err = require("json").decode("{not json")
+        local upper_ok, upper_err = pcall(require("strings").ToUpper, "\\255")
+        return {value = tostring(value), kind = type(err), upper = type(upper_err)}
+        """,
+    )
+    assert result == {"value": "nil", "kind": "string", "upper": "string"}
+
+
+def test_evaluations_do_not_share_globals_or_libraries(sandbox: Sandbox) -> None:
+    polluter = sandbox.compile(
+        """
+        function evaluate()
+          leaked = "yes"
+          string.upper = function() return "hijacked" end
+          require("strings").ToUpper = function() return "hijacked" end
+          table.insert = nil
+          return {}
+        end
+        """,
+        name="polluter",
+    )
+    observer = sandbox.compile(
+        """
+        function evaluate()
+          return {leaked = tostring(leaked), upper = string.upper("a"), method = ("b"):upper(),
+                  helper = require("strings").ToUpper("c"), insert = type(table.insert)}
+        end
+        """,
+        name="observer",
+    )
+    sandbox.evaluate(polluter, {"obj": {}}, argument="obj")
+    assert sandbox.evaluate(observer, {"obj": {}}, argument="obj").value == {
+        "leaked": "nil",
+        "upper": "A",
+        "method": "B",
+        "helper": "C",
+        "insert": "function",
+    }
+
+
+def test_the_sandbox_works_again_after_a_failure(sandbox: Sandbox) -> None:
+    with pytest.raises(LuaError):
+        run(sandbox, "while true do end")
+    assert run(sandbox, "return {ok = true}") == {"ok": True}
