@@ -1,0 +1,253 @@
+"""Health rules: Sveltos' three script forms, selectors, shape errors, and the reconciler's
+`judge` combining a rule with the built-in checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from function.errors import LuaError
+from function.lua.health import Form, compile_health_rule
+from function.lua.runtime import Limits, Sandbox
+from function.lua.selectors import ResourceSelector
+from function.model.common import parse
+from function.reconciler.health import HEALTHY, HealthStatus, Verdict, judge
+
+
+def deployment(name: str, want: int, available: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "models", "generation": 1},
+        "spec": {"replicas": want},
+        "status": {"observedGeneration": 1, "availableReplicas": available},
+    }
+
+
+CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}
+
+HEALTHCHECK = """
+function evaluate()
+  local hs = {}
+  local statuses = {}
+  for _, r in ipairs(resources) do
+    if r.kind == "Deployment" then
+      local s = {resource = r, status = "Healthy"}
+      if r.status.availableReplicas ~= r.spec.replicas then
+        s.status = "Progressing"
+        s.message = r.status.availableReplicas .. "/" .. r.spec.replicas .. " available"
+      end
+      table.insert(statuses, s)
+    end
+  end
+  if #statuses > 0 then hs.resources = statuses end
+  return hs
+end
+"""
+
+VALIDATE_HEALTHS = """
+function evaluate(obj)
+  local hs = {healthy = false, message = "available replicas not matching requested replicas"}
+  if obj.status and obj.status.availableReplicas == obj.spec.replicas then hs.healthy = true end
+  return hs
+end
+"""
+
+V1ALPHA1 = """
+function evaluate()
+  hs = {status = "Healthy", ignore = obj.kind ~= "Deployment"}
+  if obj.spec and obj.spec.paused then hs.status = "Suspended"; hs.message = "paused" end
+  return hs
+end
+"""
+
+
+def rule(source: str, **kwargs: Any) -> Any:
+    return compile_health_rule(source, name="model", sandbox=Sandbox(), **kwargs)
+
+
+def test_healthcheck_form_gives_verdicts_for_the_listed_objects() -> None:
+    health = rule(HEALTHCHECK)
+    objects = [deployment("a", 2, 2), CONFIG_MAP, deployment("b", 2, 1)]
+    for _ in range(2):  # the first call learns the form, the second uses it
+        assert health(objects) == {
+            0: HEALTHY,
+            2: Verdict(HealthStatus.PROGRESSING, "Deployment models/b: 1/2 available"),
+        }
+    assert health.form is Form.RESOURCES
+
+
+def test_healthcheck_form_with_nothing_to_say_has_no_opinion() -> None:
+    assert rule(HEALTHCHECK)([CONFIG_MAP]) == {}
+
+
+def test_validate_healths_form_runs_once_per_object() -> None:
+    health = rule(VALIDATE_HEALTHS)
+    objects = [deployment("a", 1, 1), deployment("b", 3, 0), deployment("c", 1, 1)]
+    expected = {
+        0: HEALTHY,
+        1: Verdict(
+            HealthStatus.PROGRESSING,
+            "Deployment models/b: available replicas not matching requested replicas",
+        ),
+        2: HEALTHY,
+    }
+    assert health(objects) == expected
+    assert health.form is Form.PER_OBJECT
+    assert health(objects) == expected
+
+
+def test_per_object_status_form_can_ignore_and_suspend() -> None:
+    paused = deployment("paused", 1, 0) | {"spec": {"replicas": 1, "paused": True}}
+    verdicts = rule(V1ALPHA1)([CONFIG_MAP, paused, deployment("ok", 1, 1)])
+    assert verdicts == {
+        1: Verdict(HealthStatus.SUSPENDED, "Deployment models/paused: paused"),
+        2: HEALTHY,
+    }
+
+
+def test_the_worst_verdict_for_an_object_wins() -> None:
+    source = """function evaluate()
+      return {resources = {
+        {resource = resources[1], status = "Degraded", message = "crash loop"},
+        {resource = resources[1], status = "Healthy"},
+      }}
+    end"""
+    assert rule(source)([deployment("a", 1, 1)]) == {
+        0: Verdict(HealthStatus.DEGRADED, "Deployment models/a: crash loop")
+    }
+
+
+def test_a_resource_rebuilt_by_the_script_is_matched_by_reference() -> None:
+    source = """function evaluate()
+      local r = resources[1]
+      local copy = {apiVersion = r.apiVersion, kind = r.kind,
+                    metadata = {name = r.metadata.name, namespace = r.metadata.namespace}}
+      return {resources = {{resource = copy, status = "Degraded"}}}
+    end"""
+    assert rule(source)([deployment("a", 1, 1)]) == {
+        0: Verdict(HealthStatus.DEGRADED, "Deployment models/a: Degraded")
+    }
+
+
+def test_an_empty_resources_table_means_no_opinion() -> None:
+    source = "function evaluate() return {resources = {}} end"
+    assert rule(source)([deployment("a", 1, 0)]) == {}
+
+
+def test_selectors_choose_what_the_script_sees() -> None:
+    selector = parse(
+        ResourceSelector,
+        {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "models"},
+    )
+    elsewhere = deployment("x", 1, 0)
+    elsewhere["metadata"]["namespace"] = "other"
+    health = rule(VALIDATE_HEALTHS, selectors=[selector])
+    assert health([CONFIG_MAP, deployment("a", 1, 1), elsewhere]) == {1: HEALTHY}
+
+
+def test_label_filters_narrow_the_selection() -> None:
+    selector = parse(
+        ResourceSelector,
+        {
+            "kind": "ConfigMap",
+            "labelFilters": [
+                {"key": "tier", "operation": "Equal", "value": "gpu"},
+                {"key": "legacy", "operation": "DoesNotHave"},
+            ],
+        },
+    )
+    chosen = CONFIG_MAP | {"metadata": {"name": "a", "labels": {"tier": "gpu"}}}
+    legacy = CONFIG_MAP | {"metadata": {"name": "b", "labels": {"tier": "gpu", "legacy": "1"}}}
+    source = 'function evaluate() return {status = "Degraded", message = obj.metadata.name} end'
+    assert rule(source, selectors=[selector])([legacy, chosen, CONFIG_MAP]) == {
+        1: Verdict(HealthStatus.DEGRADED, "ConfigMap a: a")
+    }
+
+
+FIRST = "resource = resources[1]"
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        ("42", "must return a table with 'resources', not a number"),
+        ("{resources = 'x'}", "'resources' must be a list of verdicts, not a string ('x')"),
+        (
+            f"{{resources = {{{{{FIRST}, status = 'Fine'}}}}}}",
+            "resources[1].status must be one of Healthy, Progressing, Suspended, Degraded, "
+            "not 'Fine'",
+        ),
+        (
+            "{resources = {{status = 'Healthy'}}}",
+            "resources[1].resource must be one of the objects passed in",
+        ),
+        (
+            "{resources = {{resource = {kind = 'Pod'}, status = 'Healthy'}}}",
+            "resources[1].resource must be one of the objects passed in",
+        ),
+        (
+            f"{{resources = {{{{{FIRST}, status = 'Degraded', message = 3}}}}}}",
+            "resources[1].message must be a string, not a number (3)",
+        ),
+        ("{healthy = 'yes'}", "'healthy' must be a boolean"),
+    ],
+)
+def test_results_of_the_wrong_shape_fail_with_a_precise_message(result: str, reason: str) -> None:
+    with pytest.raises(LuaError) as caught:
+        rule(f"function evaluate() return {result} end")([deployment("a", 1, 1)])
+    assert reason in caught.value.reason
+    assert caught.value.rule == "model"
+
+
+def test_a_bad_script_fails_at_compile_time_with_its_line() -> None:
+    with pytest.raises(LuaError) as caught:
+        compile_health_rule("function evaluate()\n  return {\nend", name="gpu-operator")
+    assert caught.value.rule == "gpu-operator"
+    assert caught.value.line == 3
+
+
+def test_a_runtime_error_names_the_rule_and_line() -> None:
+    source = "function evaluate()\n  return {healthy = obj.status.ready.now}\nend"
+    with pytest.raises(LuaError) as caught:
+        rule(source)([CONFIG_MAP])
+    assert (caught.value.rule, caught.value.line) == ("model", 2)
+
+
+def test_a_runaway_rule_is_stopped() -> None:
+    sandbox = Sandbox(Limits(max_instructions=100_000))
+    health = compile_health_rule(
+        "function evaluate() while true do end end", name="spin", sandbox=sandbox
+    )
+    with pytest.raises(LuaError, match="instruction limit"):
+        health([CONFIG_MAP])
+
+
+def test_compiled_rules_are_cached_by_script() -> None:
+    sandbox = Sandbox()
+    first = compile_health_rule(HEALTHCHECK, name="a", sandbox=sandbox)
+    assert compile_health_rule(HEALTHCHECK, name="a", sandbox=sandbox) is first
+    assert compile_health_rule(VALIDATE_HEALTHS, name="a", sandbox=sandbox) is not first
+
+
+def test_judge_prefers_the_rule_and_falls_back_to_built_in_checks() -> None:
+    short = deployment("short", 2, 1)  # built-in: Progressing
+    accepted = deployment("accepted", 4, 1)
+    source = """function evaluate()
+      for _, r in ipairs(resources) do
+        if r.metadata.name == "accepted" then
+          return {resources = {{resource = r, status = "Healthy"}}}
+        end
+      end
+      return {}
+    end"""
+    verdicts = judge([short, accepted, CONFIG_MAP], rule=rule(source))
+    assert [v.status for v in verdicts] == [
+        HealthStatus.PROGRESSING,
+        HealthStatus.HEALTHY,
+        HealthStatus.HEALTHY,
+    ]
+    without_builtin = judge([short, accepted], builtin=False, rule=rule(source))
+    assert [v.healthy for v in without_builtin] == [True, True]
+    assert [v.healthy for v in judge([short, accepted])] == [False, False]
