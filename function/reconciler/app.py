@@ -109,6 +109,7 @@ class ReconcilerApp:
             EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
             clock=utc_now,
             ensure_informer=self._ensure_informer,
+            status_delay=settings.timing.status,
         )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
         self.ready = asyncio.Event()

@@ -93,12 +93,16 @@ INTENT_CACHE_SIZE = 4096
 class Timing:
     """How soon to look again at a target that is not done."""
 
-    waiting: float = 1.0
-    """An add-on applied and waiting for health."""
+    waiting: float = 5.0
+    """Longest pause between health checks of an add-on that is not healthy yet; the first
+    checks come sooner (0.1 s, doubling), as most objects are ready in moments."""
     gpu: float = 10.0
     """An add-on waiting for GPU capacity (Nodes are not watched)."""
     drift: float = 60.0
     """Between drift checks of a target in ContinuousWithDriftDetection mode."""
+    status: float = 0.2
+    """A target's change reaches its bundle's status within this, with the others of the
+    moment: targets often move in quick steps, and each status write is an API write."""
 
 
 @dataclass
@@ -153,6 +157,8 @@ class Converger:
         self._timing = timing or Timing()
         self._intents: OrderedDict[tuple[str, str], tuple[str, list[Object]]] = OrderedDict()
         self._drift_checked: dict[str, float] = {}
+        self._waiting: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+        """(target, add-on) → health checks so far, and the kinds of the objects not healthy."""
 
     async def converge(
         self,
@@ -285,7 +291,9 @@ class Converger:
             if target.check_drift and previous.hash is not None:
                 await self._heal(target, addon, owner, previous.hash, sources)
             return previous
-        live = await read_owned(target.client, owner, previous.kinds)
+        waiting = self._waiting.get((target.key, addon.name))
+        kinds = waiting[1] if waiting is not None else previous.kinds  # after a restart: all
+        live = await read_owned(target.client, owner, kinds)
         return self._judge(target, addon, previous, list(live.values()))
 
     async def _apply(
@@ -320,8 +328,9 @@ class Converger:
             ),
         )
         if applied.waiting is not None:  # a CRD is not served yet: apply again next time
-            target.requeue.append(self._timing.waiting)
+            target.requeue.append(self._next_check(target, addon, frozenset()))
             return base.model_copy(update={"hash": None, "message": applied.waiting})
+        self._waiting.pop((target.key, addon.name), None)
         return self._judge(target, addon, base, applied.live)
 
     def _judge(
@@ -330,15 +339,26 @@ class Converger:
         """Healthy, Waiting, Failed or Applied, from the live objects of the add-on."""
         if not addon.health.builtin:
             return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
-        bad = next((v for v in map(builtin_health, live) if not v.healthy), None)
-        if bad is None:
-            phase, message = AddonPhase.HEALTHY, None
-        elif bad.status is HealthStatus.DEGRADED:
-            phase, message = AddonPhase.FAILED, bad.message
-        else:
-            phase, message = AddonPhase.WAITING, bad.message
-            target.requeue.append(self._timing.waiting)
-        return base.model_copy(update={"phase": phase, "message": message})
+        unhealthy = [(o, v) for o in live if not (v := builtin_health(o)).healthy]
+        if not unhealthy:
+            self._waiting.pop((target.key, addon.name), None)
+            return base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None})
+        degraded = next((v for _, v in unhealthy if v.status is HealthStatus.DEGRADED), None)
+        if degraded is not None:
+            self._waiting.pop((target.key, addon.name), None)
+            return base.model_copy(update={"phase": AddonPhase.FAILED, "message": degraded.message})
+        kinds = frozenset(kind_key(o) for o, _ in unhealthy)
+        target.requeue.append(self._next_check(target, addon, kinds))
+        return base.model_copy(
+            update={"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
+        )
+
+    def _next_check(self, target: _Target, addon: AddonSpec, kinds: frozenset[str]) -> float:
+        """When to look again at a waiting add-on (and which kinds to read then)."""
+        key = (target.key, addon.name)
+        checks = self._waiting.get(key, (0, kinds))[0]
+        self._waiting[key] = (checks + 1, kinds)
+        return min(self._timing.waiting, 0.1 * 2.0**checks)
 
     async def _dry_run(
         self,

@@ -75,6 +75,7 @@ class Reconciler:
         *,
         clock: Callable[[], str],
         ensure_informer: EnsureInformer,
+        status_delay: float = 0.0,
     ) -> None:
         self._mgmt = mgmt
         self._store = store
@@ -83,6 +84,7 @@ class Reconciler:
         self._events = events
         self._clock = clock
         self._ensure_informer = ensure_informer
+        self._status_delay = status_delay
         self.table: dict[TargetKey, ClusterAddonsStatus] = {}
         self._generations: dict[TargetKey, int] = {}
         """The bundle generation each table entry was converged for."""
@@ -186,7 +188,7 @@ class Reconciler:
         if self.table.get(key) != status or self._generations.get(key) != generation:
             self.table[key] = status
             self._generations[key] = generation
-            self._queue.add(StatusKey(key.bundle))
+            self._queue.add_after(StatusKey(key.bundle), self._status_delay)
         return result
 
     async def _depart(

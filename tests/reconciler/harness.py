@@ -235,7 +235,7 @@ async def running(
             chart_cache=tmp / "charts",
             charts_root=REPO,
             probe_address=settings.pop("probe_address", None),
-            timing=settings.pop("timing", Timing(waiting=0.05, gpu=0.1)),
+            timing=settings.pop("timing", Timing(waiting=0.05, gpu=0.1, status=0.02)),
             **settings,
         )
         harness = Harness(fleet, mgmt, config)

@@ -70,7 +70,8 @@ SOURCE = HelmSource(repository="file://charts", chart="hooks", version="1.0.0")
 @pytest.fixture
 def local_charts(tmp_path: Path) -> ChartRenderer:
     write_chart(tmp_path / "charts")
-    return ChartRenderer(ChartFetcher(tmp_path / "cache", file_root=tmp_path), SdkEngine())
+    fetcher = ChartFetcher(tmp_path / "cache", file_root=tmp_path, local_recheck=0)
+    return ChartRenderer(fetcher, SdkEngine())
 
 
 def test_crds_first_then_templates_by_path_without_notes_tests_or_delete_hooks(

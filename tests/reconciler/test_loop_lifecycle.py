@@ -201,7 +201,7 @@ async def test_drift_is_corrected_and_counted(tmp_path: Path) -> None:
         {"name": "op", "namespace": "apps", "manifests": deployment},
         configmap_addon("cfg"),
     ]
-    timing = Timing(waiting=0.05, gpu=0.1, drift=0.2)
+    timing = Timing(waiting=0.05, gpu=0.1, drift=0.2, status=0.02)
     async with running(tmp_path, timing=timing) as h:
         h.mgmt.apply(capi_cluster("c1"), field_manager="test")
         h.mgmt.apply(
@@ -237,7 +237,7 @@ async def test_drift_is_corrected_and_counted(tmp_path: Path) -> None:
 
 
 async def test_continuous_mode_leaves_drift_alone(tmp_path: Path) -> None:
-    timing = Timing(waiting=0.05, gpu=0.1, drift=0.1)
+    timing = Timing(waiting=0.05, gpu=0.1, drift=0.1, status=0.02)
     async with running(tmp_path, timing=timing) as h:
         h.mgmt.apply(capi_cluster("c1"), field_manager="test")
         h.mgmt.apply(bundle("stack", [configmap_addon("cfg")]), field_manager="test")
