@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -403,7 +404,9 @@ class _WatchStream:
     def _stop(self) -> None:
         self._stopped.set()
         if self._response is not None:
-            self._response.response.shutdown()
+            # Unblocks the reading thread; the response may have ended on its own meanwhile.
+            with contextlib.suppress(ValueError, OSError):
+                self._response.response.shutdown()
 
 
 def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
