@@ -172,16 +172,12 @@ def _listed_verdicts(
         raise LuaError(rule, f"'resources' must be a list of verdicts, not {_shape(entries)}")
     objects = dict(chosen)
     by_identity = {id(obj): i for i, obj in chosen}
-    by_reference = {_reference(obj): i for i, obj in chosen}
     verdicts: dict[int, Verdict] = {}
     for n, entry in enumerate(entries, start=1):
         where = f"resources[{n}]"
         if not isinstance(entry, dict):
             raise LuaError(rule, f"{where} must be a table, not {_shape(entry)}")
-        resource = entry.get("resource")
-        index = by_identity.get(id(resource))
-        if index is None and isinstance(resource, dict):
-            index = by_reference.get(_reference(resource))
+        index = _index_of(entry.get("resource"), chosen, by_identity)
         if index is None:
             raise LuaError(rule, f"{where}.resource must be one of the objects passed in")
         verdict = _verdict(rule, where, objects[index], entry.get("status"), entry.get("message"))
@@ -189,6 +185,18 @@ def _listed_verdicts(
         if previous is None or _SEVERITY[verdict.status] > _SEVERITY[previous.status]:
             verdicts[index] = verdict
     return verdicts
+
+
+def _index_of(
+    resource: Any, chosen: Sequence[tuple[int, Object]], by_identity: Mapping[int, int]
+) -> int | None:
+    """Which object passed in ``resource`` is: that very object (what scripts return), or
+    the one with its apiVersion, kind, namespace and name (a copy the script built)."""
+    index = by_identity.get(id(resource))
+    if index is not None or not isinstance(resource, dict):
+        return index
+    reference = _reference(resource)
+    return next((i for i, obj in chosen if _reference(obj) == reference), None)
 
 
 def _object_verdict(rule: str, result: Any, obj: Object) -> Verdict | None:
