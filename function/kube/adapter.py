@@ -25,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
+from urllib3.util.retry import Retry
 
 from function.errors import GoneError, KubeError
 from function.kube.client import (
@@ -72,7 +73,7 @@ def configuration_from_kubeconfig(
     k8s_config.load_kube_config_from_dict(
         dict(kubeconfig), context=context, client_configuration=cfg, persist_config=False
     )
-    cfg.connection_pool_maxsize = pool_size
+    _tune(cfg, pool_size)
     if not _credentials_expire(kubeconfig, context):
         # For a token the loader installs a hook that reloads the whole kubeconfig section
         # before every request (tens of µs, a scan of the environment for proxies); it only
@@ -93,11 +94,27 @@ def _credentials_expire(kubeconfig: Mapping[str, Any], context: str | None) -> b
     return "exec" in credentials or "auth-provider" in credentials
 
 
+def _tune(cfg: k8s.Configuration, pool_size: int) -> None:
+    """Connections for a controller: a pool per worker thread, and no retries but of a
+    connect — 429s and 5xx come back to the work queue, whose backoff honours Retry-After
+    without holding a thread asleep."""
+    cfg.connection_pool_maxsize = pool_size
+    cfg.retries = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        respect_retry_after_header=False,
+    )
+
+
 def in_cluster_configuration(*, pool_size: int = 32) -> k8s.Configuration:
     """The configuration of the pod's service account."""
     cfg = k8s.Configuration()
     k8s_config.load_incluster_config(client_configuration=cfg)
-    cfg.connection_pool_maxsize = pool_size
+    _tune(cfg, pool_size)
     return cfg
 
 
@@ -399,13 +416,16 @@ class _WatchStream:
         finally:
             deliver(self._END)
             if self._response is not None:
-                self._response.response.release_conn()
+                if self._stopped.is_set():  # cut short: the connection is not reusable
+                    self._response.response.close()
+                else:
+                    self._response.response.release_conn()
 
     def _stop(self) -> None:
         self._stopped.set()
         if self._response is not None:
             # Unblocks the reading thread; the response may have ended on its own meanwhile.
-            with contextlib.suppress(ValueError, OSError):
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
                 self._response.response.shutdown()
 
 

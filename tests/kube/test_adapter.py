@@ -1,0 +1,275 @@
+"""The kube seam on the emulator: verbs, discovery, watches and errors mapped once."""
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from function.errors import (
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    UnavailableError,
+)
+from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
+from function.kube.client import EventType, PatchType
+from function.kube.clients import WorkloadClients, kubeconfig_from_secret
+from function.testing import EmulatedCluster, Fleet
+
+WIDGETS = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "names": {
+            "kind": "Widget",
+            "plural": "widgets",
+            "singular": "widget",
+            "listKind": "WidgetList",
+        },
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def config_map(name: str, **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": data,
+    }
+
+
+@pytest.fixture
+def cluster() -> Iterator[EmulatedCluster]:
+    with Fleet() as fleet:
+        yield fleet.add_cluster("c")
+
+
+@pytest.fixture
+async def client(cluster: EmulatedCluster) -> AsyncIterator[ApiAdapter]:
+    adapter = ApiAdapter(configuration_from_kubeconfig(cluster.kubeconfig()))
+    yield adapter
+    await adapter.close()
+
+
+async def test_apply_get_list_patch_replace_delete(
+    client: ApiAdapter, cluster: EmulatedCluster
+) -> None:
+    applied = await client.apply(config_map("a", k="1"))
+    assert applied["metadata"]["managedFields"][0]["manager"] == "aifleet"
+    got = await client.get("v1", "ConfigMap", "a", "default")
+    assert got["data"] == {"k": "1"}
+    listed = await client.list("v1", "ConfigMap", namespace="default", label_selector=None)
+    assert [(o["kind"], o["apiVersion"], o["metadata"]["name"]) for o in listed.items] == [
+        ("ConfigMap", "v1", "a")
+    ]
+    assert int(listed.resource_version) >= int(got["metadata"]["resourceVersion"])
+    patched = await client.patch("v1", "ConfigMap", "a", "default", {"data": {"j": "2"}})
+    assert patched["data"] == {"k": "1", "j": "2"}
+    json_patched = await client.patch(
+        "v1",
+        "ConfigMap",
+        "a",
+        "default",
+        [{"op": "remove", "path": "/data/j"}],
+        patch_type=PatchType.JSON,
+    )
+    assert json_patched["data"] == {"k": "1"}
+    stale = dict(got)
+    with pytest.raises(ConflictError):
+        await client.replace(stale)  # its resourceVersion is behind the two patches
+    await client.delete("v1", "ConfigMap", "a", "default")
+    with pytest.raises(NotFoundError):
+        await client.get("v1", "ConfigMap", "a", "default")
+    with pytest.raises(NotFoundError):
+        await client.delete("v1", "ConfigMap", "a", "default")
+    writes = [(r.verb, r.field_manager) for r in cluster.writes.filter(kind="ConfigMap")]
+    assert writes[:3] == [("apply", "aifleet"), ("patch", "aifleet"), ("patch", "aifleet")]
+    assert writes[3][0] == "delete"
+
+
+async def test_a_kind_is_served_once_its_crd_is_registered(
+    client: ApiAdapter, cluster: EmulatedCluster
+) -> None:
+    with pytest.raises(NotFoundError, match=r"does not serve kind 'Widget' in example\.com/v1"):
+        await client.resource_info("example.com/v1", "Widget")
+    cluster.apply(WIDGETS, field_manager="test")
+    info = await client.resource_info("example.com/v1", "Widget")
+    assert (info.plural, info.namespaced, info.group) == ("widgets", True, "example.com")
+    with pytest.raises(NotFoundError, match="does not serve kind 'Gadget'"):
+        await client.resource_info("example.com/v1", "Gadget")
+
+
+async def test_status_is_patched_through_its_subresource(
+    client: ApiAdapter, cluster: EmulatedCluster
+) -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            },
+        },
+    }
+    cluster.simulation.disable("deployment-available")
+    await client.apply(deployment)
+    await client.patch_status("apps/v1", "Deployment", "d", "default", {"replicas": 7})
+    assert cluster.get("apps/v1", "Deployment", "d", "default")["status"]["replicas"] == 7
+
+
+async def test_errors_are_mapped_with_the_servers_hints(
+    client: ApiAdapter, cluster: EmulatedCluster
+) -> None:
+    cluster.faults.throttle(retry_after=3, verb="get")
+    with pytest.raises(UnavailableError) as throttled:
+        await client.get("v1", "ConfigMap", "a", "default")
+    assert (throttled.value.status, throttled.value.retry_after) == (429, 3.0)
+    cluster.faults.fail(500, verb="list")
+    with pytest.raises(UnavailableError):
+        await client.list("v1", "ConfigMap")
+    with pytest.raises(InvalidError):
+        await client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "Not_A_Name", "namespace": "default"},
+            }
+        )
+    with cluster.faults.offline(), pytest.raises(UnavailableError):
+        await client.get("v1", "ConfigMap", "a", "default")
+
+
+async def test_watch_streams_changes_and_says_when_a_version_is_gone(
+    client: ApiAdapter, cluster: EmulatedCluster
+) -> None:
+    start = (await client.list("v1", "ConfigMap", namespace="default")).resource_version
+    cluster.apply(config_map("w", k="1"), field_manager="test")
+    cluster.apply(config_map("w", k="2"), field_manager="test")
+    seen = []
+    async for event in client.watch("v1", "ConfigMap", resource_version=start, timeout_seconds=1):
+        if event.type is not EventType.BOOKMARK:
+            seen.append((event.type, event.object["data"]["k"]))
+        if len(seen) == 2:
+            break
+    assert seen == [(EventType.ADDED, "1"), (EventType.MODIFIED, "2")]
+
+
+async def test_a_watch_from_a_version_past_the_history_is_gone() -> None:
+    with Fleet(watch_history=2) as fleet:
+        cluster = fleet.add_cluster("c")
+        client = ApiAdapter(configuration_from_kubeconfig(cluster.kubeconfig()))
+        start = (await client.list("v1", "ConfigMap")).resource_version
+        for value in "1234":
+            cluster.apply(config_map("w", k=value), field_manager="test")
+        with pytest.raises(GoneError):
+            async for _ in client.watch(
+                "v1", "ConfigMap", resource_version=start, timeout_seconds=1
+            ):
+                pass
+        await client.close()
+
+
+async def test_watch_ends_with_the_servers_timeout(client: ApiAdapter) -> None:
+    start = (await client.list("v1", "ConfigMap")).resource_version
+    events = [
+        e async for e in client.watch("v1", "ConfigMap", resource_version=start, timeout_seconds=1)
+    ]
+    assert all(e.type is EventType.BOOKMARK for e in events)
+
+
+async def test_workload_clients_are_cached_and_rebuilt_when_the_kubeconfig_changes() -> None:
+    with Fleet(simulation=False) as fleet:
+        one, two = fleet.add_cluster("one"), fleet.add_cluster("two")
+        one.create(config_map("here"))
+        clients = WorkloadClients()
+        first = await clients.get("c", one.kubeconfig_yaml().encode())
+        assert await clients.get("c", one.kubeconfig_yaml().encode()) is first
+        assert clients.cached("c") is first
+        second = await clients.get("c", two.kubeconfig_yaml().encode())
+        assert second is not first and len(clients) == 1
+        with pytest.raises(NotFoundError):
+            await second.get("v1", "ConfigMap", "here", "default")
+        with pytest.raises(InvalidError, match="not a valid kubeconfig"):
+            await clients.get("d", b"not: [a kubeconfig")
+        await clients.close()
+
+
+def test_kubeconfig_from_secret_names_missing_keys_without_leaking_data() -> None:
+    secret = {
+        "metadata": {"name": "c1-kubeconfig", "namespace": "t"},
+        "data": {"other": "c2VjcmV0"},
+    }
+    with pytest.raises(NotFoundError) as missing:
+        kubeconfig_from_secret(secret, "value")
+    assert str(missing.value) == "Secret t/c1-kubeconfig has no key 'value' (keys: other)"
+    assert "c2VjcmV0" not in str(missing.value) and "secret" not in str(missing.value)
+    secret["data"]["value"] = "!!"
+    with pytest.raises(InvalidError, match="is not valid base64"):
+        kubeconfig_from_secret(secret, "value")
+
+
+def test_token_kubeconfigs_do_not_reload_credentials_before_each_request(
+    cluster: EmulatedCluster,
+) -> None:
+    static = cluster.kubeconfig()
+    static["users"][0]["user"] = {"token": "abc"}
+    assert configuration_from_kubeconfig(static).refresh_api_key_hook is None
+    expiring = yaml.safe_load(yaml.safe_dump(static))
+    credential = json.dumps(
+        {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"token": "short-lived"},
+        }
+    )
+    expiring["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "interactiveMode": "Never",
+            "command": sys.executable,
+            "args": ["-c", f"print({credential!r})"],
+        }
+    }
+    config = configuration_from_kubeconfig(expiring)
+    assert config.api_key["BearerToken"] == "Bearer short-lived"
+    assert config.refresh_api_key_hook is not None
+
+
+async def test_calls_run_concurrently(client: ApiAdapter, cluster: EmulatedCluster) -> None:
+    cluster.faults.slow(0.2, verb="get")
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(
+        *(client.preferred_version("apps") for _ in range(1)),
+        *(asyncio.create_task(_get_missing(client)) for _ in range(8)),
+    )
+    assert asyncio.get_running_loop().time() - started < 8 * 0.2
+
+
+async def _get_missing(client: ApiAdapter) -> None:
+    with pytest.raises(NotFoundError):
+        await client.get("v1", "ConfigMap", "nope", "default")
