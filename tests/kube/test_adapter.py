@@ -1,6 +1,5 @@
 """The kube seam on the emulator: verbs, discovery, watches and errors mapped once."""
 
-import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -258,18 +257,3 @@ def test_token_kubeconfigs_do_not_reload_credentials_before_each_request(
     config = configuration_from_kubeconfig(expiring)
     assert config.api_key["BearerToken"] == "Bearer short-lived"
     assert config.refresh_api_key_hook is not None
-
-
-async def test_calls_run_concurrently(client: ApiAdapter, cluster: EmulatedCluster) -> None:
-    cluster.faults.slow(0.2, verb="get")
-    started = asyncio.get_running_loop().time()
-    await asyncio.gather(
-        *(client.preferred_version("apps") for _ in range(1)),
-        *(asyncio.create_task(_get_missing(client)) for _ in range(8)),
-    )
-    assert asyncio.get_running_loop().time() - started < 8 * 0.2
-
-
-async def _get_missing(client: ApiAdapter) -> None:
-    with pytest.raises(NotFoundError):
-        await client.get("v1", "ConfigMap", "nope", "default")
