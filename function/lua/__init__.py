@@ -1,1 +1,7 @@
-"""Sandboxed Lua (lupa) running Sveltos-compatible event and health rules."""
+"""Sandboxed Lua (real Lua 5.1 through lupa) running Sveltos-compatible rules.
+
+`runtime` is the sandbox every script runs in (``sandbox.lua`` is its trusted side), with
+`convert` moving values across and ``helpers.lua``/`helpers` providing Sveltos' helpers;
+`health` turns an add-on's ``health.lua`` into a rule for `function.reconciler.health`;
+`casetest` and `cli` (``aifleet lua test``) test rules offline in Sveltos' case layout.
+"""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -251,3 +252,13 @@ def test_judge_prefers_the_rule_and_falls_back_to_built_in_checks() -> None:
     without_builtin = judge([short, accepted], builtin=False, rule=rule(source))
     assert [v.healthy for v in without_builtin] == [True, True]
     assert [v.healthy for v in judge([short, accepted])] == [False, False]
+
+
+def test_a_rule_can_be_called_from_several_threads() -> None:
+    health = rule(HEALTHCHECK)
+    objects = [deployment(f"d{i}", 2, i % 3) for i in range(12)]
+    expected = health(objects)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: health(objects), range(40)))
+    assert all(r == expected for r in results)
+    assert sorted(i for i, v in expected.items() if v.healthy) == [2, 5, 8, 11]
