@@ -1,7 +1,8 @@
 """Sandboxed Lua (real Lua 5.1 through lupa) running Sveltos-compatible rules.
 
-`runtime` is the sandbox every script runs in (``sandbox.lua`` is its trusted side), with
-`convert` moving values across and ``helpers.lua``/`helpers` providing Sveltos' helpers;
-`health` turns an add-on's ``health.lua`` into a rule for `function.reconciler.health`;
-`casetest` and `cli` (``aifleet lua test``) test rules offline in Sveltos' case layout.
+`runtime` is the sandbox every script runs in (``sandbox.lua`` is its trusted side) and
+`convert` moves values across; ``checks.lua``, ``strings.lua``, ``helpers.lua`` and `helpers`
+provide Sveltos' helpers; `health` turns an add-on's ``health.lua`` into a rule for
+`function.reconciler.health`; `casetest` and `cli` (``aifleet lua test``) test rules offline in
+Sveltos' case layout.
 """

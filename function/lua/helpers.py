@@ -1,12 +1,13 @@
 """The Python half of the Lua helpers: JSON and YAML codecs and Go's Unicode-aware strings.
 
-`helpers.lua` defines Sveltos' helpers for Lua scripts; what Lua cannot do well on its own
-(JSON and YAML, Unicode case mapping and white space) it delegates to the callables built
-here, one set per Lua state by `python_helpers`. Scripts never hold these callables: the Lua
-wrappers keep them as upvalues, pass them only strings or plain tables prepared with raw
-access, and turn any failure into ``nil, message``. So every callable here returns a string,
-a boolean, a Lua table made by the state's own runtime, or ``(None, message)``; nothing of
-Python crosses back. `function.lua.runtime` is the only caller.
+``helpers.lua`` and ``strings.lua`` define Sveltos' helpers for Lua scripts; what Lua cannot
+do well on its own (JSON and YAML, Unicode case mapping and white space) they delegate to the
+callables built here, one set per Lua state by `python_helpers`. Scripts never hold these
+callables: the Lua wrappers keep them as upvalues, pass them only strings or plain tables
+prepared with raw access, and turn any failure into ``nil, message``. So every callable here
+returns a string, a boolean, a Lua table made by the state's own runtime, or
+``(None, message)``; nothing of Python crosses back. `function.lua.runtime` is the only
+caller.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ Failure = tuple[None, str]
 
 
 def python_helpers(runtime: Any) -> dict[str, Callable[..., Any]]:
-    """The callables behind `helpers.lua`, building their tables in ``runtime``'s state."""
+    """The callables behind the Lua helpers, building their tables in ``runtime``'s state."""
 
     def to_lua(value: Any) -> Any:
         if isinstance(value, dict | list):

@@ -27,7 +27,8 @@ from the fresh environment, and a state is dropped after any failed evaluation. 
 becomes a `function.errors.LuaError` naming the rule, the line where known, and why.
 
 `function.lua.health` builds health rules on `Sandbox`; `function.lua.convert` moves values
-across; ``helpers.lua``/`function.lua.helpers` are Sveltos' helpers.
+across; ``checks.lua``, ``strings.lua``, ``helpers.lua`` and `function.lua.helpers` are
+Sveltos' helpers.
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ def _new_state() -> _State:
         max_memory=0,  # counted but unlimited; `Sandbox._call` sets the limit around each run
     )
     trusted = runtime.execute('return assert(loadstring(..., "=sandbox"))', _SANDBOX_SOURCE)(
-        time.monotonic, _HELPERS_SOURCE, runtime.table_from(python_helpers(runtime))
+        time.monotonic,
+        runtime.table_from(_HELPER_SOURCES),
+        runtime.table_from(python_helpers(runtime)),
     )
     return _State(runtime, trusted.load, trusted.run, trusted.collect)
 
@@ -212,4 +215,4 @@ def _lua_source(name: str) -> str:
 
 
 _SANDBOX_SOURCE = _lua_source("sandbox.lua")
-_HELPERS_SOURCE = _lua_source("helpers.lua")
+_HELPER_SOURCES = {name: _lua_source(f"{name}.lua") for name in ("checks", "strings", "helpers")}

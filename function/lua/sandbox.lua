@@ -2,7 +2,7 @@
 -- library, before any user code. It keeps what user code must not reach (debug, loadstring,
 -- setfenv, the clock) in upvalues and hands back the few functions runtime.py calls.
 -- User scripts only ever see the environment built by new_env() below.
-local clock, helpers_source, python_helpers = ...
+local clock, helper_sources, python_helpers = ...
 
 local sethook, getinfo, loadstring, setfenv = debug.sethook, debug.getinfo, loadstring, setfenv
 local error, next, pcall, rawget, select, tostring, type = error, next, pcall, rawget, select, tostring, type
@@ -90,14 +90,23 @@ libraries.coroutine = {
   running = coroutine.running, status = coroutine.status, yield = coroutine.yield,
 }
 
--- Sveltos' helpers, defined once per state in an environment of their own.
-local helpers_chunk = assert(loadstring(helpers_source, "=helpers"))
-setfenv(helpers_chunk, {
+-- Sveltos' helpers, defined once per state in an environment of their own: checks.lua,
+-- then strings.lua, then helpers.lua, each given what the previous ones returned.
+local helper_env = {
   string = libraries.string, table = libraries.table, math = libraries.math,
   error = error, ipairs = ipairs, next = next, pcall = pcall, rawget = rawget,
   select = select, tostring = tostring, type = type, unpack = unpack,
-})
-local helpers = helpers_chunk(python_helpers)
+}
+
+local function load_helper(name, ...)
+  local chunk = assert(loadstring(helper_sources[name], "=" .. name))
+  setfenv(chunk, helper_env)
+  return chunk(...)
+end
+
+local checks = load_helper("checks")
+local helpers = load_helper("helpers", python_helpers, checks,
+  load_helper("strings", python_helpers, checks))
 
 local function new_env(printed)
   local env = copy(base)
