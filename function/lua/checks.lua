@@ -1,6 +1,7 @@
 -- Argument checks shared by the helper modules (strings.lua, helpers.lua), in the words
 -- gopher-lua uses, and the one way they call a Python callable of helpers.py. Loaded once per
--- Lua state by sandbox.lua.
+-- Lua state by sandbox.lua, which passes the memory gate of runtime.py.
+local memory = ...
 local floor = math.floor
 
 local checks = {}
@@ -26,9 +27,12 @@ function checks.kind(kind, v, n, fname)
 end
 
 -- A Python helper returns its value, or nil and a message; any other failure (a string that
--- is not UTF-8, for one) becomes nil and a message too.
+-- is not UTF-8, for one) becomes nil and a message too. The memory limit is lifted while it
+-- runs: lupa must not run out of memory while it converts values for Python.
 function checks.python(fn, ...)
+  memory.lift()
   local ok, value, message = pcall(fn, ...)
+  memory.apply()
   if not ok then return nil, "invalid input (not UTF-8 text)" end
   return value, message
 end

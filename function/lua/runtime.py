@@ -14,9 +14,10 @@ The sandbox, in layers:
   its clock functions (Sveltos scripts use ``os.time``); ``require`` returns only the helper
   modules; the string metatable is hidden; library tables are copies;
 - scripts are text: precompiled bytecode is refused;
-- limits (`Limits`): memory (lupa's ``max_memory``), and a count hook on every coroutine that
-  stops a script after a number of VM instructions or a wall-clock timeout; once tripped, it
-  fires on every instruction, so ``pcall`` cannot swallow it.
+- limits (`Limits`): memory (lupa's ``max_memory``, applied by `_MemoryGate` only while
+  Lua code runs), and a count hook on every coroutine that stops a script after a number of
+  VM instructions or a wall-clock timeout; once tripped, it fires on every instruction, so
+  ``pcall`` cannot swallow it.
 
 A single call of a C function is not interrupted by the hook: a pathological pattern match
 over a long string runs until it returns (memory stays capped).
@@ -59,7 +60,7 @@ class Limits:
     """What one evaluation may use."""
 
     max_memory: int = 64 * MIB
-    """Bytes the whole Lua state may hold: helpers, the objects passed in, the script's data."""
+    """Bytes a script may allocate in one evaluation, beyond the objects passed in."""
     max_instructions: int = 20_000_000
     """Lua VM instructions per evaluation (counted in steps of 1,000)."""
     timeout: float = 1.0
@@ -83,9 +84,38 @@ class Evaluation:
     printed: tuple[str, ...]
 
 
+class _MemoryGate:
+    """The memory limit of a Lua state, applied only while Lua code of a script runs.
+
+    lupa allocates Lua memory outside Lua's protected mode when it converts values: the
+    objects passed in, and whatever a Python helper returns. An allocation failing there
+    hangs or aborts the process. So ``sandbox.lua`` applies the limit right before a script
+    runs and lifts it right after, and ``checks.lua`` lifts it around every Python helper
+    call; what lupa allocates meanwhile is not limited, and the script's next allocation
+    fails instead.
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+        self._ceiling = 0
+
+    def allow(self, max_memory: int) -> None:
+        """Let the next run allocate ``max_memory`` bytes beyond what the state holds now."""
+        self._ceiling = self._runtime.get_memory_used() + max_memory
+
+    def apply(self) -> None:
+        """Called from Lua: enforce the limit."""
+        self._runtime.set_max_memory(self._ceiling, True)
+
+    def lift(self) -> None:
+        """Called from Lua: no limit, while lupa converts values."""
+        self._runtime.set_max_memory(0)
+
+
 @dataclass(slots=True)
 class _State:
     runtime: Any
+    memory: _MemoryGate
     load: Any
     run: Any
     collect: Any
@@ -120,16 +150,12 @@ class Sandbox:
         self, script: Script, values: Mapping[str, Any], *, argument: str | None
     ) -> Evaluation:
         state = self._state()
-        runtime = state.runtime
         try:
-            # lupa converts Python values outside Lua's protected mode, where running out of
-            # memory aborts the process: the limit applies to the script's run only.
-            runtime.set_max_memory(0)
             syntax_error = state.load(script.digest, script.source)
             if syntax_error is not None:
                 self._fail(script, "syntax", syntax_error, None)
-            lua_globals, lua_inputs, tracked = globals_to_lua(runtime, values)
-            runtime.set_max_memory(runtime.get_memory_used() + self.limits.max_memory, True)
+            lua_globals, lua_inputs, tracked = globals_to_lua(state.runtime, values)
+            state.memory.allow(self.limits.max_memory)
             status, value, printed, line = state.run(
                 script.digest,
                 lua_globals,
@@ -138,7 +164,6 @@ class Sandbox:
                 self.limits.max_instructions // _TICK,
                 self.limits.timeout,
             )
-            runtime.set_max_memory(0)
             if status != "ok":
                 self._fail(script, status, value, line)
             printed_lines = tuple(printed[i] for i in range(1, len(printed) + 1))
@@ -196,14 +221,16 @@ def _new_state() -> _State:
         register_builtins=False,
         unpack_returned_tuples=True,
         attribute_handlers=(_refuse_attribute, _refuse_attribute),
-        max_memory=0,  # counted but unlimited; `Sandbox._call` sets the limit around each run
+        max_memory=0,  # counted, and limited by the gate while scripts run
     )
+    memory = _MemoryGate(runtime)
     trusted = runtime.execute('return assert(loadstring(..., "=sandbox"))', _SANDBOX_SOURCE)(
         time.monotonic,
+        runtime.table_from({"apply": memory.apply, "lift": memory.lift}),
         runtime.table_from(_HELPER_SOURCES),
         runtime.table_from(python_helpers(runtime)),
     )
-    return _State(runtime, trusted.load, trusted.run, trusted.collect)
+    return _State(runtime, memory, trusted.load, trusted.run, trusted.collect)
 
 
 def _refuse_attribute(*_: Any) -> NoReturn:

@@ -2,7 +2,7 @@
 -- library, before any user code. It keeps what user code must not reach (debug, loadstring,
 -- setfenv, the clock) in upvalues and hands back the few functions runtime.py calls.
 -- User scripts only ever see the environment built by new_env() below.
-local clock, helper_sources, python_helpers = ...
+local clock, memory, helper_sources, python_helpers = ...
 
 local sethook, getinfo, loadstring, setfenv = debug.sethook, debug.getinfo, loadstring, setfenv
 local error, next, pcall, rawget, select, tostring, type = error, next, pcall, rawget, select, tostring, type
@@ -104,7 +104,7 @@ local function load_helper(name, ...)
   return chunk(...)
 end
 
-local checks = load_helper("checks")
+local checks = load_helper("checks", memory)
 local helpers = load_helper("helpers", python_helpers, checks,
   load_helper("strings", python_helpers, checks))
 
@@ -220,14 +220,17 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout)
   setfenv(chunk, env)
   local argument = argument_name and globals[argument_name]
   local status = "ok"
-  ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
-  sethook(limit_hook, "", TICK)
-  local ok, value = xpcall(function()
+  local function protected()
     local result = evaluate_in(chunk, env, argument)
     if argument_name == nil then return nil end
     return plain(result, origins, {}, 0)
-  end, error_text)
+  end
+  ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
+  memory.apply()
+  sethook(limit_hook, "", TICK)
+  local ok, value = xpcall(protected, error_text)
   sethook()
+  memory.lift()
   if exceeded ~= nil then
     status, value = "limit", exceeded
   elseif not ok then

@@ -152,6 +152,42 @@ def test_a_growing_table_hits_the_memory_limit(sandbox: Sandbox) -> None:
         run(sandbox, "local t = {}\nfor i = 1, 1e9 do t[i] = ('y'):rep(100000) .. i end")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        'local t = {}\nfor i = 1, 20 do t[i] = ("x"):rep(1000000) .. i end\n'
+        'return {#require("json").encode(t)}',
+        'local t = require("json").decode("[" .. ("1,"):rep(2000000) .. "1]")\nreturn {#t}',
+        'return {#require("strings").Fields(("ab "):rep(3000000))}',
+    ],
+    ids=["json.encode", "json.decode", "strings.Fields"],
+)
+def test_a_helper_result_beyond_the_limit_fails_the_script_not_the_process(
+    sandbox: Sandbox, body: str
+) -> None:
+    for _ in range(2):
+        with pytest.raises(LuaError, match="memory limit"):
+            run(sandbox, body)
+    assert run(sandbox, "return {ok = true}") == {"ok": True}
+
+
+def test_helpers_called_at_the_memory_limit_fail_cleanly() -> None:
+    body = """
+    local json, strings = require("json"), require("strings")
+    local hog = {}
+    pcall(function() while true do hog[#hog + 1] = {} end end)
+    for _ = 1, 100 do
+      pcall(json.decode, "[1, 2, 3]")
+      pcall(strings.ToUpper, "abc")
+    end
+    return {survived = true}
+    """
+    sandbox = Sandbox(Limits(max_memory=4 * MIB))
+    with pytest.raises(LuaError, match="memory limit"):
+        run(sandbox, body)
+    assert run(sandbox, "return {again = true}") == {"again": True}
+
+
 def test_a_metamethod_on_the_result_does_not_run_outside_the_limits(sandbox: Sandbox) -> None:
     body = "return setmetatable({}, {__index = function() while true do end end})"
     assert run(sandbox, body) == {}
