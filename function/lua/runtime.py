@@ -20,7 +20,8 @@ The sandbox, in layers:
   ``pcall`` cannot swallow it.
 
 A single call of a C function is not interrupted by the hook: a pathological pattern match
-over a long string runs until it returns (memory stays capped).
+runs until it returns (memory stays capped; ``sandbox.lua`` makes ``string.rep("", n)``
+return at once, the one C loop that allocates nothing).
 
 States are reused, one per thread and `Sandbox` (``reuse_states=False`` makes one per
 evaluation, for comparison in ``benchmarks/lua.py``); isolation between evaluations comes

@@ -17,6 +17,14 @@ local INPUT_REF = "\0input" -- key of the marker that stands for an input object
 -- Strings keep their methods (("x"):upper()) but hide their metatable and, through it,
 -- the real string library.
 getmetatable("").__metatable = false
+
+-- string.rep loops in C, out of the hook's reach; repeating "" allocates nothing, so no limit
+-- would ever stop ("").rep("", 2^52). Every other repetition is bounded by the memory limit.
+local raw_rep = string.rep
+function string.rep(s, n)
+  if type(s) == "string" and s == "" and type(n) == "number" then return "" end
+  return raw_rep(s, n)
+end
 python = nil
 package.loaded.python = nil
 

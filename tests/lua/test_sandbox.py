@@ -147,6 +147,14 @@ def test_a_string_rep_bomb_hits_the_memory_limit(sandbox: Sandbox) -> None:
     assert caught.value.reason == "used more than the memory limit (16 MiB)"
 
 
+def test_repeating_an_empty_string_cannot_spin_in_c(sandbox: Sandbox) -> None:
+    assert run(sandbox, 'return {("").rep("", 2^52), string.rep("", 2^52), ("ab"):rep(2)}') == [
+        "",
+        "",
+        "abab",
+    ]
+
+
 def test_a_growing_table_hits_the_memory_limit(sandbox: Sandbox) -> None:
     with pytest.raises(LuaError, match="memory limit"):
         run(sandbox, "local t = {}\nfor i = 1, 1e9 do t[i] = ('y'):rep(100000) .. i end")
