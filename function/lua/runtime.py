@@ -21,7 +21,7 @@ The sandbox, in layers:
 
 A single call of a C function is not interrupted by the hook: a pathological pattern match
 runs until it returns (memory stays capped; ``sandbox.lua`` makes ``string.rep("", n)``
-return at once, the one C loop that allocates nothing).
+return at once: a C loop that allocates nothing).
 
 States are reused, one per thread and `Sandbox` (``reuse_states=False`` makes one per
 evaluation, for comparison in ``benchmarks/lua.py``); isolation between evaluations comes
