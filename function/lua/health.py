@@ -118,8 +118,11 @@ class LuaHealthRule:
         return Judgement(later.verdicts, evaluation.printed + later.printed)
 
     def _learn_form(self, result: Any) -> Form:
-        per_object = isinstance(result, dict) and "resources" not in result
-        per_object = per_object and ("healthy" in result or "status" in result)
+        """Per-object scripts answer ``{healthy = ...}`` or ``{status = ...}``."""
+        answers_one = isinstance(result, dict) and not result.keys().isdisjoint(
+            {"healthy", "status"}
+        )
+        per_object = answers_one and "resources" not in result
         self.form = Form.PER_OBJECT if per_object else Form.RESOURCES  # the same in any thread
         return self.form
 
