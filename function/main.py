@@ -17,6 +17,7 @@ from crossplane.function import cli as sdkcli
 
 from function.errors import SpecError
 from function.fn import FunctionRunner
+from function.lua.cli import lua
 from function.reconciler.cli import reconcile
 from function.render import FATAL_EXIT_CODE, render_files
 
@@ -71,6 +72,7 @@ def render(
 
 
 cli.add_command(reconcile)
+cli.add_command(lua)
 
 if __name__ == "__main__":
     cli()

@@ -21,24 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from math import inf
+from functools import partial
 
 from function.errors import (
     ChartError,
     ConflictError,
     ForbiddenError,
     InvalidError,
+    LuaError,
     NotFoundError,
     RenderError,
     UnavailableError,
 )
-from function.kube.client import KubeClient, Object, describe, meta
+from function.kube.client import KubeClient, Object, meta
 from function.kube.clients import WorkloadClients
+from function.lua.health import compile_health_rule
 from function.model.bundle import (
     READY_PHASES,
     AddonBundleSpec,
@@ -47,14 +47,11 @@ from function.model.bundle import (
     AddonStatus,
     ClusterAddonsStatus,
     ClusterGate,
-    DriftStatus,
     SyncMode,
     dependency_order,
 )
-from function.model.common import ObjectRef
 from function.reconciler.apply import (
     Owner,
-    apply_object,
     apply_objects,
     ensure_namespace,
     identity,
@@ -64,29 +61,28 @@ from function.reconciler.apply import (
     resolve_kinds,
     withdraw,
 )
-from function.reconciler.drift import exclusions_for, find_drift
-from function.reconciler.hashing import HASH_ANNOTATION, addon_input_hash, template_sources
-from function.reconciler.health import HealthStatus, builtin_health
+from function.reconciler.hashing import HASH_ANNOTATION, addon_input_hash
+from function.reconciler.heal import Healer
+from function.reconciler.health import HealthStatus, Verdict, builtin_health, judge
 from function.reconciler.helm import ChartRenderer
-from function.reconciler.inputs import Inputs
+from function.reconciler.inputs import Inputs, referenced_names
 from function.reconciler.keys import Result
 from function.reconciler.metrics import ApplyCounts
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
 from function.reconciler.render import render_addon
 from function.reconciler.status import (
     all_pending,
+    cluster_ref,
     cluster_status,
+    drift_after,
     failed_addon,
     last_applied,
     pending_addon,
 )
 from function.reconciler.store import ObjectId, Store
-from function.reconciler.templates import TemplateContext, referenced_variables
+from function.reconciler.templates import TemplateContext
 
 log = logging.getLogger(__name__)
-
-INTENT_CACHE_SIZE = 4096
-"""Add-ons on clusters whose applied objects are kept for drift checks (others re-render)."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +151,7 @@ class Converger:
         self._pool = render_pool
         self._clock = clock
         self._timing = timing or Timing()
-        self._intents: OrderedDict[tuple[str, str], tuple[str, list[Object]]] = OrderedDict()
-        self._drift_checked: dict[str, float] = {}
+        self._healer = Healer(self._timing.drift)
         self._waiting: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
         """(target, add-on) → health checks so far, and the kinds of the objects not healthy."""
 
@@ -169,7 +164,7 @@ class Converger:
         previous: ClusterAddonsStatus | None,
     ) -> tuple[ClusterAddonsStatus, Result]:
         """The status of ``spec`` on ``cluster`` after doing what can be done now."""
-        ref = _cluster_ref(cluster_id, cluster, spec)
+        ref = cluster_ref(cluster_id, cluster, spec)
         if cluster is None:
             return all_pending(ref, spec, previous, f"{cluster_id} not found"), Result()
         readiness = cluster_readiness(cluster)
@@ -179,7 +174,7 @@ class Converger:
         try:
             client = await self._inputs.workload_client(spec, cluster_id, cluster)
             sources = {a.name: await self._sources(a, namespace) for a in spec.addons}
-            needs = _referenced(spec, sources)
+            needs = referenced_names(spec, sources)
             context = await self._inputs.context(namespace, spec, cluster, needs)
         except (NotFoundError, InvalidError, ForbiddenError, RenderError) as exc:
             status = all_pending(ref, spec, previous, str(exc))
@@ -190,7 +185,8 @@ class Converger:
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
         target = _Target(bundle, spec, client, context, before, self._clock(), key)
-        target.check_drift = self._drift_due(target)
+        drifting = spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
+        target.check_drift = drifting and self._healer.due(key)
         addons: dict[str, AddonStatus] = {}
         try:
             await self._withdraw_removed(target)
@@ -204,9 +200,14 @@ class Converger:
             message = f"workload cluster unreachable: {exc}"
             for addon in spec.addons:
                 addons.setdefault(addon.name, pending_addon(addon.name, before, message))
-            status = cluster_status(ref, spec, addons, _drift(previous, target))
+            status = cluster_status(
+                ref, spec, addons, drift_after(previous, target.repaired, target.now)
+            )
             return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
-        status = cluster_status(ref, spec, addons, _drift(previous, target))
+        self.counts.written += target.repaired
+        status = cluster_status(
+            ref, spec, addons, drift_after(previous, target.repaired, target.now)
+        )
         if spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
             target.requeue.append(self._timing.drift)
         requeue = min(target.requeue) if target.requeue else None
@@ -266,6 +267,8 @@ class Converger:
             if addon.gate is ClusterGate.GPU_ALLOCATABLE and not await self._gpus(target):
                 target.requeue.append(self._timing.gpu)
                 return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
+            if addon.health.lua is not None:  # a bad rule fails the add-on before any write
+                compile_health_rule(addon.health.lua, name=addon.name)
             objects = await self._render(target, addon, owner, sources)
             if target.spec.sync_mode is SyncMode.DRY_RUN:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
@@ -276,6 +279,8 @@ class Converger:
             return failed_addon(addon.name, input_hash, previous, str(exc))
         except (RenderError, ConflictError, InvalidError, ForbiddenError) as exc:
             return failed_addon(addon.name, input_hash, previous, str(exc))
+        except LuaError as exc:
+            return failed_addon(addon.name, input_hash, previous, _lua_message(addon, exc))
 
     async def _unchanged(
         self,
@@ -289,12 +294,19 @@ class Converger:
         judged again from what is live."""
         if previous.phase in READY_PHASES:
             if target.check_drift and previous.hash is not None:
-                await self._heal(target, addon, owner, previous.hash, sources)
+                target.repaired += await self._healer.heal(
+                    target.client,
+                    target.key,
+                    owner,
+                    addon,
+                    previous.hash,
+                    partial(self._render, target, addon, owner, sources),
+                )
             return previous
         waiting = self._waiting.get((target.key, addon.name))
         kinds = waiting[1] if waiting is not None else previous.kinds  # after a restart: all
         live = await read_owned(target.client, owner, kinds)
-        return self._judge(target, addon, previous, list(live.values()))
+        return await self._judge(target, addon, previous, list(live.values()))
 
     async def _apply(
         self,
@@ -307,7 +319,8 @@ class Converger:
     ) -> AddonStatus:
         if addon.namespace:
             await ensure_namespace(target.client, addon.namespace)
-        self._remember(target, addon, input_hash, objects)
+        if target.spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+            self._healer.remember(target.key, addon.name, input_hash, objects)
         applied = await apply_objects(
             target.client,
             owner,
@@ -331,15 +344,22 @@ class Converger:
             target.requeue.append(self._next_check(target, addon, frozenset()))
             return base.model_copy(update={"hash": None, "message": applied.waiting})
         self._waiting.pop((target.key, addon.name), None)
-        return self._judge(target, addon, base, applied.live)
+        return await self._judge(target, addon, base, applied.live)
 
-    def _judge(
+    async def _judge(
         self, target: _Target, addon: AddonSpec, base: AddonStatus, live: list[Object]
     ) -> AddonStatus:
         """Healthy, Waiting, Failed or Applied, from the live objects of the add-on."""
-        if not addon.health.builtin:
+        if not addon.health.builtin and addon.health.lua is None:
             return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
-        unhealthy = [(o, v) for o in live if not (v := builtin_health(o)).healthy]
+        try:
+            verdicts = await self._verdicts(addon, live)
+        except LuaError as exc:
+            self._waiting.pop((target.key, addon.name), None)
+            return base.model_copy(
+                update={"phase": AddonPhase.FAILED, "message": _lua_message(addon, exc)}
+            )
+        unhealthy = [(o, v) for o, v in zip(live, verdicts, strict=True) if not v.healthy]
         if not unhealthy:
             self._waiting.pop((target.key, addon.name), None)
             return base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None})
@@ -347,10 +367,21 @@ class Converger:
         if degraded is not None:
             self._waiting.pop((target.key, addon.name), None)
             return base.model_copy(update={"phase": AddonPhase.FAILED, "message": degraded.message})
-        kinds = frozenset(kind_key(o) for o, _ in unhealthy)
+        # A Lua rule may judge objects together: it sees all of them again next time.
+        pending = live if addon.health.lua else [o for o, _ in unhealthy]
+        kinds = frozenset(kind_key(o) for o in pending)
         target.requeue.append(self._next_check(target, addon, kinds))
         return base.model_copy(
             update={"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
+        )
+
+    async def _verdicts(self, addon: AddonSpec, live: list[Object]) -> list[Verdict]:
+        """Each live object's health: the add-on's Lua rule (in a worker thread), built-ins."""
+        if addon.health.lua is None:
+            return [builtin_health(o) for o in live]
+        rule = compile_health_rule(addon.health.lua, name=addon.name)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, partial(judge, live, builtin=addon.health.builtin, rule=rule)
         )
 
     def _next_check(self, target: _Target, addon: AddonSpec, kinds: frozenset[str]) -> float:
@@ -385,55 +416,6 @@ class Converger:
             message=f"dry run: would create {create}, update {update}, delete {delete} objects",
             last_applied_time=last_applied(previous),
         )
-
-    # --- drift ---------------------------------------------------------------------------
-
-    def _drift_due(self, target: _Target) -> bool:
-        """Whether this pass checks the target for drift (at most once per period)."""
-        if target.spec.sync_mode is not SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
-            return False
-        now = time.monotonic()
-        if now - self._drift_checked.get(target.key, -inf) < self._timing.drift * 0.9:
-            return False
-        self._drift_checked[target.key] = now
-        return True
-
-    async def _heal(
-        self,
-        target: _Target,
-        addon: AddonSpec,
-        owner: Owner,
-        input_hash: str,
-        sources: dict[str, str],
-    ) -> None:
-        """Re-apply, taking the fields back, every object that drifted from what was applied."""
-        intent = self._intents.get((target.key, addon.name))
-        if intent is not None and intent[0] == input_hash:
-            objects = intent[1]
-        else:
-            objects = await self._render(target, addon, owner, sources)
-            self._remember(target, addon, input_hash, objects)
-        live = await read_owned(target.client, owner, {kind_key(o) for o in objects})
-        for obj in objects:
-            excluded = exclusions_for(obj, addon.drift_exclusions)
-            drift = find_drift(obj, live.get(identity(obj)), excluded)
-            if drift:
-                log.info("drift in %s (%s): %s", describe(obj), addon.name, ", ".join(drift))
-                await apply_object(target.client, obj, force=True)
-                target.repaired += 1
-                self.counts.written += 1
-
-    def _remember(
-        self, target: _Target, addon: AddonSpec, input_hash: str, objects: list[Object]
-    ) -> None:
-        """Keep what an add-on applies, to compare the live objects with it later."""
-        if target.spec.sync_mode is not SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
-            return
-        key = (target.key, addon.name)
-        self._intents[key] = (input_hash, objects)
-        self._intents.move_to_end(key)
-        while len(self._intents) > INTENT_CACHE_SIZE:
-            self._intents.popitem(last=False)
 
     async def _withdraw_removed(self, target: _Target) -> None:
         """Withdraw the add-ons the bundle no longer has (their status entries go too)."""
@@ -489,17 +471,10 @@ class Converger:
 # --- pure helpers --------------------------------------------------------------------------
 
 
-def _referenced(spec: AddonBundleSpec, sources: Mapping[str, Sources]) -> set[str]:
-    """Top-level template names any add-on reads (all of them when a template is unreadable)."""
-    names: set[str] = set()
-    for addon in spec.addons:
-        texts = sources.get(addon.name)
-        for text in template_sources(addon, texts if isinstance(texts, dict) else {}):
-            found = referenced_variables(text)
-            if found is None:
-                return {"infrastructure", "controlPlane"}
-            names |= found
-    return names
+def _lua_message(addon: AddonSpec, exc: LuaError) -> str:
+    """A Lua failure located like a template's: add-on, file, line, reason."""
+    where = f"health.lua:{exc.line}" if exc.line is not None else "health.lua"
+    return f"add-on {addon.name!r}, {where}: {exc.reason}"
 
 
 def _done(previous: AddonStatus | None) -> bool:
@@ -509,27 +484,3 @@ def _done(previous: AddonStatus | None) -> bool:
 def _hash_of(obj: Object) -> str | None:
     value = (meta(obj).get("annotations") or {}).get(HASH_ANNOTATION)
     return str(value) if value is not None else None
-
-
-def _cluster_ref(cluster_id: ObjectId, cluster: Object | None, spec: AddonBundleSpec) -> ObjectRef:
-    if cluster is not None:
-        api_version = str(cluster["apiVersion"])
-    elif spec.cluster_ref is not None:
-        api_version = spec.cluster_ref.api_version
-    else:
-        api_version = f"{cluster_id.gk.group}/v1beta2"
-    return ObjectRef(
-        api_version=api_version,
-        kind=cluster_id.gk.kind,
-        name=cluster_id.name,
-        namespace=cluster_id.namespace or None,
-    )
-
-
-def _drift(previous: ClusterAddonsStatus | None, target: _Target) -> DriftStatus | None:
-    """The drift record after this pass: repairs add to the count."""
-    known = previous.drift if previous else None
-    if not target.repaired:
-        return known
-    count = (known.count if known else 0) + target.repaired
-    return DriftStatus(count=count, last_detected=target.now)

@@ -21,10 +21,11 @@ from function.errors import NotFoundError, RenderError, SourceLocation
 from function.kube.client import KubeClient, Object, meta
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.model.bundle import AddonBundleSpec, AddonSpec
+from function.reconciler.hashing import template_sources
 from function.reconciler.manifests import manifest_templates
 from function.reconciler.readiness import kubeconfig_location
 from function.reconciler.store import DATA_DIGEST, GroupKind, ObjectId, Store
-from function.reconciler.templates import TemplateContext
+from function.reconciler.templates import TemplateContext, referenced_variables
 
 SECRET = GroupKind("", "Secret")
 
@@ -135,6 +136,21 @@ class Inputs:
             return await self._mgmt.get(api_version, kind, name, namespace)
         except NotFoundError:
             return None
+
+
+def referenced_names(
+    spec: AddonBundleSpec, sources: Mapping[str, dict[str, str] | Exception]
+) -> set[str]:
+    """Top-level template names any add-on reads (all of them when a template is unreadable)."""
+    names: set[str] = set()
+    for addon in spec.addons:
+        texts = sources.get(addon.name)
+        for text in template_sources(addon, texts if isinstance(texts, dict) else {}):
+            found = referenced_variables(text)
+            if found is None:
+                return {"infrastructure", "controlPlane"}
+            names |= found
+    return names
 
 
 def _digest(secret: Object | None) -> str | None:

@@ -24,6 +24,7 @@ from function.model.bundle import (
     DriftStatus,
 )
 from function.model.common import ObjectRef, parse
+from function.reconciler.store import ObjectId
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +225,29 @@ def cluster_status(
     return ClusterAddonsStatus(
         cluster_ref=ref, ready=cluster_ready(ordered), addons=ordered, drift=drift
     )
+
+
+def cluster_ref(cluster_id: ObjectId, cluster: Object | None, spec: AddonBundleSpec) -> ObjectRef:
+    """How status names a target cluster: as served, else as the bundle names it."""
+    if cluster is not None:
+        api_version = str(cluster["apiVersion"])
+    elif spec.cluster_ref is not None:
+        api_version = spec.cluster_ref.api_version
+    else:
+        api_version = f"{cluster_id.gk.group}/v1beta2"
+    return ObjectRef(
+        api_version=api_version,
+        kind=cluster_id.gk.kind,
+        name=cluster_id.name,
+        namespace=cluster_id.namespace or None,
+    )
+
+
+def drift_after(
+    previous: ClusterAddonsStatus | None, repaired: int, now: str
+) -> DriftStatus | None:
+    """A cluster's drift record after a pass that re-applied ``repaired`` objects."""
+    known = previous.drift if previous else None
+    if not repaired:
+        return known
+    return DriftStatus(count=(known.count if known else 0) + repaired, last_detected=now)
