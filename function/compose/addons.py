@@ -79,7 +79,7 @@ def compose_bundle(
             "namespace": namespace,
             "labels": {naming.LABEL_CLUSTER: name},
         },
-        "spec": bundle.to_dict(),
+        "spec": bundle.to_manifest(),
     }
     return body, [addon.name for addon in addons]
 

@@ -41,6 +41,11 @@ class Spec(BaseModel):
         """The wire form: camelCase keys, enums as strings, unset optionals left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def to_manifest(self) -> dict[str, Any]:
+        """The wire form without the fields at their defaults, for objects the project writes:
+        the CRD's schema defaults them again, and the object stays as short as its intent."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+
 
 def parse(cls: type[S], data: Any, *, root: str = "spec") -> S:
     """Validate ``data`` as ``cls``; raise `SpecError` naming every bad field under ``root``."""

@@ -56,7 +56,7 @@ def test_runtimes_select_their_serving_stacks_in_install_order() -> None:
 def test_the_bundle_is_what_the_reconciler_parses_and_lists_dependencies_first() -> None:
     bundle = bundle_for([VLLM, KSERVE])
     spec = parse_bundle_spec(bundle["spec"])
-    assert spec.to_dict() == bundle["spec"]
+    assert spec.to_manifest() == bundle["spec"]
     assert sorted(a.name for a in dependency_order(spec.addons)) == sorted(names(bundle))
     listed = names(bundle)
     for position, addon in enumerate(spec.addons):
