@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,4 +165,21 @@ def _desired_state(key: str) -> DesiredState:
         api_version=cluster["apiVersion"], kind=CLUSTER_KIND, name=name, namespace=tenant
     )
     bundle, names = compose_bundle(name, tenant, spec, pool, settings, cluster_ref)
-    return DesiredState(cluster, cluster_ref, bundle, names, pool)
+    return DesiredState(_interned(cluster), cluster_ref, _interned(bundle), names, pool)
+
+
+_OBJECTS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+
+def _interned(obj: dict[str, Any]) -> dict[str, Any]:
+    """The one shared object of this content: an edit that leaves the bundle (or the Cluster)
+    as it was keeps the very object, so its protobuf encoding is reused too."""
+    key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    found = _OBJECTS.get(key)
+    if found is not None:
+        _OBJECTS.move_to_end(key)
+        return found
+    _OBJECTS[key] = obj
+    if len(_OBJECTS) > 2 * MEMOISED_XRS:
+        _OBJECTS.popitem(last=False)
+    return obj
