@@ -121,8 +121,9 @@ class LeaderElector:
             self.is_leader = False
             return False
         except KubeError as exc:
+            # Not renewed: `hold` lets the leader go on until the renew deadline, no longer.
             log.warning("Lease %s: %s", s.name, exc)
-            return self.is_leader  # keep leading until the renew deadline says otherwise
+            return False
         self.is_leader = True
         return True
 

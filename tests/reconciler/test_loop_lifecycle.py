@@ -3,9 +3,11 @@
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.converge import Timing
-from function.reconciler.leader import LeaderElector, LeaseSettings
+from function.reconciler.leader import LeaderElector, LeadershipLostError, LeaseSettings
 from tests.reconciler.harness import (
     BUNDLE_API,
     CAPI,
@@ -249,3 +251,17 @@ async def test_continuous_mode_leaves_drift_alone(tmp_path: Path) -> None:
         await asyncio.sleep(0.5)
         await h.settle()
         assert workload.find("v1", "ConfigMap", "cfg", "apps") is None
+
+
+async def test_a_leader_that_cannot_renew_gives_up_by_its_renew_deadline(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        client = ApiAdapter(configuration_from_kubeconfig(h.mgmt.kubeconfig()))
+        settings = LeaseSettings(
+            "kube-system", "a", lease_duration=1.0, renew_deadline=0.5, retry_period=0.1
+        )
+        leader = LeaderElector(client, settings)
+        await leader.acquire()
+        with h.mgmt.faults.offline(), pytest.raises(LeadershipLostError):
+            await asyncio.wait_for(leader.hold(), 5)
+        assert not leader.is_leader
+        await client.close()
