@@ -138,11 +138,12 @@ def prepare(
 
 
 async def resolve_kinds(
-    client: KubeClient, objects: Sequence[Object], *, addon: str
+    client: KubeClient, objects: Sequence[Object], *, addon: str, tolerate_unknown: bool = False
 ) -> dict[str, ResourceInfo | None]:
     """How each kind is served; None for kinds a CRD in ``objects`` defines.
 
-    Raises `RenderError` naming the object when a kind is unknown to the cluster.
+    Raises `RenderError` naming the object when a kind is unknown to the cluster — unless
+    ``tolerate_unknown`` (a dry run, where another add-on's CRD would define it): None then.
     """
     defined = {key for key, _ in _crd_scopes(objects).items()}
     infos: dict[str, ResourceInfo | None] = {}
@@ -153,7 +154,7 @@ async def resolve_kinds(
         try:
             infos[key] = await client.resource_info(obj["apiVersion"], obj["kind"])
         except NotFoundError as exc:
-            if (group_of(obj["apiVersion"]), obj["kind"]) in defined:
+            if tolerate_unknown or (group_of(obj["apiVersion"]), obj["kind"]) in defined:
                 infos[key] = None
             else:
                 raise RenderError(SourceLocation(addon), f"{describe(obj)}: {exc}") from None

@@ -247,7 +247,10 @@ class Converger:
         sources: Sources,
     ) -> AddonStatus:
         previous = target.previous.get(addon.name)
-        blocked = [d for d in addon.depends_on if done[d].phase not in READY_PHASES]
+        dry_run = target.spec.sync_mode is SyncMode.DRY_RUN  # plans every add-on at once
+        blocked = (
+            [] if dry_run else [d for d in addon.depends_on if done[d].phase not in READY_PHASES]
+        )
         if blocked:
             return pending_addon(addon.name, target.previous, f"waiting for {', '.join(blocked)}")
         if target.spec.sync_mode is SyncMode.ONE_TIME and _done(previous):
@@ -269,8 +272,8 @@ class Converger:
                 return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
-            objects = await self._render(target, addon, owner, sources)
-            if target.spec.sync_mode is SyncMode.DRY_RUN:
+            objects = await self._render(target, addon, owner, sources, tolerate_unknown=dry_run)
+            if dry_run:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
@@ -290,8 +293,10 @@ class Converger:
         previous: AddonStatus,
         sources: dict[str, str],
     ) -> AddonStatus:
-        """Inputs as last applied: done stays done (checking drift when due), others are
-        judged again from what is live."""
+        """Inputs as last applied: done stays done (checking drift when due), a dry run's
+        plan stands, others are judged again from what is live."""
+        if target.spec.sync_mode is SyncMode.DRY_RUN:
+            return previous
         if previous.phase in READY_PHASES:
             if target.check_drift and previous.hash is not None:
                 target.repaired += await self._healer.heal(
@@ -409,7 +414,7 @@ class Converger:
         delete = sum(k not in wanted for k in live_hashes)
         return AddonStatus(
             name=addon.name,
-            phase=AddonPhase.APPLIED,
+            phase=AddonPhase.PENDING,  # nothing is applied: not ready for anything to build on
             hash=input_hash,
             resources=len(objects),
             kinds=previous.kinds if previous else [],
@@ -441,12 +446,20 @@ class Converger:
 
         def digest() -> str:
             chart = self._charts.fetch(addon.name, addon.helm).digest if addon.helm else None
-            return addon_input_hash(addon, target.context, sources, chart)
+            return addon_input_hash(
+                addon, target.context, sources, chart, sync_mode=target.spec.sync_mode.value
+            )
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, digest)
 
     async def _render(
-        self, target: _Target, addon: AddonSpec, owner: Owner, sources: dict[str, str]
+        self,
+        target: _Target,
+        addon: AddonSpec,
+        owner: Owner,
+        sources: dict[str, str],
+        *,
+        tolerate_unknown: bool = False,
     ) -> list[Object]:
         """The add-on's objects, rendered in a worker thread and prepared for apply."""
 
@@ -457,7 +470,9 @@ class Converger:
             ).objects
 
         rendered = await asyncio.get_running_loop().run_in_executor(self._pool, render)
-        infos = await resolve_kinds(target.client, rendered, addon=addon.name)
+        infos = await resolve_kinds(
+            target.client, rendered, addon=addon.name, tolerate_unknown=tolerate_unknown
+        )
         return prepare(rendered, owner, infos, default_namespace=addon.namespace or "default")
 
     async def _gpus(self, target: _Target) -> bool:

@@ -99,6 +99,8 @@ def addon_input_hash(
     context: TemplateContext,
     manifests_from: Mapping[str, str],
     chart_digest: str | None = None,
+    *,
+    sync_mode: str = "",
 ) -> str:
     """SHA-256 (hex) of everything that decides what ``addon`` renders with ``context``.
 
@@ -114,6 +116,8 @@ def addon_input_hash(
             "format": RENDER_FORMAT,
             # A cluster deleted and created again under its name is a new target.
             "cluster": cluster_metadata.get("uid"),
+            # A dry run applies nothing: leaving it must apply, entering it must plan.
+            "syncMode": sync_mode,
             "addon": addon.to_dict(),
             "context": _read_context(addon, context, manifests_from),
             "manifestsFrom": dict(manifests_from),

@@ -27,6 +27,7 @@ from function.model.bundle import (
     AddonBundleSpec,
     ClusterAddonsStatus,
     StopMatchingBehavior,
+    SyncMode,
     parse_bundle_spec,
 )
 from function.reconciler.converge import Converger
@@ -233,6 +234,7 @@ class Reconciler:
             no_targets=targets.none_reason,
             previous=previous,
             now=self._clock(),
+            dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
         )
         wanted = status.to_dict()
         if wanted in (bundle.get("status"), self._written.get(key)):

@@ -77,10 +77,18 @@ def compose_status(
     no_targets: str | None,
     previous: AddonBundleStatus | None,
     now: str,
+    dry_run: bool = False,
 ) -> AddonBundleStatus:
     """The status to write. ``no_targets`` explains an empty target set."""
     ordered = sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
     ready, synced = _ready(ordered, spec_error, no_targets), _synced(ordered, spec_error)
+    if dry_run and spec_error is None:
+        ready = Condition(
+            type="Ready",
+            status="False",
+            reason="DryRun",
+            message="dry run: nothing is applied; each add-on's message says what would change",
+        )
     old = {c.type: c for c in (previous.conditions if previous else [])}
     conditions = [_stamp(c, old.get(c.type), now, generation) for c in (ready, synced)]
     return AddonBundleStatus(
