@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
+from kubernetes.config.config_exception import ConfigException
 
 from function.errors import InvalidError, NotFoundError
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
@@ -61,7 +62,7 @@ class WorkloadClients:
             if cached is not None and cached[0] == digest:
                 self._clients.move_to_end(cluster_key)
                 return cached[1]
-            client = self._factory(_parse_kubeconfig(kubeconfig, cluster_key))
+            client = _build(self._factory, _parse_kubeconfig(kubeconfig, cluster_key), cluster_key)
             self._clients[cluster_key] = (digest, client)
             self._clients.move_to_end(cluster_key)
             stale = [cached[1]] if cached is not None else []
@@ -93,6 +94,13 @@ class WorkloadClients:
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+def _build(factory: ClientFactory, kubeconfig: Mapping[str, Any], cluster_key: str) -> KubeClient:
+    try:
+        return factory(kubeconfig)
+    except ConfigException as exc:  # the kubernetes loader's word for a bad kubeconfig
+        raise InvalidError(f"the kubeconfig of {cluster_key} is not usable: {exc}") from None
 
 
 def _parse_kubeconfig(kubeconfig: bytes, cluster_key: str) -> Mapping[str, Any]:

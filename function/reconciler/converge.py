@@ -28,9 +28,9 @@ from functools import partial
 
 from function.errors import (
     ChartError,
-    ConflictError,
     ForbiddenError,
     InvalidError,
+    KubeError,
     LuaError,
     NotFoundError,
     RenderError,
@@ -190,13 +190,16 @@ class Converger:
         addons: dict[str, AddonStatus] = {}
         try:
             await self._withdraw_removed(target)
+        except KubeError as exc:
+            log.warning("withdrawing removed add-ons from %s: %s", cluster_id, exc)
+            assert previous is not None  # something was removed, so something was there
+            return previous, Result(retry=True, retry_after=exc.retry_after or 0.0)
+        try:
             for addon in dependency_order(spec.addons):
                 addons[addon.name] = await self._addon(
                     target, addon, readiness, addons, sources[addon.name]
                 )
         except UnavailableError as exc:
-            if previous is not None and not addons:
-                return previous, Result(retry=True, retry_after=exc.retry_after or 0.0)
             message = f"workload cluster unreachable: {exc}"
             for addon in spec.addons:
                 addons.setdefault(addon.name, pending_addon(addon.name, before, message))
@@ -280,10 +283,12 @@ class Converger:
             if exc.transient:
                 raise UnavailableError(str(exc)) from exc
             return failed_addon(addon.name, input_hash, previous, str(exc))
-        except (RenderError, ConflictError, InvalidError, ForbiddenError) as exc:
-            return failed_addon(addon.name, input_hash, previous, str(exc))
         except LuaError as exc:
             return failed_addon(addon.name, input_hash, previous, _lua_message(addon, exc))
+        except UnavailableError:
+            raise  # the whole target waits and retries
+        except (RenderError, KubeError) as exc:  # refused by the cluster: this add-on only
+            return failed_addon(addon.name, input_hash, previous, str(exc))
 
     async def _unchanged(
         self,

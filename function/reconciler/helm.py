@@ -147,9 +147,14 @@ class BinaryEngine:
                 "--include-crds",
                 "--skip-tests",
             ]
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=self._timeout, check=False
-            )
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=self._timeout, check=False
+                )
+            except subprocess.TimeoutExpired:
+                raise helm.HelmRenderError(
+                    f"helm template did not finish in {self._timeout:g} s"
+                ) from None
         if done.returncode != 0:
             raise helm.HelmRenderError(done.stderr.strip().removeprefix("Error: "))
         return split_template_output(done.stdout)

@@ -13,9 +13,10 @@ restart so that hashes recorded there still gate re-rendering: a restart writes 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from function.errors import NotFoundError, SpecError, UnavailableError
@@ -36,6 +37,8 @@ from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, Ta
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.status import (
+    all_failed,
+    cluster_ref,
     compose_status,
     drift_corrections,
     read_status,
@@ -93,6 +96,8 @@ class Reconciler:
         self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
         self._written: dict[BundleKey, Object] = {}
+        self._in_flight: dict[BundleKey, int] = {}
+        self._idle: dict[BundleKey, asyncio.Event] = {}
         self._signatures: dict[BundleKey, tuple[object, ...]] = {}
         """What of each bundle, other than its status, the last queued look saw."""
 
@@ -180,17 +185,47 @@ class Reconciler:
         cluster = self._store.get_id(key.cluster)
         previous = self.table.get(key) or _status_for(bundle, key.cluster)
         targets = self._targets.get(key.bundle)
-        if targets is None or key.cluster not in targets.clusters:
-            return await self._depart(key, bundle, spec, cluster, previous)
-        status, result = await self._converger.converge(
-            bundle, spec, key.cluster, cluster, previous
-        )
+        async with self._running(key.bundle):
+            if targets is None or key.cluster not in targets.clusters:
+                return await self._depart(key, bundle, spec, cluster, previous)
+            try:
+                status, result = await self._converger.converge(
+                    bundle, spec, key.cluster, cluster, previous
+                )
+            except Exception as exc:
+                # A bug must not freeze the bundle's status: say so, then retry with backoff.
+                ref = cluster_ref(key.cluster, cluster, spec)
+                self._record(key, bundle, all_failed(ref, spec, previous, f"internal error: {exc}"))
+                raise
+        self._record(key, bundle, status)
+        return result
+
+    def _record(self, key: TargetKey, bundle: Object, status: ClusterAddonsStatus) -> None:
+        """Keep a target's status; queue a status write when it (or the generation) moved."""
         generation = _generation(bundle)
         if self.table.get(key) != status or self._generations.get(key) != generation:
             self.table[key] = status
             self._generations[key] = generation
             self._queue.add_after(StatusKey(key.bundle), self._status_delay)
-        return result
+
+    @contextlib.asynccontextmanager
+    async def _running(self, bundle: BundleKey) -> AsyncIterator[None]:
+        """Mark a target of ``bundle`` as in flight, for `_until_idle`."""
+        self._in_flight[bundle] = self._in_flight.get(bundle, 0) + 1
+        try:
+            yield
+        finally:
+            self._in_flight[bundle] -= 1
+            if not self._in_flight[bundle]:
+                del self._in_flight[bundle]
+                idle = self._idle.pop(bundle, None)
+                if idle is not None:
+                    idle.set()
+
+    async def _until_idle(self, bundle: BundleKey) -> None:
+        """Wait until no target of ``bundle`` is in flight (deletion waits for late applies)."""
+        while self._in_flight.get(bundle):
+            await self._idle.setdefault(bundle, asyncio.Event()).wait()
 
     async def _depart(
         self,
@@ -271,6 +306,7 @@ class Reconciler:
         finalizers = list(meta(bundle).get("finalizers") or [])
         if FINALIZER not in finalizers:
             return DONE
+        await self._until_idle(key)  # an apply begun before the deletion ends first
         spec = self._spec(key, bundle)
         parsed = None if isinstance(spec, SpecError) else spec
         if parsed is None or parsed.stop_matching_behavior is StopMatchingBehavior.WITHDRAW_ADDONS:

@@ -222,6 +222,18 @@ def all_pending(
     return cluster_status(ref, spec, addons, previous.drift if previous else None)
 
 
+def all_failed(
+    ref: ObjectRef,
+    spec: AddonBundleSpec,
+    previous: ClusterAddonsStatus | None,
+    message: str,
+) -> ClusterAddonsStatus:
+    """Every add-on failed for the same reason, keeping what is known of earlier applies."""
+    before = {a.name: a for a in (previous.addons if previous else [])}
+    addons = {a.name: failed_addon(a.name, None, before.get(a.name), message) for a in spec.addons}
+    return cluster_status(ref, spec, addons, previous.drift if previous else None)
+
+
 def cluster_status(
     ref: ObjectRef,
     spec: AddonBundleSpec,

@@ -148,3 +148,19 @@ async def test_a_bundle_may_not_target_another_namespace(tmp_path: Path) -> None
             "spec.clusterRef.namespace: a bundle may only target clusters in its own namespace "
             "(team-a)"
         )
+
+
+async def test_an_object_refused_by_the_cluster_fails_its_addon_and_status_goes_on(
+    tmp_path: Path,
+) -> None:
+    elsewhere = {
+        "name": "elsewhere",
+        "namespace": "apps",
+        "manifests": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: nowhere}\n",
+    }
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        h.mgmt.apply(bundle("stack", [elsewhere, configmap_addon("fine")]), field_manager="test")
+        got = await h.wait_bundle("stack", settled("elsewhere", "fine"))
+        assert addon_phases(got) == {"elsewhere": "Failed", "fine": "Healthy"}
+        assert "nowhere" in addon_status(got, "elsewhere")["message"]

@@ -265,3 +265,32 @@ async def test_a_leader_that_cannot_renew_gives_up_by_its_renew_deadline(tmp_pat
             await asyncio.wait_for(leader.hold(), 5)
         assert not leader.is_leader
         await client.close()
+
+
+async def test_deleting_a_bundle_while_it_is_being_applied_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    maps = "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m{i}}}\n" for i in range(4)
+    )
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        workload = await h.wait_workload("c1")
+        workload.faults.slow(0.2, verb="apply")
+        h.mgmt.apply(
+            bundle("stack", [{"name": "slow", "namespace": "apps", "manifests": maps}]),
+            field_manager="test",
+        )
+        await eventually(
+            lambda: workload.find("v1", "ConfigMap", "m0", "apps") is not None,
+            within=10,
+            what="the first object",
+        )
+        h.mgmt.delete(BUNDLE_API, "AddonBundle", "stack", NAMESPACE)
+        await eventually(
+            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "stack", NAMESPACE) is None,
+            within=15,
+            what="bundle deletion",
+        )
+        await h.settle()
+        assert [m["metadata"]["name"] for m in workload.list("v1", "ConfigMap", "apps")] == []
