@@ -5,7 +5,9 @@ was applied; comparing hashes of whole objects would see drift everywhere. What 
 the intent: every field the add-on sets must still hold the value it set. `find_drift` walks
 the applied object (the intent) and reports each path where the live object differs or lacks
 the field — server defaults and fields set by others are ignored, as they are not in the
-intent. Lists are compared element by element, so defaults inside containers do not count.
+intent. Keyed lists (containers, env, ports, volumes, mounts) are matched by key, so entries
+others add (an injected sidecar, an extra env var) are not drift; other lists are atomic and
+compared element by element, so defaults inside their elements do not count.
 
 Drift exclusions (``driftExclusions[].paths``, JSON-pointer style, optionally limited to a
 target kind/name) name paths a user lets others own, e.g. ``/spec/replicas`` under an HPA.
@@ -102,13 +104,50 @@ def _drift(intent: Any, live: Any, path: str, prefixes: tuple[str, ...]) -> Iter
         for key, value in intent.items():
             yield from _drift(value, live.get(key, _ABSENT), f"{path}/{_escape(key)}", prefixes)
     elif isinstance(intent, list):
-        if not isinstance(live, list) or len(live) != len(intent):
+        if not isinstance(live, list):
             yield path
             return
-        for i, (want, have) in enumerate(zip(intent, live, strict=True)):
-            yield from _drift(want, have, f"{path}/{i}", prefixes)
+        key = _merge_key(intent)
+        if key is None:  # an atomic list: exactly what was applied
+            if len(live) != len(intent):
+                yield path
+                return
+            for i, (want, have) in enumerate(zip(intent, live, strict=True)):
+                yield from _drift(want, have, f"{path}/{i}", prefixes)
+            return
+        # A keyed list (containers, env, ports...): others may add entries, as SSA allows;
+        # each entry applied must still be there and hold what was applied.
+        found = {_key_of(item, key): item for item in live if isinstance(item, dict)}
+        for want in intent:
+            name = _key_of(want, key)
+            label = "/".join(str(part) for part in name)
+            yield from _drift(want, found.get(name, _ABSENT), f"{path}/{label}", prefixes)
     elif not _same_scalar(intent, live):
         yield path
+
+
+_MERGE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("containerPort", "protocol"),
+    ("port", "protocol"),
+    ("mountPath",),
+    ("devicePath",),
+    ("name",),
+)
+"""Keys of the lists Kubernetes merges by key (containers, env, volumes, ports, mounts...)."""
+
+
+def _merge_key(items: list[Any]) -> tuple[str, ...] | None:
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    for key in _MERGE_KEYS:
+        if all(key[0] in item for item in items):
+            return key
+    return None
+
+
+def _key_of(item: dict[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
+    # A port's protocol defaults to TCP on the server.
+    return tuple(item.get(part, "TCP" if part == "protocol" else None) for part in key)
 
 
 def _same_scalar(intent: Any, live: Any) -> bool:

@@ -54,15 +54,66 @@ def test_changed_and_removed_fields_are_drift() -> None:
     del changed["metadata"]["labels"]["app"]
     assert find_drift(INTENT, changed) == [
         "/metadata/labels/app",
-        "/spec/template/spec/containers/0/image",
+        "/spec/template/spec/containers/op/image",
     ]
     assert find_drift(INTENT, None) == [MISSING]
 
 
-def test_a_list_of_another_length_is_drift() -> None:
-    changed = live()
-    changed["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "s"})
-    assert find_drift(INTENT, changed) == ["/spec/template/spec/containers"]
+def test_keyed_lists_allow_entries_of_others_but_not_losing_ours() -> None:
+    sidecar = live()
+    sidecar["spec"]["template"]["spec"]["containers"].append({"name": "injected", "image": "s"})
+    assert find_drift(INTENT, sidecar) == []
+    replaced = live()
+    replaced["spec"]["template"]["spec"]["containers"] = [{"name": "other", "image": "op:1"}]
+    assert find_drift(INTENT, replaced) == ["/spec/template/spec/containers/op"]
+
+
+def test_atomic_lists_must_stay_as_applied() -> None:
+    intent = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "containers": [{"name": "c", "args": ["--a", "--b"]}],
+        },
+    }
+    changed = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "tolerations": [
+                {"key": "nvidia.com/gpu", "operator": "Exists"},
+                {"key": "x", "operator": "Exists"},
+            ],
+            "containers": [{"name": "c", "args": ["--a"]}],
+        },
+    }
+    assert find_drift(intent, changed) == ["/spec/tolerations", "/spec/containers/c/args"]
+
+
+def test_ports_are_keyed_by_port_and_protocol_defaulting_to_tcp() -> None:
+    intent = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    served = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {
+            "ports": [
+                {"port": 443, "protocol": "TCP"},
+                {"port": 80, "protocol": "TCP", "targetPort": 8080},
+            ]
+        },
+    }
+    assert find_drift(intent, served) == []
+    served["spec"]["ports"][1]["targetPort"] = 9090
+    assert find_drift(intent, served) == ["/spec/ports/80/TCP/targetPort"]
 
 
 def test_numbers_compare_by_value_but_not_with_strings() -> None:
