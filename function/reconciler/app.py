@@ -89,6 +89,7 @@ class ReconcilerApp:
         self.metrics = Metrics()
         self.clients = clients or WorkloadClients()
         self._render_pool = ThreadPoolExecutor(settings.render_threads, "render")
+        self._fetch_pool = ThreadPoolExecutor(8, "charts")
         renderer = charts or ChartRenderer(
             ChartFetcher(settings.chart_cache, file_root=settings.charts_root)
         )
@@ -98,6 +99,7 @@ class ReconcilerApp:
             renderer,
             self.store,
             render_pool=self._render_pool,
+            fetch_pool=self._fetch_pool,
             clock=utc_now,
             timing=settings.timing,
         )
@@ -226,6 +228,7 @@ class ReconcilerApp:
             await self.elector.release()
         await self.clients.close()
         self._render_pool.shutdown(wait=False, cancel_futures=True)
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         if runner is not None:
             await runner.cleanup()
 

@@ -141,6 +141,7 @@ class Converger:
         store: Store,
         *,
         render_pool: Executor,
+        fetch_pool: Executor,
         clock: Callable[[], str],
         timing: Timing | None = None,
         counts: ApplyCounts | None = None,
@@ -149,6 +150,7 @@ class Converger:
         self._inputs = Inputs(mgmt, clients, store)
         self._charts = charts
         self._pool = render_pool
+        self._fetch_pool = fetch_pool
         self._clock = clock
         self._timing = timing or Timing()
         self._healer = Healer(self._timing.drift)
@@ -215,6 +217,17 @@ class Converger:
             target.requeue.append(self._timing.drift)
         requeue = min(target.requeue) if target.requeue else None
         return status, Result(requeue_after=requeue)
+
+    def forget(self, bundle: str, cluster_id: ObjectId) -> None:
+        """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
+        key = f"{bundle}@{cluster_id}"
+        self._healer.forget(key)
+        for waiting in [w for w in self._waiting if w[0] == key]:
+            del self._waiting[waiting]
+
+    async def forget_cluster(self, cluster_id: ObjectId) -> None:
+        """Close and drop the client of a cluster that is gone."""
+        await self._inputs.forget(cluster_id)
 
     async def withdraw(
         self,
@@ -455,7 +468,8 @@ class Converger:
                 addon, target.context, sources, chart, sync_mode=target.spec.sync_mode.value
             )
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, digest)
+        # Fetching may wait on a chart repository: not on the render threads.
+        return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, digest)
 
     async def _render(
         self,

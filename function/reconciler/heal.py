@@ -52,6 +52,12 @@ class Healer:
         while len(self._intents) > INTENT_CACHE_SIZE:
             self._intents.popitem(last=False)
 
+    def forget(self, target: str) -> None:
+        """Drop what is kept about a target that is no more."""
+        self._checked.pop(target, None)
+        for key in [k for k in self._intents if k[0] == target]:
+            del self._intents[key]
+
     async def heal(
         self,
         client: KubeClient,

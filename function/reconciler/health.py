@@ -73,12 +73,6 @@ def judge(
     ]
 
 
-def needs_health_check(obj: Object) -> bool:
-    """Whether the live object must be read to judge it (others are healthy on apply)."""
-    key = (group_of(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")))
-    return key in _CHECKS or key in _READY_CONDITION_KINDS
-
-
 def _generation_observed(obj: Object) -> bool:
     status: Mapping[str, Any] = obj.get("status") or {}
     generation = meta(obj).get("generation")

@@ -62,6 +62,11 @@ class Inputs:
             self._seen[cluster_key] = digest
         return client
 
+    async def forget(self, cluster_id: ObjectId) -> None:
+        """Close and drop the client of a cluster that is gone."""
+        self._seen.pop(str(cluster_id), None)
+        await self._clients.forget(str(cluster_id))
+
     async def sources(self, addon: AddonSpec, namespace: str) -> dict[str, str]:
         """The templates of an add-on's ``manifestsFrom`` entries, by source label."""
         sources: dict[str, str] = {}

@@ -183,6 +183,8 @@ class Reconciler:
         if isinstance(spec, SpecError):
             return DONE  # keep what is applied until the spec is fixed
         cluster = self._store.get_id(key.cluster)
+        if cluster is None:
+            await self._converger.forget_cluster(key.cluster)
         previous = self.table.get(key) or _status_for(bundle, key.cluster)
         targets = self._targets.get(key.bundle)
         async with self._running(key.bundle):
@@ -246,6 +248,7 @@ class Reconciler:
                 return Result(retry=True, retry_after=exc.retry_after or 0.0)
         self.table.pop(key, None)
         self._generations.pop(key, None)
+        self._converger.forget(str(key.bundle), key.cluster)
         self._queue.add(StatusKey(key.bundle))
         return DONE
 
@@ -399,6 +402,7 @@ class Reconciler:
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
             self._generations.pop(target, None)
+            self._converger.forget(str(key), target.cluster)
 
 
 def _generation(bundle: Object) -> int:

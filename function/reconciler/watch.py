@@ -68,6 +68,9 @@ class Informer:
             except KubeError as exc:
                 log.warning("%s: %s", self.gk, exc)
                 await self._backoff()
+            except Exception:  # an informer must not die: its cache would go stale silently
+                log.exception("%s: informer failed; listing again", self.gk)
+                await self._backoff()
 
     async def _relist(self) -> str:
         listed = await self._client.list(self.api_version, self.kind, label_selector=self._selector)
