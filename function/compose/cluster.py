@@ -3,10 +3,16 @@
 The ClusterClass named in ``spec.capi.clusterClass`` must offer two MachineDeployment classes,
 ``cpu-worker`` and ``gpu-worker``, and the variables ``region``, ``environment``,
 ``gpuProduct`` and ``gpusPerNode`` (its patches map them to flavors, instance types or host
-selectors). The GPU pool carries the real cluster-autoscaler annotations for its bounds and
-for scale-from-zero capacity. The v1beta2 shape (``classRef``) is the default; the Input's
-``capiApiVersion: v1beta1`` emits ``class`` instead. `function.compose.sizing` provides the
-pool size; `function.compose.readiness` reads the observed object back.
+selectors). A GPU pool that may grow (``maxNodes`` above the nodes the models need) is the
+cluster-autoscaler's: it carries the node-group bounds (the minimum is the nodes the models
+need) and no ``replicas``, as Cluster API's autoscaling guide asks of managed topologies, so
+neither the topology controller nor Crossplane's re-apply undoes a scale-up; Cluster API
+defaults a new MachineDeployment's replicas to the minimum. A pool that cannot grow sets
+``replicas`` and no bounds. Either way the scale-from-zero capacity annotations describe the
+pool's machines (the autoscaler ignores them on a pool without bounds). The v1beta2 shape
+(``classRef``) is the default; the Input's ``capiApiVersion: v1beta1`` emits ``class``
+instead. `function.compose.sizing` provides the pool size; `function.compose.readiness`
+reads the observed object back.
 """
 
 from __future__ import annotations
@@ -109,19 +115,17 @@ def _control_plane_replicas(spec: AIInferenceClusterSpec, capi: CapiSpec) -> int
 
 
 def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
-    return {
+    annotations = {
+        CAPACITY_GPU_TYPE: GPU_RESOURCE,
+        CAPACITY_GPU_COUNT: str(pool.allocatable_per_node),
+        CAPACITY_LABELS: ",".join(f"{k}={v}" for k, v in pool.node_labels.items()),
+    }
+    deployment: dict[str, Any] = {
         "class": GPU_WORKER_CLASS,
         "name": "gpu",
-        "replicas": pool.nodes,
         "metadata": {
             "labels": {NODE_GPU_PRODUCT_LABEL: pool.gpu.product.value},
-            "annotations": {
-                AUTOSCALER_MIN: str(pool.nodes),
-                AUTOSCALER_MAX: str(max(pool.nodes, pool.max_nodes)),
-                CAPACITY_GPU_TYPE: GPU_RESOURCE,
-                CAPACITY_GPU_COUNT: str(pool.allocatable_per_node),
-                CAPACITY_LABELS: ",".join(f"{k}={v}" for k, v in pool.node_labels.items()),
-            },
+            "annotations": annotations,
         },
         "variables": {
             "overrides": [
@@ -130,3 +134,9 @@ def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
             ]
         },
     }
+    if pool.max_nodes > pool.nodes:
+        annotations[AUTOSCALER_MIN] = str(pool.nodes)
+        annotations[AUTOSCALER_MAX] = str(pool.max_nodes)
+    else:
+        deployment["replicas"] = pool.nodes
+    return deployment

@@ -139,6 +139,23 @@ def test_kubeconfig_secret_reaches_the_workload_cluster(management: EmulatedClus
     assert gpu.status.node_info.kubelet_version == "v1.33.1"
 
 
+def test_an_autoscaled_pool_without_replicas_starts_at_its_minimum(
+    management: EmulatedCluster,
+) -> None:
+    cluster = capi_cluster()
+    cpu, gpu = cluster["spec"]["topology"]["workers"]["machineDeployments"]
+    del cpu["replicas"]  # no bounds either: Cluster API's default of 1
+    del gpu["replicas"]
+    gpu["metadata"]["annotations"] |= {
+        "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size": "2",
+        "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size": "4",
+    }
+    management.create(cluster)
+    assert wait_available(management)["status"]["workers"]["readyReplicas"] == 3
+    nodes = workload_client(management).list_node().items
+    assert sorted(n.metadata.name for n in nodes) == ["gpu-1-cpu-0", "gpu-1-gpu-0", "gpu-1-gpu-1"]
+
+
 def test_gpu_nodes_advertise_gpus_once_the_cluster_policy_is_ready(
     fleet: Fleet, management: EmulatedCluster
 ) -> None:

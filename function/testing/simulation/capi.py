@@ -15,11 +15,13 @@ both versions) and doing nothing while the Cluster is paused (`spec.paused` or t
    (`initialization.controlPlaneInitialized`, `controlPlaneReady`, `ControlPlaneInitialized`,
    `ControlPlaneAvailable`, `RemoteConnectionProbe`), phase `Provisioned`.
 3. ``capi-workers``: creates one Node per replica of each
-   `spec.topology.workers.machineDeployments[]` in the workload cluster (and deletes surplus
-   ones), then reports `WorkersAvailable`, `Available` and v1beta1 `Ready`. A machineDeployment
-   whose annotations carry `capacity.cluster-autoscaler.kubernetes.io/gpu-count` (and
-   `gpu-type`, and a `nvidia.com/gpu.product` in `.../labels`) yields GPU nodes, which
-   `extensions.GpuDevicePlugin` equips once the workload cluster's ClusterPolicy is ready.
+   `spec.topology.workers.machineDeployments[]` in the workload cluster (an unset ``replicas``
+   defaulted from the autoscaler's min-size annotation, as Cluster API does) and deletes
+   surplus ones, then reports `WorkersAvailable`, `Available` and v1beta1 `Ready`. A
+   machineDeployment whose annotations carry
+   `capacity.cluster-autoscaler.kubernetes.io/gpu-count` (and `gpu-type`, and a
+   `nvidia.com/gpu.product` in `.../labels`) yields GPU nodes, which `extensions.GpuDevicePlugin`
+   equips once the workload cluster's ClusterPolicy is ready.
 4. ``capi-deletion``: a deleting Cluster goes `Deleting`, its workload cluster goes offline for
    good, and the finalizer is removed so the Cluster (and, by garbage collection, its
    kubeconfig Secret) disappears.

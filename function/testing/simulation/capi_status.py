@@ -6,7 +6,10 @@ fields of v1beta2 (`initialization.*`, metav1 conditions `InfrastructureReady`,
 `TopologyReconciled`, `Available`, `controlPlane`/`workers` counters) and of v1beta1
 (`infrastructureReady`, `controlPlaneReady`, conditions `Ready`, `ControlPlaneReady`) side by
 side, since the emulator stores one object for both versions. `desired_nodes` turns a
-topology's machineDeployments into the Node objects kubelets would register. `capi` writes them.
+topology's machineDeployments into the Node objects kubelets would register, defaulting an
+unset ``replicas`` as Cluster API's MachineDeployment webhook does for a new one: the
+autoscaler's min-size annotation when both node-group bounds are set, otherwise 1. `capi`
+writes them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from function.testing.simulation.extensions import GPU_COUNT, GPU_PRODUCT, GPU_R
 FINALIZER = "cluster.cluster.x-k8s.io"
 PAUSED_ANNOTATION = "cluster.x-k8s.io/paused"
 AUTOSCALER = "capacity.cluster-autoscaler.kubernetes.io/"
+NODE_GROUP_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
+NODE_GROUP_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 SYNCED_LABEL_DOMAINS = ("node-restriction.kubernetes.io", "node.cluster.x-k8s.io")
 
 PENDING, INFRASTRUCTURE, PROVISIONED, READY = range(4)
@@ -109,6 +114,15 @@ def _parse_labels(text: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _replicas(replicas: Any, annotations: dict[str, Any]) -> int:
+    """A machineDeployment's replicas, defaulted as Cluster API does for a new one."""
+    if replicas is not None:
+        return int(replicas)
+    if NODE_GROUP_MIN in annotations and NODE_GROUP_MAX in annotations:
+        return int(annotations[NODE_GROUP_MIN])
+    return 1
+
+
 def desired_nodes(cluster: dict[str, Any]) -> list[dict[str, Any]]:
     """The Nodes the topology's machineDeployments register, in order."""
     topology = (cluster.get("spec") or {}).get("topology") or {}
@@ -132,7 +146,7 @@ def desired_nodes(cluster: dict[str, Any]) -> list[dict[str, Any]]:
             "memory": str(annotations.get(AUTOSCALER + "memory", "32Gi")),
             "pods": str(annotations.get(AUTOSCALER + "maxPods", "110")),
         }
-        for index in range(int(deployment.get("replicas", 1))):
+        for index in range(_replicas(deployment.get("replicas"), annotations)):
             node_name = f"{name}-{deployment['name']}-{index}"
             nodes.append(
                 _node(
