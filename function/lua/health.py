@@ -24,10 +24,16 @@ Three forms are accepted, told apart by what ``evaluate()`` returns:
 - the per-object HealthCheck of ``v1alpha1``: global ``obj``; returns ``{status = ...,
   message = ..., ignore = bool}``.
 
-The first evaluation of a rule sets both globals (``resources``, and ``obj`` as the first
-object, which is also the argument) and learns the form from the result; later evaluations
-of a per-object rule run once per object, with ``obj`` as global and argument, and of a
-HealthCheck rule once, with ``resources`` as global and argument.
+A rule learns its form while judging. Until it knows, an evaluation offers both globals
+(``resources``, and ``obj`` as the first object, which is also the argument) and notes which
+one the script reads: ``obj`` means per-object, ``resources`` HealthCheck. A script that read
+neither (it used its argument) or both is told by its result: ``healthy``, ``status`` or
+``ignore`` mean per-object, ``resources`` HealthCheck; a script that read only its argument
+and gave none of these is evaluated again with all objects as the argument, as a HealthCheck
+taking its objects as the argument expects. A result that shows no form (``{}``) teaches
+nothing, so a rule never keeps a wrong guess. Once known, a per-object rule runs once per
+object, with ``obj`` as global and argument, and a HealthCheck rule once, with ``resources``
+as global and argument. The form is kept on the rule, which `compile_health_rule` caches.
 """
 
 from __future__ import annotations
@@ -99,36 +105,43 @@ class LuaHealthRule:
         if not chosen:
             return Judgement({})
         if self.form is Form.PER_OBJECT:
-            return self._per_object(chosen, {})
-        everything = [obj for _, obj in chosen]
-        values: dict[str, Any] = {"resources": everything}
-        argument = "resources"
-        if self.form is None:
-            values["obj"] = everything[0]
-            argument = "obj"
-        evaluation = self.sandbox.evaluate(self.script, values, argument=argument)
-        form = self.form or self._learn_form(evaluation.value)
-        if form is Form.RESOURCES:
-            verdicts = _listed_verdicts(self.name, evaluation.value, chosen)
-            return Judgement(verdicts, evaluation.printed)
+            return self._per_object(chosen)
+        if self.form is Form.RESOURCES:
+            return self._all_at_once(chosen)
+        return self._probe(chosen)
+
+    def _probe(self, chosen: Sequence[tuple[int, Object]]) -> Judgement:
+        """Judge while learning the form: ``obj`` is the first object (and the argument),
+        ``resources`` all of them, and the sandbox notes which of the two the script reads."""
         first_index, first = chosen[0]
-        known = _object_verdict(self.name, evaluation.value, first)
-        done = {first_index: known} if known is not None else {}
-        later = self._per_object(chosen[1:], done)
-        return Judgement(later.verdicts, evaluation.printed + later.printed)
+        values = {"resources": [obj for _, obj in chosen], "obj": first}
+        probe = self.sandbox.evaluate(self.script, values, argument="obj", note_reads=True)
+        form = _form_shown(probe.read, probe.value)
+        if form is None and not probe.read:
+            # It read only its argument, the first object, and said nothing: a HealthCheck
+            # script taking its objects as the argument must be given them all.
+            return self._all_at_once(chosen)
+        if form is not None:
+            self.form = form  # every thread learns the same
+        if form is not Form.PER_OBJECT:
+            return Judgement(_listed_verdicts(self.name, probe.value, chosen), probe.printed)
+        verdict = _object_verdict(self.name, probe.value, first)
+        rest = self._per_object(chosen[1:])
+        verdicts = rest.verdicts if verdict is None else {first_index: verdict} | rest.verdicts
+        return Judgement(verdicts, probe.printed + rest.printed)
 
-    def _learn_form(self, result: Any) -> Form:
-        """Per-object scripts answer ``{healthy = ...}`` or ``{status = ...}``."""
-        answers_one = isinstance(result, dict) and not result.keys().isdisjoint(
-            {"healthy", "status"}
+    def _all_at_once(self, chosen: Sequence[tuple[int, Object]]) -> Judgement:
+        everything = [obj for _, obj in chosen]
+        evaluation = self.sandbox.evaluate(
+            self.script, {"resources": everything}, argument="resources"
         )
-        per_object = answers_one and "resources" not in result
-        self.form = Form.PER_OBJECT if per_object else Form.RESOURCES  # the same in any thread
-        return self.form
+        if isinstance(evaluation.value, dict) and "resources" in evaluation.value:
+            self.form = Form.RESOURCES
+        verdicts = _listed_verdicts(self.name, evaluation.value, chosen)
+        return Judgement(verdicts, evaluation.printed)
 
-    def _per_object(
-        self, chosen: Sequence[tuple[int, Object]], verdicts: dict[int, Verdict]
-    ) -> Judgement:
+    def _per_object(self, chosen: Sequence[tuple[int, Object]]) -> Judgement:
+        verdicts: dict[int, Verdict] = {}
         printed: list[str] = []
         for index, obj in chosen:
             evaluation = self.sandbox.evaluate(self.script, {"obj": obj}, argument="obj")
@@ -137,6 +150,30 @@ class LuaHealthRule:
             if verdict is not None:
                 verdicts[index] = verdict
         return Judgement(verdicts, tuple(printed))
+
+
+def _form_shown(read: frozenset[str], result: Any) -> Form | None:
+    """The form a probing evaluation shows, or None if it shows none.
+
+    The global the script read decides. One that read both, or neither (it used its argument),
+    is told by its result: ``resources`` for a HealthCheck, ``healthy``, ``status`` or
+    ``ignore`` for a per-object answer. A result with none of them (``{}``: a HealthCheck with
+    nothing to say) decides nothing, and the next call probes again.
+    """
+    if read == {"obj"}:
+        return Form.PER_OBJECT
+    if read == {"resources"}:
+        return Form.RESOURCES
+    if not isinstance(result, dict):
+        return None
+    if "resources" in result:
+        return Form.RESOURCES
+    if not _PER_OBJECT_KEYS.isdisjoint(result):
+        return Form.PER_OBJECT
+    return None
+
+
+_PER_OBJECT_KEYS = frozenset({"healthy", "status", "ignore"})
 
 
 def compile_health_rule(

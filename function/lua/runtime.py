@@ -83,6 +83,8 @@ class Evaluation:
 
     value: Any
     printed: tuple[str, ...]
+    read: frozenset[str] = frozenset()
+    """The globals the script read, when the evaluation was asked to note them."""
 
 
 class _MemoryGate:
@@ -139,16 +141,30 @@ class Sandbox:
         self._call(script, {}, argument=None)
         return script
 
-    def evaluate(self, script: Script, values: Mapping[str, Any], *, argument: str) -> Evaluation:
+    def evaluate(
+        self,
+        script: Script,
+        values: Mapping[str, Any],
+        *,
+        argument: str,
+        note_reads: bool = False,
+    ) -> Evaluation:
         """Set ``values`` as globals, call ``evaluate(values[argument])``, convert its result.
 
+        With ``note_reads`` the globals are handed over as the script reads them, and
+        `Evaluation.read` names those it read (reading the argument is not reading a global).
         Raises `LuaError` on a runtime error, an exceeded limit, or a result that has no JSON
         form (functions, cycles, non-UTF-8 strings, nesting deeper than 100).
         """
-        return self._call(script, values, argument=argument)
+        return self._call(script, values, argument=argument, note_reads=note_reads)
 
     def _call(
-        self, script: Script, values: Mapping[str, Any], *, argument: str | None
+        self,
+        script: Script,
+        values: Mapping[str, Any],
+        *,
+        argument: str | None,
+        note_reads: bool = False,
     ) -> Evaluation:
         state = self._state()
         try:
@@ -157,18 +173,20 @@ class Sandbox:
                 self._fail(script, "syntax", syntax_error, None)
             lua_globals, lua_inputs, tracked = globals_to_lua(state.runtime, values)
             state.memory.allow(self.limits.max_memory)
-            status, value, printed, line = state.run(
+            status, value, printed, line, read = state.run(
                 script.digest,
                 lua_globals,
                 lua_inputs,
                 argument,
                 self.limits.max_instructions // _TICK,
                 self.limits.timeout,
+                note_reads,
             )
             if status != "ok":
                 self._fail(script, status, value, line)
-            printed_lines = tuple(printed[i] for i in range(1, len(printed) + 1))
-            return Evaluation(to_python(value, tracked), printed_lines)
+            return Evaluation(
+                to_python(value, tracked), _strings(printed), frozenset(_strings(read))
+            )
         except lua51.LuaMemoryError:
             self._drop_state()
             raise LuaError(script.name, self._memory_reason()) from None
@@ -232,6 +250,11 @@ def _new_state() -> _State:
         runtime.table_from(python_helpers(runtime)),
     )
     return _State(runtime, memory, trusted.load, trusted.run, trusted.collect)
+
+
+def _strings(array: Any) -> tuple[str, ...]:
+    """A Lua array of strings, in order."""
+    return tuple(array[i] for i in range(1, len(array) + 1))
 
 
 def _refuse_attribute(*_: Any) -> NoReturn:

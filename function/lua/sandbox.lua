@@ -5,7 +5,8 @@
 local clock, memory, helper_sources, python_helpers = ...
 
 local sethook, getinfo, loadstring, setfenv = debug.sethook, debug.getinfo, loadstring, setfenv
-local error, next, pcall, rawget, select, tostring, type = error, next, pcall, rawget, select, tostring, type
+local error, next, pcall, rawget, rawset, select = error, next, pcall, rawget, rawset, select
+local tostring, type = tostring, type
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local coroutine_create, coroutine_resume = coroutine.create, coroutine.resume
 
@@ -203,6 +204,20 @@ local function load(digest, source)
   return nil
 end
 
+-- A probing evaluation hands the globals over only when the script reads them, and notes
+-- which ones it read: health.py learns from it whether a script is written for `obj` or for
+-- `resources`. A read global is then stored in the environment, so it is noted only once.
+local function hand_over_on_read(env, globals, read)
+  setmetatable(env, { __index = function(t, name)
+    local value = globals[name]
+    if value ~= nil then
+      read[#read + 1] = name
+      rawset(t, name, value)
+    end
+    return value
+  end })
+end
+
 local function evaluate_in(chunk, env, argument)
   chunk()
   local evaluate = rawget(env, "evaluate")
@@ -213,16 +228,21 @@ local function evaluate_in(chunk, env, argument)
   return evaluate(argument)
 end
 
--- run(digest, globals, inputs, argument_name, max_ticks, timeout)
---   -> status, value, printed, line
+-- run(digest, globals, inputs, argument_name, max_ticks, timeout, note_reads)
+--   -> status, value, printed, line, read
 -- runs a loaded script: status is "ok" (value: the plain result), "error" (value: the
 -- message), or "limit" (value: "instructions" or "time"; line: where the script was
 -- stopped). With no argument name the script's top level runs and must define evaluate().
-local function run(digest, globals, inputs, argument_name, max_ticks, timeout)
+-- With note_reads, read lists the globals the script read (see hand_over_on_read).
+local function run(digest, globals, inputs, argument_name, max_ticks, timeout, note_reads)
   local chunk = chunks[digest]
-  local printed = {}
+  local printed, read = {}, {}
   local env = new_env(printed)
-  for name, value in next, globals do env[name] = value end
+  if note_reads then
+    hand_over_on_read(env, globals, read)
+  else
+    for name, value in next, globals do env[name] = value end
+  end
   local origins = {}
   for i = 1, #inputs do origins[inputs[i]] = i end
   setfenv(chunk, env)
@@ -244,7 +264,7 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout)
   elseif not ok then
     status = "error"
   end
-  return status, value, printed, stopped_at
+  return status, value, printed, stopped_at, read
 end
 
 return { load = load, run = run, collect = function() collectgarbage() end }

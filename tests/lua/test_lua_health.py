@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from function.errors import LuaError
-from function.lua.health import Form, compile_health_rule
+from function.lua.health import DEFAULT_SANDBOX, Form, compile_health_rule
 from function.lua.runtime import Limits, Sandbox
 from function.lua.selectors import ResourceSelector
 from function.model.common import parse
@@ -106,6 +106,68 @@ def test_per_object_status_form_can_ignore_and_suspend() -> None:
         1: Verdict(HealthStatus.SUSPENDED, "Deployment models/paused: paused"),
         2: HEALTHY,
     }
+
+
+IGNORES_ALL_BUT_DEPLOYMENTS = """
+function evaluate()
+  if obj.kind ~= "Deployment" then return {ignore = true} end
+  if obj.status.availableReplicas == obj.spec.replicas then return {status = "Healthy"} end
+  return {status = "Progressing", message = "rolling out"}
+end
+"""
+
+
+def test_a_per_object_rule_that_ignores_its_first_object_keeps_judging_each_object() -> None:
+    health = rule(IGNORES_ALL_BUT_DEPLOYMENTS)
+    rolling = Verdict(HealthStatus.PROGRESSING, "Deployment models/b: rolling out")
+    calls = [
+        ([CONFIG_MAP, deployment("a", 1, 1), deployment("b", 2, 1)], {1: HEALTHY, 2: rolling}),
+        ([deployment("b", 2, 1), CONFIG_MAP], {0: rolling}),
+        ([CONFIG_MAP], {}),
+        ([CONFIG_MAP, CONFIG_MAP, deployment("a", 1, 1)], {2: HEALTHY}),
+    ]
+    for objects, expected in calls * 2:
+        assert health(objects) == expected
+    assert health.form is Form.PER_OBJECT
+
+
+def test_a_per_object_rule_is_known_by_the_global_it_reads_even_when_its_answer_is_bad() -> None:
+    source = """function evaluate()
+      if obj.kind == "Deployment" then return {status = "Healthy"} end
+      return {}
+    end"""
+    for objects in ([CONFIG_MAP, deployment("a", 1, 1)], [deployment("a", 1, 1), CONFIG_MAP]):
+        with pytest.raises(LuaError) as caught:
+            rule(source)(objects)
+        assert caught.value.reason == "evaluate() must return {healthy = ...} or {status = ...}"
+
+
+def test_a_healthcheck_with_nothing_to_say_at_first_still_judges_later() -> None:
+    health = rule(HEALTHCHECK)
+    assert health([CONFIG_MAP]) == {}
+    assert health([CONFIG_MAP, deployment("b", 2, 1)]) == {
+        1: Verdict(HealthStatus.PROGRESSING, "Deployment models/b: 1/2 available")
+    }
+
+
+def test_a_healthcheck_taking_its_objects_as_the_argument_sees_them_all_from_the_start() -> None:
+    source = """function evaluate(objects)
+      local statuses = {}
+      for _, r in ipairs(objects) do
+        if r.kind == "Deployment" and r.status.availableReplicas == 0 then
+          table.insert(statuses, {resource = r, status = "Degraded", message = "none available"})
+        end
+      end
+      if #statuses > 0 then return {resources = statuses} end
+      return {}
+    end"""
+    health = rule(source)
+    down = Verdict(HealthStatus.DEGRADED, "Deployment models/down: none available")
+    objects = [deployment("up", 1, 1), deployment("down", 1, 0)]
+    assert health(objects) == {1: down}
+    assert health([CONFIG_MAP]) == {}
+    assert health(objects) == {1: down}
+    assert health.form is Form.RESOURCES
 
 
 def test_the_worst_verdict_for_an_object_wins() -> None:
@@ -225,11 +287,28 @@ def test_a_runaway_rule_is_stopped() -> None:
         health([CONFIG_MAP])
 
 
-def test_compiled_rules_are_cached_by_script() -> None:
+def test_a_rule_compiled_again_keeps_what_it_learned_and_judges_the_same() -> None:
     sandbox = Sandbox()
-    first = compile_health_rule(HEALTHCHECK, name="a", sandbox=sandbox)
-    assert compile_health_rule(HEALTHCHECK, name="a", sandbox=sandbox) is first
-    assert compile_health_rule(VALIDATE_HEALTHS, name="a", sandbox=sandbox) is not first
+    objects = [CONFIG_MAP, deployment("a", 1, 1), deployment("b", 2, 1)]
+    expected = compile_health_rule(IGNORES_ALL_BUT_DEPLOYMENTS, name="a", sandbox=sandbox)(objects)
+    again = compile_health_rule(IGNORES_ALL_BUT_DEPLOYMENTS, name="a", sandbox=sandbox)
+    assert again.form is Form.PER_OBJECT  # not compiled and probed anew
+    assert again(objects) == expected
+    assert again(objects[::-1]) == {0: expected[2], 1: expected[1]}
+    assert compile_health_rule(VALIDATE_HEALTHS, name="a", sandbox=sandbox).form is None
+
+
+def test_a_cached_rule_never_lends_its_name_or_limits_to_another() -> None:
+    source = "function evaluate()\n  return {healthy = obj.status.ready.now}\nend"
+    compile_health_rule(source, name="first", sandbox=DEFAULT_SANDBOX)
+    with pytest.raises(LuaError) as caught:
+        compile_health_rule(source, name="second", sandbox=DEFAULT_SANDBOX)([CONFIG_MAP])
+    assert (caught.value.rule, caught.value.line) == ("second", 2)
+    spin = "function evaluate() while true do end end"
+    compile_health_rule(spin, name="spin")
+    tight = Sandbox(Limits(max_instructions=50_000))
+    with pytest.raises(LuaError, match=r"instruction limit \(50,000\)"):
+        compile_health_rule(spin, name="spin", sandbox=tight)([CONFIG_MAP])
 
 
 def test_judge_prefers_the_rule_and_falls_back_to_built_in_checks() -> None:

@@ -163,6 +163,28 @@ def test_evaluate_receives_the_argument_and_the_global(sandbox: Sandbox) -> None
     }
 
 
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        ("return {name = obj.metadata.name, same = rawequal(o, _G.obj)}", {"obj"}),
+        ("return {n = #resources, again = #resources}", {"resources"}),
+        ("return {name = o.metadata.name}", set()),
+        ("local _ = resources and obj\n return {}", {"obj", "resources"}),
+    ],
+)
+def test_an_evaluation_can_note_the_globals_a_script_reads(
+    sandbox: Sandbox, body: str, read: set[str]
+) -> None:
+    script = sandbox.compile(f"function evaluate(o)\n {body}\nend", name="rule")
+    obj = {"metadata": {"name": "x"}}
+    values = {"obj": obj, "resources": [obj, obj]}
+    noted = sandbox.evaluate(script, values, argument="obj", note_reads=True)
+    plain = sandbox.evaluate(script, values, argument="obj")
+    assert noted.read == read
+    assert plain.read == frozenset()
+    assert noted.value == plain.value
+
+
 def test_printed_lines_are_kept(sandbox: Sandbox) -> None:
     script = sandbox.compile(
         'function evaluate() print("phase", obj.phase, 3, nil, true, {}) return {} end',
