@@ -1,12 +1,10 @@
 """Reading observed state: how far the Cluster API cluster and its add-on bundle have come.
 
-One code path reads both Cluster API versions (`capi-gpu` §1.2): the control plane is
-*initialized* when ``status.initialization.controlPlaneInitialized`` (v1beta2) or
-``status.controlPlaneReady`` (v1beta1) is true, or a ``ControlPlaneInitialized=True``
-condition appears in any of the condition lists the versions keep; the cluster is *available*
-on ``Available=True`` (v1beta2) or ``Ready=True`` (v1beta1) — never on ``phase`` alone. The
-bundle's readiness comes from the per-add-on phases the reconciler writes into its status.
-`function.compose.status` turns both into the XR's phase, conditions and events.
+The Cluster is read by `function.model.capi`, the one reading of Cluster API status the
+reconciler shares (both versions, ``capi-gpu`` §1.2: available on ``Available`` (v1beta2) or
+``Ready`` (v1beta1), never on ``phase`` alone). The bundle's readiness comes from the
+per-add-on phases the reconciler writes into its status. `function.compose.status` turns both
+into the XR's phase, conditions and events.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from typing import Any
 
 from function.errors import SpecError
 from function.model.bundle import READY_PHASES, AddonBundleStatus, AddonPhase
+from function.model.capi import read_cluster_status
 from function.model.common import parse
 
 
@@ -59,26 +58,16 @@ def cluster_state(cluster: Mapping[str, Any] | None) -> ClusterState:
     """Read the readiness of an observed Cluster API ``Cluster`` (v1beta1 or v1beta2)."""
     if not cluster:
         return ClusterState()
-    metadata = cluster.get("metadata") or {}
-    spec = cluster.get("spec") or {}
-    status = cluster.get("status") or {}
-    initialization = status.get("initialization") or {}
-    conditions = _conditions(status)
-    available = _true(conditions, "Available") or _true(conditions, "Ready")
+    status = read_cluster_status(cluster)
     return ClusterState(
         observed=True,
-        initialized=bool(
-            initialization.get("controlPlaneInitialized")
-            or status.get("controlPlaneReady")
-            or _true(conditions, "ControlPlaneInitialized")
-        ),
-        available=available,
-        failed=status.get("phase") == "Failed" or bool(status.get("failureReason")),
-        deleting=bool(metadata.get("deletionTimestamp")),
-        paused=bool(spec.get("paused"))
-        or "cluster.x-k8s.io/paused" in (metadata.get("annotations") or {}),
-        phase=str(status.get("phase") or ""),
-        message=_failure_message(status, conditions),
+        initialized=status.control_plane_initialized,
+        available=status.available,
+        failed=status.failed,
+        deleting=status.deleting,
+        paused=status.paused,
+        phase=status.phase,
+        message=status.message,
     )
 
 
@@ -112,27 +101,3 @@ def addons_state(
         ),
         current=current,
     )
-
-
-def _conditions(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every condition list either API version keeps, newest first."""
-    lists = (
-        status.get("conditions"),
-        (status.get("v1beta2") or {}).get("conditions"),
-        ((status.get("deprecated") or {}).get("v1beta1") or {}).get("conditions"),
-    )
-    return [c for conditions in lists if conditions for c in conditions if isinstance(c, Mapping)]
-
-
-def _true(conditions: list[Mapping[str, Any]], kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
-
-
-def _failure_message(status: Mapping[str, Any], conditions: list[Mapping[str, Any]]) -> str:
-    if status.get("failureMessage"):
-        return str(status["failureMessage"])
-    for kind in ("Available", "Ready"):
-        for condition in conditions:
-            if condition.get("type") == kind and condition.get("status") == "False":
-                return str(condition.get("message") or condition.get("reason") or "")
-    return ""

@@ -1,5 +1,6 @@
 """The shapes both halves agree on: typed specs parsed from user objects with field-path errors.
 
 `common` holds the parsing machinery, `bundle` the AddonBundle contract between the function
-(which emits bundles) and the reconciler (which applies them).
+(which emits bundles) and the reconciler (which applies them), `capi` the one reading of a
+Cluster API `Cluster`'s status both halves gate on.
 """

@@ -1,11 +1,11 @@
 """Is a cluster ready for add-ons? One pure reading of Cluster API and Crossplane status.
 
-Cluster API serves `Cluster` as v1beta1 and v1beta2, and 1.9/1.10 carry v1beta2 conditions
-beside the old ones; the checks below read every place a signal can be (see
-`capi-gpu.md` §1.2) so one code path serves all versions. Crossplane managed resources and
-XRs are ready when `Ready=True` and `Synced=True`. The gates map onto `ClusterGate`: base
-add-ons need an initialized control plane; model servers need available workers (and GPU
-capacity, which the reconciler checks in the workload cluster itself).
+A Cluster API `Cluster` (v1beta1 or v1beta2) is read by `function.model.capi`, the reading
+the function uses for the XR's status too, so both halves agree on when a cluster is
+available. Crossplane managed resources and XRs are ready when `Ready=True` and
+`Synced=True`. The gates map onto `ClusterGate`: base add-ons need an initialized control
+plane; model servers need available workers (and GPU capacity, which the reconciler checks in
+the workload cluster itself).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from function.errors import NotFoundError
 from function.kube.client import Object, group_of, meta
+from function.model import capi
 from function.model.bundle import AddonBundleSpec, ClusterGate
 from function.reconciler.store import ObjectId
 
-CAPI_GROUP = "cluster.x-k8s.io"
-PAUSED_ANNOTATION = "cluster.x-k8s.io/paused"
+CAPI_GROUP = capi.GROUP
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,37 +51,27 @@ def cluster_readiness(cluster: Object) -> ClusterReadiness:
 
 
 def _capi_readiness(cluster: Object) -> ClusterReadiness:
-    m = meta(cluster)
-    spec: Mapping[str, Any] = cluster.get("spec") or {}
-    status: Mapping[str, Any] = cluster.get("status") or {}
+    status = capi.read_cluster_status(cluster)
     skip = None
-    if m.get("deletionTimestamp"):
+    if status.deleting:
         skip = "cluster is being deleted"
-    elif spec.get("paused") or PAUSED_ANNOTATION in (m.get("annotations") or {}):
+    elif status.paused:
         skip = "cluster is paused"
-
-    initialization: Mapping[str, Any] = status.get("initialization") or {}
-    conditions = list(_capi_conditions(status))
-    cp_initialized = (
-        initialization.get("controlPlaneInitialized") is True
-        or status.get("controlPlaneReady") is True
-        or _is_true(conditions, "ControlPlaneInitialized")
-    )
-    # v1beta2 reports workers explicitly; v1beta1 only through the aggregate Ready.
-    available = _is_true(conditions, "Available") or (
-        _is_true(conditions, "Ready") and not _has(conditions, "Available")
-    )
-    workers = _is_true(conditions, "WorkersAvailable") or available
-
     if skip:
         message = skip
-    elif not cp_initialized:
-        message = f"waiting for the control plane (phase {status.get('phase', 'Pending')})"
-    elif not workers:
+    elif not status.control_plane_initialized:
+        message = f"waiting for the control plane (phase {status.phase or 'Pending'})"
+    elif not status.workers_available:
         message = "control plane initialized; waiting for workers"
     else:
         message = "cluster is available"
-    return ClusterReadiness(skip, cp_initialized, workers, available, message)
+    return ClusterReadiness(
+        skip,
+        status.control_plane_initialized,
+        status.workers_available,
+        status.available,
+        message,
+    )
 
 
 def _crossplane_readiness(resource: Object) -> ClusterReadiness:
@@ -100,18 +90,8 @@ def _crossplane_readiness(resource: Object) -> ClusterReadiness:
     return ClusterReadiness(skip, ready, ready, ready, message)
 
 
-def _capi_conditions(status: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    yield from status.get("conditions") or []
-    yield from (status.get("v1beta2") or {}).get("conditions") or []
-    yield from ((status.get("deprecated") or {}).get("v1beta1") or {}).get("conditions") or []
-
-
 def _is_true(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
-
-
-def _has(conditions: Iterable[Mapping[str, Any]], kind: str) -> bool:
-    return any(c.get("type") == kind for c in conditions)
 
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")

@@ -37,6 +37,15 @@ def test_available_in_either_version(status: dict[str, Any]) -> None:
     assert cluster_state({"status": status}).available
 
 
+def test_the_deprecated_v1beta1_ready_does_not_override_available() -> None:
+    status = {
+        "conditions": [condition("Available", "False", message="workers missing")],
+        "deprecated": {"v1beta1": {"conditions": [condition("Ready")]}},
+    }
+    state = cluster_state({"apiVersion": "cluster.x-k8s.io/v1beta2", "status": status})
+    assert (state.available, state.message) == (False, "workers missing")
+
+
 def test_phase_provisioned_alone_is_not_available() -> None:
     state = cluster_state({"status": {"phase": "Provisioned"}})
     assert (state.observed, state.initialized, state.available) == (True, False, False)

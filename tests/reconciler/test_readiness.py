@@ -72,6 +72,22 @@ def test_workers_and_available() -> None:
     assert v1.allows(ClusterGate.WORKERS_AVAILABLE) and v1.available
 
 
+def test_the_deprecated_v1beta1_ready_does_not_override_available() -> None:
+    r = cluster_readiness(
+        capi(
+            "v1beta2",
+            {
+                "initialization": {"controlPlaneInitialized": True},
+                "conditions": [cond("Available", "False")],
+                "deprecated": {"v1beta1": {"conditions": [cond("Ready")]}},
+            },
+        )
+    )
+    assert not r.available
+    assert not r.allows(ClusterGate.WORKERS_AVAILABLE)
+    assert r.message == "control plane initialized; waiting for workers"
+
+
 @pytest.mark.parametrize(
     ("cluster", "why"),
     [
