@@ -42,6 +42,7 @@ from function.model.bundle import (
 )
 from function.model.common import ObjectRef
 from function.model.input import CatalogSettings, FunctionInput
+from function.model.values import merge_values
 from function.model.xr import AIInferenceClusterSpec, Infrastructure, Sharing
 
 
@@ -84,19 +85,6 @@ def compose_bundle(
     return body, [addon.name for addon in addons]
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's value merge: maps merge key by key, anything else replaces, null deletes."""
-    merged = dict(base)
-    for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _builtin_addons(
     spec: AIInferenceClusterSpec, pool: PoolSize, catalog: CatalogSettings
 ) -> list[AddonSpec]:
@@ -135,7 +123,7 @@ def _catalog_addon(
             repository=chart.repository,
             chart=chart.chart,
             version=chart.version,
-            values=deep_merge(entry.values, values),
+            values=merge_values(entry.values, values),
         ),
     )
 
@@ -186,7 +174,7 @@ def _time_slicing_yaml(replicas: int) -> str:
 def _with_values(addon: AddonSpec, values: Mapping[str, Any] | None) -> AddonSpec:
     if not values or addon.helm is None:
         return addon
-    helm = addon.helm.model_copy(update={"values": deep_merge(addon.helm.values, values)})
+    helm = addon.helm.model_copy(update={"values": merge_values(addon.helm.values, values)})
     return addon.model_copy(update={"helm": helm})
 
 

@@ -11,14 +11,15 @@ This is the single call the reconcile loop makes per add-on and cluster, from a 
         rendered = render_addon(addon, context, manifests_from=sources, charts=charts)
 
 `render_addon` renders, in this order: the Helm chart (``values`` string leaves templated,
-then ``valuesTemplate`` rendered, parsed and deep-merged over them; ``crds/`` first, templates
-by path), the inline ``manifests``, then each ``manifestsFrom`` text. A templated ``values``
-leaf stays a string; numbers, booleans and structures computed from the cluster belong in
-``valuesTemplate``. Any failure raises one
-`RenderError` (a `ChartError` for fetching) naming the add-on, the file (``manifests``,
-``values.image.tag``, ``valuesTemplate``, ``ConfigMap team-a/extra:app.yaml``,
-``gpu-operator/templates/clusterpolicy.yaml``), the line and the reason, and nothing of the
-add-on is returned: an add-on is applied whole or not at all.
+then ``valuesTemplate`` rendered, parsed and merged over them by Helm's rule,
+`function.model.values`, where ``null`` deletes a key; ``crds/`` first, templates by path),
+the inline ``manifests``, then each ``manifestsFrom`` text. A templated ``values`` leaf stays
+a string; numbers, booleans and structures computed from the cluster belong in
+``valuesTemplate``. Any failure raises one `RenderError` (a `ChartError` for fetching)
+naming the add-on, the file (``manifests``, ``values.image.tag``, ``valuesTemplate``,
+``ConfigMap team-a/extra:app.yaml``, ``gpu-operator/templates/clusterpolicy.yaml``), the line
+and the reason, and nothing of the add-on is returned: an add-on is applied whole or not at
+all.
 
 Objects keep the namespace their text gave them; filling in the add-on namespace for
 namespaced kinds, and applying namespaces and CRDs first, is the apply step's job (it knows
@@ -34,6 +35,7 @@ from typing import Any
 
 from function.errors import RenderError, SourceLocation
 from function.model.bundle import AddonSpec, HelmSource
+from function.model.values import merge_values
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.manifests import load_yaml_documents, parse_objects
 from function.reconciler.templates import TemplateContext, render_template
@@ -102,7 +104,7 @@ def render_values(addon: str, source: HelmSource, context: TemplateContext) -> d
             SourceLocation(addon, "valuesTemplate", documents[0][0]),
             "valuesTemplate must render a YAML mapping",
         )
-    return deep_merge(values, documents[0][1]) if documents else values
+    return merge_values(values, documents[0][1]) if documents else values
 
 
 def _render_leaves(addon: str, value: Any, path: str, context: TemplateContext) -> Any:
@@ -113,18 +115,6 @@ def _render_leaves(addon: str, value: Any, path: str, context: TemplateContext) 
     if isinstance(value, list):
         return [_render_leaves(addon, v, f"{path}[{i}]", context) for i, v in enumerate(value)]
     return value
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``: mappings merge key by key, anything else is replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _refuse_duplicates(addon: str, objects: list[dict[str, Any]], sources: list[str]) -> None:

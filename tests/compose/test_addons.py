@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from function.compose import CompositeResource, compose
-from function.compose.addons import deep_merge
 from function.errors import SpecError
 from function.model.bundle import ClusterGate, dependency_order, parse_bundle_spec
 from function.model.input import parse_input
@@ -129,16 +128,3 @@ def test_disabling_monitoring_with_what_needs_it() -> None:
 def test_extras_follow_the_built_in_add_ons() -> None:
     extra = {"name": "dashboards", "dependsOn": ["monitoring"], "manifests": "---"}
     assert names(bundle_for([], addons={"extra": [extra]}))[-1] == "dashboards"
-
-
-@pytest.mark.parametrize(
-    ("base", "override", "merged"),
-    [
-        ({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}, {"a": {"b": 3, "c": 2}}),
-        ({"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
-        ({"a": {"b": 1}}, {"a": None}, {}),
-        ({"a": 1}, {"a": {"b": 2}}, {"a": {"b": 2}}),
-    ],
-)
-def test_deep_merge_is_helms(base: Any, override: Any, merged: Any) -> None:
-    assert deep_merge(base, override) == merged

@@ -12,7 +12,7 @@ from function.errors import RenderError, SourceLocation
 from function.model.bundle import AddonSpec
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.helm import ChartRenderer, SdkEngine
-from function.reconciler.render import deep_merge, render_addon, render_values
+from function.reconciler.render import render_addon, render_values
 from function.reconciler.templates import TemplateContext
 
 CONTEXT = TemplateContext(
@@ -237,15 +237,25 @@ def test_an_empty_values_template_leaves_values_alone() -> None:
     assert render_values(addon.name, addon.helm, CONTEXT) == {"a": 1}
 
 
-def test_deep_merge_merges_mappings_and_replaces_everything_else() -> None:
-    base = {"a": {"x": 1, "y": [1, 2]}, "b": "keep", "c": {"d": 1}}
-    override = {"a": {"y": [3], "z": True}, "c": None}
-    assert deep_merge(base, override) == {
-        "a": {"x": 1, "y": [3], "z": True},
-        "b": "keep",
-        "c": None,
+def test_a_values_template_removes_a_value_with_null(charts: ChartRenderer) -> None:
+    addon = gpu_operator(
+        values={"dcgmExporter": {"serviceMonitor": {"honorLabels": True}}, "extra": 1},
+        valuesTemplate="dcgmExporter: {serviceMonitor: {honorLabels: null}}\nextra: null\n",
+    )
+    assert addon.helm is not None
+    assert render_values(addon.name, addon.helm, CONTEXT) == {
+        "dcgmExporter": {"serviceMonitor": {}}
     }
-    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": "keep", "c": {"d": 1}}
+    objects = by_kind(render_addon(addon, CONTEXT, manifests_from={}, charts=charts).objects)
+    monitor = objects["ClusterPolicy", "cluster-policy"]["spec"]["dcgmExporter"]["serviceMonitor"]
+    assert monitor == {"enabled": True, "interval": "15s"}
+
+
+def test_a_values_template_removes_a_chart_default_with_null(charts: ChartRenderer) -> None:
+    addon = gpu_operator(valuesTemplate="dcgmExporter: {serviceMonitor: {interval: null}}\n")
+    objects = by_kind(render_addon(addon, CONTEXT, manifests_from={}, charts=charts).objects)
+    monitor = objects["ClusterPolicy", "cluster-policy"]["spec"]["dcgmExporter"]["serviceMonitor"]
+    assert monitor == {"enabled": True}
 
 
 def test_a_null_value_removes_a_chart_default_as_helm_does(charts: ChartRenderer) -> None:
