@@ -112,7 +112,8 @@ def kubeconfig_location(
             f"{cluster_id} names no connection Secret; set kubeconfigSecretRef on the bundle",
             status=404,
         )
-    return str(ref["name"]), str(ref.get("namespace") or namespace), "kubeconfig"
+    # Always the cluster's (= the bundle's) namespace: a tenant's bundle reads no other.
+    return str(ref["name"]), namespace, "kubeconfig"
 
 
 def allocatable_gpus(node: Object) -> int:
