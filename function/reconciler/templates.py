@@ -16,6 +16,13 @@ Public surface, used by `function.reconciler.render` and `function.reconciler.ha
 - `referenced_variables(source)` — the top-level names a template reads, so an input hash can
   ignore context that no template of the add-on uses.
 
+Limits, so that one tenant's template cannot exhaust the shared reconciler: ``*`` and ``+``
+refuse to build a string over `MAX_TEXT` characters or a list over `MAX_ITEMS` items (the
+sandbox's own ``MAX_RANGE``, which also bounds ``range``), ``~`` a string over `MAX_TEXT`, and
+``*`` and ``**`` an integer over `MAX_NUMBER_BITS` bits, each checked before Python computes
+it; a rendered text may not exceed `MAX_TEXT` characters. A template over a limit fails like
+any other: a `RenderError` at its line.
+
 Filters beyond Jinja's built-ins (``default``, ``indent``, ``tojson`` …): ``toYaml``, ``toJson``,
 ``b64enc``, ``b64dec``, ``required`` and Helm's ``nindent``. Templates render with
 ``trim_blocks``/``lstrip_blocks`` (block tags leave no blank lines in YAML) and keep a trailing
@@ -27,16 +34,27 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import yaml
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, Undefined, meta
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+)
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Context
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 from function.errors import RenderError, SourceLocation
 
@@ -99,6 +117,80 @@ def _cluster_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+# --- limits ---------------------------------------------------------------------------------
+
+MAX_TEXT = 4 * 1024 * 1024
+"""Characters in a rendered text, and in a string a template builds with ``*``, ``+``, ``~``."""
+
+MAX_ITEMS = MAX_RANGE
+"""Items in a list a template builds with ``*`` or ``+``: as many as ``range`` may give."""
+
+MAX_NUMBER_BITS = 4096
+"""Bits of an integer a template computes with ``*`` or ``**`` (about 1,230 digits)."""
+
+_LIMITS = {
+    "string": (MAX_TEXT, "characters"),
+    "list": (MAX_ITEMS, "items"),
+    "number": (MAX_NUMBER_BITS, "bits"),
+}
+
+
+class TemplateLimitError(TemplateError):
+    """A template would build a value, or a text, beyond the limits above."""
+
+
+def _within_limit(operator: str, kind: str, size: float) -> None:
+    limit, unit = _LIMITS[kind]
+    if size > limit:
+        raise TemplateLimitError(
+            f"'{operator}' would make a {kind} of {size:,.0f} {unit}, over the limit of {limit:,}"
+        )
+
+
+def _kind(value: Any) -> str | None:
+    """Which limit bounds ``value``'s size when it is repeated or added to."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    return None
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int)  # bool too: True * "x" repeats once
+
+
+def _check_operation(operator: str, left: Any, right: Any) -> None:
+    """Refuse ``left <operator> right`` before Python computes it if its result is too big."""
+    if operator == "**":
+        if _is_integer(left) and _is_integer(right) and right > 0 and abs(left) > 1:
+            _within_limit("**", "number", math.log2(abs(left)) * right)
+    elif operator == "*" and _is_integer(left) and _is_integer(right):
+        _within_limit("*", "number", left.bit_length() + right.bit_length())
+    elif operator == "*":
+        repeated, times = (right, left) if _is_integer(left) else (left, right)
+        kind = _kind(repeated)
+        if kind is not None and _is_integer(times):
+            _within_limit("*", kind, len(repeated) * times)
+    elif operator == "+":
+        kind = _kind(left)
+        if kind is not None and _kind(right) == kind:
+            _within_limit("+", kind, len(left) + len(right))
+
+
+class _BoundedConcat(CodeGenerator):
+    """Compiles ``a ~ b`` as Jinja2 does, wrapped in a call of `_Sandbox.bounded_concat`.
+
+    ``~`` is not among the operators a sandbox can intercept, yet a macro calling itself with
+    ``s ~ s`` doubles a string at each call; the size of every concatenation is checked.
+    """
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 (Jinja2 names it)
+        self.write("environment.bounded_concat(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 # --- the sandbox ----------------------------------------------------------------------------
 
 
@@ -107,16 +199,30 @@ class RequiredValueError(TemplateError):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with dict keys winning over dict methods.
+    """The immutable sandbox, with dict keys winning over dict methods, and size limits.
 
     ``obj.items`` on a Kubernetes List, or ``cfg.values`` on chart values, means the key, not
     the ``dict`` method of the same name. Everything else goes through the sandbox's checks.
+    ``*``, ``+``, ``**`` (through the sandbox's operator interception) and ``~`` (through the
+    code generator) check the size of their result first.
     """
+
+    intercepted_binops = frozenset({"*", "+", "**"})
+    code_generator_class = _BoundedConcat
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_operation(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def bounded_concat(self, text: str) -> str:
+        """What ``~`` joined, if it is within `MAX_TEXT`."""
+        _within_limit("~", "string", len(text))
+        return text
 
 
 def _fail_if_undefined(value: Any) -> None:
@@ -198,7 +304,7 @@ def render_template(source: str, context: TemplateContext, location: SourceLocat
     if not is_template(source):
         return source
     try:
-        return _compile(source).render(context.variables)
+        return _render_within_limit(_compile(source), context.variables)
     except TemplateSyntaxError as exc:
         _fail(location, exc.lineno, f"template syntax error: {exc.message}", exc)
     except UndefinedError as exc:
@@ -207,10 +313,33 @@ def render_template(source: str, context: TemplateContext, location: SourceLocat
         _fail(location, _template_line(exc), f"not allowed in templates: {exc}", exc)
     except RequiredValueError as exc:
         _fail(location, _template_line(exc), f"required value missing: {exc.message}", exc)
+    except TemplateLimitError as exc:
+        _fail(location, _template_line(exc), f"template limit: {exc.message}", exc)
     except TemplateError as exc:
         _fail(location, _template_line(exc), exc.message or type(exc).__name__, exc)
     except Exception as exc:  # a tenant's expression raised (1/0, int('x') ...): report it
         _fail(location, _template_line(exc), f"{type(exc).__name__}: {exc}", exc)
+
+
+def _render_within_limit(template: Template, variables: Mapping[str, Any]) -> str:
+    """The rendered text, streamed so that rendering stops once it exceeds `MAX_TEXT`.
+
+    The error is thrown into the template where it produced the text that went over, so that
+    its traceback, like any other, carries the template line.
+    """
+    stream = cast(Generator[str, None, None], template.generate(variables))
+    chunks: list[str] = []
+    size = 0
+    for chunk in stream:
+        size += len(chunk)
+        if size > MAX_TEXT:
+            stream.throw(
+                TemplateLimitError(
+                    f"the rendered text is over the limit of {MAX_TEXT:,} characters"
+                )
+            )
+        chunks.append(chunk)
+    return "".join(chunks)
 
 
 def _fail(location: SourceLocation, line: int | None, reason: str, cause: Exception) -> NoReturn:
