@@ -61,9 +61,9 @@ from function.reconciler.apply import (
     resolve_kinds,
     withdraw,
 )
+from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.hashing import HASH_ANNOTATION, addon_input_hash
 from function.reconciler.heal import Healer
-from function.reconciler.health import HealthStatus, Verdict, builtin_health, judge
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
 from function.reconciler.keys import Result
@@ -154,8 +154,7 @@ class Converger:
         self._clock = clock
         self._timing = timing or Timing()
         self._healer = Healer(self._timing.drift)
-        self._waiting: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
-        """(target, add-on) → health checks so far, and the kinds of the objects not healthy."""
+        self._gate = HealthGate(render_pool, self._timing.waiting)
 
     async def converge(
         self,
@@ -222,8 +221,7 @@ class Converger:
         """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
         key = f"{bundle}@{cluster_id}"
         self._healer.forget(key)
-        for waiting in [w for w in self._waiting if w[0] == key]:
-            del self._waiting[waiting]
+        self._gate.forget(key)
 
     async def forget_cluster(self, cluster_id: ObjectId) -> None:
         """Close and drop the client of a cluster that is gone."""
@@ -297,7 +295,7 @@ class Converger:
                 raise UnavailableError(str(exc)) from exc
             return failed_addon(addon.name, input_hash, previous, str(exc))
         except LuaError as exc:
-            return failed_addon(addon.name, input_hash, previous, _lua_message(addon, exc))
+            return failed_addon(addon.name, input_hash, previous, lua_message(addon, exc))
         except UnavailableError:
             raise  # the whole target waits and retries
         except (RenderError, KubeError) as exc:  # refused by the cluster: this add-on only
@@ -326,10 +324,11 @@ class Converger:
                     partial(self._render, target, addon, owner, sources),
                 )
             return previous
-        waiting = self._waiting.get((target.key, addon.name))
-        kinds = waiting[1] if waiting is not None else previous.kinds  # after a restart: all
+        kinds = self._gate.kinds_to_read(target.key, addon.name, previous.kinds)
         live = await read_owned(target.client, owner, kinds)
-        return await self._judge(target, addon, previous, list(live.values()))
+        return await self._gate.judge(
+            target.key, addon, previous, list(live.values()), target.requeue
+        )
 
     async def _apply(
         self,
@@ -364,55 +363,10 @@ class Converger:
             ),
         )
         if applied.waiting is not None:  # a CRD is not served yet: apply again next time
-            target.requeue.append(self._next_check(target, addon, frozenset()))
+            target.requeue.append(self._gate.retry(target.key, addon.name))
             return base.model_copy(update={"hash": None, "message": applied.waiting})
-        self._waiting.pop((target.key, addon.name), None)
-        return await self._judge(target, addon, base, applied.live)
-
-    async def _judge(
-        self, target: _Target, addon: AddonSpec, base: AddonStatus, live: list[Object]
-    ) -> AddonStatus:
-        """Healthy, Waiting, Failed or Applied, from the live objects of the add-on."""
-        if not addon.health.builtin and addon.health.lua is None:
-            return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
-        try:
-            verdicts = await self._verdicts(addon, live)
-        except LuaError as exc:
-            self._waiting.pop((target.key, addon.name), None)
-            return base.model_copy(
-                update={"phase": AddonPhase.FAILED, "message": _lua_message(addon, exc)}
-            )
-        unhealthy = [(o, v) for o, v in zip(live, verdicts, strict=True) if not v.healthy]
-        if not unhealthy:
-            self._waiting.pop((target.key, addon.name), None)
-            return base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None})
-        degraded = next((v for _, v in unhealthy if v.status is HealthStatus.DEGRADED), None)
-        if degraded is not None:
-            self._waiting.pop((target.key, addon.name), None)
-            return base.model_copy(update={"phase": AddonPhase.FAILED, "message": degraded.message})
-        # A Lua rule may judge objects together: it sees all of them again next time.
-        pending = live if addon.health.lua else [o for o, _ in unhealthy]
-        kinds = frozenset(kind_key(o) for o in pending)
-        target.requeue.append(self._next_check(target, addon, kinds))
-        return base.model_copy(
-            update={"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
-        )
-
-    async def _verdicts(self, addon: AddonSpec, live: list[Object]) -> list[Verdict]:
-        """Each live object's health: the add-on's Lua rule (in a worker thread), built-ins."""
-        if addon.health.lua is None:
-            return [builtin_health(o) for o in live]
-        rule = compile_health_rule(addon.health.lua, name=addon.name)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, partial(judge, live, builtin=addon.health.builtin, rule=rule)
-        )
-
-    def _next_check(self, target: _Target, addon: AddonSpec, kinds: frozenset[str]) -> float:
-        """When to look again at a waiting add-on (and which kinds to read then)."""
-        key = (target.key, addon.name)
-        checks = self._waiting.get(key, (0, kinds))[0]
-        self._waiting[key] = (checks + 1, kinds)
-        return min(self._timing.waiting, 0.1 * 2.0**checks)
+        self._gate.settled(target.key, addon.name)
+        return await self._gate.judge(target.key, addon, base, applied.live, target.requeue)
 
     async def _dry_run(
         self,
@@ -503,12 +457,6 @@ class Converger:
 
 
 # --- pure helpers --------------------------------------------------------------------------
-
-
-def _lua_message(addon: AddonSpec, exc: LuaError) -> str:
-    """A Lua failure located like a template's: add-on, file, line, reason."""
-    where = f"health.lua:{exc.line}" if exc.line is not None else "health.lua"
-    return f"add-on {addon.name!r}, {where}: {exc.reason}"
 
 
 def _done(previous: AddonStatus | None) -> bool:

@@ -1,0 +1,104 @@
+"""The health gate: is an applied add-on healthy yet, and when to look again if not.
+
+`HealthGate.judge` turns the live objects of an add-on into its phase — `Healthy`, `Waiting`,
+`Failed` (a degraded object, or a Lua rule that failed) or `Applied` (no checks at all) —
+with the built-in checks of `health` and the add-on's Lua rule (`function.lua.health`, run
+on a worker thread). A waiting add-on is looked at again after 0.1 s, then twice as late each
+time up to ``longest``, reading only the kinds of the objects that were not healthy yet (a
+Lua rule, which may judge objects together, sees all of them again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from functools import partial
+
+from function.errors import LuaError
+from function.kube.client import Object
+from function.lua.health import compile_health_rule
+from function.model.bundle import AddonPhase, AddonSpec, AddonStatus
+from function.reconciler.apply import kind_key
+from function.reconciler.health import HealthStatus, Verdict, builtin_health, judge
+
+FIRST_CHECK = 0.1
+"""Seconds before the first look again at a waiting add-on."""
+
+
+class HealthGate:
+    """Judges add-ons and paces the checks of waiting ones; shared by every worker."""
+
+    def __init__(self, pool: Executor, longest: float) -> None:
+        self._pool = pool
+        self._longest = longest
+        self._waiting: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+        """(target, add-on) → checks so far, and the kinds of the objects not healthy."""
+
+    def kinds_to_read(self, target: str, addon: str, applied: Iterable[str]) -> Iterable[str]:
+        """The kinds to read to judge a waiting add-on again (all, after a restart)."""
+        waiting = self._waiting.get((target, addon))
+        return waiting[1] if waiting is not None else applied
+
+    def retry(self, target: str, addon: str, kinds: frozenset[str] = frozenset()) -> float:
+        """Note one more check of a waiting add-on; seconds until the next one."""
+        key = (target, addon)
+        checks = self._waiting.get(key, (0, kinds))[0]
+        self._waiting[key] = (checks + 1, kinds)
+        return min(self._longest, FIRST_CHECK * 2.0**checks)
+
+    def settled(self, target: str, addon: str) -> None:
+        """The add-on is no longer waiting."""
+        self._waiting.pop((target, addon), None)
+
+    def forget(self, target: str) -> None:
+        """Drop what is kept about a target that is no more."""
+        for key in [k for k in self._waiting if k[0] == target]:
+            del self._waiting[key]
+
+    async def judge(
+        self,
+        target: str,
+        addon: AddonSpec,
+        base: AddonStatus,
+        live: list[Object],
+        requeue: list[float],
+    ) -> AddonStatus:
+        """The add-on's status from its live objects; a waiting one adds to ``requeue``."""
+        if not addon.health.builtin and addon.health.lua is None:
+            return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
+        try:
+            verdicts = await self._verdicts(addon, live)
+        except LuaError as exc:
+            self.settled(target, addon.name)
+            return base.model_copy(
+                update={"phase": AddonPhase.FAILED, "message": lua_message(addon, exc)}
+            )
+        unhealthy = [(o, v) for o, v in zip(live, verdicts, strict=True) if not v.healthy]
+        degraded = next((v for _, v in unhealthy if v.status is HealthStatus.DEGRADED), None)
+        if not unhealthy or degraded is not None:
+            self.settled(target, addon.name)
+            if degraded is not None:
+                return base.model_copy(
+                    update={"phase": AddonPhase.FAILED, "message": degraded.message}
+                )
+            return base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None})
+        pending = live if addon.health.lua else [o for o, _ in unhealthy]
+        requeue.append(self.retry(target, addon.name, frozenset(kind_key(o) for o in pending)))
+        return base.model_copy(
+            update={"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
+        )
+
+    async def _verdicts(self, addon: AddonSpec, live: list[Object]) -> list[Verdict]:
+        if addon.health.lua is None:
+            return [builtin_health(o) for o in live]
+        rule = compile_health_rule(addon.health.lua, name=addon.name)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, partial(judge, live, builtin=addon.health.builtin, rule=rule)
+        )
+
+
+def lua_message(addon: AddonSpec, exc: LuaError) -> str:
+    """A Lua failure located like a template's: add-on, file, line, reason."""
+    where = f"health.lua:{exc.line}" if exc.line is not None else "health.lua"
+    return f"add-on {addon.name!r}, {where}: {exc.reason}"
