@@ -9,10 +9,11 @@ the workload cluster), walks the add-ons in dependency order and returns the clu
 - an unchanged input hash with a done add-on costs no render and no request to the workload
   cluster; a changed one renders (in a worker thread), applies only changed objects and
   prunes what is no longer rendered;
-- health decides between `Waiting` and `Healthy`; only then do dependants start;
-- a bad template, chart or conflict fails that add-on alone, with nothing of it applied;
+- health (`gate`) decides between `Waiting` and `Healthy`; only then do dependants start;
+- a bad template, chart, Lua rule or conflict fails that add-on alone, with nothing of it
+  applied;
 - in ``ContinuousWithDriftDetection`` mode, once per drift period, live objects are compared
-  with what was applied (`drift`) and drifted ones are taken back.
+  with what was applied and drifted ones are taken back (`heal`).
 
 `withdraw` removes a bundle's add-ons from a cluster, in reverse dependency order.
 """
