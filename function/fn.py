@@ -4,7 +4,8 @@ This is the only module that speaks the Crossplane function protocol. It reads j
 of the request composition needs (`function.compose.OBSERVED_FIELDS`), converts them with the
 fast paths of `function.wire`, and writes desired resources, their readiness, the XR status,
 conditions and results. An invalid spec or Input becomes a FATAL result naming the field and
-the allowed values; any other failure becomes a FATAL result too — never a gRPC error.
+the allowed values; any other failure — encoding included — becomes a FATAL result with a
+short message, its traceback logged: never a gRPC error.
 """
 
 from __future__ import annotations
@@ -56,15 +57,35 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
                 decode_observed(req.observed.resources),
                 parse_input(wire.to_dict(req.input) if req.HasField("input") else {}),
             )
+            encode(rsp, composition)
         except SpecError as err:
-            _add_result(rsp, Result(Severity.FATAL, "InvalidSpec", f"invalid spec: {err}"))
-            return rsp
+            return _fatal(rsp, req, "InvalidSpec", f"invalid spec: {_cut(str(err))}")
         except Exception as err:  # a bug must not become a gRPC error for Crossplane
             self.log.exception("composition failed", tag=req.meta.tag)
-            _add_result(rsp, Result(Severity.FATAL, "InternalError", f"internal error: {err}"))
-            return rsp
-        encode(rsp, composition)
+            return _fatal(rsp, req, "InternalError", f"internal error: {_describe(err)}")
         return rsp
+
+
+MAX_MESSAGE = 1024
+"""Characters of a FATAL result's message: the cause, not a dump of the user's value."""
+
+
+def _fatal(
+    rsp: fnv1.RunFunctionResponse, req: fnv1.RunFunctionRequest, reason: str, message: str
+) -> fnv1.RunFunctionResponse:
+    """A response holding one FATAL result and nothing a failed encoding left half-written."""
+    rsp = response.to(req)
+    _add_result(rsp, Result(Severity.FATAL, reason, message))
+    return rsp
+
+
+def _describe(err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return _cut(f"{type(err).__name__}: {text}" if text else type(err).__name__)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def decode_composite(xr: struct_pb2.Struct) -> CompositeResource:

@@ -40,6 +40,11 @@ ARCHITECTURES: tuple[Architecture, ...] = (
 """Sorted by size."""
 
 
+MAX_CONTEXT_LENGTH = 131072
+"""The longest context the reference models serve (Llama 3.1's 128K tokens): the most a model
+may ask for, since its KV cache is sized from these shapes."""
+
+
 def architecture_for(parameters: float) -> Architecture:
     """The smallest reference at least as large as ``parameters`` (the largest beyond them)."""
     for arch in ARCHITECTURES:

@@ -36,6 +36,7 @@ from function.compose.status import (
 )
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
+from function.model.limits import check_shape
 from function.model.xr import parse_xr_spec
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -149,7 +150,11 @@ def desired_state(
 ) -> DesiredState:
     """The desired objects of an XR; memoised by content, since Crossplane asks again for every
     XR about once a minute with nothing changed."""
-    key = json.dumps([name, tenant, spec, settings.to_dict()], sort_keys=True)
+    try:
+        key = json.dumps([name, tenant, spec, settings.to_dict()], sort_keys=True)
+    except RecursionError:
+        check_shape(spec, "spec")  # names the field nested too deep
+        raise
     return _desired_state(key)
 
 

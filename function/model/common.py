@@ -4,19 +4,29 @@ Every spec class derives from `Spec`: camelCase on the wire, snake_case in Pytho
 fields refused. `parse` turns pydantic's validation errors into one `SpecError` whose entries
 read ``spec.models[0].precision: unsupported value 'fp32'; allowed: fp16, fp8, int4`` — the
 message a user sees in a FATAL result or an AddonBundle condition.
+
+Before pydantic sees the data, `function.model.limits.check_shape` bounds its nesting and
+sizes. Integer fields take only integers — not ``"3"``, ``true`` or ``3.5`` — within the
+field's range, and a refusal names the whole range: ``spec.models[0].replicas: unsupported
+value 0; allowed: an integer from 1 to 64``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from function.errors import FieldError, SpecError
+from function.model.limits import check_shape, join_path
 
 S = TypeVar("S", bound="Spec")
 
@@ -37,6 +47,27 @@ class Spec(BaseModel):
         use_enum_values=False,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integers_only(cls, value: Any, info: ValidationInfo) -> Any:
+        """An integer field takes an integer in its range (integral floats: JSON has no ints)."""
+        if value is None or info.field_name is None:
+            return value
+        bounds = _integer_bounds(cls, info.field_name)
+        if bounds is None:
+            return value
+        low, high = bounds
+        number = value
+        if type(value) is float and value.is_integer():
+            number = int(value)
+        if (
+            type(number) is not int
+            or (low is not None and number < low)
+            or (high is not None and number > high)
+        ):
+            raise ValueError(f"unsupported value {_short(value)}; allowed: {_range(low, high)}")
+        return number
+
     def to_dict(self) -> dict[str, Any]:
         """The wire form: camelCase keys, enums as strings, unset optionals left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -51,23 +82,11 @@ def parse(cls: type[S], data: Any, *, root: str = "spec") -> S:
     """Validate ``data`` as ``cls``; raise `SpecError` naming every bad field under ``root``."""
     if data is None:
         data = {}
+    check_shape(data, root)
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise SpecError([_field_error(root, err) for err in exc.errors()]) from None
-
-
-def join_path(root: str, loc: Sequence[int | str]) -> str:
-    """``("models", 0, "precision")`` under ``spec`` → ``spec.models[0].precision``."""
-    path = root
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif path:
-            path += f".{part}"
-        else:
-            path = part
-    return path
 
 
 def _field_error(root: str, err: ErrorDetails) -> FieldError:
@@ -85,17 +104,33 @@ def _message(err: ErrorDetails) -> str:
     ctx: Mapping[str, Any] = err.get("ctx") or {}
     if kind in ("enum", "literal_error"):
         allowed = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"unsupported value {err['input']!r}; allowed: {allowed}"
+        return f"unsupported value {_short(err['input'])}; allowed: {allowed}"
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
+    if kind == "string_pattern_mismatch":
+        return (
+            f"unsupported value {_short(err['input'])}; allowed: text matching {ctx.get('pattern')}"
+        )
+    if kind == "string_too_long":
+        return (
+            f"a text of {len(err['input']):,} characters; allowed: at most {ctx.get('max_length')}"
+        )
     if kind in _BOUNDS:
         bound, allowed = _BOUNDS[kind]
-        return f"unsupported value {err['input']!r}; allowed: {allowed.format(ctx.get(bound))}"
+        return (
+            f"unsupported value {_short(err['input'])}; allowed: {allowed.format(ctx.get(bound))}"
+        )
     return str(err["msg"])
+
+
+def _short(value: Any) -> str:
+    """A user's value for a message: quoted, and cut if long."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 _BOUNDS = {
@@ -105,6 +140,43 @@ _BOUNDS = {
     "less_than": ("lt", "less than {}"),
 }
 """Numeric bound errors, worded like enum errors: the value and what is allowed."""
+
+
+@cache
+def _integer_bounds(spec: type[Spec], name: str) -> tuple[int | None, int | None] | None:
+    """The range of an integer field (``int``, ``int | None``, a ``Literal`` of ints), or None
+    for a field of another type."""
+    info: FieldInfo = spec.model_fields[name]
+    members = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+    annotation = members[0] if len(members) == 1 else info.annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = typing.get_args(annotation)
+        if choices and all(type(c) is int for c in choices):
+            return min(choices), max(choices)
+        return None
+    if annotation is not int:
+        return None
+    low = high = None
+    for bound in info.metadata:
+        if isinstance(bound, annotated_types.Ge):
+            low = int(bound.ge)  # type: ignore[call-overload]
+        elif isinstance(bound, annotated_types.Gt):
+            low = int(bound.gt) + 1  # type: ignore[call-overload]
+        elif isinstance(bound, annotated_types.Le):
+            high = int(bound.le)  # type: ignore[call-overload]
+        elif isinstance(bound, annotated_types.Lt):
+            high = int(bound.lt) - 1  # type: ignore[call-overload]
+    return low, high
+
+
+def _range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"an integer from {low} to {high}"
+    if low is not None:
+        return f"an integer, {low} or more"
+    if high is not None:
+        return f"an integer, {high} or less"
+    return "an integer"
 
 
 class ObjectRef(Spec):

@@ -14,9 +14,10 @@ import re
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from function.catalog.architectures import MAX_CONTEXT_LENGTH
 from function.model.bundle import AddonSpec
 from function.model.common import DNS_LABEL, Spec, parse
 
@@ -45,7 +46,11 @@ CROSSPLANE_SPEC_FIELDS = frozenset(
 )
 """Spec fields Crossplane adds to XRs and claims; they are not part of our contract."""
 
-_PARAMETERS = re.compile(r"^(\d+(?:\.\d+)?)([MB])$")
+_PARAMETERS = re.compile(r"^([0-9]{1,7}(?:\.[0-9]{1,3})?)([MB])$")
+"""A parameter count: ASCII digits (Python's ``\\d`` would take ``٣``), then M or B."""
+MIN_PARAMETERS = 1e6
+MAX_PARAMETERS = 1e13
+_SCALE = {"M": 1e6, "B": 1e9}
 
 
 def _rule(rule: str, message: str) -> JsonDict:
@@ -205,11 +210,14 @@ class ModelSpec(Spec):
     )
     parameters: str = Field(
         pattern=_PARAMETERS.pattern,
-        description="Parameter count with a unit: 350M, 8B, 70B.",
+        description="Parameter count with a unit: 350M, 8B, 70B (from 1M to 10000B).",
     )
     precision: Precision = Field(default=Precision.FP16, description="Precision of the weights.")
     context_length: int = Field(
-        default=8192, ge=256, le=1048576, description="Longest sequence served, in tokens."
+        default=8192,
+        ge=1,
+        le=MAX_CONTEXT_LENGTH,
+        description="Longest sequence served, in tokens.",
     )
     concurrency: int = Field(
         default=1,
@@ -224,19 +232,30 @@ class ModelSpec(Spec):
         description="Where the weights come from: hf://org/model, s3://…, gs://…, pvc://…",
     )
 
+    @field_validator("parameters")
+    @classmethod
+    def _sane_parameters(cls, value: str) -> str:
+        count = _parameter_count(value)
+        if not MIN_PARAMETERS <= count <= MAX_PARAMETERS:
+            raise ValueError(f"unsupported value {value!r}; allowed: from 1M to 10000B parameters")
+        return value
+
     @property
     def parameter_count(self) -> float:
         """The parameter count as a number (``"70B"`` → 7e10)."""
-        match = _PARAMETERS.match(self.parameters)
-        if match is None:  # the field pattern makes this unreachable
-            raise ValueError(self.parameters)
-        scale = 1e9 if match.group(2) == "B" else 1e6
-        return float(match.group(1)) * scale
+        return _parameter_count(self.parameters)
 
     @property
     def source_scheme(self) -> str:
         """``hf`` for ``hf://org/model``."""
         return self.source.split("://", 1)[0]
+
+
+def _parameter_count(text: str) -> float:
+    match = _PARAMETERS.fullmatch(text)
+    if match is None:  # the field pattern is checked first
+        raise ValueError(f"unsupported value {text!r}; allowed: a number, then M or B")
+    return float(match.group(1)) * _SCALE[match.group(2)]
 
 
 class AddonOverrides(Spec):

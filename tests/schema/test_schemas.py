@@ -127,7 +127,11 @@ def minimal(**overrides: Any) -> dict[str, Any]:
         ({"models__0__parameters": "70"}, "spec.models[0].parameters"),
         ({"models__0__precision": "fp32"}, "spec.models[0].precision"),
         ({"models__0__replicas": 0}, "spec.models[0].replicas"),
-        ({"models__0__contextLength": 100}, "spec.models[0].contextLength"),
+        ({"models__0__contextLength": 0}, "spec.models[0].contextLength"),
+        ({"models__0__contextLength": 200000}, "spec.models[0].contextLength"),
+        ({"models__0__parameters": "\u0663B"}, "spec.models[0].parameters"),  # Arabic-Indic 3
+        ({"models__0__replicas": "3"}, "spec.models[0].replicas"),
+        ({"gpu__maxNodes": True}, "spec.gpu.maxNodes"),
         ({"models__0__source": "ftp://x"}, "spec.models[0].source"),
         ({"models__0__name": "Llama_3"}, "spec.models[0].name"),
         (
