@@ -16,12 +16,11 @@ Public surface, used by `function.reconciler.render` and `function.reconciler.ha
 - `referenced_variables(source)` — the top-level names a template reads, so an input hash can
   ignore context that no template of the add-on uses.
 
-Limits, so that one tenant's template cannot exhaust the shared reconciler: ``*`` and ``+``
-refuse to build a string over `MAX_TEXT` characters or a list over `MAX_ITEMS` items (the
-sandbox's own ``MAX_RANGE``, which also bounds ``range``), ``~`` a string over `MAX_TEXT`, and
-``*`` and ``**`` an integer over `MAX_NUMBER_BITS` bits, each checked before Python computes
-it; a rendered text may not exceed `MAX_TEXT` characters. A template over a limit fails like
-any other: a `RenderError` at its line.
+Limits, so that one tenant's template cannot exhaust the shared reconciler, live in
+`function.reconciler.template_limits`: sizes of what operators, filters and methods build,
+checked before Python builds it, and the CPU time of one render; a rendered text may not
+exceed `MAX_TEXT` characters. A template over a limit fails like any other: a `RenderError`
+at its line, raised on the thread that renders it.
 
 Filters beyond Jinja's built-ins (``default``, ``indent``, ``tojson`` …): ``toYaml``, ``toJson``,
 ``b64enc``, ``b64dec``, ``required`` and Helm's ``nindent``. Templates render with
@@ -34,9 +33,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import traceback
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, NoReturn, cast
@@ -49,14 +47,43 @@ from jinja2 import (
     TemplateSyntaxError,
     Undefined,
     meta,
-    nodes,
 )
-from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from function.errors import RenderError, SourceLocation
+from function.reconciler.template_limits import (
+    MAX_ITEMS,
+    MAX_NUMBER_BITS,
+    MAX_TEXT,
+    RENDER_CPU_SECONDS,
+    BoundedCodeGenerator,
+    TemplateLimitError,
+    bounded_lipsum,
+    check_method,
+    check_operation,
+    check_str_format,
+    check_text,
+    guard_filter,
+    start_budget,
+    stop_budget,
+    text_weight,
+    tick,
+    within_limit,
+)
+
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_NUMBER_BITS",
+    "MAX_TEXT",
+    "RENDER_CPU_SECONDS",
+    "TemplateContext",
+    "TemplateLimitError",
+    "is_template",
+    "referenced_variables",
+    "render_template",
+]
 
 _TEMPLATE_FILENAME = "<template>"
 """The filename Jinja2 gives templates compiled from strings; their frames carry the line."""
@@ -117,80 +144,6 @@ def _cluster_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-# --- limits ---------------------------------------------------------------------------------
-
-MAX_TEXT = 4 * 1024 * 1024
-"""Characters in a rendered text, and in a string a template builds with ``*``, ``+``, ``~``."""
-
-MAX_ITEMS = MAX_RANGE
-"""Items in a list a template builds with ``*`` or ``+``: as many as ``range`` may give."""
-
-MAX_NUMBER_BITS = 4096
-"""Bits of an integer a template computes with ``*`` or ``**`` (about 1,230 digits)."""
-
-_LIMITS = {
-    "string": (MAX_TEXT, "characters"),
-    "list": (MAX_ITEMS, "items"),
-    "number": (MAX_NUMBER_BITS, "bits"),
-}
-
-
-class TemplateLimitError(TemplateError):
-    """A template would build a value, or a text, beyond the limits above."""
-
-
-def _within_limit(operator: str, kind: str, size: float) -> None:
-    limit, unit = _LIMITS[kind]
-    if size > limit:
-        raise TemplateLimitError(
-            f"'{operator}' would make a {kind} of {size:,.0f} {unit}, over the limit of {limit:,}"
-        )
-
-
-def _kind(value: Any) -> str | None:
-    """Which limit bounds ``value``'s size when it is repeated or added to."""
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "list"
-    return None
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int)  # bool too: True * "x" repeats once
-
-
-def _check_operation(operator: str, left: Any, right: Any) -> None:
-    """Refuse ``left <operator> right`` before Python computes it if its result is too big."""
-    if operator == "**":
-        if _is_integer(left) and _is_integer(right) and right > 0 and abs(left) > 1:
-            _within_limit("**", "number", math.log2(abs(left)) * right)
-    elif operator == "*" and _is_integer(left) and _is_integer(right):
-        _within_limit("*", "number", left.bit_length() + right.bit_length())
-    elif operator == "*":
-        repeated, times = (right, left) if _is_integer(left) else (left, right)
-        kind = _kind(repeated)
-        if kind is not None and _is_integer(times):
-            _within_limit("*", kind, len(repeated) * times)
-    elif operator == "+":
-        kind = _kind(left)
-        if kind is not None and _kind(right) == kind:
-            _within_limit("+", kind, len(left) + len(right))
-
-
-class _BoundedConcat(CodeGenerator):
-    """Compiles ``a ~ b`` as Jinja2 does, wrapped in a call of `_Sandbox.bounded_concat`.
-
-    ``~`` is not among the operators a sandbox can intercept, yet a macro calling itself with
-    ``s ~ s`` doubles a string at each call; the size of every concatenation is checked.
-    """
-
-    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 (Jinja2 names it)
-        self.write("environment.bounded_concat(")
-        super().visit_Concat(node, frame)
-        self.write(")")
-
-
 # --- the sandbox ----------------------------------------------------------------------------
 
 
@@ -199,16 +152,17 @@ class RequiredValueError(TemplateError):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with dict keys winning over dict methods, and size limits.
+    """The immutable sandbox, with dict keys winning over dict methods, and limits.
 
     ``obj.items`` on a Kubernetes List, or ``cfg.values`` on chart values, means the key, not
     the ``dict`` method of the same name. Everything else goes through the sandbox's checks.
-    ``*``, ``+``, ``**`` (through the sandbox's operator interception) and ``~`` (through the
-    code generator) check the size of their result first.
+    ``*``, ``+``, ``**``, ``%`` (through the sandbox's operator interception), ``~`` (through
+    the code generator), calls of ``str`` methods and ``str.format`` check the size of their
+    result first; calls and loops (through the code generator) tick the CPU budget.
     """
 
-    intercepted_binops = frozenset({"*", "+", "**"})
-    code_generator_class = _BoundedConcat
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
+    code_generator_class = BoundedCodeGenerator
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
@@ -216,13 +170,38 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _check_operation(operator, left, right)
+        check_operation(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        tick()
+        return super().call(__context, __obj, *check_method(__obj, args), **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            check_str_format(template, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return bounded
 
     def bounded_concat(self, text: str) -> str:
         """What ``~`` joined, if it is within `MAX_TEXT`."""
-        _within_limit("~", "string", len(text))
+        within_limit("~", "string", len(text))
         return text
+
+    def tick(self) -> None:
+        """One loop iteration: a step of the render's CPU budget."""
+        tick()
+
+    def ticked(self) -> bool:
+        """One test of a loop filter: a step of the render's CPU budget."""
+        tick()
+        return True
 
 
 def _fail_if_undefined(value: Any) -> None:
@@ -266,6 +245,13 @@ def _nindent(value: Any, width: int = 4) -> str:
     return "\n" + pad + str(value).replace("\n", "\n" + pad)
 
 
+def _finalize(value: Any) -> Any:
+    """Every printed value: its text must fit the limit (a list prints as its repr)."""
+    if not isinstance(value, str):
+        check_text("printing a value", text_weight(value))
+    return value
+
+
 def _make_environment() -> _Sandbox:
     env = _Sandbox(
         undefined=StrictUndefined,
@@ -273,6 +259,7 @@ def _make_environment() -> _Sandbox:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.filters.update(
         toYaml=_to_yaml,
@@ -282,6 +269,8 @@ def _make_environment() -> _Sandbox:
         required=_required,
         nindent=_nindent,
     )
+    env.filters = {name: guard_filter(name, fn) for name, fn in env.filters.items()}
+    env.globals["lipsum"] = bounded_lipsum(cast(Callable[..., str], env.globals["lipsum"]))
     return env
 
 
@@ -304,7 +293,12 @@ def render_template(source: str, context: TemplateContext, location: SourceLocat
     if not is_template(source):
         return source
     try:
-        return _render_within_limit(_compile(source), context.variables)
+        template = _compile(source)
+        start_budget()
+        try:
+            return _render_within_limit(template, context.variables)
+        finally:
+            stop_budget()
     except TemplateSyntaxError as exc:
         _fail(location, exc.lineno, f"template syntax error: {exc.message}", exc)
     except UndefinedError as exc:
