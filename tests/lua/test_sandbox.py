@@ -282,3 +282,48 @@ def test_the_sandbox_works_again_after_a_failure(sandbox: Sandbox) -> None:
     with pytest.raises(LuaError):
         run(sandbox, "while true do end")
     assert run(sandbox, "return {ok = true}") == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'string.find(("a"):rep(40), ("a?"):rep(40) .. ("a"):rep(40))',
+        '(("a"):rep(40)):match(("a?"):rep(40) .. ("a"):rep(40))',
+        '(("a"):rep(100000)):find("a*b")',
+        'string.gsub(("a"):rep(100000), "a-b", "")',
+        'string.gmatch(("(x)"):rep(50000), "%b()%b()")',
+    ],
+)
+def test_a_pattern_too_complex_for_its_subject_is_refused_before_it_runs(
+    sandbox: Sandbox, call: str
+) -> None:
+    with pytest.raises(LuaError) as caught:
+        run(sandbox, f"local x = 1\nreturn {{{call}}}")
+    assert caught.value.line == 3
+    assert "is too complex for a subject of" in caught.value.reason
+    assert "(its worst case exceeds 100000000 steps)" in caught.value.reason
+
+
+def test_ordinary_patterns_match_as_before(sandbox: Sandbox) -> None:
+    result = run(
+        sandbox,
+        """
+        local long = ("word "):rep(20000)
+        local major, minor = ("v1.33.2"):match("^v?(%d+)%.(%d+)")
+        local padded = "  " .. ("x"):rep(1000) .. "  "
+        local parts = {}
+        for part in ("a,b,c"):gmatch("[^,]+") do parts[#parts + 1] = part end
+        return {major = major, minor = minor, trimmed = #padded:match("^%s*(.-)%s*$"),
+                spaces = select(2, long:gsub("%s+", " ")), parts = parts,
+                plain = (long:find("word", 50000, true)), found = (long:find("d w"))}
+        """,
+    )
+    assert result == {
+        "major": "1",
+        "minor": "33",
+        "trimmed": 1000,
+        "spaces": 20000,
+        "parts": ["a", "b", "c"],
+        "plain": 50001,
+        "found": 4,
+    }
