@@ -59,10 +59,10 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
             )
             encode(rsp, composition)
         except SpecError as err:
-            return _fatal(rsp, req, "InvalidSpec", f"invalid spec: {_cut(str(err))}")
+            return fatal_response(req, "InvalidSpec", f"invalid spec: {_cut(str(err))}")
         except Exception as err:  # a bug must not become a gRPC error for Crossplane
             self.log.exception("composition failed", tag=req.meta.tag)
-            return _fatal(rsp, req, "InternalError", f"internal error: {_describe(err)}")
+            return fatal_response(req, "InternalError", f"internal error: {_describe(err)}")
         return rsp
 
 
@@ -70,10 +70,11 @@ MAX_MESSAGE = 1024
 """Characters of a FATAL result's message: the cause, not a dump of the user's value."""
 
 
-def _fatal(
-    rsp: fnv1.RunFunctionResponse, req: fnv1.RunFunctionRequest, reason: str, message: str
+def fatal_response(
+    req: fnv1.RunFunctionRequest, reason: str, message: str
 ) -> fnv1.RunFunctionResponse:
-    """A response holding one FATAL result and nothing a failed encoding left half-written."""
+    """A response to ``req`` holding one FATAL result (and nothing a failed encoding left
+    half-written)."""
     rsp = response.to(req)
     _add_result(rsp, Result(Severity.FATAL, reason, message))
     return rsp

@@ -1,9 +1,9 @@
 """The ``aifleet`` command: one click group, a thin place to register subcommands.
 
-``aifleet serve`` runs the composition function on the SDK's gRPC runtime with the flags
-Crossplane expects; ``aifleet render`` runs it offline on files. Other subcommands register
-themselves here with ``cli.add_command(...)``. Commands only turn flags into arguments and
-call into the modules that do the work.
+``aifleet serve`` runs the composition function's gRPC server (`function.server`) with the
+SDK's standard flags, the ones Crossplane expects; ``aifleet render`` runs it offline on
+files. Other subcommands register themselves here with ``cli.add_command(...)``. Commands
+only turn flags into arguments and call into the modules that do the work.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import click
 from crossplane.function import cli as sdkcli
 
+from function import server
 from function.errors import SpecError
 from function.fn import FunctionRunner
 from function.lua.cli import lua
@@ -31,7 +32,7 @@ def cli() -> None:
 @sdkcli.standard_options
 def serve(**options: Any) -> None:
     """Serve the composition function over gRPC (Crossplane's function protocol)."""
-    sdkcli.run(FunctionRunner(), **options)
+    server.run(FunctionRunner(), **options)
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -67,3 +68,40 @@ def test_unexpected_failure_is_a_fatal_result_not_a_grpc_error(target: str) -> N
     assert [(r.severity, r.reason) for r in response.results] == [
         (fnv1.SEVERITY_FATAL, "InternalError")
     ]
+
+
+def length_delimited(field: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, as an encoder writes it."""
+    return wire._varint(field << 3 | 2) + wire._varint(len(payload)) + payload
+
+
+def test_a_request_nested_beyond_protobufs_limit_is_a_fatal_result_not_a_grpc_error(
+    target: str,
+) -> None:
+    # A Go client such as Crossplane encodes 40 levels without complaint; Python's protobuf
+    # runtime refuses to build or decode them, so the request is written here by hand.
+    xr = load_documents([EXAMPLES / "xrs" / "h100-kserve.yaml"])[0]
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(40):
+        deep = {"a": deep}
+    xr["spec"]["addons"]["values"] = {"monitoring": deep}
+    fields = fnv1.RunFunctionRequest.DESCRIPTOR.fields_by_name
+    raw = length_delimited(
+        fields["meta"].number, fnv1.RequestMeta(tag="deep-xr").SerializeToString()
+    ) + length_delimited(
+        fields["observed"].number,
+        length_delimited(1, length_delimited(1, wire.encode_struct(xr))),  # composite.resource
+    )
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(
+            "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction",
+            request_serializer=lambda b: b,
+            response_deserializer=fnv1.RunFunctionResponse.FromString,
+        )
+        response = call(raw, timeout=30)
+    assert response.meta.tag == "deep-xr"
+    assert [(r.severity, r.reason) for r in response.results] == [
+        (fnv1.SEVERITY_FATAL, "InvalidRequest")
+    ]
+    assert "the XR's spec may nest at most 24 levels" in response.results[0].message
+    assert not response.desired.resources
