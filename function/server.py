@@ -11,19 +11,24 @@ messages are the same on the wire.
 
 `serve` starts the server (TLS unless ``insecure``, reflection, graceful stop on SIGTERM);
 `run` takes the SDK's standard command-line options (`crossplane.function.cli`), which
-``aifleet serve`` offers. `function.fn.FunctionRunner` does the work.
+``aifleet serve`` offers. `function.fn.FunctionRunner` does the work. `configure_logging`
+writes JSON lines as the SDK does, but tracebacks without the values of local variables: the
+SDK's default would log each frame's locals, among them the request and the observed
+resources' connection details (Secret data).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from crossplane.function import logging, runtime
+import structlog
+from crossplane.function import runtime
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from google.protobuf.message import DecodeError
@@ -174,7 +179,7 @@ def run(
     max_send_message_size: int | None,
 ) -> None:
     """`serve` with the SDK's standard options (message sizes in MiB)."""
-    logging.configure(level=logging.Level.DEBUG if debug else logging.Level.INFO)
+    configure_logging(debug=debug)
     send = max_send_message_size or max_recv_message_size
     serve(
         runner,
@@ -185,4 +190,36 @@ def run(
             ("grpc.max_receive_message_length", max_recv_message_size * 1024 * 1024),
             ("grpc.max_send_message_length", send * 1024 * 1024),
         ],
+    )
+
+
+def configure_logging(*, debug: bool) -> None:
+    """JSON lines (human-readable lines with ``debug``), tracebacks without local values."""
+    processors: list[Any] = [
+        structlog.stdlib.add_log_level,
+        structlog.processors.CallsiteParameterAdder(
+            {
+                structlog.processors.CallsiteParameter.FILENAME,
+                structlog.processors.CallsiteParameter.LINENO,
+            }
+        ),
+    ]
+    if debug:
+        renderer = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+        )
+        structlog.configure(
+            processors=[*processors, structlog.processors.TimeStamper(fmt="iso"), renderer]
+        )
+        return
+    tracebacks = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    structlog.configure(
+        processors=[
+            *processors,
+            structlog.processors.ExceptionRenderer(tracebacks),
+            structlog.processors.TimeStamper(key="ts"),
+            structlog.processors.EventRenamer(to="msg"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     )

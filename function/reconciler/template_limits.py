@@ -8,10 +8,12 @@ sandbox of `function.reconciler.templates` bounds, before Python does the work:
   `MAX_NUMBER_BITS` bits. Every operation whose single result can be far larger than its
   input — ``%`` and ``str.format`` (field widths), the ``format``, ``center``, ``indent``,
   ``nindent``, ``wordwrap``, ``replace``, ``join``, ``batch``, ``slice``, ``sum``,
-  ``string``/``tojson``/``toJson``/``toYaml``/``pprint``/``b64enc`` filters, the same ``str``
-  methods, ``lipsum``, and printing a value — is estimated first and refused when its result
-  would exceed `MAX_TEXT`. Estimates count shared references as often as they are printed,
-  so ``[s] * 100000`` cannot be joined into 100,000 copies of a long ``s``.
+  ``string``/``tojson``/``toJson``/``toYaml``/``pprint``/``b64enc``/``urlize``/``escape``
+  filters, the same ``str`` methods and ``translate``, ``lipsum``, and printing a value — is
+  estimated first and refused when its result would exceed `MAX_TEXT`; ``split``,
+  ``splitlines`` and the ``list`` filter on a string may not make more than `MAX_ITEMS`
+  items. Estimates count shared references as often as they are printed, so
+  ``[s] * 100000`` cannot be joined into 100,000 copies of a long ``s``.
 - **CPU time**: one render may use `RENDER_CPU_SECONDS` of its thread's CPU time. The clock
   is read (every `TICKS_PER_CHECK` ticks) in every loop iteration and loop filter, every call
   (macros included) and every filter, so the render that exceeds its budget fails on its own
@@ -280,6 +282,11 @@ _FILTER_CHECKS: dict[str, Check] = {
     "toJson": lambda value: check_text("toJson", text_weight(value)),
     "toYaml": lambda value: check_text("toYaml", 2 * text_weight(value)),
     "b64enc": lambda value: check_text("b64enc", 4 * text_weight(value) / 3),
+    "urlize": lambda value, *_, **__: check_text("urlize", 8 * len(str(value))),
+    "escape": lambda value: check_text("escape", 6 * len(str(value))),
+    "e": lambda value: check_text("escape", 6 * len(str(value))),
+    "forceescape": lambda value: check_text("forceescape", 6 * len(str(value))),
+    "list": lambda value: _check_items("list", len(value) if isinstance(value, str) else 0),
 }
 """Pre-checks of filters that may build a text much larger than their input, by name; they
 take the filter's arguments as a template passes them."""
@@ -305,6 +312,31 @@ def guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(*args, **kwargs)
 
     return guarded
+
+
+def _check_items(what: str, count: int) -> None:
+    if count > MAX_ITEMS:
+        raise TemplateLimitError(
+            f"{what} would make a list of about {count:,} items, over the limit of {MAX_ITEMS:,}"
+        )
+
+
+_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _check_split(name: str, text: str | bytes, args: tuple[Any, ...]) -> None:
+    separator = args[0] if args else None
+    if isinstance(text, str):
+        if isinstance(separator, str) and separator:
+            pieces = text.count(separator)
+        elif name == "splitlines":
+            pieces = sum(text.count(c) for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+        else:
+            pieces = sum(text.count(c) for c in _WHITESPACE)
+    else:
+        pieces = len(text) // 2
+    limit = args[1] if len(args) > 1 and isinstance(args[1], int) and args[1] >= 0 else None
+    _check_items(f"str.{name}", min(pieces, limit) if limit is not None else pieces)
 
 
 def _bounded_list(items: Iterable[Any]) -> list[Any]:
@@ -333,6 +365,11 @@ def check_method(method: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
         check_text(
             "str.replace", _replaced(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
         )
+    elif name in ("split", "rsplit", "splitlines"):
+        _check_split(name, owner, args)
+    elif name == "translate" and args and isinstance(args[0], Mapping):
+        longest = max((len(str(v)) for v in args[0].values() if v is not None), default=1)
+        check_text("str.translate", len(owner) * longest)
     elif name == "join" and args:
         items = _bounded_list(args[0])
         check_text("str.join", text_weight(items) + len(owner) * len(items))

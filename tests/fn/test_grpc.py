@@ -1,12 +1,14 @@
 """`aifleet serve` answers RunFunction over a real gRPC channel, on both protocol versions."""
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+import structlog
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
@@ -15,6 +17,7 @@ from function import wire
 from function.demo import function_server, run_function
 from function.fn import FunctionRunner
 from function.render import build_request, load_documents
+from function.server import configure_logging
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -105,3 +108,29 @@ def test_a_request_nested_beyond_protobufs_limit_is_a_fatal_result_not_a_grpc_er
     ]
     assert "the XR's spec may nest at most 24 levels" in response.results[0].message
     assert not response.desired.resources
+
+
+def test_an_internal_error_logs_its_traceback_without_local_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    request = h100_request()
+    request.observed.composite.resource.fields["metadata"].struct_value.fields[
+        "name"
+    ].number_value = 7
+    configure_logging(debug=False)
+    try:
+        response = asyncio.run(FunctionRunner().RunFunction(request))
+    finally:
+        structlog.reset_defaults()
+    assert [r.reason for r in response.results] == ["InternalError"]
+    assert response.results[0].message == (
+        "internal error: ValidationError: 1 validation error for ObjectRef"
+    )
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["msg"] == "composition failed" and line["level"] == "error"
+    [exception] = line["exception"]
+    assert exception["exc_type"] == "ValidationError"
+    frames = exception["frames"]
+    assert frames[0]["name"] == "RunFunction" and frames[0]["filename"].endswith("fn.py")
+    assert all("locals" not in frame for frame in frames)
+    assert "llama" not in json.dumps(line)  # nothing of the request

@@ -166,6 +166,11 @@ def test_a_text_of_exactly_the_limit_renders() -> None:
             "str.expandtabs would make a text of about 404,000,000",
         ),
         ("(['x' * 4000000] * 1000)|length", "'*' would make a string of 4,000,006,000 characters"),
+        ("('w.io ' * 600000)|urlize", "urlize would make a text of about 24,000,000"),
+        ("('<' * 4000000)|e", "escape would make a text of about 24,000,000"),
+        ("('x' * 4000000)|list|length", "list would make a list of about 4,000,000 items"),
+        ("('x ' * 2000000).split()|length", "str.split would make a list of about 2,000,000"),
+        ("('x' * 4000000).translate({120: 'y' * 1000})", "str.translate would make a text"),
     ],
 )
 def test_one_operation_that_would_build_too_long_a_text_is_refused(
