@@ -6,7 +6,8 @@ non-ASCII digits, booleans for counts, zero and absurd sizes, values nested far 
 any Helm chart, long strings and wide maps. `judge` composes a spec and checks the outcome:
 a `SpecError` whose every entry names a field under ``spec``, or a composition that makes
 sense (GPUs for the models, at least a million parameters each, every replica fitting its
-devices). The tests in ``tests/compose`` and ``tests/fn`` and ``benchmarks/fuzz.py`` share them.
+devices, a bundle the reconciler accepts). The tests in ``tests/compose`` and ``tests/fn``
+and ``benchmarks/fuzz.py`` share them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from function.compose import CompositeResource, Composition, compose
 from function.errors import SpecError
+from function.model.bundle import parse_bundle_spec
 from function.model.input import parse_input
 
 LONG = "x" * (1024 * 1024 + 1)
@@ -209,6 +211,8 @@ def judge_composition(spec: dict[str, Any], composition: Composition) -> None:
     if spec.get("models"):
         assert gpu["total"] >= 1 and gpu["nodes"] >= 1
     assert set(composition.resources) == {"cluster", "addon-bundle"}
+    # The reconciler accepts the bundle it will be given.
+    parse_bundle_spec(composition.resources["addon-bundle"].body["spec"])
 
 
 def judge(spec: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from function.errors import FieldError, SpecError
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, parse
+from function.model.limits import MAX_BUNDLE_DEPTH
 
 GROUP = "addons.aifleet.io"
 VERSION = "v1alpha1"
@@ -221,7 +222,7 @@ class AddonBundleSpec(Spec):
 
 def parse_bundle_spec(data: Any, *, root: str = "spec") -> AddonBundleSpec:
     """Parse and check an AddonBundle spec: fields, unique names, known dependencies, no cycle."""
-    spec = parse(AddonBundleSpec, data, root=root)
+    spec = parse(AddonBundleSpec, data, root=root, max_depth=MAX_BUNDLE_DEPTH)
     dependency_order(spec.addons, root=f"{root}.addons")
     return spec
 

@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from function.errors import FieldError, SpecError
-from function.model.limits import check_shape, join_path
+from function.model.limits import MAX_DEPTH, check_shape, join_path
 
 S = TypeVar("S", bound="Spec")
 
@@ -78,11 +78,12 @@ class Spec(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
 
 
-def parse(cls: type[S], data: Any, *, root: str = "spec") -> S:
-    """Validate ``data`` as ``cls``; raise `SpecError` naming every bad field under ``root``."""
+def parse(cls: type[S], data: Any, *, root: str = "spec", max_depth: int = MAX_DEPTH) -> S:
+    """Validate ``data`` as ``cls``; raise `SpecError` naming every bad field under ``root``
+    (and the first part nested deeper than ``max_depth`` or larger than the limits)."""
     if data is None:
         data = {}
-    check_shape(data, root)
+    check_shape(data, root, max_depth=max_depth)
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

@@ -22,6 +22,10 @@ MAX_DEPTH = 24
 """Maps and lists nested inside one another below the parsed object. Helm values rarely go
 beyond 12; the protobuf runtime refuses a `Struct` nested much deeper than 30."""
 
+MAX_BUNDLE_DEPTH = MAX_DEPTH + 2
+"""The same bound for AddonBundles, which hold an XR's Helm values one level deeper than the
+XR does (``spec.addons[i].helm.values`` for ``spec.addons.values.<add-on>``), with room."""
+
 MAX_STRING = 1024 * 1024
 """Characters in one string or map key: as much as one ConfigMap may hold."""
 
@@ -29,7 +33,7 @@ MAX_ITEMS = 4096
 """Items in one list, or keys in one map."""
 
 
-def check_shape(data: Any, root: str) -> None:
+def check_shape(data: Any, root: str, *, max_depth: int = MAX_DEPTH) -> None:
     """Raise `SpecError` at the first part of ``data`` nested, long or wide beyond the limits."""
     stack: list[tuple[Any, int, tuple[int | str, ...]]] = [(data, 0, ())]
     while stack:
@@ -46,8 +50,8 @@ def check_shape(data: Any, root: str) -> None:
             children = enumerate(value)
         else:
             continue
-        if depth >= MAX_DEPTH:
-            _refuse(root, loc, "a value nested deeper", MAX_DEPTH, "levels of maps and lists")
+        if depth >= max_depth:
+            _refuse(root, loc, "a value nested deeper", max_depth, "levels of maps and lists")
         if len(value) > MAX_ITEMS:
             _refuse(root, loc, f"{len(value):,} items", MAX_ITEMS, "items")
         for key, child in children:

@@ -92,3 +92,9 @@ def test_numbers_must_be_ascii_and_in_range() -> None:
         "spec.gpu.maxNodes: unsupported value 2.5; allowed: an integer from 1 to 1000"
     ]
     assert fatal_paths(model(parameters="1M", contextLength=1, replicas=2.0)) == []
+
+
+def test_the_deepest_values_an_xr_may_carry_make_a_bundle_the_reconciler_accepts() -> None:
+    values = deep(20)  # spec.addons.values.monitoring holds the 24th level
+    assert judge({**BASE, "addons": {"values": {"monitoring": values}}}) == "composed"
+    assert fatal_paths({**BASE, "addons": {"values": {"monitoring": {"a": values}}}})
