@@ -33,11 +33,12 @@ HEALTHY_CONTEXT = TemplateContext(cluster={"metadata": {"name": "healthy", "name
 
 @dataclass(frozen=True)
 class Attempt:
-    """One hostile add-on and a fragment of the error it must be stopped with."""
+    """One hostile add-on and the fragments of the errors it may be stopped with (a bomb may
+    meet the wall-clock limit first on a loaded machine)."""
 
     name: str
     addon: dict[str, Any]
-    expected: str
+    expected: tuple[str, ...]
     direct: Callable[[], None]
     """The attempt run straight in the sandbox; must raise."""
 
@@ -80,7 +81,7 @@ async def stop_beside_healthy_work(
         ),
     )
     seconds, direct_message = direct
-    assert attempt.expected in direct_message, (attempt.name, direct_message)
+    assert any(e in direct_message for e in attempt.expected), (attempt.name, direct_message)
     assert rendered == "name: healthy\nitems: [0, 1, 2]\n"
 
     evil = await h.wait_bundle(
@@ -88,7 +89,7 @@ async def stop_beside_healthy_work(
     )
     message = first_message(evil) or ""
     assert message.startswith(f"add-on {attempt.addon['name']!r}, "), (attempt.name, message)
-    assert attempt.expected in message, (attempt.name, message)
+    assert any(e in message for e in attempt.expected), (attempt.name, message)
 
     def healthy_reconciled() -> bool:
         found = workload.find("v1", "ConfigMap", "healthy", "apps")

@@ -103,7 +103,7 @@ def attempt(index: int, name: str, source: str, expected: str) -> Attempt:
     addon = {"name": f"evil-{index}", "namespace": "apps", "manifests": manifests}
     here = SourceLocation(f"evil-{index}", "manifests")
     return Attempt(
-        name, addon, expected, lambda: render_template(manifests, CONTEXT, here) and None
+        name, addon, (expected,), lambda: render_template(manifests, CONTEXT, here) and None
     )
 
 
