@@ -152,10 +152,10 @@ def desired_state(
     XR about once a minute with nothing changed."""
     try:
         key = json.dumps([name, tenant, spec, settings.to_dict()], sort_keys=True)
-    except RecursionError:
+        return _desired_state(key)
+    except RecursionError:  # a spec nested too deep for JSON; the parser would refuse it too
         check_shape(spec, "spec")  # names the field nested too deep
         raise
-    return _desired_state(key)
 
 
 @functools.lru_cache(maxsize=MEMOISED_XRS)

@@ -1,8 +1,10 @@
 """Generated specs, plausible and hostile, through the parser and the whole composition: each
 is refused with field paths or composes into something that makes sense, never an exception."""
 
+import sys
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from function.compose import CompositeResource, compose
@@ -98,3 +100,22 @@ def test_the_deepest_values_an_xr_may_carry_make_a_bundle_the_reconciler_accepts
     values = deep(20)  # spec.addons.values.monitoring holds the 24th level
     assert judge({**BASE, "addons": {"values": {"monitoring": values}}}) == "composed"
     assert fatal_paths({**BASE, "addons": {"values": {"monitoring": {"a": values}}}})
+
+
+def deep_list(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("kind", ["map", "list"])
+def test_a_spec_nested_near_pythons_recursion_limit_is_refused_at_its_path(kind: str) -> None:
+    # Around the recursion limit, json's encoder may manage a depth its decoder cannot: every
+    # depth there is refused like any other value nested too deep.
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 80, limit + 10):
+        value = deep(depth) if kind == "map" else deep_list(depth)
+        [error] = fatal_paths({**BASE, "addons": {"values": {"monitoring": {"x": value}}}})
+        assert error.startswith("spec.addons.values.monitoring.x"), depth
+        assert error.endswith("allowed: at most 24 levels of maps and lists"), depth
