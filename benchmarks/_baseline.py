@@ -5,7 +5,7 @@ On every pass it reads each AddonBundle, its Cluster and kubeconfig Secret, rend
 add-on with the reconciler's own code (`render_addon`, the same `ChartRenderer`, a render pool
 of the same size), creates missing namespaces (`ensure_namespace`, like ``--create-namespace``)
 and server-side applies every rendered object, add-ons in dependency order and objects in
-Helm's install order, through the same `ApiAdapter`. No input hash, no object hash, no health
+Helm's install order, through the same transport. No input hash, no object hash, no health
 gate, no status. An object whose kind is not served yet (its CRD was just created) fails that
 pass; a bundle has converged after a pass with no failure.
 """
@@ -34,11 +34,17 @@ class NaiveApplier:
     """Applies every rendered object of every add-on of every bundle, on every pass."""
 
     def __init__(
-        self, mgmt: KubeClient, charts: ChartRenderer, *, workers: int, render_threads: int
+        self,
+        mgmt: KubeClient,
+        charts: ChartRenderer,
+        *,
+        workers: int,
+        render_threads: int,
+        clients: WorkloadClients | None = None,
     ) -> None:
         self._mgmt = mgmt
         self._charts = charts
-        self._clients = WorkloadClients()
+        self._clients = clients or WorkloadClients()
         self._render_pool = ThreadPoolExecutor(render_threads, "render")
         self._slots = asyncio.Semaphore(workers)
         self.passes = 0

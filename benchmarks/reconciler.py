@@ -8,7 +8,9 @@ from cold, each in a fresh process of its own (so that CPU time and RSS are its 
 each with the emulator in a child process of its own:
 
 * ``aifleet``  — `ReconcilerApp` with its production settings (16 workers, 2 render threads,
-  requeue after 2 s while waiting for health, 10 s while waiting for GPUs).
+  requeue after 2 s while waiting for health, 10 s while waiting for GPUs, the event-loop
+  transport `function.kube.aio`; ``--transport threads``: the `kubernetes` client's urllib3
+  transport on threads, `function.kube.adapter`, for comparison).
 * ``baseline`` — `benchmarks._baseline.NaiveApplier`: renders and server-side applies every
   object of every add-on on every pass, without hashes or health gates (ClusterResourceSet's
   ``Reconcile``, a ``helm upgrade`` loop), with the same render code, adapter and concurrency.
@@ -20,7 +22,7 @@ object (from the emulator's write and request logs), the same for a second full 
 status and event writes to the management cluster, and memory per managed cluster: growth of
 the measured process's VmRSS from just before the start to convergence, over the clusters.
 
-    python benchmarks/reconciler.py [--clusters 100]
+    python benchmarks/reconciler.py [--clusters 100] [--transport aiohttp|threads]
 """
 
 from __future__ import annotations
@@ -44,11 +46,15 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._baseline import NaiveApplier  # noqa: E402 - the root must be importable first
 from benchmarks._fleet import EmulatorProcess, Marks  # noqa: E402
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig  # noqa: E402
+from function.kube.aio import AioAdapter  # noqa: E402
+from function.kube.client import KubeClient  # noqa: E402
+from function.kube.clients import WorkloadClients  # noqa: E402
 from function.reconciler.app import ReconcilerApp, Settings  # noqa: E402
 from function.reconciler.charts import ChartFetcher  # noqa: E402
 from function.reconciler.helm import ChartRenderer  # noqa: E402
 
 SIDES = ("aifleet", "baseline")
+TRANSPORTS = ("aiohttp", "threads")
 PROVISION_TIMEOUT = 300.0
 CONVERGE_TIMEOUT = 600.0
 QUIET_SECONDS = 1.0
@@ -156,11 +162,23 @@ class Meter:
         return phase
 
 
-async def run_aifleet(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path) -> Run:
+def threaded_client(kubeconfig: Any) -> KubeClient:
+    """A client on the `kubernetes` client's own transport (threads)."""
+    return ApiAdapter(configuration_from_kubeconfig(kubeconfig))
+
+
+async def run_aifleet(
+    emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, transport: str
+) -> Run:
     """Converge with `ReconcilerApp` from cold, then resync once."""
     settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None)
-    client = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
-    app = ReconcilerApp(settings, client)
+    client: KubeClient
+    if transport == "threads":
+        client = threaded_client(kubeconfig)
+        app = ReconcilerApp(settings, client, clients=WorkloadClients(threaded_client))
+    else:
+        client = AioAdapter(configuration_from_kubeconfig(kubeconfig))
+        app = ReconcilerApp(settings, client)
     bundles = int(emulator.call("bundles"))
     meter = Meter(emulator)
     rss_before = rss_kib()
@@ -187,6 +205,7 @@ async def run_aifleet(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cac
     notes = (
         f"{settings.workers} workers, {settings.render_threads} render threads, requeue after"
         f" {timing.waiting:g} s waiting for health, {timing.gpu:g} s for GPUs;"
+        f" {transport} transport;"
         f" reconciles per cluster (both phases): {reconciles_per_cluster(app, bundles)}"
     )
     return Run(cold, resync, rss_growth, notes)
@@ -207,13 +226,24 @@ def reconciles_per_cluster(app: ReconcilerApp, clusters: int) -> str:
     return ", ".join(counts)
 
 
-async def run_baseline(emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path) -> Run:
+async def run_baseline(
+    emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, transport: str
+) -> Run:
     """Converge with the naive applier from cold, then make one more full pass."""
     defaults = Settings()
-    client = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
+    threads = transport == "threads"
+    client = (
+        threaded_client(kubeconfig)
+        if threads
+        else AioAdapter(configuration_from_kubeconfig(kubeconfig))
+    )
     charts = ChartRenderer(ChartFetcher(cache, file_root=ROOT))
     applier = NaiveApplier(
-        client, charts, workers=defaults.workers, render_threads=defaults.render_threads
+        client,
+        charts,
+        workers=defaults.workers,
+        render_threads=defaults.render_threads,
+        clients=WorkloadClients(threaded_client) if threads else None,
     )
     addons = int(emulator.call("addons_per_bundle"))
     meter = Meter(emulator)
@@ -245,14 +275,14 @@ async def settle(app: ReconcilerApp) -> float:
     return busy_at
 
 
-def measure(side: str, clusters: int) -> SideResult:
+def measure(side: str, clusters: int, transport: str = "aiohttp") -> SideResult:
     """Set up a fresh fleet in a child process and measure one side against it."""
     with EmulatorProcess() as emulator, tempfile.TemporaryDirectory() as cache:
         kubeconfig = emulator.call("setup", count=clusters)
         asyncio.run(emulator.wait_until("provisioned", clusters, within=PROVISION_TIMEOUT))
         addons = int(emulator.call("addons_per_bundle"))
         run = run_aifleet if side == "aifleet" else run_baseline
-        result = asyncio.run(run(emulator, kubeconfig, Path(cache)))
+        result = asyncio.run(run(emulator, kubeconfig, Path(cache), transport))
     return SideResult(
         side, clusters, addons, result.rss_growth_kib, result.cold, result.resync, result.notes
     )
@@ -261,9 +291,10 @@ def measure(side: str, clusters: int) -> SideResult:
 # --- the report -----------------------------------------------------------------------------
 
 
-def run_side(side: str, clusters: int) -> SideResult:
+def run_side(side: str, clusters: int, transport: str) -> SideResult:
     """`measure` one side in a fresh Python process."""
     command = [sys.executable, __file__, "--side", side, "--clusters", str(clusters)]
+    command += ["--transport", transport]
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return SideResult.from_json(output.strip().splitlines()[-1])
 
@@ -329,15 +360,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--side", choices=SIDES, help="Measure one side and print it as JSON.")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="aiohttp")
     args = parser.parse_args()
     if args.side:
-        print(json.dumps(asdict(measure(args.side, args.clusters))))
+        print(json.dumps(asdict(measure(args.side, args.clusters, args.transport))))
         return
     print(f"Reconciler: {args.clusters} clusters x the inference bundle, cold and resync")
     results = {}
     for side in SIDES:
         started = time.perf_counter()
-        results[side] = run_side(side, args.clusters)
+        results[side] = run_side(side, args.clusters, args.transport)
         print(f"  [{side}: {time.perf_counter() - started:.0f} s with set-up]")
     report(results["aifleet"], results["baseline"])
 

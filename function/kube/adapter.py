@@ -1,17 +1,17 @@
-"""The real `KubeClient`: the `kubernetes` client's HTTP layer, driven from asyncio.
+"""The `kubernetes` client's configuration, and its urllib3 transport driven from threads.
 
-The generated typed APIs deserialize every response into model classes, which costs more
-than the request itself; this adapter uses the same `ApiClient` (configuration, auth,
-connection pool, TLS) but builds paths from discovery and reads the JSON as dicts. Blocking
-calls run on a bounded thread pool shared by every cluster; each watch runs on a thread of its
-own and feeds an asyncio queue, so a thousand idle watches cost threads, not pool slots.
-Failures are mapped into `function.errors` types by `function.kube.errors`.
+`configuration_from_kubeconfig` and `in_cluster_configuration` load credentials the way
+kubectl does; both transports read them (`function.kube.aio`, the default, and `ApiAdapter`
+here). `ApiAdapter` sends through the client's own `ApiClient` (connection pool, TLS, auth):
+blocking calls run on a bounded thread pool shared by every cluster and each watch reads on a
+thread of its own, feeding an asyncio queue. It is the reference the event-loop transport is
+measured against (`benchmarks/reconciler.py --transport threads`). The protocol methods are
+`function.kube.rest`'s; failures are mapped into `function.errors` by `function.kube.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import json
 import threading
@@ -27,30 +27,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.util.retry import Retry
 
-from function.errors import GoneError, KubeError
-from function.kube.client import (
-    FIELD_MANAGER,
-    EventType,
-    Object,
-    ObjectList,
-    PatchType,
-    ResourceInfo,
-    WatchEvent,
-    describe,
-    meta,
-)
-from function.kube.discovery import Discovery, object_path
+from function.errors import KubeError
+from function.kube.client import Object
 from function.kube.errors import error_from_status, unavailable
+from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 Configuration = k8s.Configuration
 """The `kubernetes` client's connection settings (host, TLS, credentials, pool size)."""
-
-APPLY_PATCH = "application/apply-patch+yaml"
-REQUEST_TIMEOUT = (5.0, 30.0)
-"""(connect, read) seconds for ordinary requests."""
 
 _shared_executor: ThreadPoolExecutor | None = None
 _shared_lock = threading.Lock()
@@ -118,8 +104,8 @@ def in_cluster_configuration(*, pool_size: int = 32) -> k8s.Configuration:
     return cfg
 
 
-class ApiAdapter:
-    """A `KubeClient` over one `kubernetes.client.ApiClient`."""
+class ApiAdapter(RestClient):
+    """A `KubeClient` over one `kubernetes.client.ApiClient`, its requests on threads."""
 
     def __init__(
         self,
@@ -128,168 +114,33 @@ class ApiAdapter:
         executor: Executor | None = None,
         request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> None:
+        super().__init__(configuration.host)
         self._api = k8s.ApiClient(configuration)
         self._executor = executor or shared_executor()
         self._timeout = request_timeout
-        self._discovery = Discovery(self._get_json)
-        self.host: str = configuration.host
-
-    # --- the KubeClient protocol --------------------------------------------------------
-
-    async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
-        cached = self._discovery.cached(api_version, kind)
-        if cached is not None:
-            return cached
-        return await self._run(self._discovery.resource, api_version, kind)
-
-    async def preferred_version(self, group: str) -> str:
-        return await self._run(self._discovery.preferred_version, group)
-
-    async def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> Object:
-        info = await self.resource_info(api_version, kind)
-        path = object_path(info, namespace, name)
-        return await self._run(self._json, "GET", path, what=f"get {kind} {_nn(namespace, name)}")
-
-    async def list(
-        self,
-        api_version: str,
-        kind: str,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> ObjectList:
-        info = await self.resource_info(api_version, kind)
-        query = _query(labelSelector=label_selector, fieldSelector=field_selector)
-        doc = await self._run(
-            self._json, "GET", object_path(info, namespace), query=query, what=f"list {kind}"
-        )
-        items: list[Object] = doc.get("items") or []
-        for item in items:  # the API leaves these out of list items for built-in kinds
-            item.setdefault("apiVersion", api_version)
-            item.setdefault("kind", kind)
-        return ObjectList(items, str(meta(doc).get("resourceVersion", "")))
-
-    async def watch(
-        self,
-        api_version: str,
-        kind: str,
-        *,
-        resource_version: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        timeout_seconds: int = 300,
-    ) -> AsyncIterator[WatchEvent]:
-        info = await self.resource_info(api_version, kind)
-        query = _query(
-            watch="true",
-            resourceVersion=resource_version,
-            allowWatchBookmarks="true",
-            timeoutSeconds=str(timeout_seconds),
-            labelSelector=label_selector,
-        )
-        stream = _WatchStream(
-            self, object_path(info, namespace), query, timeout_seconds, what=f"watch {kind}"
-        )
-        async for event in stream:
-            yield event
-
-    async def create(self, obj: Object) -> Object:
-        info = await self.resource_info(obj["apiVersion"], obj["kind"])
-        path = object_path(info, meta(obj).get("namespace"))
-        return await self._run(
-            self._json, "POST", path, query=_MANAGER, body=obj, what=f"create {describe(obj)}"
-        )
-
-    async def replace(self, obj: Object) -> Object:
-        info = await self.resource_info(obj["apiVersion"], obj["kind"])
-        m = meta(obj)
-        path = object_path(info, m.get("namespace"), m["name"])
-        return await self._run(
-            self._json, "PUT", path, query=_MANAGER, body=obj, what=f"replace {describe(obj)}"
-        )
-
-    async def apply(
-        self,
-        obj: Object,
-        *,
-        field_manager: str = FIELD_MANAGER,
-        force: bool = False,
-        dry_run: bool = False,
-    ) -> Object:
-        info = await self.resource_info(obj["apiVersion"], obj["kind"])
-        m = meta(obj)
-        path = object_path(info, m.get("namespace"), m["name"])
-        query = _query(
-            fieldManager=field_manager,
-            force="true" if force else None,
-            dryRun="All" if dry_run else None,
-        )
-        return await self._run(
-            self._json,
-            "PATCH",
-            path,
-            query=query,
-            # Encoded here: the client would otherwise walk the whole object to "sanitize" it,
-            # which costs more than the request for a large CRD; JSON is valid YAML.
-            body=json.dumps(obj, separators=(",", ":")).encode(),
-            content_type=APPLY_PATCH,
-            what=f"apply {describe(obj)}",
-        )
-
-    async def patch(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        patch: Object | builtins.list[Object],
-        *,
-        patch_type: PatchType = PatchType.MERGE,
-        subresource: str | None = None,
-    ) -> Object:
-        info = await self.resource_info(api_version, kind)
-        path = object_path(info, namespace, name, subresource)
-        return await self._run(
-            self._json,
-            "PATCH",
-            path,
-            query=_MANAGER,
-            body=patch,
-            content_type=patch_type.value,
-            what=f"patch {kind} {_nn(namespace, name)}",
-        )
-
-    async def patch_status(
-        self, api_version: str, kind: str, name: str, namespace: str | None, status: Object
-    ) -> Object:
-        return await self.patch(
-            api_version, kind, name, namespace, {"status": status}, subresource="status"
-        )
-
-    async def delete(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None = None,
-        *,
-        propagation: str = "Background",
-    ) -> None:
-        info = await self.resource_info(api_version, kind)
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
-        await self._run(
-            self._json,
-            "DELETE",
-            object_path(info, namespace, name),
-            body=body,
-            what=f"delete {kind} {_nn(namespace, name)}",
-        )
 
     async def close(self) -> None:
         await self._run(self._api.close)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Object:
+        return await self._run(
+            self._json, method, path, what=what, query=query, body=body, content_type=content_type
+        )
+
+    async def _lines(
+        self, path: str, query: Query, timeout_seconds: int, *, what: str
+    ) -> AsyncIterator[bytes | str]:
+        async for line in _WatchStream(self, path, query, timeout_seconds, what=what):
+            yield line
 
     # --- blocking helpers, run on the executor --------------------------------------------
 
@@ -297,16 +148,13 @@ class ApiAdapter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
-    def _get_json(self, path: str) -> Object:
-        return self._json("GET", path, what=f"discover {path}")
-
     def _json(
         self,
         method: str,
         path: str,
         *,
         what: str,
-        query: builtins.list[tuple[str, str]] | None = None,
+        query: Query | None = None,
         body: Any = None,
         content_type: str | None = None,
     ) -> Object:
@@ -326,7 +174,7 @@ class ApiAdapter:
         path: str,
         *,
         what: str,
-        query: builtins.list[tuple[str, str]] | None = None,
+        query: Query | None = None,
         body: Any = None,
         content_type: str | None = None,
         timeout: tuple[float, float] | None = None,
@@ -371,7 +219,7 @@ class _WatchStream:
         self._stopped = threading.Event()
         self._response: Any = None
 
-    async def __aiter__(self) -> AsyncIterator[WatchEvent]:
+    async def __aiter__(self) -> AsyncIterator[bytes | str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -387,7 +235,7 @@ class _WatchStream:
             while (item := await queue.get()) is not self._END:
                 if isinstance(item, KubeError):
                     raise item
-                yield _decode_event(item, what=self._what)
+                yield item
         finally:
             self._stop()
 
@@ -427,27 +275,3 @@ class _WatchStream:
             # Unblocks the reading thread; the response may have ended on its own meanwhile.
             with contextlib.suppress(ValueError, RuntimeError, OSError):
                 self._response.response.shutdown()
-
-
-def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
-    event = json.loads(line)
-    kind = event.get("type")
-    obj = event.get("object") or {}
-    if kind == "ERROR":
-        code = int(obj.get("code") or 0)
-        if code == 410:
-            raise GoneError(f"{what}: {obj.get('message', 'resource version too old')}", status=410)
-        raise error_from_status(code or 500, obj, {}, what=what)
-    return WatchEvent(EventType(kind), obj)
-
-
-_MANAGER = [("fieldManager", FIELD_MANAGER)]
-"""Every write names its field manager, as server-side apply does."""
-
-
-def _query(**params: str | None) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in params.items() if v is not None]
-
-
-def _nn(namespace: str | None, name: str) -> str:
-    return f"{namespace}/{name}" if namespace else name

@@ -19,15 +19,18 @@ import yaml
 from kubernetes.config.config_exception import ConfigException
 
 from function.errors import InvalidError, NotFoundError
-from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
+from function.kube.adapter import configuration_from_kubeconfig
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
 from function.kube.client import KubeClient, Object
 
 ClientFactory = Callable[[Mapping[str, Any]], KubeClient]
 
 
-def adapter_from_kubeconfig(kubeconfig: Mapping[str, Any]) -> KubeClient:
-    """The default factory: a real `ApiAdapter` for a parsed kubeconfig."""
-    return ApiAdapter(configuration_from_kubeconfig(kubeconfig))
+def adapter_from_kubeconfig(
+    kubeconfig: Mapping[str, Any], *, qps: float = DEFAULT_QPS, burst: int = DEFAULT_BURST
+) -> KubeClient:
+    """The default factory: an `AioAdapter` for a parsed kubeconfig, rate-limited per cluster."""
+    return AioAdapter(configuration_from_kubeconfig(kubeconfig), qps=qps, burst=burst)
 
 
 def kubeconfig_from_secret(secret: Object, key: str) -> bytes:

@@ -3,20 +3,19 @@
 Paths are built from ``(apiVersion, kind)`` the way kube-apiserver lays them out. The
 `Discovery` cache is filled one group-version at a time from ``/api/v1`` or
 ``/apis/<group>/<version>`` and refreshed when a kind is missing (a CRD may have been
-registered since). Parsing is pure; the fetch is injected by the adapter.
+registered since). Parsing is pure; the fetch is injected by the transport (`function.kube.rest`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from function.errors import NotFoundError
 from function.kube.client import ResourceInfo, group_of
 
-Fetch = Callable[[str], Mapping[str, Any]]
+Fetch = Callable[[str], Awaitable[Mapping[str, Any]]]
 """GET a discovery path and return the decoded JSON (raises `NotFoundError` on 404)."""
 
 
@@ -67,24 +66,23 @@ def object_path(
 
 
 class Discovery:
-    """A thread-safe cache of `ResourceInfo` per group-version."""
+    """A cache of `ResourceInfo` per group-version, used from one event loop."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
-        self._lock = threading.Lock()
         self._kinds: dict[str, dict[str, ResourceInfo]] = {}
 
     def cached(self, api_version: str, kind: str) -> ResourceInfo | None:
         """The known `ResourceInfo` of ``kind``, without asking the server."""
         return self._kinds.get(api_version, {}).get(kind)
 
-    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+    async def resource(self, api_version: str, kind: str) -> ResourceInfo:
         """How ``kind`` is served, refreshing the group-version once if it is unknown."""
         kinds = self._kinds.get(api_version)
         if kinds is not None and kind in kinds:
             return kinds[kind]
         try:
-            kinds = self._refresh(api_version)
+            kinds = await self._refresh(api_version)
         except NotFoundError:
             kinds = {}
         if kind not in kinds:
@@ -93,18 +91,17 @@ class Discovery:
             )
         return kinds[kind]
 
-    def preferred_version(self, group: str) -> str:
+    async def preferred_version(self, group: str) -> str:
         """The preferred version of ``group`` from ``/apis/<group>``."""
-        doc = self._fetch(f"/apis/{group}")
+        doc = await self._fetch(f"/apis/{group}")
         preferred = doc.get("preferredVersion") or {}
         version = preferred.get("version")
         if not version:
             raise NotFoundError(f"the server does not serve group {group!r}", status=404)
         return str(version)
 
-    def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
-        doc = self._fetch(group_version_path(api_version))
+    async def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
+        doc = await self._fetch(group_version_path(api_version))
         kinds = parse_resource_list(api_version, doc)
-        with self._lock:
-            self._kinds[api_version] = kinds
+        self._kinds[api_version] = kinds
         return kinds

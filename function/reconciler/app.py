@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from function.errors import KubeError
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS
 from function.kube.client import KubeClient
-from function.kube.clients import WorkloadClients
+from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.converge import Converger, Timing
@@ -64,6 +66,10 @@ class Settings:
     """Leader election; None runs as the only replica."""
     timing: Timing = field(default_factory=Timing)
     """How soon targets that are not done are looked at again."""
+    kube_qps: float = DEFAULT_QPS
+    """Requests per second to each workload cluster, after a burst (0: no client-side limit)."""
+    kube_burst: int = DEFAULT_BURST
+    """Requests to one workload cluster at once before ``kube_qps`` applies."""
 
 
 def utc_now() -> str:
@@ -87,7 +93,9 @@ class ReconcilerApp:
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue()
         self.metrics = Metrics()
-        self.clients = clients or WorkloadClients()
+        self.clients = clients or WorkloadClients(
+            partial(adapter_from_kubeconfig, qps=settings.kube_qps, burst=settings.kube_burst)
+        )
         self._render_pool = ThreadPoolExecutor(settings.render_threads, "render")
         self._fetch_pool = ThreadPoolExecutor(8, "charts")
         renderer = charts or ChartRenderer(

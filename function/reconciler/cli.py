@@ -16,11 +16,11 @@ import click
 import yaml
 
 from function.kube.adapter import (
-    ApiAdapter,
     Configuration,
     configuration_from_kubeconfig,
     in_cluster_configuration,
 )
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
 
@@ -71,6 +71,18 @@ from function.reconciler.leader import LeadershipLostError, LeaseSettings
     default=socket.gethostname,
     help="This replica's name in the Lease (default: the pod name or host name).",
 )
+@click.option(
+    "--kube-api-qps",
+    default=DEFAULT_QPS,
+    show_default=True,
+    help="Requests per second to each workload cluster after a burst (0: unlimited).",
+)
+@click.option(
+    "--kube-api-burst",
+    default=DEFAULT_BURST,
+    show_default=True,
+    help="Requests to one workload cluster at once before --kube-api-qps applies.",
+)
 @click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
 def reconcile(
     kubeconfig: Path | None,
@@ -84,6 +96,8 @@ def reconcile(
     lease_namespace: str,
     lease_name: str,
     identity: str,
+    kube_api_qps: float,
+    kube_api_burst: int,
     debug: bool,
 ) -> None:
     """Apply AddonBundles to their clusters once they are ready, and keep them applied."""
@@ -98,6 +112,8 @@ def reconcile(
         charts_root=charts_root,
         probe_address=_address(probe_address),
         lease=LeaseSettings(lease_namespace, identity, name=lease_name) if leader_elect else None,
+        kube_qps=kube_api_qps,
+        kube_burst=kube_api_burst,
     )
     if kubeconfig is not None:
         config = configuration_from_kubeconfig(
@@ -114,7 +130,7 @@ def reconcile(
 
 
 async def _run(settings: Settings, config: Configuration) -> None:
-    mgmt = ApiAdapter(config)
+    mgmt = AioAdapter(config)
     try:
         await ReconcilerApp(settings, mgmt).run()
     finally:

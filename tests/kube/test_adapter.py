@@ -1,4 +1,5 @@
-"""The kube seam on the emulator: verbs, discovery, watches and errors mapped once."""
+"""The kube seam on the emulator, over both transports: verbs, discovery, watches, errors,
+client-side rate limits."""
 
 import json
 import sys
@@ -16,7 +17,8 @@ from function.errors import (
     UnavailableError,
 )
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.kube.client import EventType, PatchType
+from function.kube.aio import AioAdapter, TokenBucket
+from function.kube.client import EventType, KubeClient, PatchType
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.testing import EmulatedCluster, Fleet
 
@@ -65,15 +67,25 @@ def cluster() -> Iterator[EmulatedCluster]:
         yield fleet.add_cluster("c")
 
 
+TRANSPORTS = {"aiohttp": AioAdapter, "threads": ApiAdapter}
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> type[AioAdapter | ApiAdapter]:
+    return TRANSPORTS[request.param]
+
+
 @pytest.fixture
-async def client(cluster: EmulatedCluster) -> AsyncIterator[ApiAdapter]:
-    adapter = ApiAdapter(configuration_from_kubeconfig(cluster.kubeconfig()))
+async def client(
+    cluster: EmulatedCluster, transport: type[AioAdapter | ApiAdapter]
+) -> AsyncIterator[KubeClient]:
+    adapter = transport(configuration_from_kubeconfig(cluster.kubeconfig()))
     yield adapter
     await adapter.close()
 
 
 async def test_apply_get_list_patch_replace_delete(
-    client: ApiAdapter, cluster: EmulatedCluster
+    client: KubeClient, cluster: EmulatedCluster
 ) -> None:
     applied = await client.apply(config_map("a", k="1"))
     assert applied["metadata"]["managedFields"][0]["manager"] == "aifleet"
@@ -109,7 +121,7 @@ async def test_apply_get_list_patch_replace_delete(
 
 
 async def test_a_kind_is_served_once_its_crd_is_registered(
-    client: ApiAdapter, cluster: EmulatedCluster
+    client: KubeClient, cluster: EmulatedCluster
 ) -> None:
     with pytest.raises(NotFoundError, match=r"does not serve kind 'Widget' in example\.com/v1"):
         await client.resource_info("example.com/v1", "Widget")
@@ -121,7 +133,7 @@ async def test_a_kind_is_served_once_its_crd_is_registered(
 
 
 async def test_status_is_patched_through_its_subresource(
-    client: ApiAdapter, cluster: EmulatedCluster
+    client: KubeClient, cluster: EmulatedCluster
 ) -> None:
     deployment = {
         "apiVersion": "apps/v1",
@@ -142,7 +154,7 @@ async def test_status_is_patched_through_its_subresource(
 
 
 async def test_errors_are_mapped_with_the_servers_hints(
-    client: ApiAdapter, cluster: EmulatedCluster
+    client: KubeClient, cluster: EmulatedCluster
 ) -> None:
     cluster.faults.throttle(retry_after=3, verb="get")
     with pytest.raises(UnavailableError) as throttled:
@@ -164,7 +176,7 @@ async def test_errors_are_mapped_with_the_servers_hints(
 
 
 async def test_watch_streams_changes_and_says_when_a_version_is_gone(
-    client: ApiAdapter, cluster: EmulatedCluster
+    client: KubeClient, cluster: EmulatedCluster
 ) -> None:
     start = (await client.list("v1", "ConfigMap", namespace="default")).resource_version
     cluster.apply(config_map("w", k="1"), field_manager="test")
@@ -178,10 +190,12 @@ async def test_watch_streams_changes_and_says_when_a_version_is_gone(
     assert seen == [(EventType.ADDED, "1"), (EventType.MODIFIED, "2")]
 
 
-async def test_a_watch_from_a_version_past_the_history_is_gone() -> None:
+async def test_a_watch_from_a_version_past_the_history_is_gone(
+    transport: type[AioAdapter | ApiAdapter],
+) -> None:
     with Fleet(watch_history=2) as fleet:
         cluster = fleet.add_cluster("c")
-        client = ApiAdapter(configuration_from_kubeconfig(cluster.kubeconfig()))
+        client = transport(configuration_from_kubeconfig(cluster.kubeconfig()))
         start = (await client.list("v1", "ConfigMap")).resource_version
         for value in "1234":
             cluster.apply(config_map("w", k=value), field_manager="test")
@@ -193,7 +207,7 @@ async def test_a_watch_from_a_version_past_the_history_is_gone() -> None:
         await client.close()
 
 
-async def test_watch_ends_with_the_servers_timeout(client: ApiAdapter) -> None:
+async def test_watch_ends_with_the_servers_timeout(client: KubeClient) -> None:
     start = (await client.list("v1", "ConfigMap")).resource_version
     events = [
         e async for e in client.watch("v1", "ConfigMap", resource_version=start, timeout_seconds=1)
@@ -257,3 +271,29 @@ def test_token_kubeconfigs_do_not_reload_credentials_before_each_request(
     config = configuration_from_kubeconfig(expiring)
     assert config.api_key["BearerToken"] == "Bearer short-lived"
     assert config.refresh_api_key_hook is not None
+
+
+async def test_a_watch_event_larger_than_a_socket_read_arrives_whole(
+    client: KubeClient, cluster: EmulatedCluster
+) -> None:
+    start = (await client.list("v1", "ConfigMap", namespace="default")).resource_version
+    big = "x" * 300_000  # a large CRD's schema is of this size
+    cluster.apply(config_map("big", k=big), field_manager="test")
+    async for event in client.watch("v1", "ConfigMap", resource_version=start, timeout_seconds=1):
+        if event.type is not EventType.BOOKMARK:
+            assert event.object["data"]["k"] == big
+            break
+    else:
+        pytest.fail("the watch ended without the event")
+
+
+def test_the_token_bucket_lets_a_burst_through_then_paces_at_qps() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10.0, 3, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert [round(bucket.reserve(), 3) for _ in range(2)] == [0.1, 0.2]  # in arrival order
+    now[0] = 1.0  # a second later: the two reserved tokens are paid back, the rest refilled
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert round(bucket.reserve(), 3) == 0.1
+    assert TokenBucket(0.0, 1).reserve() == 0.0  # no limit
+

@@ -1,0 +1,217 @@
+"""The default transport: every request and watch of every cluster on the one event loop.
+
+`AioAdapter` sends the `function.kube.rest` requests through an aiohttp session per cluster
+(one keep-alive connection pool per cluster), with the credentials and TLS settings of the
+`kubernetes` client's `Configuration` (`function.kube.adapter` loads it from a kubeconfig or
+the pod's service account; a token that expires is refreshed through the client's own hook,
+off the loop). A watch is a streaming response read on the loop, so a thousand idle watches
+cost sockets, not threads. Requests to one cluster pass a client-side token bucket
+(`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are mapped by `function.kube.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from kubernetes import client as k8s
+from yarl import URL
+
+from function.errors import KubeError
+from function.kube.client import Object
+from function.kube.errors import error_from_status, unavailable
+from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, encode
+
+DEFAULT_QPS = 20.0
+DEFAULT_BURST = 60
+"""Per-cluster client-side limits: Sveltos' addon-controller defaults (--kube-api-qps/-burst)."""
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
+
+
+class TokenBucket:
+    """client-go's token bucket: ``burst`` requests at once, then ``qps`` per second.
+
+    A request that finds no token reserves the next one and waits for it, so waiters are
+    served in arrival order. ``qps <= 0`` disables the limit.
+    """
+
+    def __init__(
+        self, qps: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._last = clock()
+
+    def reserve(self) -> float:
+        """Take a token; the seconds to wait before using it (0 when one was free)."""
+        if self.qps <= 0:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    async def acquire(self) -> None:
+        """Wait for a token."""
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class AioAdapter(RestClient):
+    """A `KubeClient` on aiohttp for one API server."""
+
+    def __init__(
+        self,
+        configuration: k8s.Configuration,
+        *,
+        qps: float = 0.0,
+        burst: int = DEFAULT_BURST,
+        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
+        super().__init__(configuration.host)
+        self._config = configuration
+        self._base = configuration.host.rstrip("/")
+        self._limiter = TokenBucket(qps, burst)
+        self._timeout = aiohttp.ClientTimeout(
+            sock_connect=request_timeout[0], sock_read=request_timeout[1]
+        )
+        self._connect_timeout = request_timeout[0]
+        self._ssl = _ssl_context(configuration)
+        self._static_auth = None if configuration.refresh_api_key_hook else _auth(configuration)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Object:
+        headers = await self._headers()
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else encode(body)
+            headers["Content-Type"] = content_type or "application/json"
+        await self._limiter.acquire()
+        try:
+            async with self._open_session().request(
+                method, self._url(path, query), data=data, headers=headers, **self._extra()
+            ) as resp:
+                payload = await resp.read()
+                status, answer_headers = resp.status, resp.headers
+        except _TRANSPORT_ERRORS as exc:
+            raise unavailable(exc, what=what) from exc
+        if status >= 400:
+            raise error_from_status(status, payload, answer_headers, what=what)
+        doc: Object = json.loads(payload) if payload else {}
+        return doc
+
+    async def _lines(
+        self, path: str, query: Query, timeout_seconds: int, *, what: str
+    ) -> AsyncIterator[bytes | str]:
+        headers = await self._headers()
+        await self._limiter.acquire()
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=self._connect_timeout, sock_read=timeout_seconds + 30.0
+        )
+        extra = {**self._extra(), "timeout": timeout}
+        try:
+            async with self._open_session().get(
+                self._url(path, query), headers=headers, **extra
+            ) as resp:
+                if resp.status >= 400:
+                    raise error_from_status(resp.status, await resp.read(), resp.headers, what=what)
+                buffer = bytearray()
+                # Lines are split here rather than by `StreamReader.readline`, whose 64 KiB
+                # limit a watch event of a large CRD exceeds.
+                async for chunk in resp.content.iter_any():
+                    buffer += chunk
+                    while (end := buffer.find(b"\n")) >= 0:
+                        line = bytes(buffer[:end]).strip()
+                        del buffer[: end + 1]
+                        if line:
+                            yield line
+                if buffer.strip():
+                    yield bytes(buffer).strip()
+        except KubeError:
+            raise
+        except _TRANSPORT_ERRORS as exc:
+            raise unavailable(exc, what=what) from exc
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._config.connection_pool_maxsize or 32, ssl=self._ssl
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=False,
+            )
+        return self._session
+
+    def _extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self._config.proxy:
+            extra["proxy"] = self._config.proxy
+        if self._config.tls_server_name:
+            extra["server_hostname"] = self._config.tls_server_name
+        return extra
+
+    def _url(self, path: str, query: Query | None) -> URL:
+        text = self._base + path
+        if query:
+            text += "?" + urlencode(query)
+        return URL(text, encoded=True)
+
+    async def _headers(self) -> dict[str, str]:
+        if self._static_auth is not None:
+            auth = self._static_auth
+        else:  # an exec plugin or an auth provider may run a command: not on the loop
+            auth = await asyncio.to_thread(_auth, self._config)
+        return {"Accept": "application/json", **auth}
+
+
+def _auth(configuration: k8s.Configuration) -> dict[str, str]:
+    """The request headers of the configuration's credentials (a bearer token, if any)."""
+    headers = {}
+    settings: Any = configuration.auth_settings()
+    for setting in settings.values():
+        if setting.get("in") == "header" and setting.get("value"):
+            headers[str(setting["key"])] = str(setting["value"])
+    return headers
+
+
+def _ssl_context(configuration: k8s.Configuration) -> ssl.SSLContext | bool:
+    """TLS as the `kubernetes` client would set it up (CA, client certificate, verification)."""
+    if not configuration.host.startswith("https"):
+        return True
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif configuration.assert_hostname is False:
+        context.check_hostname = False
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context

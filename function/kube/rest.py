@@ -1,0 +1,252 @@
+"""The `KubeClient` protocol over two primitives that a transport provides.
+
+Both transports (`function.kube.aio`, aiohttp on the event loop — the default; and
+`function.kube.adapter`, the `kubernetes` client's urllib3 layer on threads) build the same
+paths from discovery and read the same JSON as dicts; they differ only in how one request is
+sent (`RestClient._request`) and how a watch's lines are read (`RestClient._lines`). Errors
+are mapped by `function.kube.errors`, once, inside those two primitives.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any
+
+from function.errors import GoneError
+from function.kube.client import (
+    FIELD_MANAGER,
+    EventType,
+    Object,
+    ObjectList,
+    PatchType,
+    ResourceInfo,
+    WatchEvent,
+    describe,
+    meta,
+)
+from function.kube.discovery import Discovery, object_path
+from function.kube.errors import error_from_status
+
+APPLY_PATCH = "application/apply-patch+yaml"
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""(connect, read) seconds for ordinary requests."""
+
+Query = list[tuple[str, str]]
+
+
+class RestClient(ABC):
+    """A `KubeClient` whose transport implements `_request`, `_lines` and `close`."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self._discovery = Discovery(self._get_json)
+
+    # --- what a transport provides ------------------------------------------------------
+
+    @abstractmethod
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Object:
+        """Send one request; the decoded JSON answer, or a `KubeError` about ``what``."""
+
+    @abstractmethod
+    def _lines(
+        self, path: str, query: Query, timeout_seconds: int, *, what: str
+    ) -> AsyncIterator[bytes | str]:
+        """The non-empty lines of a streaming (watch) response, until the server ends it."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    # --- the KubeClient protocol --------------------------------------------------------
+
+    async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        cached = self._discovery.cached(api_version, kind)
+        if cached is not None:
+            return cached
+        return await self._discovery.resource(api_version, kind)
+
+    async def preferred_version(self, group: str) -> str:
+        return await self._discovery.preferred_version(group)
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Object:
+        info = await self.resource_info(api_version, kind)
+        path = object_path(info, namespace, name)
+        return await self._request("GET", path, what=f"get {kind} {_nn(namespace, name)}")
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        info = await self.resource_info(api_version, kind)
+        query = _query(labelSelector=label_selector, fieldSelector=field_selector)
+        doc = await self._request(
+            "GET", object_path(info, namespace), query=query, what=f"list {kind}"
+        )
+        items: list[Object] = doc.get("items") or []
+        for item in items:  # the API leaves these out of list items for built-in kinds
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return ObjectList(items, str(meta(doc).get("resourceVersion", "")))
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        info = await self.resource_info(api_version, kind)
+        query = _query(
+            watch="true",
+            resourceVersion=resource_version,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(timeout_seconds),
+            labelSelector=label_selector,
+        )
+        what = f"watch {kind}"
+        lines = self._lines(object_path(info, namespace), query, timeout_seconds, what=what)
+        async for line in lines:
+            yield _decode_event(line, what=what)
+
+    async def create(self, obj: Object) -> Object:
+        info = await self.resource_info(obj["apiVersion"], obj["kind"])
+        path = object_path(info, meta(obj).get("namespace"))
+        return await self._request(
+            "POST", path, query=_MANAGER, body=obj, what=f"create {describe(obj)}"
+        )
+
+    async def replace(self, obj: Object) -> Object:
+        info = await self.resource_info(obj["apiVersion"], obj["kind"])
+        m = meta(obj)
+        path = object_path(info, m.get("namespace"), m["name"])
+        return await self._request(
+            "PUT", path, query=_MANAGER, body=obj, what=f"replace {describe(obj)}"
+        )
+
+    async def apply(
+        self,
+        obj: Object,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> Object:
+        info = await self.resource_info(obj["apiVersion"], obj["kind"])
+        m = meta(obj)
+        path = object_path(info, m.get("namespace"), m["name"])
+        query = _query(
+            fieldManager=field_manager,
+            force="true" if force else None,
+            dryRun="All" if dry_run else None,
+        )
+        return await self._request(
+            "PATCH",
+            path,
+            query=query,
+            # Encoded once, here: JSON is valid YAML, and a transport that would "sanitize"
+            # the object first would walk a large CRD twice.
+            body=encode(obj),
+            content_type=APPLY_PATCH,
+            what=f"apply {describe(obj)}",
+        )
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Object | builtins.list[Object],
+        *,
+        patch_type: PatchType = PatchType.MERGE,
+        subresource: str | None = None,
+    ) -> Object:
+        info = await self.resource_info(api_version, kind)
+        path = object_path(info, namespace, name, subresource)
+        return await self._request(
+            "PATCH",
+            path,
+            query=_MANAGER,
+            body=patch,
+            content_type=patch_type.value,
+            what=f"patch {kind} {_nn(namespace, name)}",
+        )
+
+    async def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: Object
+    ) -> Object:
+        return await self.patch(
+            api_version, kind, name, namespace, {"status": status}, subresource="status"
+        )
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+    ) -> None:
+        info = await self.resource_info(api_version, kind)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        await self._request(
+            "DELETE",
+            object_path(info, namespace, name),
+            body=body,
+            what=f"delete {kind} {_nn(namespace, name)}",
+        )
+
+    async def _get_json(self, path: str) -> Object:
+        return await self._request("GET", path, what=f"discover {path}")
+
+
+def encode(body: Any) -> bytes:
+    """A request body as compact JSON."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
+    event = json.loads(line)
+    kind = event.get("type")
+    obj = event.get("object") or {}
+    if kind == "ERROR":
+        code = int(obj.get("code") or 0)
+        if code == 410:
+            raise GoneError(f"{what}: {obj.get('message', 'resource version too old')}", status=410)
+        raise error_from_status(code or 500, obj, {}, what=what)
+    return WatchEvent(EventType(kind), obj)
+
+
+_MANAGER = [("fieldManager", FIELD_MANAGER)]
+"""Every write names its field manager, as server-side apply does."""
+
+
+def _query(**params: str | None) -> Query:
+    return [(k, v) for k, v in params.items() if v is not None]
+
+
+def _nn(namespace: str | None, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
