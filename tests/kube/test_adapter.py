@@ -296,4 +296,3 @@ def test_the_token_bucket_lets_a_burst_through_then_paces_at_qps() -> None:
     assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert round(bucket.reserve(), 3) == 0.1
     assert TokenBucket(0.0, 1).reserve() == 0.0  # no limit
-
