@@ -19,6 +19,7 @@ from function import server
 from function.errors import SpecError
 from function.fn import FunctionRunner
 from function.lua.cli import lua
+from function.place import place_files
 from function.reconciler.cli import reconcile
 from function.render import FATAL_EXIT_CODE, render_files
 
@@ -70,6 +71,33 @@ def render(
         click.echo(f"aifleet: error: {rendered.fatal}", err=True)
         sys.exit(FATAL_EXIT_CODE)
     click.echo(rendered.text, nl=False)
+
+
+@cli.command("place")
+@click.argument(
+    "deployments",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+)
+@click.option(
+    "--fleet",
+    "-f",
+    "fleet",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fleet file: clusters with labels and GPU capacity.",
+)
+def place_command(deployments: tuple[Path, ...], fleet: Path) -> None:
+    """Print where AIModelDeployments would be placed on a fleet, and why; exit 2 when a
+    deployment does not fit completely."""
+    try:
+        text, complete = place_files(list(deployments), fleet)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(text, nl=False)
+    if not complete:
+        sys.exit(2)
 
 
 cli.add_command(reconcile)

@@ -6,7 +6,7 @@ Kubernetes wants it: ``$ref`` inlined, ``anyOf [X, null]`` collapsed to X, no ti
 ``x-kubernetes-preserve-unknown-fields``, cross-field rules as ``x-kubernetes-validations``
 (CEL). `generated_files` renders every schema-bearing file of the repository from it: the
 AIInferenceCluster XRDs in ``xrds/`` (v2 namespaced, and legacy v1 with a claim), and the
-Input and AddonBundle CRDs in ``package/``. Regenerate with
+Input, AddonBundle and AIModelDeployment CRDs in ``package/``. Regenerate with
 ``python -m function.model.schema --write``; a test asserts the committed files are current.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from function.model import bundle, xr
+from function.model import bundle, deployment, xr
 from function.model import input as fn_input
 
 HEADER = "# Generated from function/model by `python -m function.model.schema --write`.\n"
@@ -246,6 +246,43 @@ def addon_bundle_crd() -> dict[str, Any]:
     )
 
 
+def model_deployment_crd() -> dict[str, Any]:
+    """The CRD of ``AIModelDeployment``, with its status subresource."""
+    top = _kube_object(
+        "A model served on whichever clusters of the fleet fit it best, placed by GPU "
+        "product, memory, region and cost.",
+        spec=openapi_schema(deployment.AIModelDeploymentSpec),
+        status=openapi_schema(deployment.AIModelDeploymentStatus),
+    )
+    version = {
+        "name": deployment.VERSION,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [
+            {"name": "MODEL", "type": "string", "jsonPath": ".spec.model.name"},
+            {"name": "PHASE", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "CLUSTER", "type": "string", "jsonPath": ".status.cluster"},
+            {"name": "REPLICAS", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "GPUS", "type": "integer", "jsonPath": ".status.gpusHeld"},
+            {
+                "name": "ENDPOINT",
+                "type": "string",
+                "jsonPath": ".status.endpoint",
+                "priority": 1,
+            },
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "schema": {"openAPIV3Schema": top},
+    }
+    return _crd(
+        deployment.GROUP,
+        deployment.KIND,
+        deployment.PLURAL,
+        version,
+        shortNames=["aimd"],
+        categories=["aifleet"],
+    )
+
+
 def generated_files() -> dict[str, str]:
     """Every generated file, by path relative to the repository root."""
     docs = {
@@ -253,6 +290,7 @@ def generated_files() -> dict[str, str]:
         "xrds/legacy/xaiinferencecluster.yaml": xrd_legacy(),
         "package/input/aifleet.fn.crossplane.io_inputs.yaml": input_crd(),
         "package/crds/addons.aifleet.io_addonbundles.yaml": addon_bundle_crd(),
+        "package/crds/aifleet.io_aimodeldeployments.yaml": model_deployment_crd(),
     }
     return {
         path: HEADER + yaml.safe_dump(doc, sort_keys=False, width=100) for path, doc in docs.items()

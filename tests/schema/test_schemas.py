@@ -146,3 +146,18 @@ def test_schema_and_parser_refuse_the_same_field(overrides: dict[str, Any], path
         parse_xr_spec(spec)
     assert [e.path for e in err.value.errors] == [path]
     assert schema_errors(XRD, {"spec": spec}) == [path]
+
+
+def test_example_model_deployments_validate_against_their_crd_and_parse() -> None:
+    from function.model.deployment import KIND, parse_deployment_spec
+
+    schema = crd_schema("package/crds/aifleet.io_aimodeldeployments.yaml")
+    docs = [
+        yaml.safe_load(path.read_text())
+        for path in sorted((ROOT / "examples" / "placement").glob("*.yaml"))
+    ]
+    deployments = [doc for doc in docs if doc.get("kind") == KIND]
+    assert len(deployments) >= 2
+    for doc in deployments:
+        assert schema_errors(schema, doc) == []
+        parse_deployment_spec(doc["spec"])

@@ -1,0 +1,361 @@
+"""Placement as a pure function: (deployment, fleet capacity, current placement) → decision.
+
+`place` filters the fleet's clusters by the deployment's constraints, sizes one replica for
+each GPU product a cluster offers (`function.compose.sizing`: memory and tensor-parallel size,
+all of a replica's devices on one node), counts how many replicas fit on the free devices
+(allocatable minus running pods minus other placements' reservations), scores the clusters that
+can hold at least one replica (region preference, then cost per replica-hour from
+`function.catalog.costs`), and splits the replicas: packed onto the best cluster, or spread
+one at a time over the ranked clusters. Every cluster gets a `Verdict` whose reason explains
+the choice or the refusal ("region us-east-1 not allowed", "needs 4 H100-80GB GPUs on one
+node, largest free is 2").
+
+Stability: replicas already placed stay where they are while their cluster exists, still
+passes the constraints and can hold them; only the replicas that lost their cluster (or do
+not fit any more) are placed again. The same input always yields the same decision (clusters
+and nodes are visited in name order, ties go to the lower name). `function.placement.explain`
+renders decisions; the reconciler's placement controller acts on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from function.catalog.costs import gpu_hour_costs
+from function.compose.sizing import (
+    GIB,
+    GPU_MEMORY_UTILIZATION,
+    MIB,
+    TENSOR_PARALLEL_SIZES,
+    replica_need_bytes,
+)
+from function.model.deployment import AIModelDeploymentSpec
+from function.model.xr import GpuProduct
+from function.placement.capacity import ClusterCapacity, FleetCapacity, NodeCapacity, Reservation
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Replicas of the deployment on one cluster."""
+
+    cluster: str
+    product: str
+    """The catalog product (``H100-80GB``), or the GFD label for a product the catalog lacks."""
+    gpus_per_replica: int
+    replicas: int
+    nodes: tuple[tuple[str, int], ...] = ()
+    """Replicas per node, in node-name order: what the reservations hold until pods run."""
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the replicas hold."""
+        return self.replicas * self.gpus_per_replica
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why one cluster was chosen, kept, passed over or refused."""
+
+    cluster: str
+    reason: str
+    score: float | None = None
+    replicas: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where the deployment's replicas go, and why."""
+
+    wanted: int
+    assignments: tuple[Assignment, ...]
+    verdicts: tuple[Verdict, ...]
+    need_gib: float
+
+    @property
+    def placed(self) -> int:
+        """Replicas with a cluster."""
+        return sum(a.replicas for a in self.assignments)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every wanted replica has a cluster."""
+        return self.placed >= self.wanted
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the placed replicas hold."""
+        return sum(a.gpus for a in self.assignments)
+
+    @property
+    def message(self) -> str:
+        """The decision in one line."""
+        where = ", ".join(
+            f"{a.cluster} ({a.replicas} x {a.gpus_per_replica} {a.product})"
+            for a in self.assignments
+        )
+        if self.complete:
+            return f"placed {self.placed} of {self.wanted} replicas on {where}"
+        if self.assignments:
+            return f"placed {self.placed} of {self.wanted} replicas on {where}; no room for more"
+        return f"no cluster can hold a replica ({self.need_gib} GiB) of {len(self.verdicts)} seen"
+
+
+@dataclass
+class _Option:
+    """One GPU product of one cluster that can hold replicas."""
+
+    cluster: ClusterCapacity
+    product: str
+    tp: int
+    cost: float
+    score: float
+    slots: dict[str, int] = field(default_factory=dict)
+    """Replicas each node can still take, by node name."""
+    explanation: str = ""
+
+    @property
+    def capacity(self) -> int:
+        return sum(self.slots.values())
+
+    def take(self, replicas: int) -> tuple[tuple[str, int], ...]:
+        """Put up to ``replicas`` onto nodes first-fit; return the per-node split."""
+        split = []
+        for node in sorted(self.slots):
+            if replicas <= 0:
+                break
+            n = min(self.slots[node], replicas)
+            if n:
+                self.slots[node] -= n
+                replicas -= n
+                split.append((node, n))
+        return tuple(split)
+
+
+def place(
+    deployment: str,
+    spec: AIModelDeploymentSpec,
+    fleet: FleetCapacity,
+    *,
+    current: Iterable[Assignment] = (),
+    costs: Mapping[GpuProduct, float] | None = None,
+) -> Decision:
+    """Decide where ``deployment`` (``namespace/name``) runs; see the module docstring."""
+    need = replica_need_bytes(spec.model)
+    table = gpu_hour_costs(costs)
+    free = _free_devices(deployment, fleet)
+    options: dict[str, _Option] = {}
+    verdicts: dict[str, Verdict] = {}
+    for cluster in sorted(fleet.clusters, key=lambda c: c.name):
+        refusal = _constraint_refusal(spec, cluster)
+        if refusal is not None:
+            verdicts[cluster.name] = Verdict(cluster.name, refusal)
+            continue
+        option, reason = _best_option(spec, cluster, need, free, table)
+        if option is None:
+            verdicts[cluster.name] = Verdict(cluster.name, reason)
+        else:
+            options[cluster.name] = option
+
+    assignments: dict[str, Assignment] = {}
+    remaining = spec.replicas
+    for previous in sorted(current, key=lambda a: a.cluster):
+        if remaining <= 0:
+            break
+        option = options.get(previous.cluster)
+        if option is None or option.product != previous.product:
+            why = verdicts.get(previous.cluster)
+            reason = why.reason if why else "cluster is gone from the fleet"
+            verdicts[previous.cluster] = Verdict(previous.cluster, f"moved away: {reason}")
+            continue
+        keep = min(previous.replicas, remaining, option.capacity)
+        if keep < previous.replicas and keep < remaining:
+            option.explanation += f"; holds only {keep} of its {previous.replicas} replicas now"
+        split = option.take(keep)
+        assignments[option.cluster.name] = Assignment(
+            option.cluster.name, option.product, option.tp, keep, split
+        )
+        remaining -= keep
+
+    ranked = sorted(options.values(), key=lambda o: (-o.score, o.cluster.name))
+    if spec.preferences.spread:
+        while remaining > 0 and any(o.capacity for o in ranked):
+            for option in ranked:
+                if remaining > 0 and option.capacity:
+                    _add(assignments, option, 1)
+                    remaining -= 1
+    else:
+        for option in ranked:
+            if remaining <= 0:
+                break
+            n = min(remaining, option.capacity)
+            if n:
+                _add(assignments, option, n)
+                remaining -= n
+
+    chosen_scores = [options[name].score for name in assignments]
+    for option in ranked:
+        name = option.cluster.name
+        held = assignments.get(name)
+        if held is not None:
+            kept = any(a.cluster == name for a in current)
+            verb = "kept" if kept else "chosen"
+            reason = f"{verb}: {held.replicas} x {held.gpus_per_replica} {held.product}; "
+            verdicts[name] = Verdict(name, reason + option.explanation, option.score, held.replicas)
+        else:
+            lead = f"score {option.score} below the chosen {max(chosen_scores)}"
+            passed = lead if chosen_scores else "not needed"
+            verdicts[name] = Verdict(name, f"{passed}; {option.explanation}", option.score)
+    return Decision(
+        wanted=spec.replicas,
+        assignments=tuple(assignments[k] for k in sorted(assignments)),
+        verdicts=tuple(verdicts[k] for k in sorted(verdicts)),
+        need_gib=round(need / GIB, 1),
+    )
+
+
+def _add(assignments: dict[str, Assignment], option: _Option, replicas: int) -> None:
+    split = option.take(replicas)
+    name = option.cluster.name
+    before = assignments.get(name)
+    if before is None:
+        assignments[name] = Assignment(name, option.product, option.tp, replicas, split)
+        return
+    nodes = dict(before.nodes)
+    for node, n in split:
+        nodes[node] = nodes.get(node, 0) + n
+    assignments[name] = Assignment(
+        name, before.product, before.gpus_per_replica, before.replicas + replicas,
+        tuple(sorted(nodes.items())),
+    )  # fmt: skip
+
+
+def _free_devices(deployment: str, fleet: FleetCapacity) -> dict[tuple[str, str], int]:
+    """Free devices per (cluster, node): other placements' reservations are taken, the
+    deployment's own running pods are given back."""
+    free = {(c.name, n.name): n.free for c in fleet.clusters for n in c.nodes}
+    for holding in fleet.holdings:
+        key = (holding.cluster, holding.node)
+        if holding.deployment == deployment and key in free:
+            free[key] += holding.gpus
+    for reservation in fleet.reservations:
+        key = (reservation.cluster, reservation.node)
+        if reservation.deployment != deployment and key in free:
+            free[key] = max(free[key] - reservation.gpus, 0)
+    return free
+
+
+def _constraint_refusal(spec: AIModelDeploymentSpec, cluster: ClusterCapacity) -> str | None:
+    """Why the cluster may not run the deployment at all, or None."""
+    rules = spec.placement
+    if not cluster.ready:
+        return "cluster is not ready"
+    if rules.regions and cluster.region not in rules.regions:
+        allowed = ", ".join(rules.regions)
+        return f"region {cluster.region or '(none)'} not allowed (allowed: {allowed})"
+    if rules.environment is not None and cluster.environment != rules.environment.value:
+        return f"environment {cluster.environment or '(none)'} is not {rules.environment}"
+    if rules.cluster_selector is not None and not rules.cluster_selector.matches(cluster.labels):
+        return "labels do not match placement.clusterSelector"
+    if not cluster.nodes:
+        return "no GPU nodes"
+    return None
+
+
+def _best_option(
+    spec: AIModelDeploymentSpec,
+    cluster: ClusterCapacity,
+    need: float,
+    free: Mapping[tuple[str, str], int],
+    costs: Mapping[GpuProduct, float],
+) -> tuple[_Option | None, str]:
+    """The cluster's cheapest product that can hold a replica now, or why none can."""
+    groups: dict[str, list[NodeCapacity]] = {}
+    for node in cluster.nodes:
+        groups.setdefault(node.product_label, []).append(node)
+    refusals: list[str] = []
+    best: _Option | None = None
+    allowed = spec.placement.gpu_products
+    for label in sorted(groups):
+        nodes = groups[label]
+        product = nodes[0].product
+        name = product.value if product is not None else label
+        if allowed and product not in allowed:
+            choice = ", ".join(p.value for p in allowed)
+            refusals.append(f"{name} not allowed (allowed: {choice})")
+            continue
+        tp, refusal = _replica_devices(need, nodes, name)
+        if refusal is not None:
+            refusals.append(refusal)
+            continue
+        slots = {n.name: free.get((cluster.name, n.name), 0) // tp for n in nodes}
+        if not any(slots.values()):
+            largest = max(free.get((cluster.name, n.name), 0) for n in nodes)
+            refusals.append(
+                f"needs {tp} {name} GPUs on one node, largest free is {largest}"
+                if largest
+                else f"no {name} free"
+            )
+            continue
+        hourly = costs.get(product, max(costs.values())) if product else max(costs.values())
+        option = _scored(spec, cluster, name, tp, round(tp * hourly, 2), slots)
+        if best is None or (option.cost, option.product) < (best.cost, best.product):
+            best = option
+    return best, "; ".join(refusals)
+
+
+def _replica_devices(need: float, nodes: list[NodeCapacity], name: str) -> tuple[int, str | None]:
+    """Devices one replica spans on these nodes (all of one product), or why it cannot fit."""
+    node = nodes[0]
+    usable = node.memory_mib * MIB * GPU_MEMORY_UTILIZATION
+    devices = math.ceil(need / usable) if usable > 0 else math.inf
+    tp = next((size for size in TENSOR_PARALLEL_SIZES if size >= devices), None)
+    gib = round(need / GIB, 1)
+    if tp is None:
+        return 0, f"needs {gib} GiB per replica, more than 8 {name} GPUs hold"
+    if node.shared and tp > 1:
+        return 0, f"needs {tp} {name} GPUs per replica; its devices are shared slices"
+    largest = max(n.allocatable for n in nodes)
+    if tp > largest:
+        return 0, f"needs {tp} {name} GPUs on one node, largest node has {largest}"
+    return tp, None
+
+
+def _scored(
+    spec: AIModelDeploymentSpec,
+    cluster: ClusterCapacity,
+    product: str,
+    tp: int,
+    cost: float,
+    slots: dict[str, int],
+) -> _Option:
+    """Score: 100 per place of region preference (first preferred highest), minus the cost
+    of a replica-hour when the lowest cost is preferred."""
+    order = spec.preferences.regions
+    parts = []
+    score = 0.0
+    if order:
+        rank = order.index(cluster.region) if cluster.region in order else len(order)
+        score += 100.0 * (len(order) - rank)
+        parts.append(
+            f"region {cluster.region} preference {rank + 1} of {len(order)}"
+            if rank < len(order)
+            else f"region {cluster.region} not preferred"
+        )
+    if spec.preferences.lowest_cost:
+        score -= cost
+    parts.append(f"${cost:.2f}/h per replica")
+    parts.append(f"room for {sum(slots.values())}")
+    option = _Option(cluster, product, tp, cost, round(score, 2), slots)
+    option.explanation = f"score {option.score}: " + ", ".join(parts)
+    return option
+
+
+def reservations_of(deployment: str, decision: Decision) -> tuple[Reservation, ...]:
+    """The GPUs the decision promises, per node, for the placements that follow it."""
+    return tuple(
+        Reservation(deployment, a.cluster, node, replicas * a.gpus_per_replica)
+        for a in decision.assignments
+        for node, replicas in a.nodes
+    )
