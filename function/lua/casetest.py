@@ -12,7 +12,8 @@ A case is a directory holding one rule and the objects it should judge:
 All documents of one file are judged together (those the selectors choose). Every verdict
 must carry the file's status; a file other than ``healthy.yaml``/``valid_resource.yaml``
 must draw at least one verdict, so a rule with no opinion cannot pass it. `run_cases` finds
-every case under a directory; ``aifleet lua test`` (`function.lua.cli`) prints the results.
+every case under a directory; `function.lua.eventcase` does the same for EventSource cases;
+``aifleet lua test`` (`function.lua.cli`) prints the results of both.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _load_rule(case: Path, sandbox: Sandbox) -> tuple[str, LuaHealthRule]:
     name = f"{case.name}/{rule_file}"
     if rule_file.endswith(".lua"):
         return rule_file, compile_health_rule(text, name=name, sandbox=sandbox)
-    document = _single_document(text, SourceLocation(case.name, rule_file))
+    document = single_document(text, SourceLocation(case.name, rule_file))
     if document.get("kind") != "HealthCheck":
         raise SpecError.at("kind", f"expected HealthCheck, not {document.get('kind')!r}")
     source, selectors = parse(HealthCheckSpec, document.get("spec")).rule_source()
@@ -139,7 +140,7 @@ def _load_rule(case: Path, sandbox: Sandbox) -> tuple[str, LuaHealthRule]:
 
 def _check_file(case: Path, name: str, rule: LuaHealthRule) -> FileResult:
     try:
-        objects = _objects(case, name)
+        objects = load_objects(case, name)
         judgement = rule.judge(objects)
     except (LuaError, RenderError) as err:
         return FileResult(case, name, problems=(str(err),))
@@ -158,7 +159,8 @@ def _problems(expected: HealthStatus | None, verdicts: dict[int, Verdict]) -> It
             yield f"document {index + 1}: expected {expected}, got {verdict.status}{detail}"
 
 
-def _objects(case: Path, name: str) -> list[dict[str, Any]]:
+def load_objects(case: Path, name: str) -> list[dict[str, Any]]:
+    """The documents of one resource file of a case; `RenderError` names file and line."""
     text = (case / name).read_text(encoding="utf-8")
     location = SourceLocation(case.name, name)
     objects: list[dict[str, Any]] = []
@@ -169,10 +171,13 @@ def _objects(case: Path, name: str) -> list[dict[str, Any]]:
     return objects
 
 
-def _single_document(text: str, location: SourceLocation) -> dict[str, Any]:
+def single_document(
+    text: str, location: SourceLocation, kind: str = "HealthCheck"
+) -> dict[str, Any]:
+    """The one object a rule file holds."""
     documents = [value for _, value in load_yaml_documents(text, location)]
     if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise RenderError(location, "expected exactly one HealthCheck document")
+        raise RenderError(location, f"expected exactly one {kind} document")
     document: dict[str, Any] = documents[0]
     return document
 

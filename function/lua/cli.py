@@ -1,8 +1,9 @@
 """``aifleet lua``: commands for Lua rule authors, starting with ``aifleet lua test``.
 
-``aifleet lua test DIR...`` runs every case (`function.lua.casetest`) under each directory and
-prints one line per checked file, the problems of failed ones, and a summary; it exits 1 when
-any file failed. The `lua` group is registered in `function.main`.
+``aifleet lua test DIR...`` runs every health case (`function.lua.casetest`) and event case
+(`function.lua.eventcase`) under each directory and prints one line per checked file, the
+problems of failed ones, and a summary; it exits 1 when any file failed or a directory holds
+no case. The `lua` group is registered in `function.main`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from function.lua.casetest import FileResult, run_cases
+from function.lua.casetest import FileResult
+from function.lua.eventcase import run_all_cases
 from function.lua.runtime import MIB, Limits, Sandbox
 
 
@@ -44,18 +46,33 @@ def lua() -> None:
 def test(
     directories: tuple[Path, ...], verbose: bool, max_memory: int, max_instructions: int
 ) -> None:
-    """Run the health-rule cases under DIRECTORIES (healthcheck.yaml or health.lua beside
-    healthy.yaml, progressing.yaml, degraded.yaml, suspended.yaml)."""
+    """Run the Lua cases under DIRECTORIES: health rules (healthcheck.yaml, health.lua or
+    lua_policy.lua beside healthy.yaml, progressing.yaml, degraded.yaml, suspended.yaml,
+    valid_resource.yaml, invalid_resource.yaml) and event sources (eventsource.yaml beside
+    matching.yaml, non-matching.yaml). A directory without cases is an error."""
     sandbox = Sandbox(Limits(max_memory=max_memory * MIB, max_instructions=max_instructions))
-    results = [r for d in directories for r in run_cases(d, sandbox=sandbox)]
+    results: list[FileResult] = []
+    empty: list[Path] = []
+    for directory in directories:
+        found = run_all_cases(directory, sandbox=sandbox)
+        results.extend(found)
+        if not found:
+            empty.append(directory)
     for result in results:
         _report(result, verbose=verbose)
     failed = sum(not r.passed for r in results)
     cases = len({r.case for r in results})
-    click.echo(
-        f"{cases} cases, {len(results)} files: {len(results) - failed} passed, {failed} failed"
-    )
-    if failed or not results:
+    if results:
+        click.echo(
+            f"{cases} cases, {len(results)} files: {len(results) - failed} passed, {failed} failed"
+        )
+    for directory in empty:
+        click.echo(
+            f"error: no Lua test cases under {directory} (a case is a directory with "
+            "healthcheck.yaml, health.lua, lua_policy.lua or eventsource.yaml)",
+            err=True,
+        )
+    if failed or empty:
         sys.exit(1)
 
 

@@ -6,8 +6,9 @@ Kubernetes wants it: ``$ref`` inlined, ``anyOf [X, null]`` collapsed to X, no ti
 ``x-kubernetes-preserve-unknown-fields``, cross-field rules as ``x-kubernetes-validations``
 (CEL). `generated_files` renders every schema-bearing file of the repository from it: the
 AIInferenceCluster XRDs in ``xrds/`` (v2 namespaced, and legacy v1 with a claim), and the
-Input, AddonBundle and AIModelDeployment CRDs in ``package/``. Regenerate with
-``python -m function.model.schema --write``; a test asserts the committed files are current.
+Input, AddonBundle, AIModelDeployment, EventSource and EventTrigger CRDs in ``package/``.
+Regenerate with ``python -m function.model.schema --write``; a test asserts the
+committed files are current.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from function.model import bundle, deployment, xr
+from function.model import bundle, deployment, events, xr
 from function.model import input as fn_input
 
 HEADER = "# Generated from function/model by `python -m function.model.schema --write`.\n"
@@ -283,6 +284,64 @@ def model_deployment_crd() -> dict[str, Any]:
     )
 
 
+def _event_crd(
+    kind: str, plural: str, description: str, top: dict[str, Any], columns: list[dict[str, Any]]
+) -> dict[str, Any]:
+    version = {
+        "name": bundle.VERSION,
+        **({"subresources": {"status": {}}} if "status" in top["properties"] else {}),
+        "additionalPrinterColumns": [
+            *columns,
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "schema": {"openAPIV3Schema": {**top, "description": description}},
+    }
+    return _crd(bundle.GROUP, kind, plural, version, categories=["aifleet"])
+
+
+def event_source_crd() -> dict[str, Any]:
+    """The CRD of ``EventSource`` (Sveltos' fields; no status of its own)."""
+    top = _kube_object("", spec=openapi_schema(events.EventSourceSpec))
+    return _event_crd(
+        events.EVENT_SOURCE_KIND,
+        "eventsources",
+        "Which objects of workload clusters are events, decided by Lua rules.",
+        top,
+        [
+            {
+                "name": "KIND",
+                "type": "string",
+                "jsonPath": ".spec.resourceSelectors[0].kind",
+            },
+            {"name": "COLLECT", "type": "boolean", "jsonPath": ".spec.collectResources"},
+        ],
+    )
+
+
+def event_trigger_crd() -> dict[str, Any]:
+    """The CRD of ``EventTrigger``, with its status subresource."""
+    top = _kube_object(
+        "",
+        spec=openapi_schema(events.EventTriggerSpec),
+        status=openapi_schema(events.EventTriggerStatus),
+    )
+    return _event_crd(
+        events.EVENT_TRIGGER_KIND,
+        "eventtriggers",
+        "Add-ons instantiated on clusters while objects of an EventSource match.",
+        top,
+        [
+            {"name": "SOURCE", "type": "string", "jsonPath": ".spec.eventSourceName"},
+            {"name": "ONE-FOR-EVENT", "type": "boolean", "jsonPath": ".spec.oneForEvent"},
+            {
+                "name": "READY",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+            },
+        ],
+    )
+
+
 def generated_files() -> dict[str, str]:
     """Every generated file, by path relative to the repository root."""
     docs = {
@@ -291,6 +350,8 @@ def generated_files() -> dict[str, str]:
         "package/input/aifleet.fn.crossplane.io_inputs.yaml": input_crd(),
         "package/crds/addons.aifleet.io_addonbundles.yaml": addon_bundle_crd(),
         "package/crds/aifleet.io_aimodeldeployments.yaml": model_deployment_crd(),
+        "package/crds/addons.aifleet.io_eventsources.yaml": event_source_crd(),
+        "package/crds/addons.aifleet.io_eventtriggers.yaml": event_trigger_crd(),
     }
     return {
         path: HEADER + yaml.safe_dump(doc, sort_keys=False, width=100) for path, doc in docs.items()
