@@ -180,11 +180,12 @@ def place(
 
     ranked = sorted(options.values(), key=lambda o: (-o.score, o.cluster.name))
     if spec.preferences.spread:
-        while remaining > 0 and any(o.capacity for o in ranked):
-            for option in ranked:
-                if remaining > 0 and option.capacity:
-                    _add(assignments, option, 1)
-                    remaining -= 1
+        open_options = [o for o in ranked if o.capacity]
+        while remaining > 0 and open_options:
+            for option in open_options[:remaining]:
+                _add(assignments, option, 1)
+                remaining -= 1
+            open_options = [o for o in open_options if o.capacity]
     else:
         for option in ranked:
             if remaining <= 0:
@@ -194,7 +195,7 @@ def place(
                 _add(assignments, option, n)
                 remaining -= n
 
-    chosen_scores = [options[name].score for name in assignments]
+    top = max((options[name].score for name in assignments), default=None)
     for option in ranked:
         name = option.cluster.name
         held = assignments.get(name)
@@ -204,8 +205,7 @@ def place(
             reason = f"{verb}: {held.replicas} x {held.gpus_per_replica} {held.product}; "
             verdicts[name] = Verdict(name, reason + option.explanation, option.score, held.replicas)
         else:
-            lead = f"score {option.score} below the chosen {max(chosen_scores)}"
-            passed = lead if chosen_scores else "not needed"
+            passed = "not needed" if top is None else f"score {option.score} below the chosen {top}"
             verdicts[name] = Verdict(name, f"{passed}; {option.explanation}", option.score)
     return Decision(
         wanted=spec.replicas,
@@ -275,8 +275,9 @@ def _best_option(
     for node in cluster.nodes:
         groups.setdefault(node.product_label, []).append(node)
     refusals: list[str] = []
-    best: _Option | None = None
+    best: tuple[float, str, int, dict[str, int]] | None = None
     allowed = spec.placement.gpu_products
+    dearest = max(costs.values())
     for label in sorted(groups):
         nodes = groups[label]
         product = nodes[0].product
@@ -298,11 +299,13 @@ def _best_option(
                 else f"no {name} free"
             )
             continue
-        hourly = costs.get(product, max(costs.values())) if product else max(costs.values())
-        option = _scored(spec, cluster, name, tp, round(tp * hourly, 2), slots)
-        if best is None or (option.cost, option.product) < (best.cost, best.product):
-            best = option
-    return best, "; ".join(refusals)
+        cost = round(tp * (costs.get(product, dearest) if product else dearest), 2)
+        if best is None or (cost, name) < best[:2]:
+            best = (cost, name, tp, slots)
+    if best is None:
+        return None, "; ".join(refusals)
+    cost, name, tp, slots = best
+    return _scored(spec, cluster, name, tp, cost, slots), ""
 
 
 def _replica_devices(need: float, nodes: list[NodeCapacity], name: str) -> tuple[int, str | None]:
