@@ -46,7 +46,7 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 def make_fleet(clusters: int, seed: int = 7) -> FleetCapacity:
-    """Clusters × 8 GPU products × 2 nodes, with seeded random requests."""
+    """Clusters x 8 GPU products x 2 nodes, with seeded random requests."""
     rng = random.Random(seed)
     out = []
     for i in range(clusters):
@@ -149,8 +149,8 @@ def main() -> None:
     fleet = make_fleet(args.clusters)
     specs = deployments()
     for spec in specs:
-        ours = place("bench/d", spec, fleet)
-        chosen = ours.assignments[0].cluster if ours.assignments else None
+        decision = place("bench/d", spec, fleet)
+        chosen = decision.assignments[0].cluster if decision.assignments else None
         assert chosen == brute_force(spec, fleet), (spec.model.name, chosen)
     nodes = sum(len(c.nodes) for c in fleet.clusters)
     print(f"fleet: {args.clusters} clusters x {len(GPUS)} GPU products, {nodes} GPU nodes")
