@@ -13,7 +13,12 @@ managedFields and conditions) is judged over and over, for ``--seconds`` each, b
 Every line prints evaluations/s, microseconds per evaluation and the ratio to the baseline
 measured in the same run; the last line prints reuse against fresh states.
 
-    python benchmarks/lua.py [--seconds 2] [--objects 20]
+Then event rules: ``--events`` Deployments (10,000) pass through an EventSource whose selector
+picks vLLM Deployments and whose ``evaluate`` flags the under-replicated ones
+(``examples/lua/events/vllm-under-replicated``), against the same selector and predicate in
+plain Python; both print events evaluated per second and the Lua/Python ratio.
+
+    python benchmarks/lua.py [--seconds 2] [--objects 20] [--events 10000]
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 from lupa.lua51 import LuaRuntime  # noqa: E402
 
 from function.lua.convert import globals_to_lua  # noqa: E402
+from function.lua.events import compile_event_source  # noqa: E402
 from function.lua.health import compile_health_rule  # noqa: E402
 from function.lua.runtime import Sandbox  # noqa: E402
+from function.model.events import parse_event_source_spec  # noqa: E402
 from function.reconciler.health import builtin_health  # noqa: E402
 
 HEALTHCHECK = """
@@ -66,6 +73,41 @@ function evaluate()
   return {healthy = false, message = (s.availableReplicas or 0) .. "/" .. want .. " available"}
 end
 """
+
+
+UNDER_REPLICATED = """
+function evaluate()
+  local wanted = (obj.spec or {}).replicas or 1
+  local available = (obj.status or {}).availableReplicas or 0
+  if available < wanted then
+    return {matching = true, message = available .. "/" .. wanted .. " replicas available"}
+  end
+  return {matching = false}
+end
+"""
+
+EVENT_SOURCE = {
+    "resourceSelectors": [
+        {
+            "group": "apps",
+            "version": "v1",
+            "kind": "Deployment",
+            "labelFilters": [
+                {"key": "app.kubernetes.io/name", "operation": "Equal", "value": "vllm"}
+            ],
+            "evaluate": UNDER_REPLICATED,
+        }
+    ]
+}
+
+
+def under_replicated(obj: dict[str, Any]) -> tuple[bool, str | None]:
+    """The event rule's predicate in plain Python."""
+    wanted = (obj.get("spec") or {}).get("replicas") or 1
+    available = (obj.get("status") or {}).get("availableReplicas") or 0
+    if available < wanted:
+        return True, f"{available}/{wanted} replicas available"
+    return False, None
 
 
 def deployment(i: int) -> dict[str, Any]:
@@ -152,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="Time per measurement.")
     parser.add_argument("--objects", type=int, default=20, help="Objects per evaluation.")
+    parser.add_argument("--events", type=int, default=10_000, help="Objects of the event pass.")
     args = parser.parse_args()
 
     objects = [deployment(i) for i in range(args.objects)]
@@ -183,6 +226,31 @@ def main() -> None:
         )
     speedup = rates["Lua HealthCheck, reused state"] / rates["Lua HealthCheck, fresh state"]
     print(f"  reused state vs fresh state: {speedup:.2f}x the evaluations per second")
+    events(args.events, args.seconds)
+
+
+def events(count: int, seconds: float) -> None:
+    """Events evaluated per second by an EventSource rule, against plain Python."""
+    objects = [deployment(i) for i in range(count)]
+    spec = parse_event_source_spec(EVENT_SOURCE)
+    rules = compile_event_source(spec, name="bench", sandbox=Sandbox())
+    selector = spec.resource_selectors[0]
+
+    def python() -> list[int]:
+        return [i for i, o in enumerate(objects) if selector.matches(o) and under_replicated(o)[0]]
+
+    def lua() -> list[int]:
+        return list(rules.evaluate(objects).matching)
+
+    assert lua() == python() and len(python()) == count // 5
+    print(f"{count} Deployments through an EventSource rule, {seconds:g}s per measurement")
+    python_rate = rate(python, seconds) * count
+    lua_rate = rate(lua, seconds) * count
+    print(f"  {'baseline: the same predicate in Python':<44} {python_rate:>10.0f} events/s")
+    print(
+        f"  {'Lua EventSource evaluate, reused state':<44} {lua_rate:>10.0f} events/s"
+        f"   {lua_rate / python_rate:>6.3f}x Python's rate"
+    )
 
 
 if __name__ == "__main__":
