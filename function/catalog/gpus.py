@@ -2,7 +2,7 @@
 
 Memory figures are what GPU feature discovery reports in ``nvidia.com/gpu.memory`` (MiB); the
 product label is GFD's ``nvidia.com/gpu.product``. `function.compose.sizing` divides models
-over these GPUs; `function.compose.cluster` turns them into node-pool labels and autoscaler
+over these GPUs; `function.compose.providers` turns them into node-pool labels and autoscaler
 capacity annotations. `function.model.xr.GpuProduct` enumerates the same keys (a test checks).
 """
 

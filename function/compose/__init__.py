@@ -1,8 +1,9 @@
 """Pure composition: from a parsed XR and Input to desired resources and XR status. No I/O.
 
 `compose` (in `pipeline`) is the entry point `function.fn` calls; `sizing` sizes the GPU pool,
-`cluster` writes the Cluster API `Cluster`, `addons` and `serving` the `AddonBundle`,
-`readiness` reads observed state, `status` writes the XR's status, conditions and events, and
+`providers` holds one module per provider family (Cluster API, …) that writes the cluster
+objects and reads their readiness, `addons` and `serving` write the `AddonBundle`,
+`readiness` reads the bundle's progress, `status` writes the XR's status, conditions and events, and
 `naming` holds the names they share.
 """
 

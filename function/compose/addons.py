@@ -38,12 +38,13 @@ from function.model.bundle import (
     AddonBundleSpec,
     AddonSpec,
     HelmSource,
+    KubeconfigSecretRef,
     dependency_order,
 )
 from function.model.common import ObjectRef
 from function.model.input import CatalogSettings, FunctionInput
 from function.model.values import merge_values
-from function.model.xr import AIInferenceClusterSpec, Infrastructure, Sharing
+from function.model.xr import AIInferenceClusterSpec, Sharing
 
 
 def compose_bundle(
@@ -53,11 +54,19 @@ def compose_bundle(
     pool: PoolSize,
     settings: FunctionInput,
     cluster_ref: ObjectRef,
+    *,
+    image_values: Mapping[str, Any] | None = None,
+    kubeconfig: KubeconfigSecretRef | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The desired AddonBundle object and the names of its add-ons."""
+    """The desired AddonBundle object and the names of its add-ons.
+
+    ``image_values`` are the GPU operator values the provider family's node image decides
+    (who owns the driver and toolkit); ``kubeconfig`` is set where the family's kubeconfig
+    Secret is not the one the reconciler finds by convention.
+    """
     _check_chart_overrides(settings.catalog)
     overrides = spec.addons
-    builtin = _builtin_addons(spec, pool, settings.catalog)
+    builtin = _builtin_addons(spec, pool, settings.catalog, image_values or {})
     _check_names(
         [(f"spec.addons.disable[{i}]", n) for i, n in enumerate(overrides.disable)], builtin
     )
@@ -71,7 +80,12 @@ def compose_bundle(
     enabled = [_with_values(addon, overrides.values.get(addon.name)) for addon in enabled]
     _check_extras(enabled, overrides.extra)
     addons = [*enabled, *overrides.extra]
-    bundle = AddonBundleSpec(cluster_ref=cluster_ref, sync_mode=settings.sync_mode, addons=addons)
+    bundle = AddonBundleSpec(
+        cluster_ref=cluster_ref,
+        kubeconfig_secret_ref=kubeconfig,
+        sync_mode=settings.sync_mode,
+        addons=addons,
+    )
     body = {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -86,13 +100,16 @@ def compose_bundle(
 
 
 def _builtin_addons(
-    spec: AIInferenceClusterSpec, pool: PoolSize, catalog: CatalogSettings
+    spec: AIInferenceClusterSpec,
+    pool: PoolSize,
+    catalog: CatalogSettings,
+    image_values: Mapping[str, Any],
 ) -> list[AddonSpec]:
     runtimes = {fit.model.runtime for fit in pool.models}
     wanted = set(BASE_ADDONS).union(*(SERVING[r].stack for r in runtimes))
     monitoring = MONITORING.name not in spec.addons.disable
     addons = [
-        _catalog_addon(entry, catalog, _dynamic_values(entry, spec, monitoring))
+        _catalog_addon(entry, catalog, _dynamic_values(entry, spec, monitoring, image_values))
         for entry in CATALOG.values()
         if entry.name in wanted
     ]
@@ -129,15 +146,16 @@ def _catalog_addon(
 
 
 def _dynamic_values(
-    entry: CatalogAddon, spec: AIInferenceClusterSpec, monitoring: bool
+    entry: CatalogAddon,
+    spec: AIInferenceClusterSpec,
+    monitoring: bool,
+    image_values: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Values of a catalog add-on that depend on the XR (only the GPU operator has any)."""
     if entry is not GPU_OPERATOR:
         return {}
     values: dict[str, Any] = {"dcgmExporter": {"serviceMonitor": {"enabled": monitoring}}}
-    if spec.capi is not None and spec.capi.infrastructure is Infrastructure.DOCKER:
-        # Cluster API's Docker machines have no GPU driver to install or toolkit to configure.
-        values |= {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+    values |= image_values
     if spec.gpu.sharing is Sharing.TIME_SLICING:
         values["devicePlugin"] = {"config": _time_slicing_config(spec)}
     elif spec.gpu.sharing is Sharing.MIG:

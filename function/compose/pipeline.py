@@ -20,9 +20,8 @@ from typing import Any
 
 from function.compose import naming
 from function.compose.addons import compose_bundle
-from function.compose.cluster import KIND as CLUSTER_KIND
-from function.compose.cluster import compose_cluster
-from function.compose.readiness import addons_state, cluster_state
+from function.compose.providers import FAMILIES, ClusterRequest, observed_fields
+from function.compose.readiness import addons_state
 from function.compose.serving import check_model_sources
 from function.compose.sizing import PoolSize, size_pool
 from function.compose.status import (
@@ -34,28 +33,18 @@ from function.compose.status import (
     phase_of,
     transition_results,
 )
+from function.model.bundle import KubeconfigSecretRef
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
 from function.model.limits import check_shape
-from function.model.xr import parse_xr_spec
+from function.model.xr import Provider, SecretKeyRef, parse_xr_spec
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
-    naming.CLUSTER_RESOURCE: (
-        "metadata.deletionTimestamp",
-        "metadata.annotations",
-        "spec.paused",
-        "status.phase",
-        "status.failureReason",
-        "status.failureMessage",
-        "status.initialization",
-        "status.controlPlaneReady",
-        "status.conditions",
-        "status.v1beta2",
-        "status.deprecated",
-    ),
+    **observed_fields(),
     naming.BUNDLE_RESOURCE: ("metadata.generation", "status.observedGeneration", "status.clusters"),
 }
-"""The fields (dotted paths) of each observed composed resource that composition reads."""
+"""The fields (dotted paths) of each observed composed resource that composition reads: those
+every provider family reads of its cluster objects, and the bundle's progress."""
 
 MEMOISED_XRS = 512
 """XRs whose desired objects are kept, keyed by name, namespace, spec and Input."""
@@ -116,18 +105,26 @@ def compose(
     """Compose the desired state of one inference cluster from its spec and observed state."""
     desired = desired_state(xr.name, xr.tenant, xr.spec, settings)
     names = desired.addon_names
-    cluster_seen = cluster_state(observed.get(naming.CLUSTER_RESOURCE))
+    cluster_seen = FAMILIES[desired.provider].readiness(observed)
     addons_seen = addons_state(observed.get(naming.BUNDLE_RESOURCE), xr.name, names)
     phase = phase_of(cluster_seen, addons_seen)
     cluster_ready = cluster_condition(cluster_seen, desired.cluster_ref)
     addons_ready = addons_condition(cluster_seen, addons_seen, names)
+    resources = {
+        name: ComposedResource(body, cluster_seen.ready.get(name, False))
+        for name, body in desired.cluster.items()
+    }
+    resources[naming.BUNDLE_RESOURCE] = ComposedResource(desired.bundle, addons_seen.all_ready)
     return Composition(
-        resources={
-            naming.CLUSTER_RESOURCE: ComposedResource(desired.cluster, cluster_seen.available),
-            naming.BUNDLE_RESOURCE: ComposedResource(desired.bundle, addons_seen.all_ready),
-        },
+        resources=resources,
         status=compose_status(
-            phase, cluster_seen, desired.cluster_ref, desired.pool, addons_seen, names
+            phase,
+            cluster_seen,
+            desired.cluster_ref,
+            desired.kubeconfig,
+            desired.pool,
+            addons_seen,
+            names,
         ),
         conditions=[cluster_ready, addons_ready],
         results=transition_results(xr.phase, phase, cluster_ready, addons_ready),
@@ -138,8 +135,11 @@ def compose(
 class DesiredState:
     """What the spec alone decides: the composed objects (shared; never mutate them)."""
 
-    cluster: dict[str, Any]
+    provider: Provider
+    cluster: dict[str, dict[str, Any]]
+    """The provider family's cluster objects by composition resource name."""
     cluster_ref: ObjectRef
+    kubeconfig: SecretKeyRef
     bundle: dict[str, Any]
     addon_names: list[str]
     pool: PoolSize
@@ -165,12 +165,36 @@ def _desired_state(key: str) -> DesiredState:
     settings = FunctionInput.model_validate(raw_settings)
     check_model_sources(spec.models)
     pool = size_pool(spec)
-    cluster = compose_cluster(name, tenant, spec, pool, settings.capi_api_version)
-    cluster_ref = ObjectRef(
-        api_version=cluster["apiVersion"], kind=CLUSTER_KIND, name=name, namespace=tenant
+    family = FAMILIES[spec.provider]
+    request = ClusterRequest(name, tenant, spec, pool, settings)
+    plan = family.compose(request)
+    bundle, names = compose_bundle(
+        name,
+        tenant,
+        spec,
+        pool,
+        settings,
+        plan.ref,
+        image_values=family.gpu_operator_values(request),
+        kubeconfig=_bundle_kubeconfig(plan.kubeconfig, plan.ref),
     )
-    bundle, names = compose_bundle(name, tenant, spec, pool, settings, cluster_ref)
-    return DesiredState(_interned(cluster), cluster_ref, _interned(bundle), names, pool)
+    return DesiredState(
+        spec.provider,
+        {key: _interned(body) for key, body in plan.resources.items()},
+        plan.ref,
+        plan.kubeconfig,
+        _interned(bundle),
+        names,
+        pool,
+    )
+
+
+def _bundle_kubeconfig(kubeconfig: SecretKeyRef, ref: ObjectRef) -> KubeconfigSecretRef | None:
+    """The bundle names its kubeconfig only where the reconciler's convention (Cluster API's
+    ``<name>-kubeconfig``/``value``) would not find it."""
+    if (kubeconfig.name, kubeconfig.key) == (naming.kubeconfig_secret(ref.name), "value"):
+        return None
+    return KubeconfigSecretRef(name=kubeconfig.name, key=kubeconfig.key)
 
 
 _OBJECTS: OrderedDict[str, dict[str, Any]] = OrderedDict()

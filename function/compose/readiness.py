@@ -1,10 +1,8 @@
-"""Reading observed state: how far the Cluster API cluster and its add-on bundle have come.
+"""Reading observed state: how far the add-on bundle has come.
 
-The Cluster is read by `function.model.capi`, the one reading of Cluster API status the
-reconciler shares (both versions, ``capi-gpu`` §1.2: available on ``Available`` (v1beta2) or
-``Ready`` (v1beta1), never on ``phase`` alone). The bundle's readiness comes from the
-per-add-on phases the reconciler writes into its status. `function.compose.status` turns both
-into the XR's phase, conditions and events.
+The cluster objects are read by their provider family (`function.compose.providers`); the
+bundle's readiness comes from the per-add-on phases the reconciler writes into its status.
+`function.compose.status` turns both into the XR's phase, conditions and events.
 """
 
 from __future__ import annotations
@@ -15,22 +13,7 @@ from typing import Any
 
 from function.errors import SpecError
 from function.model.bundle import READY_PHASES, AddonBundleStatus, AddonPhase
-from function.model.capi import read_cluster_status
 from function.model.common import parse
-
-
-@dataclass(frozen=True)
-class ClusterState:
-    """What the observed Cluster says about itself."""
-
-    observed: bool = False
-    initialized: bool = False
-    available: bool = False
-    failed: bool = False
-    deleting: bool = False
-    paused: bool = False
-    phase: str = ""
-    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,23 +35,6 @@ class AddonsState:
     def pending(self, names: list[str]) -> list[str]:
         """The add-ons among ``names`` that are not ready, in bundle order."""
         return [name for name in names if name not in self.ready]
-
-
-def cluster_state(cluster: Mapping[str, Any] | None) -> ClusterState:
-    """Read the readiness of an observed Cluster API ``Cluster`` (v1beta1 or v1beta2)."""
-    if not cluster:
-        return ClusterState()
-    status = read_cluster_status(cluster)
-    return ClusterState(
-        observed=True,
-        initialized=status.control_plane_initialized,
-        available=status.available,
-        failed=status.failed,
-        deleting=status.deleting,
-        paused=status.paused,
-        phase=status.phase,
-        message=status.message,
-    )
 
 
 def addons_state(

@@ -5,7 +5,7 @@ sequences of ``contextLength`` tokens (shape from `function.catalog.architecture
 on top for activations and CUDA graphs. vLLM may use 90 % of each device, so a replica spans
 ``ceil(need / usable)`` devices rounded up to a tensor-parallel size of 1, 2, 4 or 8, all on
 one node. Replicas are packed first-fit onto nodes. A model that cannot fit raises `SpecError`
-naming the field and the GPU products it would fit on. `function.compose.cluster` and
+naming the field and the GPU products it would fit on. `function.compose.providers` and
 `function.compose.addons` turn the resulting `PoolSize` into node pools and engine flags.
 """
 

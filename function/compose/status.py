@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from function.compose import naming
-from function.compose.readiness import AddonsState, ClusterState
+from function.compose.providers.family import ClusterState
+from function.compose.readiness import AddonsState
 from function.compose.sizing import PoolSize
 from function.model.common import ObjectRef
 from function.model.xr import (
@@ -74,7 +74,7 @@ def phase_of(cluster: ClusterState, addons: AddonsState) -> Phase:
 
 def cluster_condition(cluster: ClusterState, ref: ObjectRef) -> Condition:
     """``ClusterReady``: whether Cluster API reports the cluster available, and if not, why."""
-    where = f"Cluster {ref.namespace}/{ref.name}"
+    where = f"{ref.kind} {ref.namespace}/{ref.name}"
     if cluster.available and not cluster.deleting:
         return Condition(CLUSTER_READY, True, "Available", f"{where} is available")
     if not cluster.observed:
@@ -141,6 +141,7 @@ def compose_status(
     phase: Phase,
     cluster: ClusterState,
     cluster_ref: ObjectRef,
+    kubeconfig: SecretKeyRef,
     pool: PoolSize,
     addons: AddonsState,
     names: list[str],
@@ -154,11 +155,7 @@ def compose_status(
             name=cluster_ref.name,
             namespace=cluster_ref.namespace,
             ready=cluster.available,
-            kubeconfig_secret_ref=SecretKeyRef(
-                name=naming.kubeconfig_secret(cluster_ref.name),
-                namespace=cluster_ref.namespace,
-                key=naming.KUBECONFIG_KEY,
-            ),
+            kubeconfig_secret_ref=kubeconfig,
         ),
         gpu=GpuStatus(
             product=pool.gpu.product.value,

@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
-from function.compose.cluster import compose_cluster
+from function.compose.providers import ClusterRequest
+from function.compose.providers.capi import compose_cluster
 from function.compose.sizing import size_pool
-from function.model.input import CapiApiVersion
+from function.model.input import FunctionInput
 from function.model.xr import parse_xr_spec
 
 MIN_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
@@ -25,7 +26,8 @@ def gpu_pool(gpu: dict[str, Any], replicas: int = 1) -> dict[str, Any]:
             ],
         }
     )
-    cluster = compose_cluster("c1", "team-a", spec, size_pool(spec), CapiApiVersion.V1BETA2)
+    request = ClusterRequest("c1", "team-a", spec, size_pool(spec), FunctionInput())
+    cluster = compose_cluster(request)
     pools = cluster["spec"]["topology"]["workers"]["machineDeployments"]
     pool: dict[str, Any] = next(p for p in pools if p["name"] == "gpu")
     return pool

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from function.compose.readiness import addons_state, cluster_state
+from function.compose.providers.capi import cluster_state
+from function.compose.readiness import addons_state
 
 
 def condition(kind: str, status: str = "True", **extra: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The Cluster API `Cluster` of an inference cluster, as a ClusterClass topology.
+"""The Cluster API family: one `Cluster` with a ClusterClass topology.
 
 The ClusterClass named in ``spec.capi.clusterClass`` must offer two MachineDeployment classes,
 ``cpu-worker`` and ``gpu-worker``, and the variables ``region``, ``environment``,
@@ -11,18 +11,34 @@ defaults a new MachineDeployment's replicas to the minimum. A pool that cannot g
 ``replicas`` and no bounds. Either way the scale-from-zero capacity annotations describe the
 pool's machines (the autoscaler ignores them on a pool without bounds). The v1beta2 shape
 (``classRef``) is the default; the Input's ``capiApiVersion: v1beta1`` emits ``class``
-instead. `function.compose.sizing` provides the pool size; `function.compose.readiness`
-reads the observed object back.
+instead. `function.compose.sizing` provides the pool size; readiness is read back by
+`function.model.capi`, the reading the reconciler shares. The kubeconfig is Cluster API's
+``<name>-kubeconfig`` Secret, key ``value``. A `function.compose.providers.family.ProviderFamily`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from function.compose import naming
+from function.compose.providers.family import (
+    ClusterPlan,
+    ClusterRequest,
+    ClusterState,
+    cluster_labels,
+)
 from function.compose.sizing import PoolSize
+from function.model.capi import read_cluster_status
+from function.model.common import ObjectRef
 from function.model.input import CapiApiVersion
-from function.model.xr import AIInferenceClusterSpec, CapiSpec, Environment
+from function.model.xr import (
+    AIInferenceClusterSpec,
+    CapiSpec,
+    Environment,
+    Infrastructure,
+    SecretKeyRef,
+)
 
 GROUP = "cluster.x-k8s.io"
 KIND = "Cluster"
@@ -44,30 +60,9 @@ def api_version(version: CapiApiVersion) -> str:
     return f"{GROUP}/{version}"
 
 
-def cluster_labels(
-    spec: AIInferenceClusterSpec, pool: PoolSize, tenant: str, capi: CapiSpec
-) -> dict[str, str]:
-    """Labels fleet policies select clusters by; the XR's own labels come first."""
-    return {
-        **spec.labels,
-        naming.LABEL_ENVIRONMENT: spec.environment.value,
-        naming.LABEL_REGION: spec.region,
-        naming.LABEL_TENANT: tenant,
-        naming.LABEL_INFRASTRUCTURE: capi.infrastructure.value,
-        naming.LABEL_GPU_PRODUCT: pool.gpu.product.value,
-        naming.LABEL_GPU_COUNT: str(pool.total_gpus),
-        naming.LABEL_GPU_MEMORY: str(pool.gpu.memory_mib),
-    }
-
-
-def compose_cluster(
-    name: str,
-    namespace: str,
-    spec: AIInferenceClusterSpec,
-    pool: PoolSize,
-    version: CapiApiVersion,
-) -> dict[str, Any]:
+def compose_cluster(request: ClusterRequest) -> dict[str, Any]:
     """The desired `Cluster` object."""
+    spec, version = request.spec, request.settings.capi_api_version
     capi = _capi(spec)
     class_ref: dict[str, Any] = (
         {"classRef": {"name": capi.cluster_class}}
@@ -78,9 +73,9 @@ def compose_cluster(
         "apiVersion": api_version(version),
         "kind": KIND,
         "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": cluster_labels(spec, pool, namespace, capi),
+            "name": request.name,
+            "namespace": request.namespace,
+            "labels": cluster_labels(request, capi.infrastructure.value),
         },
         "spec": {
             "topology": {
@@ -90,7 +85,7 @@ def compose_cluster(
                 "workers": {
                     "machineDeployments": [
                         {"class": CPU_WORKER_CLASS, "name": "cpu", "replicas": capi.cpu_workers},
-                        _gpu_pool(pool),
+                        _gpu_pool(request.pool),
                     ]
                 },
                 "variables": [
@@ -140,3 +135,71 @@ def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
     else:
         deployment["replicas"] = pool.nodes
     return deployment
+
+
+OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    naming.CLUSTER_RESOURCE: (
+        "metadata.deletionTimestamp",
+        "metadata.annotations",
+        "spec.paused",
+        "status.phase",
+        "status.failureReason",
+        "status.failureMessage",
+        "status.initialization",
+        "status.controlPlaneReady",
+        "status.conditions",
+        "status.v1beta2",
+        "status.deprecated",
+    ),
+}
+
+
+def cluster_state(cluster: Mapping[str, Any] | None) -> ClusterState:
+    """Read the readiness of an observed Cluster API ``Cluster`` (v1beta1 or v1beta2)."""
+    if not cluster:
+        return ClusterState(ready={naming.CLUSTER_RESOURCE: False})
+    status = read_cluster_status(cluster)
+    return ClusterState(
+        observed=True,
+        initialized=status.control_plane_initialized,
+        available=status.available,
+        failed=status.failed,
+        deleting=status.deleting,
+        paused=status.paused,
+        phase=status.phase,
+        message=status.message,
+        ready={naming.CLUSTER_RESOURCE: status.available},
+    )
+
+
+class CapiFamily:
+    """Cluster API with a ClusterClass topology."""
+
+    observed_fields = OBSERVED_FIELDS
+
+    def compose(self, request: ClusterRequest) -> ClusterPlan:
+        """One `Cluster`; the bundle targets it and Cluster API writes its kubeconfig."""
+        cluster = compose_cluster(request)
+        ref = ObjectRef(
+            api_version=cluster["apiVersion"],
+            kind=KIND,
+            name=request.name,
+            namespace=request.namespace,
+        )
+        kubeconfig = SecretKeyRef(
+            name=naming.kubeconfig_secret(request.name),
+            namespace=request.namespace,
+            key=naming.KUBECONFIG_KEY,
+        )
+        return ClusterPlan({naming.CLUSTER_RESOURCE: cluster}, ref, kubeconfig)
+
+    def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
+        """Cluster API's own reading of the `Cluster`."""
+        return cluster_state(observed.get(naming.CLUSTER_RESOURCE))
+
+    def gpu_operator_values(self, request: ClusterRequest) -> dict[str, Any]:
+        """Docker machines have no GPU driver to install or toolkit to configure."""
+        capi = request.spec.capi
+        if capi is not None and capi.infrastructure is Infrastructure.DOCKER:
+            return {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+        return {}

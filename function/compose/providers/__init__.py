@@ -1,0 +1,48 @@
+"""Provider families: one module per way of provisioning a cluster, chosen by ``spec.provider``.
+
+`FAMILIES` is the table `function.compose.pipeline` picks from, the way
+`function.compose.serving.SERVING` is picked by runtime. Each entry implements
+`function.compose.providers.family.ProviderFamily`; adding a family means adding its module
+and its row here (and, for a cloud, its machine table in `function.catalog`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from function.compose.providers.capi import CapiFamily
+from function.compose.providers.family import (
+    ClusterPlan,
+    ClusterRequest,
+    ClusterState,
+    ProviderFamily,
+)
+from function.model.xr import Provider
+
+FAMILIES: Mapping[Provider, ProviderFamily] = MappingProxyType(
+    {
+        Provider.CAPI: CapiFamily(),
+    }
+)
+
+
+def observed_fields() -> dict[str, tuple[str, ...]]:
+    """Every field any family reads, by composition resource name (a union: fields of a family
+    not in use are simply absent from the observed state)."""
+    fields: dict[str, tuple[str, ...]] = {}
+    for family in FAMILIES.values():
+        for name, paths in family.observed_fields.items():
+            known = fields.get(name, ())
+            fields[name] = known + tuple(p for p in paths if p not in known)
+    return fields
+
+
+__all__ = [
+    "FAMILIES",
+    "ClusterPlan",
+    "ClusterRequest",
+    "ClusterState",
+    "ProviderFamily",
+    "observed_fields",
+]
