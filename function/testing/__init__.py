@@ -33,6 +33,7 @@ from function.testing.cluster import EmulatedCluster
 from function.testing.crds import install_capi_crds, install_gpu_operator_crds
 from function.testing.faults import FaultRule, Faults
 from function.testing.fleet import Fleet
+from function.testing.gpu_fleet import add_gpu_cluster
 from function.testing.simulation import RULE_NAMES, RuleSettings, Simulation
 from function.testing.simulation.capi import workload_cluster_name
 from function.testing.simulation.extensions import GPU_COUNT, GPU_PRODUCT, GPU_RESOURCE
@@ -53,6 +54,7 @@ __all__ = [
     "Simulation",
     "WriteLog",
     "WriteRecord",
+    "add_gpu_cluster",
     "install_capi_crds",
     "install_gpu_operator_crds",
     "workload_cluster_name",

@@ -17,13 +17,7 @@ from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.deployment import parse_deployment_spec
 from function.placement.decide import place, reservations_of
 from function.reconciler.capacity import FleetMember, read_cluster_capacity, read_fleet
-from function.testing import (
-    GPU_COUNT,
-    GPU_PRODUCT,
-    EmulatedCluster,
-    Fleet,
-    install_gpu_operator_crds,
-)
+from function.testing import EmulatedCluster, Fleet, add_gpu_cluster
 
 CLUSTERS = {
     # name: (region, GFD product label, GPUs per node, nodes)
@@ -37,23 +31,7 @@ CLUSTERS = {
 
 def gpu_cluster(fleet: Fleet, name: str) -> EmulatedCluster:
     _, product, gpus, count = CLUSTERS[name]
-    cluster = fleet.add_cluster(name)
-    install_gpu_operator_crds(cluster)
-    cluster.create(
-        {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy",
-         "metadata": {"name": "cluster-policy"}, "spec": {}}
-    )  # fmt: skip
-    cluster.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cpu-0"}})
-    for i in range(count):
-        annotations = {GPU_COUNT: str(gpus), GPU_PRODUCT: product}
-        node = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": f"gpu-{i}", "annotations": annotations}}  # fmt: skip
-        cluster.create(node)
-        cluster.wait_for(
-            "v1", "Node", f"gpu-{i}",
-            until=lambda n: "nvidia.com/gpu" in (n.get("status") or {}).get("allocatable", {}),
-        )  # fmt: skip
-    return cluster
+    return add_gpu_cluster(fleet, name, product, gpus, count)
 
 
 def gpu_pod(name: str, node: str, gpus: int) -> dict[str, Any]:
