@@ -64,7 +64,7 @@ def test_the_matching_set_round_trips_through_status() -> None:
     obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}
     matching = frozenset({A, resource_key(obj)})
     entries = to_status(matching)
-    assert [e.to_dict() for e in entries][0] == {
+    assert entries[0].to_dict() == {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "name": "a",
