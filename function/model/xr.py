@@ -96,6 +96,31 @@ class GpuProduct(StrEnum):
     H200_141GB = "H200-141GB"
 
 
+def gpu_aliases() -> dict[str, tuple[GpuProduct, ...]]:
+    """Short names (``H100``, ``A100``) and the catalog products each could mean."""
+    aliases: dict[str, tuple[GpuProduct, ...]] = {}
+    for product in GpuProduct:
+        short = product.value.split("-", 1)[0]
+        if short != product.value:
+            aliases[short] = (*aliases.get(short, ()), product)
+    return aliases
+
+
+GPU_ALIASES = gpu_aliases()
+
+
+def resolve_gpu_product(value: Any) -> Any:
+    """``H100`` → ``H100-80GB`` when one catalog product has that short name; an ambiguous
+    short name says which products to pick from. Anything else is left to the enum."""
+    if isinstance(value, str) and value in GPU_ALIASES:
+        products = GPU_ALIASES[value]
+        if len(products) > 1:
+            choices = ", ".join(p.value for p in products)
+            raise ValueError(f"{value!r} is ambiguous; pick one of: {choices}")
+        return products[0]
+    return value
+
+
 class Sharing(StrEnum):
     """How one physical GPU is shared between workloads."""
 
@@ -160,7 +185,11 @@ class GpuSpec(Spec):
         }
     )
 
-    product: GpuProduct = Field(description="GPU product of the GPU worker pool.")
+    product: GpuProduct = Field(
+        description="GPU product of the GPU worker pool; a short name (H100) names the one "
+        "catalog product it abbreviates.",
+        json_schema_extra={"enum": [*(p.value for p in GpuProduct), *GPU_ALIASES]},
+    )
     sharing: Sharing = Field(default=Sharing.NONE, description="How each GPU is shared.")
     per_node: int | None = Field(
         default=None,
@@ -185,6 +214,8 @@ class GpuSpec(Spec):
     max_nodes: int = Field(
         default=4, ge=1, le=1000, description="Most GPU nodes the autoscaler may add."
     )
+
+    _short_product = field_validator("product", mode="before")(resolve_gpu_product)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
