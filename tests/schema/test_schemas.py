@@ -90,7 +90,11 @@ def test_composed_bundles_validate_against_the_addon_bundle_crd() -> None:
 
 
 def test_enums_are_the_catalogs_tables() -> None:
-    assert SPEC["gpu"]["properties"]["product"]["enum"] == [p.value for p in GPUS]
+    products = [p.value for p in GPUS]
+    short = {p.split("-", 1)[0] for p in products if "-" in p}
+    assert SPEC["gpu"]["properties"]["product"]["enum"] == products + sorted(
+        short, key=[p.split("-", 1)[0] for p in products].index
+    )
     models = SPEC["models"]["items"]["properties"]
     assert models["runtime"]["enum"] == [r.value for r in SERVING]
     assert models["precision"]["enum"] == [p.value for p in BYTES_PER_PARAMETER]
