@@ -26,6 +26,9 @@ from function.errors import SpecError
 from function.fn import FunctionRunner
 from function.model.input import API_VERSION as INPUT_API_VERSION
 from function.model.input import KIND as INPUT_KIND
+from function.model.xr import API_VERSION as XR_API_VERSION
+from function.model.xr import KIND as XR_KIND
+from function.model.xr import LEGACY_KIND as XR_LEGACY_KIND
 
 RESOURCE_NAME_ANNOTATION = "crossplane.io/composition-resource-name"
 COMPOSITE_LABEL = "crossplane.io/composite"
@@ -33,6 +36,8 @@ CLAIM_NAME_LABEL = "crossplane.io/claim-name"
 CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
 PINNED_TIME = "2024-01-01T00:00:00Z"
 STEP = "aifleet"
+COMPOSED_KINDS = ((XR_API_VERSION, XR_KIND), (XR_API_VERSION, XR_LEGACY_KIND))
+"""The XRs ``render`` accepts: what the function's Compositions are written for."""
 FATAL_EXIT_CODE = 3
 """What ``crossplane render`` exits with when a step returns a fatal result."""
 
@@ -59,7 +64,11 @@ def load_documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
         files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
         for file in files:
             try:
-                loaded = list(yaml.safe_load_all(file.read_text()))
+                loaded = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+            except UnicodeDecodeError as err:
+                raise SpecError.at(
+                    str(file), f"not UTF-8 text (a binary file?): byte {err.start}"
+                ) from None
             except yaml.YAMLError as err:
                 raise SpecError.at(str(file), f"not YAML: {err}") from None
             docs.extend(doc for doc in loaded if isinstance(doc, dict))
@@ -145,10 +154,21 @@ def render_files(
 ) -> Rendered:
     """Render an XR file through the function in this process."""
     xr = _single(load_documents([xr_path]), xr_path)
+    _check_composed_kind(xr, xr_path)
     step = step_input(_single(load_documents([input_path]), input_path)) if input_path else None
     req = build_request(xr, load_documents(observed_paths), step)
     rsp = asyncio.run(FunctionRunner().RunFunction(req))
     return format_response(xr, rsp, include_results=include_results)
+
+
+def _check_composed_kind(xr: Mapping[str, Any], path: Path) -> None:
+    """Only the XR kinds this function composes are rendered; anything else says which."""
+    found = (xr.get("apiVersion"), xr.get("kind"))
+    if found not in COMPOSED_KINDS:
+        kinds = ", ".join(f"{api}/{kind}" for api, kind in COMPOSED_KINDS)
+        raise SpecError.at(
+            str(path), f"{found[0]}/{found[1]} is not an XR this function composes ({kinds})"
+        )
 
 
 def _single(docs: list[dict[str, Any]], path: Path) -> dict[str, Any]:

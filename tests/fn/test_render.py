@@ -105,3 +105,27 @@ def test_observed_resource_without_its_name_is_refused(tmp_path: Path) -> None:
     assert "observed ConfigMap 'stray': the crossplane.io/composition-resource-name" in (
         result.output
     )
+
+
+def test_an_xr_of_another_kind_names_the_kinds_composed(tmp_path: Path) -> None:
+    path = tmp_path / "xr.yaml"
+    path.write_text(
+        "apiVersion: aifleet.io/v1alpha1\nkind: AIModelDeployment\nmetadata: {name: m}\n"
+    )
+    result = render(str(path))
+    assert result.exit_code == 1
+    assert "aifleet.io/v1alpha1/AIModelDeployment is not an XR this function composes" in (
+        result.output
+    )
+    assert "aifleet.io/v1alpha1/AIInferenceCluster, aifleet.io/v1alpha1/XAIInferenceCluster" in (
+        result.output
+    )
+
+
+def test_a_binary_file_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "xr.yaml"
+    path.write_bytes(b"apiVersion: v1\n\xff\xfe\x00binary")
+    result = render(str(path))
+    assert result.exit_code == 1
+    assert f"{path}: not UTF-8 text (a binary file?): byte 15" in result.output
+    assert "Traceback" not in result.output
