@@ -1,7 +1,7 @@
 """RunFunction: decode the request, call the pure `function.compose.compose`, encode the answer.
 
 This is the only module that speaks the Crossplane function protocol. It reads just the parts
-of the request composition needs (`function.compose.OBSERVED_FIELDS`), converts them with the
+of the request composition needs (`function.compose.observed_paths`), converts them with the
 fast paths of `function.wire`, and writes desired resources, their readiness, the XR status,
 conditions and results. An invalid spec or Input becomes a FATAL result naming the field and
 the allowed values; any other failure — encoding included — becomes a FATAL result with a
@@ -20,13 +20,13 @@ from google.protobuf import struct_pb2
 
 from function import wire
 from function.compose import (
-    OBSERVED_FIELDS,
     CompositeResource,
     Composition,
     Condition,
     Result,
     Severity,
     compose,
+    observed_paths,
 )
 from function.errors import SpecError
 from function.model.input import parse_input
@@ -108,10 +108,10 @@ def decode_composite(xr: struct_pb2.Struct) -> CompositeResource:
 def decode_observed(resources: Any) -> dict[str, dict[str, Any]]:
     """The fields composition reads of each observed composed resource that exists."""
     observed = {}
-    for name, fields in OBSERVED_FIELDS.items():
-        resource = resources.get(name)
-        if resource is not None:
-            observed[name] = wire.fields_to_dict(resource.resource, fields)
+    for name in resources:
+        fields = observed_paths(name)
+        if fields is not None:
+            observed[name] = wire.fields_to_dict(resources[name].resource, fields)
     return observed
 
 

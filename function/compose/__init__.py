@@ -2,7 +2,8 @@
 
 `compose` (in `pipeline`) is the entry point `function.fn` calls; `sizing` sizes the GPU pool,
 `providers` holds one module per provider family (Cluster API, …) that writes the cluster
-objects and reads their readiness, `addons` and `serving` write the `AddonBundle`,
+objects and reads their readiness, `addons` and `serving` compose the add-ons, `delivery`
+turns them into an `AddonBundle`, Crossplane Releases and Objects, or Sveltos profiles,
 `readiness` reads the bundle's progress, `status` writes the XR's status, conditions and events, and
 `naming` holds the names they share.
 """
@@ -13,6 +14,7 @@ from function.compose.pipeline import (
     CompositeResource,
     Composition,
     compose,
+    observed_paths,
 )
 from function.compose.status import Condition, Result, Severity
 
@@ -25,4 +27,5 @@ __all__ = [
     "Result",
     "Severity",
     "compose",
+    "observed_paths",
 ]

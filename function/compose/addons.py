@@ -57,8 +57,8 @@ def compose_bundle(
     *,
     image_values: Mapping[str, Any] | None = None,
     kubeconfig: KubeconfigSecretRef | None = None,
-) -> tuple[dict[str, Any], list[str]]:
-    """The desired AddonBundle object and the names of its add-ons.
+) -> tuple[dict[str, Any], list[AddonSpec]]:
+    """The desired AddonBundle object and its add-ons, in bundle order.
 
     ``image_values`` are the GPU operator values the provider family's node image decides
     (who owns the driver and toolkit); ``kubeconfig`` is set where the family's kubeconfig
@@ -96,7 +96,7 @@ def compose_bundle(
         },
         "spec": bundle.to_manifest(),
     }
-    return body, [addon.name for addon in addons]
+    return body, addons
 
 
 def _builtin_addons(

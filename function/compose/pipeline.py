@@ -15,13 +15,13 @@ import functools
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from function.compose import naming
 from function.compose.addons import compose_bundle
+from function.compose.delivery import DELIVERY, DeliveryPlan, DeliveryTarget, observed_prefixes
 from function.compose.providers import FAMILIES, ClusterRequest, observed_fields
-from function.compose.readiness import addons_state
 from function.compose.serving import check_model_sources
 from function.compose.sizing import PoolSize, size_pool
 from function.compose.status import (
@@ -41,10 +41,25 @@ from function.model.xr import Provider, SecretKeyRef, parse_xr_spec
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     **observed_fields(),
-    naming.BUNDLE_RESOURCE: ("metadata.generation", "status.observedGeneration", "status.clusters"),
+    naming.BUNDLE_RESOURCE: observed_prefixes()[naming.BUNDLE_RESOURCE],
 }
 """The fields (dotted paths) of each observed composed resource that composition reads: those
 every provider family reads of its cluster objects, and the bundle's progress."""
+
+OBSERVED_PREFIXES: Mapping[str, tuple[str, ...]] = {
+    prefix: paths for prefix, paths in observed_prefixes().items() if prefix not in OBSERVED_FIELDS
+}
+"""The fields composition reads of observed resources named by a prefix: the Releases,
+Objects and profiles of the other delivery modes (``release-nfd``, ``profile-tier-0``)."""
+
+
+def observed_paths(name: str) -> tuple[str, ...] | None:
+    """The fields composition reads of the observed resource ``name``; None if it reads none."""
+    paths = OBSERVED_FIELDS.get(name)
+    if paths is not None:
+        return paths
+    return next((p for prefix, p in OBSERVED_PREFIXES.items() if name.startswith(prefix)), None)
+
 
 MEMOISED_XRS = 512
 """XRs whose desired objects are kept, keyed by name, namespace, spec and Input."""
@@ -103,10 +118,13 @@ def compose(
     settings: FunctionInput,
 ) -> Composition:
     """Compose the desired state of one inference cluster from its spec and observed state."""
-    desired = desired_state(xr.name, xr.tenant, xr.spec, settings)
+    desired = desired_state(xr.name, xr.tenant, xr.spec, settings, legacy=xr.namespace is None)
     names = desired.addon_names
     cluster_seen = FAMILIES[desired.provider].readiness(observed)
-    addons_seen = addons_state(observed.get(naming.BUNDLE_RESOURCE), xr.name, names)
+    delivered = DELIVERY[settings.delivery].progress(
+        desired.delivery, desired.target, cluster_seen, observed, names
+    )
+    addons_seen = delivered.addons
     phase = phase_of(cluster_seen, addons_seen)
     cluster_ready = cluster_condition(cluster_seen, desired.cluster_ref)
     addons_ready = addons_condition(cluster_seen, addons_seen, names)
@@ -114,7 +132,9 @@ def compose(
         name: ComposedResource(body, cluster_seen.ready.get(name, False))
         for name, body in desired.cluster.items()
     }
-    resources[naming.BUNDLE_RESOURCE] = ComposedResource(desired.bundle, addons_seen.all_ready)
+    resources.update(
+        (name, ComposedResource(body, ready)) for name, (body, ready) in delivered.resources.items()
+    )
     return Composition(
         resources=resources,
         status=compose_status(
@@ -140,18 +160,25 @@ class DesiredState:
     """The provider family's cluster objects by composition resource name."""
     cluster_ref: ObjectRef
     kubeconfig: SecretKeyRef
-    bundle: dict[str, Any]
+    target: DeliveryTarget
+    delivery: DeliveryPlan
+    """Every object the Input's delivery mode may emit (the AddonBundle by default)."""
     addon_names: list[str]
     pool: PoolSize
 
 
 def desired_state(
-    name: str, tenant: str, spec: Mapping[str, Any], settings: FunctionInput
+    name: str,
+    tenant: str,
+    spec: Mapping[str, Any],
+    settings: FunctionInput,
+    *,
+    legacy: bool = False,
 ) -> DesiredState:
     """The desired objects of an XR; memoised by content, since Crossplane asks again for every
-    XR about once a minute with nothing changed."""
+    XR about once a minute with nothing changed. ``legacy``: a cluster-scoped XR."""
     try:
-        key = json.dumps([name, tenant, spec, settings.to_dict()], sort_keys=True)
+        key = json.dumps([name, tenant, spec, settings.to_dict(), legacy], sort_keys=True)
         return _desired_state(key)
     except RecursionError:  # a spec nested too deep for JSON; the parser would refuse it too
         check_shape(spec, "spec")  # names the field nested too deep
@@ -160,7 +187,7 @@ def desired_state(
 
 @functools.lru_cache(maxsize=MEMOISED_XRS)
 def _desired_state(key: str) -> DesiredState:
-    name, tenant, raw_spec, raw_settings = json.loads(key)
+    name, tenant, raw_spec, raw_settings, legacy = json.loads(key)
     spec = parse_xr_spec(raw_spec)
     settings = FunctionInput.model_validate(raw_settings)
     check_model_sources(spec.models)
@@ -168,7 +195,7 @@ def _desired_state(key: str) -> DesiredState:
     family = FAMILIES[spec.provider]
     request = ClusterRequest(name, tenant, spec, pool, settings)
     plan = family.compose(request)
-    bundle, names = compose_bundle(
+    bundle, addons = compose_bundle(
         name,
         tenant,
         spec,
@@ -178,13 +205,27 @@ def _desired_state(key: str) -> DesiredState:
         image_values=family.gpu_operator_values(request),
         kubeconfig=_bundle_kubeconfig(plan.kubeconfig, plan.ref),
     )
+    target = DeliveryTarget(
+        name,
+        tenant,
+        legacy,
+        plan.ref,
+        plan.kubeconfig,
+        settings.sync_mode,
+        extras=tuple(addon.name for addon in spec.addons.extra),
+    )
+    delivery = DELIVERY[settings.delivery].plan(target, bundle, addons)
     return DesiredState(
         spec.provider,
         {key: _interned(body) for key, body in plan.resources.items()},
         plan.ref,
         plan.kubeconfig,
-        _interned(bundle),
-        names,
+        target,
+        replace(
+            delivery,
+            resources={key: _interned(body) for key, body in delivery.resources.items()},
+        ),
+        [addon.name for addon in addons],
         pool,
     )
 

@@ -34,9 +34,15 @@ class CapiApiVersion(StrEnum):
 
 
 class Delivery(StrEnum):
-    """How add-ons reach the workload cluster."""
+    """How add-ons reach the workload cluster (`function.compose.delivery`)."""
 
     RECONCILER = "reconciler"
+    """An AddonBundle, applied by the companion reconciler."""
+    CROSSPLANE = "crossplane"
+    """provider-helm Releases and provider-kubernetes Objects, each emitted once the cluster
+    and the add-ons it depends on are ready."""
+    SVELTOS = "sveltos"
+    """Sveltos profiles, one per dependency tier, chained with dependsOn."""
 
 
 class ChartOverride(Spec):
@@ -73,11 +79,13 @@ class FunctionInput(Spec):
     )
     delivery: Delivery = Field(
         default=Delivery.RECONCILER,
-        description="How add-ons are delivered: an AddonBundle for the companion reconciler.",
+        description="How add-ons are delivered: an AddonBundle for the companion reconciler "
+        "(reconciler), provider-helm Releases and provider-kubernetes Objects gated on "
+        "readiness (crossplane), or Sveltos profiles chained by dependency tier (sveltos).",
     )
     sync_mode: SyncMode = Field(
         default=SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION,
-        description="Sync mode of the composed AddonBundle.",
+        description="Sync mode of the composed AddonBundle or Sveltos profiles.",
     )
     catalog: CatalogSettings = Field(
         default_factory=CatalogSettings, description="Where the catalog's charts come from."

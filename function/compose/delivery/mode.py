@@ -1,0 +1,159 @@
+"""The one protocol every add-on delivery mode implements, and the values it trades in.
+
+A delivery mode (`function.model.input.Delivery`) decides how the add-ons composed by
+`function.compose.addons` reach the workload cluster. It works in two steps, so the pipeline
+can memoise the first: `DeliveryMode.plan` turns the add-ons into every object the mode may
+emit (pure, from the spec alone), and `DeliveryMode.progress` reads the observed state on every
+run to say which of those objects to emit now, which are ready, and how far the add-ons have
+come. `function.compose.delivery` holds the table of modes; `function.compose.pipeline` picks
+one by ``input.delivery``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from function.compose.providers.family import ClusterState
+from function.compose.readiness import AddonsState
+from function.errors import FieldError, SpecError
+from function.model.bundle import AddonSpec, SyncMode
+from function.model.common import ObjectRef
+from function.model.xr import SecretKeyRef
+
+_TEMPLATE = re.compile(r"\{\{|\{%|\{#")
+"""Jinja2 markers: what only the companion reconciler renders."""
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """Where the add-ons go and on whose behalf."""
+
+    xr_name: str
+    namespace: str
+    """The tenant namespace: the XR's, or its claim's for a legacy XR."""
+    legacy: bool
+    """A cluster-scoped (Crossplane 1.x) XR, which composes the cluster-scoped kinds."""
+    cluster_ref: ObjectRef
+    kubeconfig: SecretKeyRef
+    sync_mode: SyncMode
+    extras: tuple[str, ...] = ()
+    """Names of the XR's ``spec.addons.extra``, in order (to name a field path in errors)."""
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """Every object a mode may emit for one XR, and how they map to add-ons."""
+
+    resources: dict[str, dict[str, Any]]
+    """Desired objects by composition resource name (shared: never mutate them)."""
+    always: tuple[str, ...] = ()
+    """Resources emitted from the first run on, whatever the observed state."""
+    addons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Add-on → the resources that deliver it."""
+    depends_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Add-on → the add-ons it waits for."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What one run emits: resources with their readiness, and the add-ons' progress."""
+
+    resources: dict[str, tuple[dict[str, Any], bool]]
+    addons: AddonsState
+
+
+class DeliveryMode(Protocol):
+    """One way of getting add-ons onto a workload cluster."""
+
+    @property
+    def observed_prefixes(self) -> Mapping[str, tuple[str, ...]]:
+        """Fields (dotted paths) `progress` reads of observed resources, by name prefix."""
+        ...
+
+    def plan(
+        self, target: DeliveryTarget, bundle: dict[str, Any], addons: list[AddonSpec]
+    ) -> DeliveryPlan:
+        """Every object the mode may emit; raises `SpecError` for an add-on it cannot deliver."""
+        ...
+
+    def progress(
+        self,
+        plan: DeliveryPlan,
+        target: DeliveryTarget,
+        cluster: ClusterState,
+        observed: Mapping[str, Mapping[str, Any]],
+        names: list[str],
+    ) -> Delivered:
+        """Which objects to emit now, which are ready, and the add-ons' progress."""
+        ...
+
+
+def condition(obj: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:
+    """The ``status.conditions`` entry of ``kind`` of an observed object, if any."""
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if isinstance(c, dict) and c.get("type") == kind), None)
+
+
+def managed_ready(obj: Mapping[str, Any] | None) -> bool:
+    """A Crossplane managed resource is ready when it reports ``Ready=True``."""
+    found = condition(obj, "Ready")
+    return found is not None and found.get("status") == "True"
+
+
+def managed_failure(obj: Mapping[str, Any] | None) -> str | None:
+    """Why a managed resource cannot sync (``Synced=False``), if it cannot."""
+    found = condition(obj, "Synced")
+    if found is None or found.get("status") != "False":
+        return None
+    return str(found.get("message") or found.get("reason") or "not synced")
+
+
+def check_deliverable(addons: list[AddonSpec], target: DeliveryTarget, mode: str) -> None:
+    """Refuse add-ons that need the companion reconciler: Jinja2 templates, manifests read from
+    ConfigMaps at render time, Lua health rules, ``file://`` charts. Every such field is named."""
+    errors = [
+        FieldError(_path(addon.name, part, target), f"{why}; delivery: {mode} cannot do that")
+        for addon in addons
+        for part, why in _needs_reconciler(addon)
+    ]
+    if errors:
+        raise SpecError(errors)
+
+
+def _path(addon: str, part: str, target: DeliveryTarget) -> str:
+    if addon in target.extras:
+        return f"spec.addons.extra[{target.extras.index(addon)}].{part}"
+    if part.startswith("helm.values"):
+        return f"spec.addons.values.{addon}"
+    return "input.catalog"
+
+
+def _needs_reconciler(addon: AddonSpec) -> Iterator[tuple[str, str]]:
+    helm = addon.helm
+    if helm is not None:
+        if helm.repository.startswith("file://"):
+            yield "helm.repository", f"add-on {addon.name!r} reads its chart from {helm.repository}"
+        if helm.values_template is not None:
+            yield "helm.valuesTemplate", f"add-on {addon.name!r} has templated values"
+        if any(_TEMPLATE.search(text) for text in _strings(helm.values)):
+            yield "helm.values", f"add-on {addon.name!r} has Jinja2 templates in its values"
+    if addon.manifests is not None and _TEMPLATE.search(addon.manifests):
+        yield "manifests", f"add-on {addon.name!r} has Jinja2 templates in its manifests"
+    if addon.manifests_from:
+        yield "manifestsFrom", f"add-on {addon.name!r} reads manifests at render time"
+    if addon.health.lua is not None:
+        yield "health.lua", f"add-on {addon.name!r} has a Lua health rule"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
