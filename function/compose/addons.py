@@ -1,13 +1,14 @@
 """The AddonBundle of an inference cluster: catalog add-ons, model add-ons and the XR's extras.
 
-Which catalog add-ons a cluster gets follows from its models (`function.catalog.addons`):
-the GPU base (NFD, GPU operator, monitoring), the serving stack of every runtime in use, one
-add-on per model (`function.compose.serving`), then ``spec.addons.extra``. The XR may disable
-add-ons and deep-merge Helm values over the catalog's; the Input may move charts to other
-repositories and versions. Every inconsistency — an unknown name, a disabled add-on another
-still needs, an extra that reuses a name or closes a dependency cycle — raises `SpecError`
-with the field path and the allowed values. The bundle is built through the contract models
-of `function.model.bundle`, so the reconciler reads exactly what is emitted here.
+Which catalog add-ons a cluster gets follows from its models (`function.catalog.addons`): the
+GPU base (NFD, GPU operator, monitoring), the serving stack of every runtime in use, one add-on
+per model (`function.compose.serving`), then ``spec.addons.extra``. The XR may disable add-ons
+and deep-merge Helm values over the catalog's; the Input may move charts to other repositories
+and versions, and pin versions per environment (``promotion``). Every inconsistency — an
+unknown name, a disabled add-on another still needs, an extra that reuses a name or closes a
+dependency cycle — raises `SpecError` with the field path and the allowed values. The bundle is
+built through the contract models of `function.model.bundle`, so the reconciler reads exactly
+what is emitted here.
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ def compose_bundle(
     (who owns the driver and toolkit); ``kubeconfig`` is set where the family's kubeconfig
     Secret is not the one the reconciler finds by convention.
     """
-    _check_chart_overrides(settings.catalog)
+    _check_chart_overrides(settings)
+    pins = settings.promotion.pins(spec.environment.value)
     overrides = spec.addons
-    builtin = _builtin_addons(spec, pool, settings.catalog, image_values or {})
+    builtin = _builtin_addons(spec, pool, settings.catalog, pins, image_values or {})
     _check_names(
         [(f"spec.addons.disable[{i}]", n) for i, n in enumerate(overrides.disable)], builtin
     )
@@ -103,35 +105,39 @@ def _builtin_addons(
     spec: AIInferenceClusterSpec,
     pool: PoolSize,
     catalog: CatalogSettings,
+    pins: Mapping[str, str],
     image_values: Mapping[str, Any],
 ) -> list[AddonSpec]:
     runtimes = {fit.model.runtime for fit in pool.models}
     wanted = set(BASE_ADDONS).union(*(SERVING[r].stack for r in runtimes))
     monitoring = MONITORING.name not in spec.addons.disable
     addons = [
-        _catalog_addon(entry, catalog, _dynamic_values(entry, spec, monitoring, image_values))
+        _catalog_addon(
+            entry,
+            _chart(entry, catalog, pins),
+            _dynamic_values(entry, spec, monitoring, image_values),
+        )
         for entry in CATALOG.values()
         if entry.name in wanted
     ]
-    vllm_chart = _chart(VLLM_STACK, catalog)
+    vllm_chart = _chart(VLLM_STACK, catalog, pins)
     return addons + [model_addon(fit, vllm_chart) for fit in pool.models]
 
 
-def _chart(entry: CatalogAddon, catalog: CatalogSettings) -> Chart:
+def _chart(entry: CatalogAddon, catalog: CatalogSettings, pins: Mapping[str, str]) -> Chart:
+    """Where one catalog chart comes from: the environment's pin, then the Input's override,
+    then the catalog."""
     override = catalog.charts.get(entry.name)
     return Chart(
         repository=(override and override.repository)
         or catalog.repository
         or entry.chart.repository,
         chart=entry.chart.chart,
-        version=(override and override.version) or entry.chart.version,
+        version=pins.get(entry.name) or (override and override.version) or entry.chart.version,
     )
 
 
-def _catalog_addon(
-    entry: CatalogAddon, catalog: CatalogSettings, values: Mapping[str, Any]
-) -> AddonSpec:
-    chart = _chart(entry, catalog)
+def _catalog_addon(entry: CatalogAddon, chart: Chart, values: Mapping[str, Any]) -> AddonSpec:
     return AddonSpec(
         name=entry.name,
         depends_on=list(entry.depends_on),
@@ -196,16 +202,18 @@ def _with_values(addon: AddonSpec, values: Mapping[str, Any] | None) -> AddonSpe
     return addon.model_copy(update={"helm": helm})
 
 
-def _check_chart_overrides(catalog: CatalogSettings) -> None:
-    unknown = [name for name in catalog.charts if name not in CATALOG]
+def _check_chart_overrides(settings: FunctionInput) -> None:
+    """Chart overrides and promotion pins name catalog add-ons."""
+    named = [f"input.catalog.charts.{name}" for name in settings.catalog.charts]
+    promotion = settings.promotion
+    for environment in ("dev", "staging", "prod"):
+        named += [f"input.promotion.{environment}.{name}" for name in promotion.pins(environment)]
+    unknown = [path for path in named if path.rsplit(".", 1)[1] not in CATALOG]
     if unknown:
         raise SpecError(
             [
-                FieldError(
-                    f"input.catalog.charts.{name}",
-                    f"unknown catalog add-on; allowed: {', '.join(CATALOG)}",
-                )
-                for name in unknown
+                FieldError(path, f"unknown catalog add-on; allowed: {', '.join(CATALOG)}")
+                for path in unknown
             ]
         )
 

@@ -2,9 +2,10 @@
 
 A Composition passes an ``aifleet.fn.crossplane.io/v1beta1`` ``Input`` to the function. It
 chooses the Cluster API version to emit, how add-ons are delivered, the bundle's sync mode,
-and where the catalog's charts come from (e.g. ``file://examples/charts`` for the offline
-stand-ins). `parse_input` reads it; `function.compose` applies it; `function.model.schema`
-generates the Input CRD in ``package/`` from it.
+where the catalog's charts come from (e.g. ``file://examples/charts`` for the offline
+stand-ins), and which chart versions each environment is pinned to (``promotion``). `parse_input`
+reads it; `function.compose` applies it; `function.model.schema` generates the Input CRD in
+``package/`` from it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,30 @@ class CatalogSettings(Spec):
     )
 
 
+_VERSION = r"^\S{1,64}$"
+
+
+class PromotionPolicy(Spec):
+    """Catalog chart versions pinned per environment: an XR of that environment gets the pinned
+    version instead of the catalog's, so a catalog bump reaches an unpinned environment (dev)
+    first and a pinned one (prod) only when its pin is moved."""
+
+    dev: dict[str, str] = Field(
+        default_factory=dict, description="Chart version per catalog add-on for dev clusters."
+    )
+    staging: dict[str, str] = Field(
+        default_factory=dict, description="Chart version per catalog add-on for staging clusters."
+    )
+    prod: dict[str, str] = Field(
+        default_factory=dict, description="Chart version per catalog add-on for prod clusters."
+    )
+
+    def pins(self, environment: str) -> dict[str, str]:
+        """The pinned versions of one environment, by add-on."""
+        pinned: dict[str, str] = getattr(self, environment, {})
+        return pinned
+
+
 class FunctionInput(Spec):
     """The settings of one pipeline step."""
 
@@ -89,6 +114,11 @@ class FunctionInput(Spec):
     )
     catalog: CatalogSettings = Field(
         default_factory=CatalogSettings, description="Where the catalog's charts come from."
+    )
+    promotion: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="Catalog chart versions pinned per environment; a pin wins over "
+        "`catalog.charts.<add-on>.version` and the catalog's own version.",
     )
 
 

@@ -165,3 +165,9 @@ def test_example_model_deployments_validate_against_their_crd_and_parse() -> Non
     for doc in deployments:
         assert schema_errors(schema, doc) == []
         parse_deployment_spec(doc["spec"])
+
+
+def test_the_promotion_policy_has_one_field_per_environment() -> None:
+    from function.model.input import PromotionPolicy
+
+    assert set(PromotionPolicy.model_fields) == {e.value for e in xr.Environment}
