@@ -1,0 +1,221 @@
+"""Watches of workload clusters for event triggers: one per kind and cluster, shared.
+
+EventTriggers need the objects their EventSource selects on every cluster they select. Many
+triggers may select the same kind on the same cluster, so `EventWatches` keeps one list+watch
+per (cluster, group, version, kind) however many triggers want it: each trigger states the
+whole set it wants (`want`), a watch starts when its first trigger wants it and stops when its
+last one no longer does.
+
+A watch keeps the current objects of its kind (`KindView`). It is *synced* once a list has
+succeeded; after that its objects are always a complete picture of the cluster, as of the last
+event seen: a dropped connection resumes from the last resourceVersion, and an expired one
+(410) lists again and replaces the objects wholesale — an object absent from a complete list
+has been deleted. A watch that cannot reach its cluster keeps what it had; nothing is cleared
+for a gap, so nothing built on it is torn down for one. Every change calls ``on_change`` with
+the cluster, and the trigger controller looks again at the triggers watching it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from function.errors import GoneError, KubeError, NotFoundError
+from function.kube.client import EventType, KubeClient, Object, meta
+from function.reconciler.store import ObjectId
+from function.reconciler.triggerplan import ResourceKey, resource_key
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[ObjectId], Awaitable[KubeClient]]
+"""The client of a workload cluster (raises `KubeError` while it cannot be reached)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WatchKey:
+    """One kind on one workload cluster; an empty version means the preferred one."""
+
+    cluster: ObjectId
+    group: str
+    version: str
+    kind: str
+
+    def __str__(self) -> str:
+        gv = "/".join(p for p in (self.group, self.version) if p) or "core"
+        return f"{self.kind}.{gv} on {self.cluster}"
+
+
+@dataclass
+class KindView:
+    """What a watch knows: the current objects of its kind, and whether that is complete."""
+
+    objects: dict[ResourceKey, Object] = field(default_factory=dict)
+    synced: bool = False
+    error: str | None = None
+    """Why the watch is not running right now (the last failure), if it is not."""
+    lists: int = 0
+    """Successful lists so far (the first, and every relist after an expiry)."""
+
+
+class _Watch:
+    def __init__(self, key: WatchKey, connect: Connect, on_change: Callable[[ObjectId], None]):
+        self.key = key
+        self.view = KindView()
+        self._connect = connect
+        self._on_change = on_change
+        self._failures = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self, *, watch_seconds: int, max_backoff: float) -> None:
+        version: str | None = None
+        while True:
+            try:
+                client = await self._connect(self.key.cluster)
+                api_version = await self._api_version(client)
+                if version is None:
+                    version = await self._relist(client, api_version)
+                version = await self._watch(client, api_version, version, watch_seconds)
+                self._failures = 0
+            except GoneError:
+                log.info("%s: watch expired, listing again", self.key)
+                version = None
+            except NotFoundError as exc:
+                self._failed(f"{self.key} is not served: {exc}")
+                version = None
+                await self._backoff(max_backoff)
+            except KubeError as exc:
+                self._failed(f"{self.key}: {exc}")
+                await self._backoff(max_backoff)
+            except Exception:  # a watch must not die silently: its triggers would go stale
+                log.exception("%s: watch failed", self.key)
+                self._failed(f"{self.key}: internal error")
+                version = None
+                await self._backoff(max_backoff)
+
+    async def _api_version(self, client: KubeClient) -> str:
+        version = self.key.version or await client.preferred_version(self.key.group)
+        return f"{self.key.group}/{version}" if self.key.group else version
+
+    async def _relist(self, client: KubeClient, api_version: str) -> str:
+        listed = await client.list(api_version, self.key.kind)
+        objects: dict[ResourceKey, Object] = {}
+        for item in listed.items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", self.key.kind)
+            objects[resource_key(item)] = _slim(item)
+        self.view.objects = objects
+        self.view.synced = True
+        self.view.error = None
+        self.view.lists += 1
+        self._on_change(self.key.cluster)
+        return listed.resource_version
+
+    async def _watch(
+        self, client: KubeClient, api_version: str, version: str, watch_seconds: int
+    ) -> str:
+        stream = client.watch(
+            api_version, self.key.kind, resource_version=version, timeout_seconds=watch_seconds
+        )
+        async for event in stream:
+            version = str(meta(event.object).get("resourceVersion") or version)
+            if event.type is EventType.BOOKMARK:
+                continue
+            obj = _slim(event.object)
+            obj.setdefault("apiVersion", api_version)
+            obj.setdefault("kind", self.key.kind)
+            key = resource_key(obj)
+            if event.type is EventType.DELETED:
+                self.view.objects.pop(key, None)
+            else:
+                self.view.objects[key] = obj
+            self.view.error = None
+            self._on_change(self.key.cluster)
+        return version
+
+    def _failed(self, message: str) -> None:
+        if self.view.error != message:
+            log.warning("event watch: %s", message)
+        self.view.error = message
+
+    async def _backoff(self, cap: float) -> None:
+        self._failures += 1
+        delay = min(0.2 * 2 ** min(self._failures, 10), cap)
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+
+class EventWatches:
+    """The shared watches of every trigger."""
+
+    def __init__(
+        self,
+        connect: Connect,
+        on_change: Callable[[ObjectId], None],
+        *,
+        watch_timeout: int = 300,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._connect = connect
+        self._on_change = on_change
+        self._timeout = watch_timeout
+        self._max_backoff = max_backoff
+        self._watches: dict[WatchKey, _Watch] = {}
+        self._wanted: dict[str, frozenset[WatchKey]] = {}
+
+    def want(self, owner: str, keys: Iterable[WatchKey]) -> None:
+        """``owner`` (a trigger) now needs exactly ``keys``: start and stop watches to match."""
+        wanted = frozenset(keys)
+        if wanted:
+            self._wanted[owner] = wanted
+        else:
+            self._wanted.pop(owner, None)
+        needed = set().union(*self._wanted.values()) if self._wanted else set()
+        for key in sorted(needed - self._watches.keys()):
+            watch = _Watch(key, self._connect, self._on_change)
+            watch.task = asyncio.get_running_loop().create_task(
+                watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
+            )
+            self._watches[key] = watch
+            log.info("watching %s", key)
+        for key in sorted(self._watches.keys() - needed):
+            watch = self._watches.pop(key)
+            if watch.task is not None:
+                watch.task.cancel()
+            log.info("stopped watching %s", key)
+
+    def view(self, key: WatchKey) -> KindView | None:
+        """What the watch of ``key`` knows, if it runs."""
+        watch = self._watches.get(key)
+        return watch.view if watch is not None else None
+
+    def active(self) -> list[WatchKey]:
+        """The running watches, sorted."""
+        return sorted(self._watches)
+
+    def owners(self, cluster: ObjectId) -> list[str]:
+        """The owners that want some kind of ``cluster``."""
+        return sorted(
+            o for o, keys in self._wanted.items() if any(k.cluster == cluster for k in keys)
+        )
+
+    async def close(self) -> None:
+        """Stop every watch."""
+        tasks = [w.task for w in self._watches.values() if w.task is not None]
+        self._watches.clear()
+        self._wanted.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_VOLATILE = ("managedFields",)
+
+
+def _slim(obj: Object) -> Object:
+    """The object as a watch keeps it: without managedFields."""
+    m = dict(meta(obj))
+    for key in _VOLATILE:
+        m.pop(key, None)
+    return {**obj, "metadata": m}
