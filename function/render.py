@@ -22,13 +22,12 @@ import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import wire
+from function.compose.kinds import KINDS
 from function.errors import SpecError
 from function.fn import FunctionRunner
 from function.model.input import API_VERSION as INPUT_API_VERSION
 from function.model.input import KIND as INPUT_KIND
 from function.model.xr import API_VERSION as XR_API_VERSION
-from function.model.xr import KIND as XR_KIND
-from function.model.xr import LEGACY_KIND as XR_LEGACY_KIND
 
 RESOURCE_NAME_ANNOTATION = "crossplane.io/composition-resource-name"
 COMPOSITE_LABEL = "crossplane.io/composite"
@@ -36,7 +35,7 @@ CLAIM_NAME_LABEL = "crossplane.io/claim-name"
 CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
 PINNED_TIME = "2024-01-01T00:00:00Z"
 STEP = "aifleet"
-COMPOSED_KINDS = ((XR_API_VERSION, XR_KIND), (XR_API_VERSION, XR_LEGACY_KIND))
+COMPOSED_KINDS = tuple((XR_API_VERSION, kind) for kind in KINDS)
 """The XRs ``render`` accepts: what the function's Compositions are written for."""
 FATAL_EXIT_CODE = 3
 """What ``crossplane render`` exits with when a step returns a fatal result."""

@@ -123,6 +123,54 @@ VLLM_STACK = CatalogAddon(
     },
 )
 
+KUEUE = CatalogAddon(
+    "kueue",
+    Chart("oci://registry.k8s.io/kueue/charts", "kueue", "0.19.2"),
+    "kueue-system",
+    depends_on=("gpu-operator",),
+)
+KUBERAY = CatalogAddon(
+    "kuberay",
+    Chart("https://ray-project.github.io/kuberay-helm/", "kuberay-operator", "1.7.0"),
+    "kuberay",
+    depends_on=("kueue",),
+    # RayJobs and RayClusters are admitted by Kueue's queues.
+    values={"batchScheduler": {"name": "kueue"}},
+)
+KUBEFLOW_TRAINER = CatalogAddon(
+    "kubeflow-trainer",
+    Chart("oci://ghcr.io/kubeflow/charts", "kubeflow-trainer", "2.3.0"),
+    "kubeflow-system",
+    depends_on=("kueue",),
+    values={"runtimes": {"defaultEnabled": True}},
+)
+OTEL_COLLECTOR = CatalogAddon(
+    "otel-collector",
+    Chart(
+        "https://open-telemetry.github.io/opentelemetry-helm-charts",
+        "opentelemetry-collector",
+        "0.184.0",
+    ),
+    "observability",
+    values={
+        "mode": "daemonset",
+        "image": {"repository": "otel/opentelemetry-collector-k8s"},
+        "presets": {"kubernetesAttributes": {"enabled": True}},
+    },
+)
+NATS = CatalogAddon(
+    "nats",
+    Chart("https://nats-io.github.io/k8s/helm/charts/", "nats", "2.14.2"),
+    "nats",
+    values={"config": {"jetstream": {"enabled": True}}},
+)
+KUBEAI = CatalogAddon(
+    "kubeai",
+    Chart("https://www.kubeai.org", "kubeai", "0.23.0"),
+    "kubeai",
+    values={"open-webui": {"enabled": False}},
+)
+
 CATALOG: Mapping[str, CatalogAddon] = MappingProxyType(
     {
         addon.name: addon
@@ -135,6 +183,12 @@ CATALOG: Mapping[str, CatalogAddon] = MappingProxyType(
             KSERVE,
             KSERVE_RUNTIMES,
             VLLM_STACK,
+            KUEUE,
+            KUBERAY,
+            KUBEFLOW_TRAINER,
+            OTEL_COLLECTOR,
+            NATS,
+            KUBEAI,
         )
     }
 )
@@ -142,6 +196,11 @@ CATALOG: Mapping[str, CatalogAddon] = MappingProxyType(
 
 BASE_ADDONS = (NFD.name, GPU_OPERATOR.name, MONITORING.name)
 """What every GPU cluster gets."""
+TRAINING_ADDONS = (*BASE_ADDONS, KUEUE.name, KUBERAY.name, KUBEFLOW_TRAINER.name)
+"""What a training cluster gets: the GPU base, Kueue's queues, KubeRay and Kubeflow Trainer."""
+EDGE_ADDONS = (OTEL_COLLECTOR.name, NATS.name)
+"""What every edge site gets; the GPU base (NFD, GPU operator) only where it has GPUs, and the
+KubeAI model server where it serves a model."""
 
 _KSERVE_STACK = (CERT_MANAGER.name, KSERVE_CRD.name, KSERVE.name, KSERVE_RUNTIMES.name)
 

@@ -14,7 +14,7 @@ what is emitted here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -45,30 +45,38 @@ from function.model.bundle import (
 from function.model.common import ObjectRef
 from function.model.input import CatalogSettings, FunctionInput
 from function.model.values import merge_values
-from function.model.xr import AIInferenceClusterSpec, Sharing
+from function.model.xr import ClusterSpec, Sharing
 
 
 def compose_bundle(
     name: str,
     namespace: str,
-    spec: AIInferenceClusterSpec,
-    pool: PoolSize,
+    spec: ClusterSpec,
+    pool: PoolSize | None,
     settings: FunctionInput,
     cluster_ref: ObjectRef,
     *,
     image_values: Mapping[str, Any] | None = None,
     kubeconfig: KubeconfigSecretRef | None = None,
+    wanted: Collection[str] | None = None,
+    kind_values: Mapping[str, Mapping[str, Any]] | None = None,
+    kind_addons: Sequence[AddonSpec] = (),
 ) -> tuple[dict[str, Any], list[AddonSpec]]:
     """The desired AddonBundle object and its add-ons, in bundle order.
 
     ``image_values`` are the GPU operator values the provider family's node image decides
     (who owns the driver and toolkit); ``kubeconfig`` is set where the family's kubeconfig
-    Secret is not the one the reconciler finds by convention.
+    Secret is not the one the reconciler finds by convention. An XR kind other than
+    AIInferenceCluster names the catalog add-ons it wants (``wanted``; by default the GPU base
+    and the serving stacks of the models in ``pool``), values of its own per add-on
+    (``kind_values``) and add-ons of its own after the catalog's (``kind_addons``).
     """
     _check_chart_overrides(settings)
     pins = settings.promotion.pins(spec.environment.value)
     overrides = spec.addons
-    builtin = _builtin_addons(spec, pool, settings.catalog, pins, image_values or {})
+    builtin = _builtin_addons(
+        spec, pool, settings.catalog, pins, image_values or {}, wanted, kind_values or {}
+    ) + list(kind_addons)
     _check_names(
         [(f"spec.addons.disable[{i}]", n) for i, n in enumerate(overrides.disable)], builtin
     )
@@ -102,26 +110,33 @@ def compose_bundle(
 
 
 def _builtin_addons(
-    spec: AIInferenceClusterSpec,
-    pool: PoolSize,
+    spec: ClusterSpec,
+    pool: PoolSize | None,
     catalog: CatalogSettings,
     pins: Mapping[str, str],
     image_values: Mapping[str, Any],
+    wanted: Collection[str] | None,
+    kind_values: Mapping[str, Mapping[str, Any]],
 ) -> list[AddonSpec]:
-    runtimes = {fit.model.runtime for fit in pool.models}
-    wanted = set(BASE_ADDONS).union(*(SERVING[r].stack for r in runtimes))
-    monitoring = MONITORING.name not in spec.addons.disable
+    models = pool.models if pool is not None else ()
+    if wanted is None:
+        runtimes = {fit.model.runtime for fit in models}
+        wanted = set(BASE_ADDONS).union(*(SERVING[r].stack for r in runtimes))
+    monitoring = MONITORING.name in wanted and MONITORING.name not in spec.addons.disable
     addons = [
         _catalog_addon(
             entry,
             _chart(entry, catalog, pins),
-            _dynamic_values(entry, spec, monitoring, image_values),
+            merge_values(
+                _dynamic_values(entry, spec, monitoring, image_values),
+                kind_values.get(entry.name, {}),
+            ),
         )
         for entry in CATALOG.values()
         if entry.name in wanted
     ]
     vllm_chart = _chart(VLLM_STACK, catalog, pins)
-    return addons + [model_addon(fit, vllm_chart) for fit in pool.models]
+    return addons + [model_addon(fit, vllm_chart) for fit in models]
 
 
 def _chart(entry: CatalogAddon, catalog: CatalogSettings, pins: Mapping[str, str]) -> Chart:
@@ -153,7 +168,7 @@ def _catalog_addon(entry: CatalogAddon, chart: Chart, values: Mapping[str, Any])
 
 def _dynamic_values(
     entry: CatalogAddon,
-    spec: AIInferenceClusterSpec,
+    spec: ClusterSpec,
     monitoring: bool,
     image_values: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -173,7 +188,7 @@ def _dynamic_values(
     return values
 
 
-def _time_slicing_config(spec: AIInferenceClusterSpec) -> dict[str, Any]:
+def _time_slicing_config(spec: ClusterSpec) -> dict[str, Any]:
     """The device plugin's time-slicing configuration, as the GPU operator's values take it."""
     replicas = spec.gpu.replicas_per_gpu or DEFAULT_REPLICAS_PER_GPU
     return {

@@ -21,9 +21,9 @@ from typing import Any
 from function.compose import naming
 from function.compose.addons import compose_bundle
 from function.compose.delivery import DELIVERY, DeliveryPlan, DeliveryTarget, observed_prefixes
-from function.compose.providers import FAMILIES, ClusterRequest, observed_fields
-from function.compose.serving import check_model_sources
-from function.compose.sizing import PoolSize, size_pool
+from function.compose.kinds import kind_of
+from function.compose.providers import ProviderFamily, observed_fields
+from function.compose.sizing import PoolSize
 from function.compose.status import (
     Condition,
     Result,
@@ -33,11 +33,12 @@ from function.compose.status import (
     phase_of,
     transition_results,
 )
+from function.model import xr as xr_model
 from function.model.bundle import KubeconfigSecretRef
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
 from function.model.limits import check_shape
-from function.model.xr import Provider, SecretKeyRef, parse_xr_spec
+from function.model.xr import SecretKeyRef
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     **observed_fields(),
@@ -117,10 +118,12 @@ def compose(
     observed: Mapping[str, Mapping[str, Any]],
     settings: FunctionInput,
 ) -> Composition:
-    """Compose the desired state of one inference cluster from its spec and observed state."""
-    desired = desired_state(xr.name, xr.tenant, xr.spec, settings, legacy=xr.namespace is None)
+    """Compose the desired state of one XR from its spec and observed state."""
+    desired = desired_state(
+        xr.name, xr.tenant, xr.spec, settings, legacy=xr.namespace is None, kind=xr.kind
+    )
     names = desired.addon_names
-    cluster_seen = FAMILIES[desired.provider].readiness(observed)
+    cluster_seen = desired.family.readiness(observed)
     delivered = DELIVERY[settings.delivery].progress(
         desired.delivery, desired.target, cluster_seen, observed, names
     )
@@ -145,6 +148,7 @@ def compose(
             desired.pool,
             addons_seen,
             names,
+            desired.status,
         ),
         conditions=[cluster_ready, addons_ready],
         results=transition_results(xr.phase, phase, cluster_ready, addons_ready),
@@ -155,7 +159,8 @@ def compose(
 class DesiredState:
     """What the spec alone decides: the composed objects (shared; never mutate them)."""
 
-    provider: Provider
+    family: ProviderFamily
+    """Reads the readiness of the cluster objects."""
     cluster: dict[str, dict[str, Any]]
     """The provider family's cluster objects by composition resource name."""
     cluster_ref: ObjectRef
@@ -164,7 +169,9 @@ class DesiredState:
     delivery: DeliveryPlan
     """Every object the Input's delivery mode may emit (the AddonBundle by default)."""
     addon_names: list[str]
-    pool: PoolSize
+    pool: PoolSize | None
+    status: Mapping[str, Any]
+    """The XR kind's own status fields."""
 
 
 def desired_state(
@@ -174,11 +181,13 @@ def desired_state(
     settings: FunctionInput,
     *,
     legacy: bool = False,
+    kind: str = xr_model.KIND,
 ) -> DesiredState:
     """The desired objects of an XR; memoised by content, since Crossplane asks again for every
-    XR about once a minute with nothing changed. ``legacy``: a cluster-scoped XR."""
+    XR about once a minute with nothing changed. ``legacy``: a cluster-scoped XR; ``kind``: the
+    XR's kind (`function.compose.kinds.KINDS`)."""
     try:
-        key = json.dumps([name, tenant, spec, settings.to_dict(), legacy], sort_keys=True)
+        key = json.dumps([name, tenant, spec, settings.to_dict(), legacy, kind], sort_keys=True)
         return _desired_state(key)
     except RecursionError:  # a spec nested too deep for JSON; the parser would refuse it too
         check_shape(spec, "spec")  # names the field nested too deep
@@ -187,14 +196,10 @@ def desired_state(
 
 @functools.lru_cache(maxsize=MEMOISED_XRS)
 def _desired_state(key: str) -> DesiredState:
-    name, tenant, raw_spec, raw_settings, legacy = json.loads(key)
-    spec = parse_xr_spec(raw_spec)
+    name, tenant, raw_spec, raw_settings, legacy, kind = json.loads(key)
     settings = FunctionInput.model_validate(raw_settings)
-    check_model_sources(spec.models)
-    pool = size_pool(spec)
-    family = FAMILIES[spec.provider]
-    request = ClusterRequest(name, tenant, spec, pool, settings)
-    plan = family.compose(request)
+    workload = kind_of(kind).workload(name, tenant, raw_spec, settings)
+    spec, plan, pool = workload.spec, workload.plan, workload.pool
     bundle, addons = compose_bundle(
         name,
         tenant,
@@ -202,8 +207,11 @@ def _desired_state(key: str) -> DesiredState:
         pool,
         settings,
         plan.ref,
-        image_values=family.gpu_operator_values(request),
+        image_values=workload.image_values,
         kubeconfig=_bundle_kubeconfig(plan.kubeconfig, plan.ref),
+        wanted=workload.wanted,
+        kind_values=workload.kind_values,
+        kind_addons=workload.kind_addons,
     )
     target = DeliveryTarget(
         name,
@@ -216,7 +224,7 @@ def _desired_state(key: str) -> DesiredState:
     )
     delivery = DELIVERY[settings.delivery].plan(target, bundle, addons)
     return DesiredState(
-        spec.provider,
+        workload.family,
         {key: _interned(body) for key, body in plan.resources.items()},
         plan.ref,
         plan.kubeconfig,
@@ -227,6 +235,7 @@ def _desired_state(key: str) -> DesiredState:
         ),
         [addon.name for addon in addons],
         pool,
+        workload.status,
     )
 
 

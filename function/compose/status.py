@@ -9,6 +9,7 @@ steady cluster re-reconciled every minute stays quiet. `function.fn` encodes the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,12 +20,11 @@ from function.compose.sizing import PoolSize
 from function.model.common import ObjectRef
 from function.model.xr import (
     AddonsSummary,
-    AIInferenceClusterStatus,
     ClusterStatus,
     GpuStatus,
-    ModelStatus,
     Phase,
     SecretKeyRef,
+    XRStatus,
 )
 
 CLUSTER_READY = "ClusterReady"
@@ -142,12 +142,14 @@ def compose_status(
     cluster: ClusterState,
     cluster_ref: ObjectRef,
     kubeconfig: SecretKeyRef,
-    pool: PoolSize,
+    pool: PoolSize | None,
     addons: AddonsState,
     names: list[str],
+    workload: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The XR's ``status`` (without conditions, which Crossplane keeps)."""
-    status = AIInferenceClusterStatus(
+    """The XR's ``status`` (without conditions, which Crossplane keeps); ``workload`` holds the
+    fields of the XR kind's own (how its models or training were sized)."""
+    status = XRStatus(
         phase=phase,
         cluster=ClusterStatus(
             api_version=cluster_ref.api_version,
@@ -157,7 +159,9 @@ def compose_status(
             ready=cluster.available,
             kubeconfig_secret_ref=kubeconfig,
         ),
-        gpu=GpuStatus(
+        gpu=None
+        if pool is None
+        else GpuStatus(
             product=pool.gpu.product.value,
             sharing=pool.sharing.value,
             per_node=pool.per_node,
@@ -166,16 +170,6 @@ def compose_status(
             allocatable_per_node=pool.allocatable_per_node,
             memory_gib=pool.gpu.memory_gib,
         ),
-        models=[
-            ModelStatus(
-                name=fit.model.name,
-                runtime=fit.model.runtime.value,
-                gpus_per_replica=fit.devices_per_replica,
-                replicas=fit.model.replicas,
-                memory_gib=fit.need_gib,
-            )
-            for fit in pool.models
-        ],
         addons=AddonsSummary(
             ready=len(addons.ready),
             total=addons.total,
@@ -183,7 +177,7 @@ def compose_status(
             failed=[name for name, _ in addons.failed],
         ),
     )
-    return status.to_dict()
+    return {**status.to_dict(), **workload}
 
 
 def _few(names: list[str]) -> str:

@@ -5,7 +5,7 @@ Kubernetes wants it: ``$ref`` inlined, ``anyOf [X, null]`` collapsed to X, no ti
 ``additionalProperties: false`` (the API server prunes unknown fields), free-form maps marked
 ``x-kubernetes-preserve-unknown-fields``, cross-field rules as ``x-kubernetes-validations``
 (CEL). `generated_files` renders every schema-bearing file of the repository from it: the
-AIInferenceCluster XRDs in ``xrds/`` (v2 namespaced, and legacy v1 with a claim), and the
+XRDs of every XR kind in ``xrds/`` (v2 namespaced, and legacy v1 with a claim), and the
 Input, AddonBundle, AIModelDeployment, EventSource and EventTrigger CRDs in ``package/``.
 Regenerate with ``python -m function.model.schema --write``; a test asserts the
 committed files are current.
@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from function.model import bundle, deployment, events, xr
+from function.model import bundle, deployment, edge, events, training, xr
 from function.model import input as fn_input
 
 HEADER = "# Generated from function/model by `python -m function.model.schema --write`.\n"
@@ -119,7 +120,54 @@ _XR_COLUMNS = [
 ]
 
 
-def _xr_version() -> dict[str, Any]:
+@dataclass(frozen=True)
+class XRKind:
+    """What the XRDs of one XR kind are generated from."""
+
+    kind: str
+    legacy_kind: str
+    plural: str
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    composition: str
+    """Default Composition of the v2 XRD; the legacy XRD's is ``x<composition>``."""
+
+
+XR_KINDS = (
+    XRKind(
+        xr.KIND,
+        xr.LEGACY_KIND,
+        "aiinferenceclusters",
+        xr.AIInferenceClusterSpec,
+        xr.AIInferenceClusterStatus,
+        "An inference cluster: GPU nodes sized for its models, and the add-ons that serve them.",
+        "aiinferencecluster-capi",
+    ),
+    XRKind(
+        training.KIND,
+        training.LEGACY_KIND,
+        training.PLURAL,
+        training.AITrainingClusterSpec,
+        training.AITrainingClusterStatus,
+        "A training cluster: GPU nodes sized for one model's training state, with Kueue, "
+        "KubeRay and Kubeflow Trainer.",
+        "aitrainingcluster-capi",
+    ),
+    XRKind(
+        edge.KIND,
+        edge.LEGACY_KIND,
+        edge.PLURAL,
+        edge.EdgeAIClusterSpec,
+        edge.EdgeAIClusterStatus,
+        "An edge site: a k3s or k0s cluster through Cluster API, with a small model server, "
+        "messaging to the hub and telemetry.",
+        "edgeaicluster-capi",
+    ),
+)
+
+
+def _xr_version(kind: XRKind) -> dict[str, Any]:
     return {
         "name": xr.VERSION,
         "served": True,
@@ -127,53 +175,53 @@ def _xr_version() -> dict[str, Any]:
         "additionalPrinterColumns": _XR_COLUMNS,
         "schema": {
             "openAPIV3Schema": _object_schema(
-                "An inference cluster: GPU nodes sized for its models, and the add-ons that "
-                "serve them.",
-                spec=openapi_schema(xr.AIInferenceClusterSpec),
+                kind.description,
+                spec=openapi_schema(kind.spec),
                 # Crossplane writes conditions into the XR's status before and beside ours,
                 # so no status field may be required.
-                status=_all_optional(openapi_schema(xr.AIInferenceClusterStatus)),
+                status=_all_optional(openapi_schema(kind.status)),
             )
         },
     }
 
 
-def xrd_v2() -> dict[str, Any]:
-    """The namespaced ``apiextensions.crossplane.io/v2`` XRD."""
+def xrd_v2(kind: XRKind = XR_KINDS[0]) -> dict[str, Any]:
+    """The namespaced ``apiextensions.crossplane.io/v2`` XRD of ``kind``."""
     return {
         "apiVersion": "apiextensions.crossplane.io/v2",
         "kind": "CompositeResourceDefinition",
-        "metadata": {"name": f"aiinferenceclusters.{xr.GROUP}"},
+        "metadata": {"name": f"{kind.plural}.{xr.GROUP}"},
         "spec": {
             "scope": "Namespaced",
             "group": xr.GROUP,
             "names": {
-                "kind": xr.KIND,
-                "plural": "aiinferenceclusters",
+                "kind": kind.kind,
+                "plural": kind.plural,
                 "categories": ["crossplane", "aifleet"],
             },
-            "defaultCompositionRef": {"name": "aiinferencecluster-capi"},
-            "versions": [_xr_version()],
+            "defaultCompositionRef": {"name": kind.composition},
+            "versions": [_xr_version(kind)],
         },
     }
 
 
-def xrd_legacy() -> dict[str, Any]:
-    """The ``apiextensions.crossplane.io/v1`` XRD for Crossplane 1.x: cluster-scoped, claimed."""
+def xrd_legacy(kind: XRKind = XR_KINDS[0]) -> dict[str, Any]:
+    """The ``apiextensions.crossplane.io/v1`` XRD of ``kind`` for Crossplane 1.x:
+    cluster-scoped, claimed."""
     return {
         "apiVersion": "apiextensions.crossplane.io/v1",
         "kind": "CompositeResourceDefinition",
-        "metadata": {"name": f"xaiinferenceclusters.{xr.GROUP}"},
+        "metadata": {"name": f"x{kind.plural}.{xr.GROUP}"},
         "spec": {
             "group": xr.GROUP,
             "names": {
-                "kind": xr.LEGACY_KIND,
-                "plural": "xaiinferenceclusters",
+                "kind": kind.legacy_kind,
+                "plural": f"x{kind.plural}",
                 "categories": ["crossplane", "aifleet"],
             },
-            "claimNames": {"kind": xr.KIND, "plural": "aiinferenceclusters"},
-            "defaultCompositionRef": {"name": "xaiinferencecluster-capi"},
-            "versions": [_xr_version()],
+            "claimNames": {"kind": kind.kind, "plural": kind.plural},
+            "defaultCompositionRef": {"name": f"x{kind.composition}"},
+            "versions": [_xr_version(kind)],
         },
     }
 
@@ -345,8 +393,8 @@ def event_trigger_crd() -> dict[str, Any]:
 def generated_files() -> dict[str, str]:
     """Every generated file, by path relative to the repository root."""
     docs = {
-        "xrds/aiinferencecluster.yaml": xrd_v2(),
-        "xrds/legacy/xaiinferencecluster.yaml": xrd_legacy(),
+        **{f"xrds/{kind.kind.lower()}.yaml": xrd_v2(kind) for kind in XR_KINDS},
+        **{f"xrds/legacy/{kind.legacy_kind.lower()}.yaml": xrd_legacy(kind) for kind in XR_KINDS},
         "package/input/aifleet.fn.crossplane.io_inputs.yaml": input_crd(),
         "package/crds/addons.aifleet.io_addonbundles.yaml": addon_bundle_crd(),
         "package/crds/aifleet.io_aimodeldeployments.yaml": model_deployment_crd(),

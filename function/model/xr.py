@@ -48,6 +48,7 @@ CROSSPLANE_SPEC_FIELDS = frozenset(
 
 _PARAMETERS = re.compile(r"^([0-9]{1,7}(?:\.[0-9]{1,3})?)([MB])$")
 """A parameter count: ASCII digits (Python's ``\\d`` would take ``٣``), then M or B."""
+PARAMETERS_PATTERN = _PARAMETERS.pattern
 MIN_PARAMETERS = 1e6
 MAX_PARAMETERS = 1e13
 _SCALE = {"M": 1e6, "B": 1e9}
@@ -289,6 +290,10 @@ def _parameter_count(text: str) -> float:
     return float(match.group(1)) * _SCALE[match.group(2)]
 
 
+parameter_count = _parameter_count
+"""``"70B"`` → 7e10, for the other XR kinds' model fields."""
+
+
 class AddonOverrides(Spec):
     """Changes to the built-in add-on catalog for this cluster."""
 
@@ -305,8 +310,10 @@ class AddonOverrides(Spec):
     )
 
 
-class AIInferenceClusterSpec(Spec):
-    """An inference cluster: where, which GPUs, which models, which add-ons."""
+class ClusterSpec(Spec):
+    """What every aifleet XR says about its cluster: how and where it is provisioned, its GPU
+    pool and its add-ons. Each XR kind adds its workload (`function.model.training`,
+    `function.model.edge`); provider families (`function.compose.providers`) read only this."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -337,9 +344,6 @@ class AIInferenceClusterSpec(Spec):
         default=Environment.DEV, description="Stage of the cluster; becomes a cluster label."
     )
     gpu: GpuSpec = Field(description="The GPU worker pool.")
-    models: list[ModelSpec] = Field(
-        default_factory=list, max_length=32, description="Models to serve."
-    )
     addons: AddonOverrides = Field(
         default_factory=AddonOverrides, description="Changes to the built-in add-on catalog."
     )
@@ -351,10 +355,6 @@ class AIInferenceClusterSpec(Spec):
     def _consistent(self) -> Self:
         if self.provider is Provider.CAPI and self.capi is None:
             raise ValueError("capi is required with provider: capi")
-        names = [m.name for m in self.models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
         return self
 
     @property
@@ -362,6 +362,22 @@ class AIInferenceClusterSpec(Spec):
         """The exact version Cluster API wants: ``1.33`` → ``v1.33.0``."""
         version = self.kubernetes_version.removeprefix("v")
         return f"v{version}" if version.count(".") == 2 else f"v{version}.0"
+
+
+class AIInferenceClusterSpec(ClusterSpec):
+    """An inference cluster: where, which GPUs, which models, which add-ons."""
+
+    models: list[ModelSpec] = Field(
+        default_factory=list, max_length=32, description="Models to serve."
+    )
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Self:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        return self
 
 
 def parse_xr_spec(data: Any, *, root: str = "spec") -> AIInferenceClusterSpec:
@@ -438,11 +454,16 @@ class AddonsSummary(Spec):
     failed: list[str] = Field(default_factory=list, description="Add-ons that failed.")
 
 
-class AIInferenceClusterStatus(Spec):
-    """The status the function writes on the XR (Crossplane adds the conditions)."""
+class XRStatus(Spec):
+    """The status every aifleet XR carries (Crossplane adds the conditions)."""
 
-    phase: Phase = Field(description="Where the inference cluster stands.")
+    phase: Phase = Field(description="Where the cluster stands.")
     cluster: ClusterStatus = Field(description="The composed cluster.")
-    gpu: GpuStatus = Field(description="The GPU worker pool.")
-    models: list[ModelStatus] = Field(default_factory=list, description="Per-model sizing.")
+    gpu: GpuStatus | None = Field(default=None, description="The GPU worker pool.")
     addons: AddonsSummary = Field(description="Add-on progress on the cluster.")
+
+
+class AIInferenceClusterStatus(XRStatus):
+    """The status of an inference cluster: the common one and how each model was sized."""
+
+    models: list[ModelStatus] = Field(default_factory=list, description="Per-model sizing.")

@@ -74,6 +74,40 @@ AGREED = [
         "vllm",
         ("gpu-operator", "monitoring"),
     ),
+    (
+        "kueue",
+        "oci://registry.k8s.io/kueue/charts",
+        "kueue",
+        "0.19.2",
+        "kueue-system",
+        ("gpu-operator",),
+    ),
+    (
+        "kuberay",
+        "https://ray-project.github.io/kuberay-helm/",
+        "kuberay-operator",
+        "1.7.0",
+        "kuberay",
+        ("kueue",),
+    ),
+    (
+        "kubeflow-trainer",
+        "oci://ghcr.io/kubeflow/charts",
+        "kubeflow-trainer",
+        "2.3.0",
+        "kubeflow-system",
+        ("kueue",),
+    ),
+    (
+        "otel-collector",
+        "https://open-telemetry.github.io/opentelemetry-helm-charts",
+        "opentelemetry-collector",
+        "0.184.0",
+        "observability",
+        (),
+    ),
+    ("nats", "https://nats-io.github.io/k8s/helm/charts/", "nats", "2.14.2", "nats", ()),
+    ("kubeai", "https://www.kubeai.org", "kubeai", "0.23.0", "kubeai", ()),
 ]
 
 

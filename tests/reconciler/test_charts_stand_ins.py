@@ -106,6 +106,44 @@ CATALOG: list[tuple[str, str, str, str, dict[str, Any], set[tuple[str, str]]]] =
         {},
         {("Deployment", "vllm-stack-deployment-router"), ("Service", "vllm-stack-router-service")},
     ),
+    ("kueue", "kueue", "0.19.2", "kueue-system", {}, {("Deployment", "kueue")}),
+    (
+        "kuberay",
+        "kuberay-operator",
+        "1.7.0",
+        "kuberay",
+        {"batchScheduler": {"name": "kueue"}},
+        {("Deployment", "kuberay")},
+    ),
+    (
+        "kubeflow-trainer",
+        "kubeflow-trainer",
+        "2.3.0",
+        "kubeflow-system",
+        {"runtimes": {"defaultEnabled": True}},
+        {("Deployment", "kubeflow-trainer")},
+    ),
+    (
+        "otel-collector",
+        "opentelemetry-collector",
+        "0.184.0",
+        "observability",
+        {"mode": "daemonset"},
+        {("DaemonSet", "otel-collector")},
+    ),
+    (
+        "nats",
+        "nats",
+        "2.14.2",
+        "nats",
+        {
+            "config": {
+                "leafnodes": {"enabled": True, "merge": {"remotes": [{"url": "tls://h:7422"}]}}
+            }
+        },
+        {("Deployment", "nats")},
+    ),
+    ("kubeai", "kubeai", "0.23.0", "kubeai", {}, {("Deployment", "kubeai")}),
 ]
 
 

@@ -10,10 +10,11 @@ import yaml
 
 from function.catalog.addons import SERVING
 from function.catalog.gpus import GPUS
+from function.compose.kinds import KINDS, kind_of
 from function.compose.sizing import BYTES_PER_PARAMETER
 from function.errors import SpecError
 from function.model import xr
-from function.model.input import parse_input
+from function.model.input import FunctionInput, parse_input
 from function.model.schema import generated_files
 from function.model.xr import CROSSPLANE_SPEC_FIELDS, parse_xr_spec
 
@@ -61,11 +62,26 @@ def test_committed_schemas_are_generated_from_the_models(relative: str) -> None:
 @pytest.mark.parametrize("path", examples(), ids=lambda p: p.name)
 def test_every_example_validates_against_the_xrd_and_parses(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
-    legacy = doc["kind"] == xr.LEGACY_KIND
-    xrd = crd_schema("xrds/legacy/xaiinferencecluster.yaml") if legacy else XRD
+    kind = doc["kind"]
+    xrd = crd_schema(
+        f"xrds/legacy/{kind.lower()}.yaml" if kind.startswith("X") else f"xrds/{kind.lower()}.yaml"
+    )
     ours = {k: v for k, v in doc["spec"].items() if k not in CROSSPLANE_SPEC_FIELDS}
     assert schema_errors(xrd, {**doc, "spec": ours}) == []
-    parse_xr_spec(doc["spec"])
+    kind_of(kind).workload(doc["metadata"]["name"], "ns", doc["spec"], FunctionInput())
+
+
+def test_every_composed_kind_has_xrds_compositions_and_an_example() -> None:
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in examples()}
+    for kind in KINDS:
+        plain = kind.removeprefix("X") if kind.startswith(("XA", "XE")) else kind
+        assert plain in kinds, f"no example of {plain}"
+        assert load(f"xrds/{plain.lower()}.yaml")["spec"]["names"]["kind"] == plain
+    composed = {
+        load(str(p.relative_to(ROOT)))["spec"]["compositeTypeRef"]["kind"]
+        for p in (ROOT / "compositions").glob("*.yaml")
+    }
+    assert composed == set(KINDS)
 
 
 def test_step_inputs_validate_against_the_input_crd() -> None:

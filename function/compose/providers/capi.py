@@ -33,8 +33,8 @@ from function.model.capi import read_cluster_status
 from function.model.common import ObjectRef
 from function.model.input import CapiApiVersion
 from function.model.xr import (
-    AIInferenceClusterSpec,
     CapiSpec,
+    ClusterSpec,
     Environment,
     Infrastructure,
     SecretKeyRef,
@@ -97,13 +97,13 @@ def compose_cluster(request: ClusterRequest) -> dict[str, Any]:
     }
 
 
-def _capi(spec: AIInferenceClusterSpec) -> CapiSpec:
+def _capi(spec: ClusterSpec) -> CapiSpec:
     if spec.capi is None:  # the spec validator requires capi with provider: capi
         raise ValueError("spec.capi is required")
     return spec.capi
 
 
-def _control_plane_replicas(spec: AIInferenceClusterSpec, capi: CapiSpec) -> int:
+def _control_plane_replicas(spec: ClusterSpec, capi: CapiSpec) -> int:
     if capi.control_plane_replicas is not None:
         return capi.control_plane_replicas
     return 1 if spec.environment is Environment.DEV else 3

@@ -18,7 +18,7 @@ from function.compose import naming
 from function.compose.sizing import PoolSize
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
-from function.model.xr import AIInferenceClusterSpec, SecretKeyRef
+from function.model.xr import ClusterSpec, SecretKeyRef
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ClusterRequest:
 
     name: str
     namespace: str
-    spec: AIInferenceClusterSpec
+    spec: ClusterSpec
     pool: PoolSize
     settings: FunctionInput
 
