@@ -1,8 +1,9 @@
 """RunFunction over gRPC: this function against the SDK's documented way and a bare echo.
 
-Three servers run side by side, each in its own process, and answer the same request — the
-H100 example in its steady state (cluster available, add-ons healthy), which is what Crossplane
-sends for a settled XR on every poll:
+Three servers run side by side, each in its own process, and answer the same request — one
+example XR of each kind (the H100 AIInferenceCluster, the AITrainingCluster, the GPU
+EdgeAICluster) observed with its Cluster available and the status of the last run, which is
+what Crossplane sends for a settled XR on every poll:
 
 * ``aifleet``   — ``aifleet serve``: `function.fn` with the codec of `function.wire`.
 * ``sdk-way``   — the same `compose`, decoded with ``resource.struct_to_dict`` and encoded with
@@ -12,9 +13,9 @@ sends for a settled XR on every poll:
 All three must return the same response. The client sends raw bytes over one channel per
 server; rounds alternate between servers so drift hits all alike. It prints p50/p99 latency of
 sequential calls, requests/s with several calls in flight, and the ratios — for the settled
-XR sent again and again, and for a new spec on every call.
+XR sent again and again, and for a new spec on every call — per kind.
 
-    python benchmarks/function.py [--calls 2000] [--in-flight 8] [--seconds 4]
+    python benchmarks/function.py [--calls 2000] [--in-flight 8] [--seconds 4] [--kind training]
 """
 
 from __future__ import annotations
@@ -47,16 +48,26 @@ from function.render import build_request, load_documents  # noqa: E402
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 SERVERS = ("aifleet", "sdk-way", "echo")
+EXAMPLES = {
+    # kind: (example XR, its Composition)
+    "inference": ("h100-kserve.yaml", "aiinferencecluster.yaml"),
+    "training": ("training-h100.yaml", "aitrainingcluster.yaml"),
+    "edge": ("edge-factory-k0s.yaml", "edgeaicluster.yaml"),
+}
 
 
-def benchmark_requests(revisions: int = 0) -> list[fnv1.RunFunctionRequest]:
-    """The H100 example as Crossplane observes it once settled, status from the last run.
+def benchmark_requests(
+    revisions: int = 0, kind: str = "inference"
+) -> list[fnv1.RunFunctionRequest]:
+    """The example of ``kind`` as Crossplane observes it once settled: its Cluster available
+    (the H100 example's add-ons healthy too), status from the last run.
 
     With ``revisions``, that many requests whose specs differ in a label, so none repeats.
     """
-    xr = load_documents([ROOT / "examples" / "xrs" / "h100-kserve.yaml"])[0]
+    xr_file, composition_file = EXAMPLES[kind]
+    xr = load_documents([ROOT / "examples" / "xrs" / xr_file])[0]
     observed = load_documents([ROOT / "examples" / "observed" / "ready"])
-    composition = load_documents([ROOT / "compositions" / "aiinferencecluster.yaml"])[0]
+    composition = load_documents([ROOT / "compositions" / composition_file])[0]
     step = composition["spec"]["pipeline"][0]["input"]
     first = asyncio.run(fn.FunctionRunner().RunFunction(build_request(xr, observed, step)))
     xr["status"] = resource.struct_to_dict(first.desired.composite.resource)["status"]
@@ -64,7 +75,7 @@ def benchmark_requests(revisions: int = 0) -> list[fnv1.RunFunctionRequest]:
         return [build_request(xr, observed, step)]
     requests = []
     for revision in range(revisions):
-        xr["spec"]["labels"]["revision"] = str(revision)
+        xr["spec"].setdefault("labels", {})["revision"] = str(revision)
         requests.append(build_request(xr, observed, step))
     return requests
 
@@ -126,21 +137,22 @@ async def serve_echo(address: str, payload: bytes) -> None:
     await server.wait_for_termination()
 
 
-def serve(kind: str, address: str) -> None:
+def serve(kind: str, address: str, example: str) -> None:
     """Run one of the benchmark's servers in this process."""
     if kind == "sdk-way":
         runtime.serve(SdkWayRunner(), address, creds=None, insecure=True)
     else:
-        (request,) = benchmark_requests()
+        (request,) = benchmark_requests(kind=example)
         payload = asyncio.run(fn.FunctionRunner().RunFunction(request)).SerializeToString()
         asyncio.run(serve_echo(address, payload))
 
 
-def server(kind: str) -> AbstractContextManager[str]:
+def server(kind: str, example: str) -> AbstractContextManager[str]:
     """Start a server in a child process; its address once it accepts calls."""
     if kind == "aifleet":
         return function_server()
-    return function_server((sys.executable, __file__, "--serve", kind, "--address"))
+    command = (sys.executable, __file__, "--serve", kind, "--kind", example, "--address")
+    return function_server(command)
 
 
 @dataclass
@@ -193,16 +205,17 @@ DISTINCT_SPECS = 1100
 ROUNDS = 5
 
 
-def run(calls: int, width: int, seconds: float) -> dict[tuple[str, str], Measurement]:
+def run(calls: int, width: int, seconds: float, example: str) -> dict[tuple[str, str], Measurement]:
     """Measure every server in both scenarios, alternating, and check they answer alike."""
-    steady = [r.SerializeToString() for r in benchmark_requests()]
-    changing = [r.SerializeToString() for r in benchmark_requests(DISTINCT_SPECS)]
+    steady = [r.SerializeToString() for r in benchmark_requests(kind=example)]
+    changing = [r.SerializeToString() for r in benchmark_requests(DISTINCT_SPECS, example)]
     workloads = {"steady": steady, "new-spec": changing}
     results = {(kind, scenario): Measurement() for kind in SERVERS for scenario in SCENARIOS}
     with ExitStack() as stack:
         rpcs = {}
         for kind in SERVERS:
-            channel = stack.enter_context(grpc.insecure_channel(stack.enter_context(server(kind))))
+            address = stack.enter_context(server(kind, example))
+            channel = stack.enter_context(grpc.insecure_channel(address))
             rpcs[kind] = channel.unary_unary(METHOD)
         answers = [fnv1.RunFunctionResponse.FromString(rpc(steady[0])) for rpc in rpcs.values()]
         if any(answer != answers[0] for answer in answers):
@@ -220,10 +233,13 @@ def run(calls: int, width: int, seconds: float) -> dict[tuple[str, str], Measure
     return results
 
 
-def report(results: dict[tuple[str, str], Measurement], calls: int, width: int, size: int) -> str:
+def report(
+    results: dict[tuple[str, str], Measurement], calls: int, width: int, size: int, example: str
+) -> str:
     """The table and the ratios."""
     lines = [
-        f"RunFunction over gRPC, H100 example, response {size} bytes; per server and scenario "
+        f"RunFunction over gRPC, {example} example ({EXAMPLES[example][0]}), response {size} "
+        "bytes; per server and scenario "
         f"{calls} sequential calls, then {width} in flight",
         "  steady:   the same settled XR on every call (what Crossplane sends each poll)",
         "  new-spec: a different spec on every call (nothing can be reused)",
@@ -239,7 +255,8 @@ def report(results: dict[tuple[str, str], Measurement], calls: int, width: int, 
     for scenario in SCENARIOS:
         ours, sdk, echo = (results[(kind, scenario)] for kind in SERVERS)
         lines.append(
-            f"{scenario}: aifleet vs sdk-way {sdk.percentile(0.5) / ours.percentile(0.5):.2f}x "
+            f"{example} {scenario}: aifleet vs sdk-way "
+            f"{sdk.percentile(0.5) / ours.percentile(0.5):.2f}x "
             f"lower p50, {sdk.percentile(0.99) / ours.percentile(0.99):.2f}x lower p99, "
             f"{ours.rps / sdk.rps:.2f}x the req/s; vs echo "
             f"{ours.percentile(0.5) / echo.percentile(0.5):.2f}x the p50, "
@@ -254,16 +271,21 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="sequential calls per server")
     parser.add_argument("--in-flight", type=int, default=8, help="concurrent calls for req/s")
     parser.add_argument("--seconds", type=float, default=4.0, help="req/s window per server")
+    parser.add_argument(
+        "--kind", choices=tuple(EXAMPLES), action="append", help="XR kinds (default: all)"
+    )
     parser.add_argument("--serve", choices=("sdk-way", "echo"), help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    kinds = args.kind or list(EXAMPLES)
     if args.serve:
-        serve(args.serve, args.address)
+        serve(args.serve, args.address, kinds[0])
         return
-    (request,) = benchmark_requests()
-    size = len(asyncio.run(fn.FunctionRunner().RunFunction(request)).SerializeToString())
-    results = run(args.calls, args.in_flight, args.seconds)
-    print(report(results, args.calls, args.in_flight, size))
+    for example in kinds:
+        (request,) = benchmark_requests(kind=example)
+        size = len(asyncio.run(fn.FunctionRunner().RunFunction(request)).SerializeToString())
+        results = run(args.calls, args.in_flight, args.seconds, example)
+        print(report(results, args.calls, args.in_flight, size, example), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@
 5. An `AIModelDeployment` is placed on the fleet — the new cluster and two existing GPU
    clusters, their capacity read from their Nodes and Pods — and the decision is printed with
    the reason for every cluster.
+6. One XR of every kind (inference, training, edge on k3s and k0s) is rendered through the
+   same server, and the inference XR in the crossplane and sveltos delivery modes
+   (`function.demo_kinds`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import grpc
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
+from function.demo_kinds import show_kinds
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.deployment import parse_deployment_spec
 from function.placement.decide import place
@@ -249,6 +253,7 @@ async def demo() -> None:
             writes = mgmt.writes.count(since=marks[0]) + workload.writes.count(since=marks[1])
             print(f"\nA second full resync wrote {writes} objects (hash-gated: nothing changed).")
             await place_a_model(mgmt, fleet, workload)
+            await asyncio.to_thread(show_kinds, partial(run_function, target))
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -22,3 +22,11 @@ async def test_the_example_xr_becomes_ready_and_a_resync_writes_nothing(
     )
     assert "team-a/edge-l4   needs 4 L4 GPUs on one node, largest node has 1" in out
     assert "team-a/us-a100   region us-east-1 not allowed" in out
+    assert "AITrainingCluster team-research/finetune-70b: Cluster class gpu-cluster" in out
+    assert "1043.1 GiB sharded over 32 GPUs (39.1 GiB each; at least 18)" in out
+    assert "EdgeAICluster retail/store-0412: Cluster class edge-k3s, version v1.33.0+k3s1" in out
+    assert "EdgeAICluster manufacturing/factory-lyon: Cluster class edge-k0s" in out
+    crossplane = next(line for line in lines if "delivery: crossplane, without" in line)
+    assert "Release(helm) llama-eu-nfd" in crossplane
+    assert "Release(helm) llama-eu-gpu-operator" not in crossplane  # waits for nfd
+    assert "delivery: sveltos: refused as is" in out
