@@ -7,8 +7,9 @@ XRs compose the namespaced ``*.m.crossplane.io`` kinds; legacy cluster-scoped XR
 cluster-scoped ``helm.crossplane.io`` / ``kubernetes.crossplane.io`` ones.
 
 Order without a sidecar: an add-on's objects are emitted only once the cluster's control plane
-accepts requests (the gate the reconciler uses for base add-ons) and every add-on it depends on
-is observed ``Ready=True``; once emitted, an object stays emitted (Crossplane would delete it
+accepts requests (the gate the reconciler uses for base add-ons) — for a model server, once the
+cluster is available with its workers — and every add-on it depends on is observed
+``Ready=True``; once emitted, an object stays emitted (Crossplane would delete it
 otherwise). Releases wait for their workloads (``wait: true``) so ``Ready`` means running;
 Objects of kinds with a ``Ready`` condition (an InferenceService) derive readiness from it,
 others are ready once created. ``Synced=False`` on any of them is an
@@ -34,7 +35,7 @@ from function.compose.delivery.mode import (
 from function.compose.providers.family import ClusterState
 from function.compose.readiness import AddonsState
 from function.errors import SpecError
-from function.model.bundle import AddonSpec
+from function.model.bundle import AddonSpec, ClusterGate
 
 RELEASE_PREFIX = "release-"
 OBJECT_PREFIX = "object-"
@@ -112,6 +113,11 @@ class CrossplaneDelivery:
             always=tuple(always),
             addons=by_addon,
             depends_on={addon.name: tuple(addon.depends_on) for addon in addons},
+            needs_workers=frozenset(
+                addon.name
+                for addon in addons
+                if addon.gate is not ClusterGate.CONTROL_PLANE_INITIALIZED
+            ),
         )
 
     def progress(
@@ -136,7 +142,8 @@ class CrossplaneDelivery:
         for addon, resources in plan.addons.items():
             seen = any(r in observed for r in resources)
             waits = plan.depends_on.get(addon, ())
-            if seen or (open_cluster and all(addon_ready.get(d, False) for d in waits)):
+            up = open_cluster and (cluster.available or addon not in plan.needs_workers)
+            if seen or (up and all(addon_ready.get(d, False) for d in waits)):
                 emitted.update(resources)
         failed = tuple(
             (addon, message)

@@ -55,6 +55,9 @@ class DeliveryPlan:
     """Add-on → the resources that deliver it."""
     depends_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Add-on → the add-ons it waits for."""
+    needs_workers: frozenset[str] = frozenset()
+    """Add-ons that wait for the cluster's workers too (model servers), not only its control
+    plane."""
 
 
 @dataclass(frozen=True)
