@@ -2,13 +2,16 @@
 
 The CRDs under ``tests/schemas/`` are copied unmodified from provider-helm, provider-kubernetes
 and Sveltos' addon-controller (each file's header names its repository, path and commit). The
-objects come from the responses of every golden case, so each mode and scope is covered.
+objects come from the responses of every golden case, so each mode and scope is covered. The
+OpenAPI part is checked with ``jsonschema``, the CRDs' CEL rules (``x-kubernetes-validations``)
+with ``cel-python``, each rule with ``self`` bound to the value at its place.
 """
 
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import pytest
 import yaml
@@ -41,6 +44,29 @@ def emitted() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 EMITTED = [item for item in emitted() if item[2]["kind"] in DELIVERY_KINDS]
+CEL = celpy.Environment()
+
+
+def cel_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
+    """The CEL rules of ``schema`` and its descendants that ``value`` breaks."""
+    errors = []
+    for rule in schema.get("x-kubernetes-validations", []):
+        program = CEL.program(CEL.compile(rule["rule"]))
+        try:
+            result = program.evaluate({"self": celpy.json_to_cel(value)})
+            holds = not isinstance(result, Exception) and bool(result)
+        except celpy.CELEvalError:  # the API server refuses a rule it cannot evaluate, too
+            holds = False
+        if not holds:
+            errors.append(f"{path or '.'}: {rule.get('message', rule['rule'])}")
+    if isinstance(value, dict):
+        for key, child in (schema.get("properties") or {}).items():
+            if key in value:
+                errors += cel_errors(child, value[key], f"{path}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += cel_errors(schema["items"], item, f"{path}[{i}]")
+    return errors
 
 
 def test_every_schema_file_names_its_source() -> None:
@@ -63,6 +89,7 @@ def test_emitted_object_validates_against_its_upstream_crd(
         for e in jsonschema.Draft7Validator(schema).iter_errors(obj)
     ]
     assert errors == []
+    assert cel_errors(schema, obj) == []
     assert ("namespace" in obj["metadata"]) == (scope == "Namespaced")
 
 
@@ -74,3 +101,13 @@ def test_the_validation_refuses_what_the_crd_refuses() -> None:
     schema, _, _ = SCHEMAS[("config.projectsveltos.io/v1beta1", "Profile")]
     profile = {"spec": {"helmCharts": [{"chartName": "x"}], "syncMode": "Sometimes"}}
     assert len(list(jsonschema.Draft7Validator(schema).iter_errors(profile))) >= 2
+
+
+def test_the_cel_rules_refuse_what_the_crd_refuses() -> None:
+    schema, _, _ = SCHEMAS[("config.projectsveltos.io/v1beta1", "Profile")]
+    chart = {"repositoryURL": "https://charts.example.com", "releaseName": "r"}
+    policy = {"kind": "ConfigMap", "name": "m", "remoteURL": {"url": "https://x"}}
+    profile = {"spec": {"helmCharts": [chart], "policyRefs": [policy]}}
+    assert len(cel_errors(schema, profile)) == 4  # chartName, chartVersion, repositoryName; xor
+    schema, _, _ = SCHEMAS[("kubernetes.m.crossplane.io/v1alpha1", "Object")]
+    assert cel_errors(schema, {"spec": {"readiness": {"policy": "DeriveFromCelQuery"}}})
