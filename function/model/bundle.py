@@ -186,6 +186,23 @@ class KubeconfigSecretRef(Spec):
     key: str = Field(default="kubeconfig", description="Data key holding the kubeconfig.")
 
 
+class EventData(Spec):
+    """The event a bundle's add-ons were instantiated for (written by an EventTrigger)."""
+
+    trigger: str = Field(min_length=1, description="The EventTrigger that made this bundle.")
+    source_cluster: str = Field(min_length=1, description="The cluster the event happened on.")
+    resource: dict[str, Any] | None = Field(
+        default=None,
+        description="The matching object (oneForEvent): the whole object with "
+        "collectResources, else its apiVersion, kind, name and namespace. Templates: resource.",
+    )
+    matching_resources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every matching object of the source cluster, in the same form. "
+        "Templates: matchingResources.",
+    )
+
+
 class AddonBundleSpec(Spec):
     """The spec of an AddonBundle."""
 
@@ -210,6 +227,11 @@ class AddonBundleSpec(Spec):
         default_factory=list, description="Management-cluster objects exposed to templates."
     )
     addons: list[AddonSpec] = Field(default_factory=list, description="The add-ons to apply.")
+    event_data: EventData | None = Field(
+        default=None,
+        description="Set by an EventTrigger on the bundles it instantiates: the event that "
+        "templates see as resource and matchingResources.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:

@@ -121,10 +121,13 @@ class InstantiatedAddons(Spec):
     """One set of add-ons a trigger instantiated: the bundle that carries it, and its phases."""
 
     bundle: str
-    destination: ObjectRef
     resource: MatchingResource | None = None
     """The matching object it was made for (``oneForEvent``)."""
+    destinations: list[ObjectRef] = Field(default_factory=list)
+    """The clusters the bundle reports on."""
     phases: dict[str, AddonPhase] = Field(default_factory=dict)
+    """Each add-on's phase (the least advanced over the destinations)."""
+    ready: bool = False
 
 
 class TriggerClusterStatus(Spec):

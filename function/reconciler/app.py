@@ -2,8 +2,9 @@
 
 `ReconcilerApp` builds every part from `Settings` and a management-cluster client, then runs
 until cancelled: it serves ``/healthz``, ``/readyz`` and ``/metrics``, waits to become leader
-(when election is on), starts informers for AddonBundles, Cluster API Clusters and kubeconfig
-Secrets (and, on demand, for whatever kind a bundle's ``clusterRef`` names), and runs
+(when election is on), starts informers for AddonBundles, Cluster API Clusters, kubeconfig
+Secrets, EventSources and EventTriggers (and, on demand, for whatever kind a bundle's
+``clusterRef`` names), runs the trigger controller (`function.reconciler.triggers`), and runs
 ``workers`` reconcile loops over one work queue, with a jittered periodic resync as the safety
 net. Losing leadership stops it; the process exits and its replacement stands by.
 """
@@ -30,10 +31,12 @@ from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS
 from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
+from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.converge import Converger, Timing
 from function.reconciler.events import EventRecorder
 from function.reconciler.helm import ChartRenderer
+from function.reconciler.inputs import Inputs
 from function.reconciler.keys import BundleKey, Key, StatusKey, TargetKey
 from function.reconciler.leader import LeaderElector, LeaseSettings
 from function.reconciler.metrics import Metrics
@@ -41,6 +44,7 @@ from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
 from function.reconciler.store import GroupKind, Store
+from function.reconciler.triggers import TriggerController
 from function.reconciler.watch import Informer, OnChange
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,13 @@ class ReconcilerApp:
             ensure_informer=self._ensure_informer,
             status_delay=settings.timing.status,
         )
+        self.triggers = TriggerController(
+            mgmt,
+            self.store,
+            Inputs(mgmt, self.clients, self.store),
+            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
+            clock=utc_now,
+        )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
         self.ready = asyncio.Event()
         self._informers: dict[GroupKind, Informer] = {}
@@ -142,6 +153,8 @@ class ReconcilerApp:
             self.ready.set()
             for _ in range(self.settings.workers):
                 self._spawn(self._worker())
+            for _ in range(max(1, self.settings.workers // 4)):
+                self._spawn(self.triggers.run_worker())
             self._spawn(self._resync())
             if self.elector is not None:
                 await self.elector.hold()  # returns only by LeadershipLostError
@@ -153,8 +166,15 @@ class ReconcilerApp:
 
     async def _start_informers(self) -> None:
         capi_version = await self._capi_version()
-        self._watch(API_VERSION, KIND, self.reconciler.on_bundle)
-        self._watch(f"{CAPI_GROUP}/{capi_version}", "Cluster", self.reconciler.on_cluster)
+        triggers = self.triggers
+        self._watch(API_VERSION, KIND, _both(self.reconciler.on_bundle, triggers.on_bundle))
+        self._watch(
+            f"{CAPI_GROUP}/{capi_version}",
+            "Cluster",
+            _both(self.reconciler.on_cluster, triggers.on_cluster),
+        )
+        self._watch(API_VERSION, EVENT_SOURCE_KIND, triggers.on_source)
+        self._watch(API_VERSION, EVENT_TRIGGER_KIND, triggers.on_trigger)
         self._watch("v1", "Secret", self.reconciler.on_secret, label_selector=CLUSTER_NAME_LABEL)
         await asyncio.gather(*(i.synced.wait() for i in self._informers.values()))
 
@@ -218,6 +238,7 @@ class ReconcilerApp:
             period = self.settings.resync_period
             await asyncio.sleep(period * random.uniform(0.9, 1.1))
             self.reconciler.resync()
+            self.triggers.resync()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -229,6 +250,7 @@ class ReconcilerApp:
 
     async def _shutdown(self, runner: web.AppRunner | None) -> None:
         self.queue.shutdown()
+        await self.triggers.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -266,6 +288,16 @@ class ReconcilerApp:
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _both(first: OnChange, second: OnChange) -> OnChange:
+    """One informer feeding two controllers."""
+
+    def on_change(obj: dict[str, Any]) -> None:
+        first(obj)
+        second(obj)
+
+    return on_change
 
 
 def _key_kind(key: Key) -> str:

@@ -112,11 +112,14 @@ class Inputs:
             infrastructure = await self._ref(refs.get("infrastructureRef"), namespace)
         if "controlPlane" in needs:
             control_plane = await self._ref(refs.get("controlPlaneRef"), namespace)
+        event = spec.event_data
         return TemplateContext(
             cluster=cluster,
             infrastructure=infrastructure,
             control_plane=control_plane,
             resources=resources,
+            resource=event.resource if event is not None else None,
+            matching_resources=event.matching_resources if event is not None else (),
         )
 
     async def _ref(self, ref: Mapping[str, Any] | None, namespace: str) -> Object | None:

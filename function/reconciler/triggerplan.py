@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from function.lua.events import EventRules
 from function.model.events import MatchingResource
 
 ResourceKey = tuple[str, str, str, str]
@@ -102,3 +103,35 @@ def to_status(matching: Iterable[ResourceKey]) -> list[MatchingResource]:
 def from_status(entries: Iterable[MatchingResource]) -> frozenset[ResourceKey]:
     """The matching set a status recorded."""
     return frozenset((e.api_version, e.kind, e.namespace or "", e.name) for e in entries)
+
+
+Verdicts = dict[ResourceKey, tuple[str, bool, str | None]]
+"""Per object of one cluster: (resourceVersion judged, matched, the rule's message)."""
+
+
+def observe(
+    verdicts: Verdicts, rules: EventRules, seen: Mapping[ResourceKey, Mapping[str, Any]]
+) -> tuple[Observation, str | None]:
+    """A complete observation of ``seen`` (every object of a synced watch), running the rule
+    only on objects whose resourceVersion it has not judged yet (``verdicts`` is updated),
+    then the aggregated selection; the last message of a match. A failing rule raises
+    `LuaError` and leaves the matching set to the caller unchanged."""
+    message: str | None = None
+    for rk, obj in seen.items():
+        version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        cached = verdicts.get(rk)
+        if cached is None or cached[0] != version:
+            verdict = rules.match_object(obj)
+            verdicts[rk] = (version, verdict.matching, verdict.message)
+    for rk in [k for k in verdicts if k not in seen]:
+        del verdicts[rk]
+    candidates = [rk for rk in seen if verdicts[rk][1]]
+    for rk in candidates:
+        message = verdicts[rk][2] or message
+    if rules.aggregated:
+        outcome = rules.aggregate([seen[k] for k in candidates])
+        chosen = {candidates[i] for i in outcome.matching}
+        message = outcome.message or message
+    else:
+        chosen = set(candidates)
+    return Observation({rk: rk in chosen for rk in seen}, complete=True), message

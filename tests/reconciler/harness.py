@@ -162,7 +162,13 @@ class Harness:
         idle_since: float | None = None
         while time.monotonic() < deadline:
             assert self.app is not None
-            busy = len(self.app.queue) or self.app.queue.processing
+            triggers = self.app.triggers.queue
+            busy = (
+                len(self.app.queue)
+                or self.app.queue.processing
+                or len(triggers)
+                or triggers.processing
+            )
             if busy:
                 idle_since = None
             elif idle_since is None:
@@ -225,8 +231,9 @@ async def running(
     with Fleet(simulation=simulation) as fleet:
         mgmt = fleet.add_cluster("mgmt")
         install_capi_crds(mgmt)
-        crd = (REPO / "package" / "crds" / "addons.aifleet.io_addonbundles.yaml").read_text()
-        mgmt.apply_manifests(crd, field_manager="crossplane")
+        for plural in ("addonbundles", "eventsources", "eventtriggers"):
+            crd = (REPO / "package" / "crds" / f"addons.aifleet.io_{plural}.yaml").read_text()
+            mgmt.apply_manifests(crd, field_manager="crossplane")
         for namespace in (NAMESPACE, "crossplane-system"):
             mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         config = Settings(

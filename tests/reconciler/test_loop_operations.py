@@ -24,6 +24,7 @@ from tests.reconciler.harness import (
     is_ready,
     running,
 )
+from tests.reconciler.triggers_harness import gpu_source, trigger, utilization
 
 MR_API = "eks.aws.m.upbound.io/v1beta1"
 MR_CRD = {
@@ -201,9 +202,25 @@ async def test_the_install_rbac_covers_every_request_to_the_management_cluster(
             within=10,
             what="bundle deletion",
         )
+        # An event trigger instantiates a bundle, and withdraws it when the event is over.
+        utilization(h.workload("c1"), "90")
+        h.mgmt.apply(gpu_source(), field_manager="test")
+        h.mgmt.apply(
+            trigger("scale-up", "gpu-utilization-high", sourceClusterSelector={}),
+            field_manager="test",
+        )
+        await h.wait_bundle("scale-up-c1", is_ready)
+        utilization(h.workload("c1"), "10")
+        await eventually(
+            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "scale-up-c1", NAMESPACE) is None,
+            within=10,
+            what="the trigger's bundle withdrawn",
+        )
     rules = rbac_rules()
     plurals = {
         "AddonBundle": "addonbundles",
+        "EventSource": "eventsources",
+        "EventTrigger": "eventtriggers",
         "Cluster": "clusters",
         "Secret": "secrets",
         "ConfigMap": "configmaps",
@@ -227,5 +244,8 @@ async def test_the_install_rbac_covers_every_request_to_the_management_cluster(
         ("patch", "addons.aifleet.io", "addonbundles/status"),
         ("create", "", "events"),
         ("update", "coordination.k8s.io", "leases"),
+        ("watch", "addons.aifleet.io", "eventtriggers"),
+        ("patch", "addons.aifleet.io", "eventtriggers/status"),
+        ("delete", "addons.aifleet.io", "addonbundles"),
     } <= made
     assert missing == set()

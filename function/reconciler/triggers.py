@@ -1,0 +1,496 @@
+"""The EventTrigger controller: watch source clusters, evaluate rules, keep bundles in step.
+
+One key per trigger. `TriggerController.reconcile` reads the trigger, its EventSource and the
+Cluster API Clusters of its namespace that ``sourceClusterSelector`` picks (never another
+namespace's), asks `EventWatches` for the selected kinds on each of them, and for every
+cluster whose watches are synced evaluates the rule (`function.lua.events`) on each object
+that changed since it last looked (verdicts are kept per resourceVersion), then the aggregated
+selection. The matching set follows `function.reconciler.triggerplan`: only an evaluated
+non-match or a deletion removes an object; a cluster whose watches are not synced (a restart,
+an outage) keeps its set and its bundles exactly as they are.
+
+What matches becomes AddonBundles (`function.reconciler.instances`), which the bundle
+reconciler converges like any other: this controller writes bundles and the trigger's status,
+and nothing in workload clusters. A bad trigger, EventSource or rule stops the trigger before
+any bundle is touched, with a ``Ready=False`` condition naming the cause, a Warning event and
+a log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from function.errors import KubeError, LuaError, NotFoundError, SpecError
+from function.kube.client import KubeClient, Object, describe, meta
+from function.lua.events import EventRules, compile_event_source
+from function.model.bundle import API_VERSION as BUNDLE_API_VERSION
+from function.model.bundle import KIND as BUNDLE_KIND
+from function.model.events import (
+    EVENT_SOURCE_KIND,
+    EVENT_TRIGGER_KIND,
+    EventTriggerSpec,
+    EventTriggerStatus,
+    TriggerClusterStatus,
+    parse_event_source_spec,
+    parse_event_trigger_spec,
+)
+from function.reconciler.events import EventRecorder
+from function.reconciler.eventwatch import EventWatches, KindView, WatchKey
+from function.reconciler.inputs import Inputs
+from function.reconciler.instances import (
+    FIELD_MANAGER,
+    SOURCE_CLUSTER_LABEL,
+    TRIGGER_LABEL,
+    desired_bundles,
+    owned_by,
+    same_bundle,
+)
+from function.reconciler.keys import DONE, Result
+from function.reconciler.queue import QueueShutDownError, WorkQueue
+from function.reconciler.readiness import CAPI_GROUP
+from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.triggerplan import (
+    ResourceKey,
+    from_status,
+    instances,
+    next_matching,
+    observe,
+)
+from function.reconciler.triggerstatus import (
+    ClusterOutcome,
+    cluster_entry,
+    compose,
+    read_trigger_status,
+    ready_condition,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP = "addons.aifleet.io"
+TRIGGER_API_VERSION = f"{GROUP}/v1alpha1"
+TRIGGER = GroupKind(GROUP, EVENT_TRIGGER_KIND)
+SOURCE = GroupKind(GROUP, EVENT_SOURCE_KIND)
+BUNDLE = GroupKind(GROUP, BUNDLE_KIND)
+CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TriggerKey:
+    """One EventTrigger."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class _Memory:
+    """What the controller keeps of one trigger between reconciles."""
+
+    rules: tuple[str, int, int] | None = None
+    """(EventSource uid, generation, trigger generation) the verdicts below were made under."""
+    verdicts: dict[str, dict[ResourceKey, tuple[str, bool, str | None]]] = field(
+        default_factory=dict
+    )
+    """Per source cluster: object → (resourceVersion, matched, message)."""
+    matching: dict[str, frozenset[ResourceKey]] = field(default_factory=dict)
+    written: Object | None = None
+
+
+class _StoppedError(Exception):
+    """The trigger cannot be evaluated: nothing is changed, the reason is reported."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class TriggerController:
+    """Reconciles EventTriggers; `run_worker` serves its queue."""
+
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        store: Store,
+        inputs: Inputs,
+        events: EventRecorder,
+        *,
+        clock: Callable[[], str],
+    ) -> None:
+        self._mgmt = mgmt
+        self._store = store
+        self._inputs = inputs
+        self._events = events
+        self._clock = clock
+        self.queue: WorkQueue[TriggerKey] = WorkQueue()
+        self.watches = EventWatches(self._connect, self._watched_changed)
+        self._memory: dict[TriggerKey, _Memory] = {}
+
+    # --- mapping changes to keys ---------------------------------------------------------
+
+    def on_trigger(self, obj: Object) -> None:
+        """A trigger changed."""
+        m = meta(obj)
+        self.queue.add(TriggerKey(str(m.get("namespace", "")), str(m["name"])))
+
+    def on_source(self, obj: Object) -> None:
+        """An EventSource changed: its triggers look again."""
+        m = meta(obj)
+        namespace = str(m.get("namespace", ""))
+        for trigger in self._store.list(TRIGGER, namespace):
+            if (trigger.get("spec") or {}).get("eventSourceName") == m["name"]:
+                self.on_trigger(trigger)
+
+    def on_bundle(self, obj: Object) -> None:
+        """A bundle changed: the trigger that made it reports its phases."""
+        trigger = (meta(obj).get("labels") or {}).get(TRIGGER_LABEL)
+        if trigger:
+            self.queue.add(TriggerKey(str(meta(obj).get("namespace", "")), str(trigger)))
+
+    def on_cluster(self, obj: Object) -> None:
+        """A cluster changed: the triggers of its namespace may now select it, or not."""
+        namespace = str(meta(obj).get("namespace", ""))
+        for trigger in self._store.list(TRIGGER, namespace):
+            self.on_trigger(trigger)
+
+    def resync(self) -> None:
+        """Queue every trigger."""
+        for trigger in self._store.list(TRIGGER):
+            self.on_trigger(trigger)
+
+    def _watched_changed(self, cluster: ObjectId) -> None:
+        for owner in self.watches.owners(cluster):
+            namespace, _, name = owner.partition("/")
+            self.queue.add(TriggerKey(namespace, name))
+
+    async def _connect(self, cid: ObjectId) -> KubeClient:
+        cluster = self._store.get_id(cid)
+        if cluster is None:
+            raise NotFoundError(f"{cid} not found", status=404)
+        return await self._inputs.workload_client(None, cid, cluster)
+
+    # --- work ----------------------------------------------------------------------------
+
+    async def run_worker(self) -> None:
+        """Reconcile keys until the queue shuts down."""
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDownError:
+                return
+            try:
+                result = await self.reconcile(key)
+            except Exception:
+                log.exception("reconcile of EventTrigger %s failed", key)
+                self.queue.add_rate_limited(key)
+            else:
+                if result.retry:
+                    self.queue.add_rate_limited(key, at_least=result.retry_after)
+                else:
+                    self.queue.forget(key)
+            finally:
+                self.queue.done(key)
+
+    async def close(self) -> None:
+        """Stop the queue and every watch."""
+        self.queue.shutdown()
+        await self.watches.close()
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    async def reconcile(self, key: TriggerKey) -> Result:
+        """Converge one trigger."""
+        trigger = self._store.get(TRIGGER, key.namespace, key.name)
+        if trigger is None or meta(trigger).get("deletionTimestamp"):
+            return await self._gone(key)
+        memory = self._memory.setdefault(key, _Memory())
+        previous = read_trigger_status(trigger)
+        if not memory.matching and previous is not None:
+            memory.matching = {
+                c.cluster_ref.name: from_status(c.matching_resources) for c in previous.clusters
+            }
+        try:
+            spec, rules, collect = self._read(key, trigger, memory)
+            clusters = self._source_clusters(key, spec)
+            self.watches.want(
+                str(key),
+                {WatchKey(ObjectId.of(c), g, v, k) for c in clusters for g, v, k in rules.kinds()},
+            )
+            outcomes, objects = self._evaluate(memory, rules, clusters)
+        except _StoppedError as stop:
+            return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
+        bundles = await self._keep_bundles(key, trigger, spec, outcomes, objects, collect)
+        recorded = self._recorded(key, trigger)
+        await self._record_matches(trigger, recorded, outcomes)
+        return await self._write_status(key, trigger, spec, outcomes, bundles, recorded)
+
+    def _read(
+        self, key: TriggerKey, trigger: Object, memory: _Memory
+    ) -> tuple[EventTriggerSpec, EventRules, bool]:
+        try:
+            spec = parse_event_trigger_spec(trigger.get("spec"))
+        except SpecError as exc:
+            raise _StoppedError("InvalidSpec", str(exc)) from None
+        source = self._store.get(SOURCE, key.namespace, spec.event_source_name)
+        where = f"EventSource {key.namespace}/{spec.event_source_name}"
+        if source is None:
+            raise _StoppedError("EventSourceNotFound", f"{where} not found")
+        try:
+            source_spec = parse_event_source_spec(source.get("spec"))
+        except SpecError as exc:
+            raise _StoppedError("InvalidEventSource", f"{where}: {exc}") from None
+        try:
+            rules = compile_event_source(source_spec, name=where)
+        except LuaError as exc:
+            raise _StoppedError("InvalidRule", str(exc)) from None
+        version = (
+            str(meta(source).get("uid", "")),
+            int(meta(source).get("generation") or 0),
+            int(meta(trigger).get("generation") or 0),
+        )
+        if memory.rules != version:
+            memory.rules = version
+            memory.verdicts.clear()  # a changed rule judges every object again
+        return spec, rules, source_spec.collect_resources
+
+    def _source_clusters(self, key: TriggerKey, spec: EventTriggerSpec) -> list[Object]:
+        selector = spec.source_cluster_selector
+        clusters = [
+            c
+            for c in self._store.list(CAPI_CLUSTER, key.namespace)
+            if selector.matches(meta(c).get("labels") or {})
+            and not meta(c).get("deletionTimestamp")
+        ]
+        return sorted(clusters, key=lambda c: str(meta(c)["name"]))
+
+    def _evaluate(
+        self,
+        memory: _Memory,
+        rules: EventRules,
+        clusters: list[Object],
+    ) -> tuple[dict[str, ClusterOutcome | None], dict[str, dict[ResourceKey, Object]]]:
+        """Per source cluster, the outcome — None where the watches are not synced yet."""
+        outcomes: dict[str, ClusterOutcome | None] = {}
+        objects: dict[str, dict[ResourceKey, Object]] = {}
+        selected = {str(meta(c)["name"]) for c in clusters}
+        for name in list(memory.matching):
+            if name not in selected:  # the cluster left the selection: its sets go
+                del memory.matching[name]
+                memory.verdicts.pop(name, None)
+        for cluster in clusters:
+            name = str(meta(cluster)["name"])
+            views = [
+                self.watches.view(WatchKey(ObjectId.of(cluster), g, v, k))
+                for g, v, k in rules.kinds()
+            ]
+            if not all(v is not None and v.synced for v in views):
+                outcomes[name] = None
+                continue
+            seen: dict[ResourceKey, Object] = {}
+            for view in views:
+                assert isinstance(view, KindView)
+                seen.update(view.objects)
+            try:
+                observation, message = observe(memory.verdicts.setdefault(name, {}), rules, seen)
+            except LuaError as exc:
+                raise _StoppedError("RuleFailed", str(exc)) from None
+            before = memory.matching.get(name, frozenset())
+            after = next_matching(before, observation)
+            memory.matching[name] = after
+            outcomes[name] = ClusterOutcome(cluster, after, message, None)
+            objects[name] = seen
+        return outcomes, objects
+
+    async def _keep_bundles(
+        self,
+        key: TriggerKey,
+        trigger: Object,
+        spec: EventTriggerSpec,
+        outcomes: dict[str, ClusterOutcome | None],
+        objects: dict[str, dict[ResourceKey, Object]],
+        collect: bool,
+    ) -> list[Object]:
+        """Apply the bundles wanted, delete those no longer wanted; the trigger's bundles."""
+        wanted: dict[str, Object] = {}
+        for name, outcome in outcomes.items():
+            if outcome is not None:
+                wanted |= desired_bundles(
+                    trigger, spec, outcome.cluster, outcome.matching, objects[name], collect=collect
+                )
+        live = {
+            str(meta(b)["name"]): b
+            for b in self._store.list(BUNDLE, key.namespace)
+            if owned_by(b, key.name)
+        }
+        for name, bundle in sorted(live.items()):
+            source = (meta(bundle).get("labels") or {}).get(SOURCE_CLUSTER_LABEL, "")
+            kept = source in outcomes and outcomes[source] is None  # not evaluated: untouched
+            if name not in wanted and not kept and not meta(bundle).get("deletionTimestamp"):
+                log.info("EventTrigger %s: withdrawing bundle %s", key, name)
+                with contextlib.suppress(NotFoundError):
+                    await self._mgmt.delete(BUNDLE_API_VERSION, BUNDLE_KIND, name, key.namespace)
+        for name, bundle in sorted(wanted.items()):
+            current = live.get(name)
+            if current is not None and (
+                meta(current).get("deletionTimestamp") or same_bundle(current, bundle)
+            ):
+                continue  # a bundle being deleted is made again once it is gone
+            log.info("EventTrigger %s: applying bundle %s", key, name)
+            await self._mgmt.apply(bundle, field_manager=FIELD_MANAGER, force=True)
+        return list(self._store.list(BUNDLE, key.namespace))
+
+    def _recorded(self, key: TriggerKey, trigger: Object) -> EventTriggerStatus | None:
+        """The status last written (ours, if the store has not seen it yet)."""
+        written = self._memory[key].written
+        return read_trigger_status({"status": written} if written else trigger)
+
+    async def _record_matches(
+        self,
+        trigger: Object,
+        status: EventTriggerStatus | None,
+        outcomes: dict[str, ClusterOutcome | None],
+    ) -> None:
+        """Events for objects that started or stopped matching."""
+        before = (
+            {c.cluster_ref.name: from_status(c.matching_resources) for c in status.clusters}
+            if status
+            else {}
+        )
+        for name, outcome in sorted(outcomes.items()):
+            if outcome is None:
+                continue
+            old = before.get(name, frozenset())
+            for rk in sorted(outcome.matching - old):
+                await self._events.record(
+                    trigger, reason="Matched", message=_describe(rk, name, outcome.message)
+                )
+            for rk in sorted(old - outcome.matching):
+                await self._events.record(
+                    trigger, reason="Unmatched", message=_describe(rk, name, None)
+                )
+
+    async def _write_status(
+        self,
+        key: TriggerKey,
+        trigger: Object,
+        spec: EventTriggerSpec,
+        outcomes: dict[str, ClusterOutcome | None],
+        bundles: list[Object],
+        status: EventTriggerStatus | None,
+    ) -> Result:
+        old = {c.cluster_ref.name: c for c in status.clusters} if status else {}
+        now = self._clock()
+        entries: list[TriggerClusterStatus] = []
+        mine = [b for b in bundles if owned_by(b, key.name)]
+        total = 0
+        for name, outcome in sorted(outcomes.items()):
+            before = old.get(name)
+            if outcome is None:
+                if before is not None:
+                    entries.append(before)
+                    total += len(before.matching_resources)
+                continue
+            stamp = (
+                before.last_evaluation_time
+                if before is not None and from_status(before.matching_resources) == outcome.matching
+                else now
+            )
+            resources = instances(
+                key.name, name, outcome.matching, one_for_event=spec.one_for_event
+            )
+            entries.append(
+                cluster_entry(
+                    ClusterOutcome(outcome.cluster, outcome.matching, outcome.message, stamp),
+                    mine,
+                    resources,
+                )
+            )
+            total += len(outcome.matching)
+        message = f"{total} matching object(s) on {len(outcomes)} cluster(s)"
+        condition = ready_condition(
+            status,
+            generation=_generation(trigger),
+            reason="Evaluated",
+            message=message,
+            now=now,
+        )
+        composed = compose(
+            generation=_generation(trigger),
+            clusters=entries,
+            condition=condition,
+            notifications=status.notifications if status else (),
+        )
+        return await self._patch_status(key, trigger, composed.to_dict())
+
+    async def _stopped(
+        self,
+        key: TriggerKey,
+        trigger: Object,
+        status: EventTriggerStatus | None,
+        stop: _StoppedError,
+    ) -> Result:
+        condition = ready_condition(
+            status,
+            generation=_generation(trigger),
+            reason=stop.reason,
+            message=stop.message,
+            now=self._clock(),
+        )
+        composed = compose(
+            generation=_generation(trigger),
+            clusters=status.clusters if status else (),
+            condition=condition,
+            notifications=status.notifications if status else (),
+        )
+        wanted = composed.to_dict()
+        if wanted not in (trigger.get("status"), self._memory[key].written):
+            log.warning("EventTrigger %s: %s: %s", key, stop.reason, stop.message)
+            await self._events.record(
+                trigger, reason=stop.reason, message=stop.message, warning=True
+            )
+        return await self._patch_status(key, trigger, wanted)
+
+    async def _patch_status(self, key: TriggerKey, trigger: Object, wanted: Object) -> Result:
+        memory = self._memory[key]
+        if wanted in (trigger.get("status"), memory.written):
+            return DONE
+        try:
+            await self._mgmt.patch_status(
+                TRIGGER_API_VERSION, EVENT_TRIGGER_KIND, key.name, key.namespace, wanted
+            )
+        except NotFoundError:
+            return DONE
+        except KubeError as exc:
+            return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        memory.written = wanted
+        return DONE
+
+    async def _gone(self, key: TriggerKey) -> Result:
+        """The trigger is gone or going: its watches stop and its bundles are withdrawn."""
+        self.watches.want(str(key), ())
+        self._memory.pop(key, None)
+        for bundle in list(self._store.list(BUNDLE, key.namespace)):
+            if owned_by(bundle, key.name) and not meta(bundle).get("deletionTimestamp"):
+                log.info("EventTrigger %s is gone: withdrawing %s", key, describe(bundle))
+                with contextlib.suppress(NotFoundError):
+                    await self._mgmt.delete(
+                        BUNDLE_API_VERSION, BUNDLE_KIND, str(meta(bundle)["name"]), key.namespace
+                    )
+        return DONE
+
+
+def _generation(obj: Object) -> int:
+    return int(meta(obj).get("generation") or 0)
+
+
+def _describe(rk: ResourceKey, cluster: str, message: str | None) -> str:
+    _, kind, namespace, name = rk
+    where = f"{namespace}/" if namespace else ""
+    text = f"{kind} {where}{name} on {cluster}"
+    return f"{text}: {message}" if message else text

@@ -1,0 +1,150 @@
+"""The status of an EventTrigger, composed purely from what its reconcile established.
+
+Per source cluster: the matching resources (the set `function.reconciler.triggerplan` keeps),
+the rule's last message, and every add-on set instantiated for it with the phases its bundle
+reports. One ``Ready`` condition says whether the trigger works (reason ``Evaluated``) or why
+not (``InvalidSpec``, ``EventSourceNotFound``, ``InvalidEventSource``, ``InvalidRule``,
+``RuleFailed``); its transition time moves only when its status, reason or message does, so an
+unchanged trigger composes an unchanged status and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from function.errors import SpecError
+from function.kube.client import Object, meta
+from function.model.bundle import READY_PHASES, AddonPhase, Condition
+from function.model.common import ObjectRef, parse
+from function.model.events import (
+    EventTriggerStatus,
+    InstantiatedAddons,
+    MatchingResource,
+    TriggerClusterStatus,
+)
+from function.model.notifications import NotificationStatus
+from function.reconciler.instances import SOURCE_CLUSTER_LABEL
+from function.reconciler.status import read_status
+from function.reconciler.triggerplan import ResourceKey, to_status
+
+_ORDER = [
+    AddonPhase.FAILED,
+    AddonPhase.PENDING,
+    AddonPhase.WAITING,
+    AddonPhase.APPLIED,
+    AddonPhase.HEALTHY,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOutcome:
+    """What a reconcile knows of one source cluster."""
+
+    cluster: Object
+    matching: frozenset[ResourceKey]
+    message: str | None
+    evaluated_at: str | None
+    """When the matching set last changed (kept from the previous status otherwise)."""
+
+
+def read_trigger_status(trigger: Object) -> EventTriggerStatus | None:
+    """The trigger's current status, or None when it has none we can read."""
+    raw = trigger.get("status")
+    if not raw:
+        return None
+    try:
+        return parse(EventTriggerStatus, raw, root="status")
+    except SpecError:
+        return None
+
+
+def instantiated(bundle: Object, resource: MatchingResource | None) -> InstantiatedAddons:
+    """One bundle of the trigger as its status entry: destinations and add-on phases."""
+    status = read_status(bundle)
+    destinations: list[ObjectRef] = []
+    phases: dict[str, AddonPhase] = {}
+    for entry in status.clusters if status else []:
+        destinations.append(entry.cluster_ref)
+        for addon in entry.addons:
+            known = phases.get(addon.name)
+            if known is None or _ORDER.index(addon.phase) < _ORDER.index(known):
+                phases[addon.name] = addon.phase
+    ready = bool(phases) and all(p in READY_PHASES for p in phases.values())
+    return InstantiatedAddons(
+        bundle=str(meta(bundle)["name"]),
+        resource=resource,
+        destinations=destinations,
+        phases=phases,
+        ready=ready,
+    )
+
+
+def cluster_entry(
+    outcome: ClusterOutcome, bundles: Sequence[Object], resources: dict[str, ResourceKey | None]
+) -> TriggerClusterStatus:
+    """The status entry of one source cluster."""
+    m = meta(outcome.cluster)
+    name = str(m["name"])
+    mine = sorted(
+        (b for b in bundles if (meta(b).get("labels") or {}).get(SOURCE_CLUSTER_LABEL) == name),
+        key=lambda b: str(meta(b)["name"]),
+    )
+    entries = []
+    for bundle in mine:
+        key = resources.get(str(meta(bundle)["name"]))
+        entries.append(instantiated(bundle, to_status([key])[0] if key else None))
+    return TriggerClusterStatus(
+        cluster_ref=ObjectRef(
+            api_version=str(outcome.cluster.get("apiVersion", "")),
+            kind=str(outcome.cluster.get("kind", "")),
+            name=name,
+            namespace=str(m.get("namespace") or "") or None,
+        ),
+        matching_resources=to_status(outcome.matching),
+        message=outcome.message,
+        instantiated=entries,
+        last_evaluation_time=outcome.evaluated_at,
+    )
+
+
+def ready_condition(
+    previous: EventTriggerStatus | None,
+    *,
+    generation: int,
+    reason: str,
+    message: str,
+    now: str,
+) -> Condition:
+    """``Ready``: True when evaluated, False with the reason otherwise."""
+    status = "True" if reason == "Evaluated" else "False"
+    before = next((c for c in previous.conditions if c.type == "Ready"), None) if previous else None
+    same = before is not None and (before.status, before.reason, before.message) == (
+        status,
+        reason,
+        message,
+    )
+    return Condition(
+        type="Ready",
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=before.last_transition_time if same and before else now,
+        observed_generation=generation,
+    )
+
+
+def compose(
+    *,
+    generation: int,
+    clusters: Iterable[TriggerClusterStatus],
+    condition: Condition,
+    notifications: Sequence[NotificationStatus] = (),
+) -> EventTriggerStatus:
+    """The whole status."""
+    return EventTriggerStatus(
+        observed_generation=generation,
+        clusters=sorted(clusters, key=lambda c: c.cluster_ref.name),
+        notifications=list(notifications),
+        conditions=[condition],
+    )
