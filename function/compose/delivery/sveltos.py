@@ -8,6 +8,9 @@ this one cluster by ``clusterRefs``, with a ``helmCharts`` entry per Helm add-on
 compose a namespaced ``Profile``; legacy cluster-scoped XRs a ``ClusterProfile``. The profiles
 carry the Input's ``syncMode``. A tier's add-ons are ready when the profile reports this
 cluster updated (and not updating), failed when it lists the cluster among its failures.
+Sveltos targets Cluster API ``Cluster``s directly; any other cluster (one a Crossplane provider
+made) is registered as a ``SveltosCluster`` (``lib.projectsveltos.io/v1beta1``) naming the
+kubeconfig Secret and key its family located, and the profiles select that.
 Schemas: the upstream CRDs under ``tests/schemas/``.
 """
 
@@ -28,16 +31,21 @@ from function.compose.delivery.mode import (
 from function.compose.providers.family import ClusterState
 from function.compose.readiness import AddonsState
 from function.model.bundle import AddonSpec
+from function.model.common import ObjectRef
 
 API_VERSION = "config.projectsveltos.io/v1beta1"
 PROFILE_PREFIX = "profile-tier-"
 CONFIGMAP_PREFIX = "configmap-"
+SVELTOS_CLUSTER = "sveltoscluster"
+SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
+CAPI_GROUP = "cluster.x-k8s.io"
 MANIFESTS_KEY = "manifests.yaml"
 LABEL_TIER = f"{naming.LABEL_PREFIX}tier"
 
 OBSERVED_PREFIXES: Mapping[str, tuple[str, ...]] = {
     PROFILE_PREFIX: ("status.updatedClusters", "status.updatingClusters", "status.failedClusters"),
     CONFIGMAP_PREFIX: ("metadata.name",),
+    SVELTOS_CLUSTER: ("status.ready",),
 }
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -71,6 +79,8 @@ class SveltosDelivery:
         for the cluster and for each profile's dependencies."""
         check_deliverable(addons, target, "sveltos")
         resources: dict[str, dict[str, Any]] = {}
+        if _registered(target):
+            resources[SVELTOS_CLUSTER] = _sveltos_cluster(target)
         by_addon: dict[str, tuple[str, ...]] = {}
         for tier, members in enumerate(tiers(addons)):
             name = f"{PROFILE_PREFIX}{tier}"
@@ -90,11 +100,14 @@ class SveltosDelivery:
         names: list[str],
     ) -> Delivered:
         """Each profile's report on this cluster."""
-        ref = target.cluster_ref
+        ref = selected(target)
         ready: dict[str, bool] = {}
         failures: dict[str, str] = {}
         for name in plan.resources:
             status = (observed.get(name) or {}).get("status") or {}
+            if name == SVELTOS_CLUSTER:
+                ready[name] = status.get("ready") is True
+                continue
             if not name.startswith(PROFILE_PREFIX):
                 ready[name] = name in observed
                 continue
@@ -140,8 +153,40 @@ def _metadata(target: DeliveryTarget, name: str, **labels: str) -> dict[str, Any
     return metadata
 
 
-def _profile(target: DeliveryTarget, tier: int, members: list[AddonSpec]) -> dict[str, Any]:
+def _registered(target: DeliveryTarget) -> bool:
+    """Whether the cluster needs a SveltosCluster: it is no Cluster API ``Cluster``."""
     ref = target.cluster_ref
+    return not (ref.kind == "Cluster" and ref.api_version.split("/")[0] == CAPI_GROUP)
+
+
+def selected(target: DeliveryTarget) -> ObjectRef:
+    """The cluster the profiles select: the Cluster API Cluster, or the SveltosCluster."""
+    if not _registered(target):
+        return target.cluster_ref
+    return ObjectRef(
+        api_version=SVELTOS_CLUSTER_API_VERSION,
+        kind="SveltosCluster",
+        name=target.xr_name,
+        namespace=target.namespace,
+    )
+
+
+def _sveltos_cluster(target: DeliveryTarget) -> dict[str, Any]:
+    metadata = _metadata(target, target.xr_name)
+    metadata["namespace"] = target.namespace
+    return {
+        "apiVersion": SVELTOS_CLUSTER_API_VERSION,
+        "kind": "SveltosCluster",
+        "metadata": metadata,
+        "spec": {
+            "kubeconfigName": target.kubeconfig.name,
+            "kubeconfigKeyName": target.kubeconfig.key,
+        },
+    }
+
+
+def _profile(target: DeliveryTarget, tier: int, members: list[AddonSpec]) -> dict[str, Any]:
+    ref = selected(target)
     spec: dict[str, Any] = {
         "clusterRefs": [
             {
