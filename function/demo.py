@@ -14,7 +14,10 @@
 5. An `AIModelDeployment` is placed on the fleet — the new cluster and two existing GPU
    clusters, their capacity read from their Nodes and Pods — and the decision is printed with
    the reason for every cluster.
-6. One XR of every kind (inference, training, edge on k3s and k0s) is rendered through the
+6. The seed's event scenario (`function.demo_events`): the workload cluster's GPU utilisation
+   ConfigMap crosses 80 % and an EventTrigger deploys one more model server; below 80 % it is
+   withdrawn. Both transitions are printed.
+7. One XR of every kind (inference, training, edge on k3s and k0s) is rendered through the
    same server, and the inference XR in the crossplane and sveltos delivery modes
    (`function.demo_kinds`).
 """
@@ -37,6 +40,7 @@ import grpc
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
+from function.demo_events import show_events
 from function.demo_kinds import show_kinds
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.deployment import parse_deployment_spec
@@ -110,8 +114,9 @@ def management_cluster(fleet: Fleet) -> EmulatedCluster:
     """An emulated management cluster with the CRDs Crossplane and CAPI would install."""
     mgmt = fleet.add_cluster("mgmt")
     install_capi_crds(mgmt)
-    bundle_crd = ROOT / "package" / "crds" / "addons.aifleet.io_addonbundles.yaml"
-    mgmt.apply_manifests(bundle_crd.read_text(), field_manager="crossplane")
+    for plural in ("addonbundles", "eventsources", "eventtriggers"):
+        crd = ROOT / "package" / "crds" / f"addons.aifleet.io_{plural}.yaml"
+        mgmt.apply_manifests(crd.read_text(), field_manager="crossplane")
     xrd = load_documents([ROOT / "xrds" / "aiinferencecluster.yaml"])[0]
     mgmt.apply(crd_from_xrd(xrd), field_manager="crossplane")
     mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
@@ -253,6 +258,7 @@ async def demo() -> None:
             writes = mgmt.writes.count(since=marks[0]) + workload.writes.count(since=marks[1])
             print(f"\nA second full resync wrote {writes} objects (hash-gated: nothing changed).")
             await place_a_model(mgmt, fleet, workload)
+            await show_events(mgmt, workload, "llama-eu")
             await asyncio.to_thread(show_kinds, partial(run_function, target))
         finally:
             running.cancel()

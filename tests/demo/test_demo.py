@@ -30,3 +30,11 @@ async def test_the_example_xr_becomes_ready_and_a_resync_writes_nothing(
     assert "Release(helm) llama-eu-nfd" in crossplane
     assert "Release(helm) llama-eu-gpu-operator" not in crossplane  # waits for nfd
     assert "delivery: sveltos: refused as is" in out
+    section = out[out.index("Event-driven add-ons") : out.index("Every XR kind")]
+    events = section.strip().splitlines()
+    high = events.index("monitoring/gpu-utilization on llama-eu: utilization=87%")
+    low = events.index("monitoring/gpu-utilization on llama-eu: utilization=45%")
+    assert any(line.endswith("bundle     scale-up-llama-eu") for line in events[high:low])
+    assert any(line.endswith("deployment 1 available") for line in events[high:low])
+    assert "triggered by GPU utilisation 87%" in events[low - 1]
+    assert events[-1].endswith("deployment absent")

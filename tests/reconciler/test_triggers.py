@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from tests.reconciler.harness import NAMESPACE, capi_cluster, eventually, is_ready, running
 from tests.reconciler.triggers_harness import (
+    REPO,
     events_of,
     gpu_source,
     matching_names,
@@ -242,3 +245,28 @@ async def test_a_rule_failing_at_run_time_keeps_what_was_instantiated(tmp_path: 
         utilization(workload, "20")
         await wait_trigger(h, "scale-up", lambda t: ready_reason(t) == "Evaluated")
         await eventually(lambda: trigger_bundles(h, "scale-up") == [], within=10, what="withdrawn")
+
+
+async def test_the_example_trigger_adds_a_model_server_above_80_percent(tmp_path: Path) -> None:
+    example = yaml.safe_load((REPO / "examples/events/gpu-utilization-scale-up.yaml").read_text())
+    labels = {"aifleet.io/gpu-product": "H100-80GB"}
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1", labels=labels), field_manager="test")
+        h.mgmt.apply(capi_cluster("cpu-only"), field_manager="test")
+        workload = await h.wait_workload("c1")
+        utilization(workload, "87%")
+        h.mgmt.apply(gpu_source(), field_manager="test")
+        h.mgmt.apply(example, field_manager="test")
+        await h.wait_bundle("scale-up-c1", is_ready)
+        server = workload.get("apps/v1", "Deployment", "c1-extra-server", "serving")
+        assert server["metadata"]["annotations"]["aifleet.io/triggered-by"] == (
+            "GPU utilisation 87%"
+        )
+        got = await wait_trigger(h, "scale-up", lambda t: matching_names(t) == ["gpu-utilization"])
+        assert [c["clusterRef"]["name"] for c in got["status"]["clusters"]] == ["c1"]
+        utilization(workload, "45%")
+        await eventually(
+            lambda: workload.find("apps/v1", "Deployment", "c1-extra-server", "serving") is None,
+            within=10,
+            what="the extra server withdrawn",
+        )
