@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image, two commands: `aifleet serve` (the composition function, the default) and
-# `aifleet reconcile` (the companion reconciler sidecar). Both stages run Debian 13's Python
+# One image, two commands: `aifleet serve` (the composition function, the entrypoint) and
+# `aifleet reconcile` (the companion reconciler sidecar, which sets its own `command`). The
+# entrypoint names the subcommand, so the `args` a DeploymentRuntimeConfig gives the
+# `package-runtime` container (`--debug`, `--max-recv-message-size=16`) are serve's flags. Both stages run Debian 13's Python
 # 3.13, so the virtualenv built in the first runs unchanged on the distroless image of the
 # second. The Helm binary is included: the reconciler renders charts with it when present.
 
@@ -28,5 +30,4 @@ COPY --from=build /venv/fn /venv/fn
 COPY --from=build /usr/local/bin/helm /usr/local/bin/helm
 EXPOSE 9443
 USER nonroot:nonroot
-ENTRYPOINT ["/venv/fn/bin/aifleet"]
-CMD ["serve"]
+ENTRYPOINT ["/venv/fn/bin/aifleet", "serve"]

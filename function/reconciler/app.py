@@ -1,7 +1,8 @@
 """Wiring of the reconciler sidecar: informers, workers, resync, leader election, probes.
 
 `ReconcilerApp` builds every part from `Settings` and a management-cluster client, then runs
-until cancelled: it serves ``/healthz``, ``/readyz`` and ``/metrics``, waits to become leader
+until cancelled: it serves ``/livez``, ``/readyz`` (answered by `probes`), ``/healthz`` (the
+process answers) and ``/metrics``, waits to become leader
 (when election is on), starts informers for AddonBundles, Cluster API Clusters, kubeconfig
 Secrets, EventSources and EventTriggers (and, on demand, for whatever kind a bundle's
 ``clusterRef`` names), runs the trigger controller (`function.reconciler.triggers`), and runs
@@ -40,6 +41,7 @@ from function.reconciler.inputs import Inputs
 from function.reconciler.keys import BundleKey, Key, StatusKey, TargetKey
 from function.reconciler.leader import LeaderElector, LeaseSettings
 from function.reconciler.metrics import Metrics
+from function.reconciler.probes import ProbeAnswer, WorkLoopWatch, readiness
 from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
@@ -65,7 +67,9 @@ class Settings:
     render_threads: int = 2
     """Threads rendering templates and charts (CPU-bound: about the number of cores)."""
     probe_address: str | None = "0.0.0.0:8081"
-    """Serve /healthz, /readyz and /metrics here (None: not at all)."""
+    """Serve /livez, /readyz, /healthz and /metrics here (None: not at all)."""
+    stall_timeout: float = 300.0
+    """Seconds every worker may hold its key while others wait before /livez fails."""
     lease: LeaseSettings | None = None
     """Leader election; None runs as the only replica."""
     timing: Timing = field(default_factory=Timing)
@@ -134,6 +138,7 @@ class ReconcilerApp:
         )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
         self.ready = asyncio.Event()
+        self.work_loop = WorkLoopWatch(settings.workers, settings.stall_timeout)
         self._informers: dict[GroupKind, Informer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.metrics.watch_state(
@@ -151,8 +156,9 @@ class ReconcilerApp:
                 await self.elector.acquire()
             await self._start_informers()
             self.ready.set()
-            for _ in range(self.settings.workers):
-                self._spawn(self._worker())
+            for worker in range(self.settings.workers):
+                self._spawn(self._worker(worker))
+            self.work_loop.running = True
             for _ in range(max(1, self.settings.workers // 4)):
                 self._spawn(self.triggers.run_worker())
             self._spawn(self._resync())
@@ -206,12 +212,19 @@ class ReconcilerApp:
 
     # --- work ----------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
+    async def _worker(self, worker: int) -> None:
+        try:
+            await self._work(worker)
+        finally:
+            self.work_loop.exited += 1
+
+    async def _work(self, worker: int) -> None:
         while True:
             try:
                 key = await self.queue.get()
             except QueueShutDownError:
                 return
+            self.work_loop.took(worker)
             kind = _key_kind(key)
             started = time.perf_counter()
             try:
@@ -232,6 +245,7 @@ class ReconcilerApp:
             finally:
                 self.metrics.duration.labels(kind).observe(time.perf_counter() - started)
                 self.queue.done(key)
+                self.work_loop.finished(worker)
 
     async def _resync(self) -> None:
         while True:
@@ -268,6 +282,7 @@ class ReconcilerApp:
             return None
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
@@ -279,11 +294,16 @@ class ReconcilerApp:
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _livez(self, _: web.Request) -> web.Response:
+        return _respond(self.work_loop.liveness(len(self.queue)))
+
     async def _readyz(self, _: web.Request) -> web.Response:
-        if self.ready.is_set():
-            return web.Response(text="ok")
-        standby = self.elector is not None and not self.elector.is_leader
-        return web.Response(status=503, text="standby" if standby else "starting")
+        answer = readiness(
+            electing=self.elector is not None,
+            leader=self.elector is not None and self.elector.is_leader,
+            synced=self.ready.is_set(),
+        )
+        return _respond(answer)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
@@ -298,6 +318,10 @@ def _both(first: OnChange, second: OnChange) -> OnChange:
         second(obj)
 
     return on_change
+
+
+def _respond(answer: ProbeAnswer) -> web.Response:
+    return web.Response(status=answer.status, text=answer.text)
 
 
 def _key_kind(key: Key) -> str:

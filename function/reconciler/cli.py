@@ -54,7 +54,13 @@ from function.reconciler.leader import LeadershipLostError, LeaseSettings
     "--probe-address",
     default=":8081",
     show_default=True,
-    help="Address of /healthz, /readyz and /metrics ('' to disable).",
+    help="Address of /livez, /readyz, /healthz and /metrics ('' to disable).",
+)
+@click.option(
+    "--stall-timeout",
+    default=300.0,
+    show_default=True,
+    help="Seconds every worker may hold its key while others wait before /livez fails.",
 )
 @click.option("--leader-elect/--no-leader-elect", default=False, show_default=True)
 @click.option(
@@ -92,6 +98,7 @@ def reconcile(
     chart_cache: Path,
     charts_root: Path,
     probe_address: str,
+    stall_timeout: float,
     leader_elect: bool,
     lease_namespace: str,
     lease_name: str,
@@ -111,6 +118,7 @@ def reconcile(
         chart_cache=chart_cache,
         charts_root=charts_root,
         probe_address=_address(probe_address),
+        stall_timeout=stall_timeout,
         lease=LeaseSettings(lease_namespace, identity, name=lease_name) if leader_elect else None,
         kube_qps=kube_api_qps,
         kube_burst=kube_api_burst,
