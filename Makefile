@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use (installed with apt-get when missing).
 SYSTEM_PACKAGES := docker-registry
 
-.PHONY: demo test lint typecheck unit install system-deps bench clean
+.PHONY: demo test lint typecheck unit install system-deps bench clean package
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,13 @@ test: lint typecheck unit
 demo: install system-deps
 	$(PY) -m function.demo
 
+# Both Crossplane package roots, checked against xpkg's rules: build each with
+# `cd _output/package/<function|configuration> && crossplane xpkg build ...` (README).
+package: install
+	$(PY) -m function.packaging _output/package
+
 bench: install system-deps
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache _output
