@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ from function.reconciler.apply import (
     withdraw,
 )
 from function.reconciler.gate import HealthGate, lua_message
-from function.reconciler.hashing import HASH_ANNOTATION, addon_input_hash
+from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
@@ -71,6 +72,7 @@ from function.reconciler.keys import Result
 from function.reconciler.metrics import ApplyCounts
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
 from function.reconciler.render import render_addon
+from function.reconciler.rendercache import RenderCache
 from function.reconciler.status import (
     all_pending,
     cluster_ref,
@@ -150,7 +152,11 @@ class Converger:
         self.counts = counts or ApplyCounts()
         self._inputs = Inputs(mgmt, clients, store)
         self._charts = charts
-        self._pool = render_pool
+        self._renders = RenderCache(render_pool)
+        self._namespaces: weakref.WeakKeyDictionary[KubeClient, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Per workload client, the namespaces known to exist (created or found)."""
         self._fetch_pool = fetch_pool
         self._clock = clock
         self._timing = timing or Timing()
@@ -276,10 +282,10 @@ class Converger:
         owner = target.owner(addon.name)
         input_hash: str | None = None
         try:
-            input_hash = await self._input_hash(target, addon, sources)
+            input_hash, render_key = await self._input_hash(target, addon, sources)
             # A failed add-on renders again: its hash records inputs that were never applied.
             if previous and previous.hash == input_hash and previous.phase is not AddonPhase.FAILED:
-                return await self._unchanged(target, addon, owner, previous, sources)
+                return await self._unchanged(target, addon, owner, previous, sources, render_key)
             if not readiness.allows(addon.gate):
                 return pending_addon(addon.name, target.previous, readiness.message)
             if addon.gate is ClusterGate.GPU_ALLOCATABLE and not await self._gpus(target):
@@ -287,7 +293,9 @@ class Converger:
                 return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
-            objects = await self._render(target, addon, owner, sources, tolerate_unknown=dry_run)
+            objects = await self._render(
+                target, addon, owner, sources, render_key, tolerate_unknown=dry_run
+            )
             if dry_run:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
             return await self._apply(target, addon, owner, objects, previous, input_hash)
@@ -309,6 +317,7 @@ class Converger:
         owner: Owner,
         previous: AddonStatus,
         sources: dict[str, str],
+        render_key: str,
     ) -> AddonStatus:
         """Inputs as last applied: done stays done (checking drift when due), a dry run's
         plan stands, others are judged again from what is live."""
@@ -322,7 +331,7 @@ class Converger:
                     owner,
                     addon,
                     previous.hash,
-                    partial(self._render, target, addon, owner, sources),
+                    partial(self._render, target, addon, owner, sources, render_key),
                 )
             return previous
         kinds = self._gate.kinds_to_read(target.key, addon.name, previous.kinds)
@@ -340,17 +349,29 @@ class Converger:
         previous: AddonStatus | None,
         input_hash: str,
     ) -> AddonStatus:
-        if addon.namespace:
+        namespaces = self._namespaces.setdefault(target.client, set())
+        if addon.namespace and addon.namespace not in namespaces:
             await ensure_namespace(target.client, addon.namespace)
+            namespaces.add(addon.namespace)
         if target.spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
             self._healer.remember(target.key, addon.name, input_hash, objects)
-        applied = await apply_objects(
+        apply = partial(
+            apply_objects,
             target.client,
             owner,
             objects,
-            previous_kinds=previous.kinds if previous else None,
+            previous_kinds=_applied_kinds(previous),
             force=addon.force_conflicts,
         )
+        try:
+            applied = await apply()
+        except NotFoundError:
+            if not addon.namespace or addon.namespace not in namespaces:
+                raise
+            namespaces.discard(addon.namespace)  # deleted since: create it again, once
+            await ensure_namespace(target.client, addon.namespace)
+            namespaces.add(addon.namespace)
+            applied = await apply()
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
         base = AddonStatus(
@@ -414,12 +435,15 @@ class Converger:
         except RenderError as exc:
             return exc
 
-    async def _input_hash(self, target: _Target, addon: AddonSpec, sources: dict[str, str]) -> str:
-        """What the add-on would render from, hashed (fetching its chart, hence a thread)."""
+    async def _input_hash(
+        self, target: _Target, addon: AddonSpec, sources: dict[str, str]
+    ) -> tuple[str, str]:
+        """What the add-on would render from, hashed with and without the target (fetching
+        its chart, hence a thread): the input hash and the render key."""
 
-        def digest() -> str:
+        def digest() -> tuple[str, str]:
             chart = self._charts.fetch(addon.name, addon.helm).digest if addon.helm else None
-            return addon_input_hash(
+            return addon_hashes(
                 addon, target.context, sources, chart, sync_mode=target.spec.sync_mode.value
             )
 
@@ -432,10 +456,12 @@ class Converger:
         addon: AddonSpec,
         owner: Owner,
         sources: dict[str, str],
+        render_key: str,
         *,
         tolerate_unknown: bool = False,
     ) -> list[Object]:
-        """The add-on's objects, rendered in a worker thread and prepared for apply."""
+        """The add-on's objects, rendered in a worker thread (or as another target with the
+        same input hash rendered them) and prepared for apply."""
 
         def render() -> list[Object]:
             self.counts.renders += 1
@@ -443,7 +469,7 @@ class Converger:
                 addon, target.context, manifests_from=sources, charts=self._charts
             ).objects
 
-        rendered = await asyncio.get_running_loop().run_in_executor(self._pool, render)
+        rendered = await self._renders.get(render_key, render)
         infos = await resolve_kinds(
             target.client, rendered, addon=addon.name, tolerate_unknown=tolerate_unknown
         )
@@ -458,6 +484,14 @@ class Converger:
 
 
 # --- pure helpers --------------------------------------------------------------------------
+
+
+def _applied_kinds(previous: AddonStatus | None) -> list[str] | None:
+    """The kinds an earlier apply may have left objects of; None when nothing was applied
+    (no status, or only ever pending), so a first install reads nothing before writing."""
+    if previous is None or (previous.phase is AddonPhase.PENDING and not previous.kinds):
+        return None
+    return previous.kinds
 
 
 def _done(previous: AddonStatus | None) -> bool:

@@ -110,20 +110,42 @@ def addon_input_hash(
     not cause a re-render; the cluster's uid is always in, so a cluster recreated under the
     same name gets every add-on again.
     """
+    return addon_hashes(addon, context, manifests_from, chart_digest, sync_mode=sync_mode)[0]
+
+
+def addon_hashes(
+    addon: AddonSpec,
+    context: TemplateContext,
+    manifests_from: Mapping[str, str],
+    chart_digest: str | None = None,
+    *,
+    sync_mode: str = "",
+) -> tuple[str, str]:
+    """`addon_input_hash`, and the render key: the same inputs without the cluster's uid and
+    the sync mode, which decide whether to render but not what renders — equal on every
+    cluster whose add-on reads the same values (`function.reconciler.rendercache`)."""
     cluster_metadata = context.cluster.get("metadata") or {}
-    return _sha256(
-        {
-            "format": RENDER_FORMAT,
-            # A cluster deleted and created again under its name is a new target.
-            "cluster": cluster_metadata.get("uid"),
-            # A dry run applies nothing: leaving it must apply, entering it must plan.
-            "syncMode": sync_mode,
-            "addon": addon.to_dict(),
-            "context": _read_context(addon, context, manifests_from),
-            "manifestsFrom": dict(manifests_from),
-            "chart": chart_digest,
-        }
-    )
+    rendered = {
+        "addon": canonical_json(addon.to_dict()),
+        "chart": canonical_json(chart_digest),
+        "context": canonical_json(_read_context(addon, context, manifests_from)),
+        "format": canonical_json(RENDER_FORMAT),
+        "manifestsFrom": canonical_json(dict(manifests_from)),
+    }
+    target = {
+        **rendered,
+        # A cluster deleted and created again under its name is a new target.
+        "cluster": canonical_json(cluster_metadata.get("uid")),
+        # A dry run applies nothing: leaving it must apply, entering it must plan.
+        "syncMode": canonical_json(sync_mode),
+    }
+    return _sha256_of_parts(target), _sha256_of_parts(rendered)
+
+
+def _sha256_of_parts(parts: Mapping[str, bytes]) -> str:
+    """`_sha256` of the mapping whose values' `canonical_json` are ``parts``."""
+    body = b",".join(canonical_json(key) + b":" + parts[key] for key in sorted(parts))
+    return hashlib.sha256(b"{" + body + b"}").hexdigest()
 
 
 def _read_context(
