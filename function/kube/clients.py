@@ -23,6 +23,8 @@ from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
 from function.kube.client import KubeClient, Object
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ClientFactory = Callable[[Mapping[str, Any]], KubeClient]
 
 
@@ -108,7 +110,7 @@ def _build(factory: ClientFactory, kubeconfig: Mapping[str, Any], cluster_key: s
 
 def _parse_kubeconfig(kubeconfig: bytes, cluster_key: str) -> Mapping[str, Any]:
     try:
-        doc = yaml.safe_load(kubeconfig)
+        doc = yaml.load(kubeconfig, Loader=_Loader)
     except yaml.YAMLError:
         doc = None
     if not isinstance(doc, dict) or not doc.get("clusters"):

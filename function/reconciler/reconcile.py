@@ -26,6 +26,7 @@ from function.model.bundle import (
     GROUP,
     KIND,
     AddonBundleSpec,
+    AddonBundleStatus,
     ClusterAddonsStatus,
     StopMatchingBehavior,
     SyncMode,
@@ -95,7 +96,11 @@ class Reconciler:
         self._targets: dict[BundleKey, _Targets] = {}
         self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
-        self._written: dict[BundleKey, Object] = {}
+        self._statuses: dict[BundleKey, tuple[str, str, AddonBundleStatus | None]] = {}
+        """The bundle's status as last parsed, by uid and resourceVersion."""
+        self._written: dict[BundleKey, tuple[Object, AddonBundleStatus]] = {}
+        """The status last written, as sent and as composed (so reading it back costs no
+        parse)."""
         self._in_flight: dict[BundleKey, int] = {}
         self._idle: dict[BundleKey, asyncio.Event] = {}
         self._signatures: dict[BundleKey, tuple[object, ...]] = {}
@@ -185,7 +190,9 @@ class Reconciler:
         cluster = self._store.get_id(key.cluster)
         if cluster is None:
             await self._converger.forget_cluster(key.cluster)
-        previous = self.table.get(key) or _status_for(bundle, key.cluster)
+        previous = self.table.get(key) or _status_for(
+            self._read_status(key.bundle, bundle), key.cluster
+        )
         targets = self._targets.get(key.bundle)
         async with self._running(key.bundle):
             if targets is None or key.cluster not in targets.clusters:
@@ -264,7 +271,7 @@ class Reconciler:
             return DONE  # a target has not converged this generation; it queues this key
         entries = [self.table[t] for t in current]
         spec = self._spec(key, bundle)
-        previous = read_status(bundle)
+        previous = self._read_status(key, bundle)
         status = compose_status(
             generation=_generation(bundle),
             clusters=entries,
@@ -275,10 +282,11 @@ class Reconciler:
             dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
         )
         wanted = status.to_dict()
-        if wanted in (bundle.get("status"), self._written.get(key)):
+        written = self._written.get(key)
+        if wanted == bundle.get("status") or (written is not None and wanted == written[0]):
             return DONE
         await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, wanted)
-        self._written[key] = wanted
+        self._written[key] = (wanted, status)
         for change in transitions(previous, status):
             await self._events.transition(bundle, change)
         for cluster, count in drift_corrections(previous, status):
@@ -314,7 +322,9 @@ class Reconciler:
         parsed = None if isinstance(spec, SpecError) else spec
         if parsed is None or parsed.stop_matching_behavior is StopMatchingBehavior.WITHDRAW_ADDONS:
             for cid in self._known_clusters(key, bundle):
-                previous = self.table.get(TargetKey(key, cid)) or _status_for(bundle, cid)
+                previous = self.table.get(TargetKey(key, cid)) or _status_for(
+                    self._read_status(key, bundle), cid
+                )
                 if previous is None:
                     continue
                 try:
@@ -354,6 +364,19 @@ class Reconciler:
         self._specs[key] = (uid, generation, spec)
         return spec
 
+    def _read_status(self, key: BundleKey, bundle: Object) -> AddonBundleStatus | None:
+        """`read_status`, parsed once per version of the bundle."""
+        m = meta(bundle)
+        uid, version = str(m.get("uid", "")), str(m.get("resourceVersion", ""))
+        cached = self._statuses.get(key)
+        if cached is not None and cached[:2] == (uid, version) and version:
+            return cached[2]
+        written = self._written.get(key)
+        raw = bundle.get("status")
+        status = written[1] if written is not None and raw == written[0] else read_status(bundle)
+        self._statuses[key] = (uid, version, status)
+        return status
+
     def _resolve(self, key: BundleKey, spec: AddonBundleSpec) -> _Targets:
         if spec.cluster_ref is not None:
             ref = spec.cluster_ref
@@ -381,7 +404,7 @@ class Reconciler:
     def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
         """Clusters this bundle has status for, in memory or in its status."""
         known = {t.cluster for t in self.table if t.bundle == key}
-        status = read_status(bundle)
+        status = self._read_status(key, bundle)
         for entry in status.clusters if status else []:
             ref = entry.cluster_ref
             known.add(
@@ -398,6 +421,7 @@ class Reconciler:
         del self._targets[key]
         self._signatures.pop(key, None)
         self._specs.pop(key, None)
+        self._statuses.pop(key, None)
         self._written.pop(key, None)
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
@@ -420,9 +444,8 @@ def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:
     return spec
 
 
-def _status_for(bundle: Object, cid: ObjectId) -> ClusterAddonsStatus | None:
+def _status_for(status: AddonBundleStatus | None, cid: ObjectId) -> ClusterAddonsStatus | None:
     """The bundle's recorded status on one cluster (after a restart, the only memory)."""
-    status = read_status(bundle)
     for entry in status.clusters if status else []:
         ref = entry.cluster_ref
         if (GroupKind.of(ref.api_version, ref.kind), ref.name) == (cid.gk, cid.name):
