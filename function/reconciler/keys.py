@@ -48,6 +48,17 @@ class StatusKey:
         return f"status of {self.bundle}"
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class TriggerKey:
+    """One EventTrigger (its own queue, served by `function.reconciler.triggers`)."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
 Key = BundleKey | TargetKey | StatusKey
 
 

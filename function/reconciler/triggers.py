@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from function.errors import KubeError, LuaError, NotFoundError, SpecError
 from function.kube.client import KubeClient, Object, describe, meta
@@ -37,6 +38,7 @@ from function.model.events import (
     parse_event_source_spec,
     parse_event_trigger_spec,
 )
+from function.model.notifications import NotificationStatus
 from function.reconciler.events import EventRecorder
 from function.reconciler.eventwatch import EventWatches, KindView, WatchKey
 from function.reconciler.inputs import Inputs
@@ -48,7 +50,8 @@ from function.reconciler.instances import (
     owned_by,
     same_bundle,
 )
-from function.reconciler.keys import DONE, Result
+from function.reconciler.keys import DONE, Result, TriggerKey
+from function.reconciler.notify import Notice, Notifier
 from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.store import GroupKind, ObjectId, Store
@@ -63,6 +66,10 @@ from function.reconciler.triggerstatus import (
     ClusterOutcome,
     cluster_entry,
     compose,
+    deliveries,
+    describe_match,
+    generation_of,
+    phase_notices,
     read_trigger_status,
     ready_condition,
 )
@@ -77,17 +84,6 @@ BUNDLE = GroupKind(GROUP, BUNDLE_KIND)
 CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TriggerKey:
-    """One EventTrigger."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
 @dataclass
 class _Memory:
     """What the controller keeps of one trigger between reconciles."""
@@ -100,6 +96,8 @@ class _Memory:
     """Per source cluster: object → (resourceVersion, matched, message)."""
     matching: dict[str, frozenset[ResourceKey]] = field(default_factory=dict)
     written: Object | None = None
+    deliveries: dict[str, NotificationStatus] = field(default_factory=dict)
+    """The latest outcome per notification target, as deliveries report it."""
 
 
 class _StoppedError(Exception):
@@ -130,6 +128,7 @@ class TriggerController:
         self._clock = clock
         self.queue: WorkQueue[TriggerKey] = WorkQueue()
         self.watches = EventWatches(self._connect, self._watched_changed)
+        self.notifier = Notifier(mgmt, clock=clock)
         self._memory: dict[TriggerKey, _Memory] = {}
 
     # --- mapping changes to keys ---------------------------------------------------------
@@ -201,6 +200,7 @@ class TriggerController:
         """Stop the queue and every watch."""
         self.queue.shutdown()
         await self.watches.close()
+        await self.notifier.close()
 
     # --- reconcile -----------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ class TriggerController:
             return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
         bundles = await self._keep_bundles(key, trigger, spec, outcomes, objects, collect)
         recorded = self._recorded(key, trigger)
-        await self._record_matches(trigger, recorded, outcomes)
+        await self._record_matches(trigger, spec, recorded, outcomes)
         return await self._write_status(key, trigger, spec, outcomes, bundles, recorded)
 
     def _read(
@@ -350,9 +350,33 @@ class TriggerController:
         written = self._memory[key].written
         return read_trigger_status({"status": written} if written else trigger)
 
+    async def _tell(
+        self,
+        trigger: Object,
+        spec: EventTriggerSpec,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+    ) -> None:
+        """A Kubernetes Event, and the same notice to the trigger's webhooks (in the
+        background: delivery never holds up the reconcile)."""
+        await self._events.record(trigger, reason=reason, message=message, warning=warning)
+        m = meta(trigger)
+        key = TriggerKey(str(m["namespace"]), str(m["name"]))
+        notice = Notice(f"EventTrigger {key}", reason, message, warning)
+        self.notifier.send(key.namespace, spec.notifications, notice, partial(self._delivered, key))
+
+    def _delivered(self, key: TriggerKey, outcome: NotificationStatus) -> None:
+        memory = self._memory.get(key)
+        if memory is not None:
+            memory.deliveries[outcome.name] = outcome
+            self.queue.add(key)
+
     async def _record_matches(
         self,
         trigger: Object,
+        spec: EventTriggerSpec,
         status: EventTriggerStatus | None,
         outcomes: dict[str, ClusterOutcome | None],
     ) -> None:
@@ -367,13 +391,11 @@ class TriggerController:
                 continue
             old = before.get(name, frozenset())
             for rk in sorted(outcome.matching - old):
-                await self._events.record(
-                    trigger, reason="Matched", message=_describe(rk, name, outcome.message)
+                await self._tell(
+                    trigger, spec, "Matched", describe_match(rk, name, outcome.message)
                 )
             for rk in sorted(old - outcome.matching):
-                await self._events.record(
-                    trigger, reason="Unmatched", message=_describe(rk, name, None)
-                )
+                await self._tell(trigger, spec, "Unmatched", describe_match(rk, name, None))
 
     async def _write_status(
         self,
@@ -412,19 +434,23 @@ class TriggerController:
                 )
             )
             total += len(outcome.matching)
+        for reason, text, warning in phase_notices(status, entries):
+            await self._tell(trigger, spec, reason, text, warning=warning)
         message = f"{total} matching object(s) on {len(outcomes)} cluster(s)"
         condition = ready_condition(
             status,
-            generation=_generation(trigger),
+            generation=generation_of(trigger),
             reason="Evaluated",
             message=message,
             now=now,
         )
         composed = compose(
-            generation=_generation(trigger),
+            generation=generation_of(trigger),
             clusters=entries,
             condition=condition,
-            notifications=status.notifications if status else (),
+            notifications=deliveries(
+                status.notifications if status else (), self._memory[key].deliveries
+            ),
         )
         return await self._patch_status(key, trigger, composed.to_dict())
 
@@ -437,13 +463,13 @@ class TriggerController:
     ) -> Result:
         condition = ready_condition(
             status,
-            generation=_generation(trigger),
+            generation=generation_of(trigger),
             reason=stop.reason,
             message=stop.message,
             now=self._clock(),
         )
         composed = compose(
-            generation=_generation(trigger),
+            generation=generation_of(trigger),
             clusters=status.clusters if status else (),
             condition=condition,
             notifications=status.notifications if status else (),
@@ -483,14 +509,3 @@ class TriggerController:
                         BUNDLE_API_VERSION, BUNDLE_KIND, str(meta(bundle)["name"]), key.namespace
                     )
         return DONE
-
-
-def _generation(obj: Object) -> int:
-    return int(meta(obj).get("generation") or 0)
-
-
-def _describe(rk: ResourceKey, cluster: str, message: str | None) -> str:
-    _, kind, namespace, name = rk
-    where = f"{namespace}/" if namespace else ""
-    text = f"{kind} {where}{name} on {cluster}"
-    return f"{text}: {message}" if message else text

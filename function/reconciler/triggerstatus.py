@@ -10,7 +10,7 @@ unchanged trigger composes an unchanged status and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
@@ -148,3 +148,47 @@ def compose(
         notifications=list(notifications),
         conditions=[condition],
     )
+
+
+def phase_notices(
+    before: EventTriggerStatus | None, after: Sequence[TriggerClusterStatus]
+) -> list[tuple[str, str, bool]]:
+    """(reason, message, warning) for every instantiated add-on that failed, or recovered
+    from failing, between two statuses."""
+    old: dict[tuple[str, str], AddonPhase] = {}
+    for entry in before.clusters if before else []:
+        for made in entry.instantiated:
+            for addon, phase in made.phases.items():
+                old[(made.bundle, addon)] = phase
+    notices: list[tuple[str, str, bool]] = []
+    for entry in after:
+        for made in entry.instantiated:
+            for addon, phase in sorted(made.phases.items()):
+                was = old.get((made.bundle, addon))
+                where = f"add-on {addon} of {made.bundle}"
+                if phase is AddonPhase.FAILED and was is not AddonPhase.FAILED:
+                    notices.append(("Failed", f"{where} failed", True))
+                elif phase is AddonPhase.HEALTHY and was is AddonPhase.FAILED:
+                    notices.append(("Healthy", f"{where} is healthy again", False))
+    return notices
+
+
+def deliveries(
+    previous: Sequence[NotificationStatus], current: Mapping[str, NotificationStatus]
+) -> list[NotificationStatus]:
+    """The notification outcomes to report: the latest per target, by name."""
+    merged = {n.name: n for n in previous} | dict(current)
+    return [merged[name] for name in sorted(merged)]
+
+
+def generation_of(obj: Object) -> int:
+    """An object's metadata.generation (0 when unset)."""
+    return int(meta(obj).get("generation") or 0)
+
+
+def describe_match(rk: ResourceKey, cluster: str, message: str | None) -> str:
+    """``ConfigMap monitoring/gpu-utilization on c1: <the rule's message>``."""
+    _, kind, namespace, name = rk
+    where = f"{namespace}/" if namespace else ""
+    text = f"{kind} {where}{name} on {cluster}"
+    return f"{text}: {message}" if message else text
