@@ -7,7 +7,7 @@
 # second. The Helm binary is included: the reconciler renders charts with it when present.
 
 FROM debian:13-slim AS build
-ARG HELM_VERSION=v4.0.0
+ARG HELM_VERSION=v4.2.3
 ARG TARGETARCH=amd64
 RUN apt-get update \
  && apt-get install --yes --no-install-recommends python3-venv curl ca-certificates \

@@ -70,6 +70,16 @@ class PatchType(StrEnum):
     STRATEGIC = "application/strategic-merge-patch+json"
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What Helm calls ``.Capabilities``: ``KubeVersion`` and ``APIVersions``."""
+
+    kube_version: str
+    """The server's ``gitVersion`` (``v1.33.2``)."""
+    api_versions: tuple[str, ...]
+    """Every served group-version and group-version/Kind, sorted (``apps/v1/Deployment``)."""
+
+
 class KubeClient(Protocol):
     """A small async client for one Kubernetes API server.
 
@@ -83,6 +93,10 @@ class KubeClient(Protocol):
 
     async def preferred_version(self, group: str) -> str:
         """The server's preferred version of ``group`` (e.g. ``v1beta2``)."""
+        ...
+
+    async def capabilities(self) -> Capabilities:
+        """The server's version and served API versions, as Helm's ``.Capabilities``."""
         ...
 
     async def get(

@@ -3,20 +3,27 @@
 Paths are built from ``(apiVersion, kind)`` the way kube-apiserver lays them out. The
 `Discovery` cache is filled one group-version at a time from ``/api/v1`` or
 ``/apis/<group>/<version>`` and refreshed when a kind is missing (a CRD may have been
-registered since). Parsing is pure; the fetch is injected by the transport (`function.kube.rest`).
+registered since). `Discovery.capabilities` reads ``/version`` and every served group-version
+for Helm's ``.Capabilities``, at most once a ``CAPABILITIES_TTL``. Parsing is pure; the fetch is
+injected by the transport (`function.kube.rest`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from function.errors import NotFoundError
-from function.kube.client import ResourceInfo, group_of
+from function.kube.client import Capabilities, ResourceInfo, group_of
 
 Fetch = Callable[[str], Awaitable[Mapping[str, Any]]]
 """GET a discovery path and return the decoded JSON (raises `NotFoundError` on 404)."""
+
+CAPABILITIES_TTL = 60.0
+"""Seconds a cluster's capabilities are reused: CRDs an add-on installs show up after this."""
 
 
 def group_version_path(api_version: str) -> str:
@@ -68,9 +75,11 @@ def object_path(
 class Discovery:
     """A cache of `ResourceInfo` per group-version, used from one event loop."""
 
-    def __init__(self, fetch: Fetch) -> None:
+    def __init__(self, fetch: Fetch, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
         self._kinds: dict[str, dict[str, ResourceInfo]] = {}
+        self._monotonic = monotonic
+        self._capabilities: tuple[float, Capabilities] | None = None
 
     def cached(self, api_version: str, kind: str) -> ResourceInfo | None:
         """The known `ResourceInfo` of ``kind``, without asking the server."""
@@ -100,8 +109,39 @@ class Discovery:
             raise NotFoundError(f"the server does not serve group {group!r}", status=404)
         return str(version)
 
+    async def capabilities(self) -> Capabilities:
+        """``/version`` and every group-version with its kinds (cached for a TTL)."""
+        now = self._monotonic()
+        if self._capabilities is not None and now - self._capabilities[0] < CAPABILITIES_TTL:
+            return self._capabilities[1]
+        version, core, groups = await asyncio.gather(
+            self._fetch("/version"), self._fetch("/api"), self._fetch("/apis")
+        )
+        served = [str(v) for v in core.get("versions") or []]
+        for group in groups.get("groups") or []:
+            served.extend(str(v["groupVersion"]) for v in group.get("versions") or [])
+        kinds = await asyncio.gather(*(self._refresh(gv) for gv in served))
+        found = capabilities_of(version, served, kinds)
+        self._capabilities = (now, found)
+        return found
+
     async def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
         doc = await self._fetch(group_version_path(api_version))
         kinds = parse_resource_list(api_version, doc)
         self._kinds[api_version] = kinds
         return kinds
+
+
+def capabilities_of(
+    version: Mapping[str, Any],
+    group_versions: list[str],
+    kinds: list[dict[str, ResourceInfo]],
+) -> Capabilities:
+    """Helm's version set: each group-version and each ``group-version/Kind``."""
+    names = set(group_versions)
+    for gv, by_kind in zip(group_versions, kinds, strict=True):
+        names.update(f"{gv}/{kind}" for kind in by_kind)
+    git_version = str(version.get("gitVersion") or "")
+    if not git_version:
+        raise NotFoundError("the server's /version names no gitVersion", status=404)
+    return Capabilities(git_version, tuple(sorted(names)))

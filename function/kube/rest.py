@@ -18,6 +18,7 @@ from typing import Any
 from function.errors import GoneError
 from function.kube.client import (
     FIELD_MANAGER,
+    Capabilities,
     EventType,
     Object,
     ObjectList,
@@ -79,6 +80,9 @@ class RestClient(ABC):
 
     async def preferred_version(self, group: str) -> str:
         return await self._discovery.preferred_version(group)
+
+    async def capabilities(self) -> Capabilities:
+        return await self._discovery.capabilities()
 
     async def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

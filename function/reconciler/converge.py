@@ -463,10 +463,16 @@ class Converger:
         """The add-on's objects, rendered in a worker thread (or as another target with the
         same input hash rendered them) and prepared for apply."""
 
+        capabilities = await target.client.capabilities() if addon.helm is not None else None
+
         def render() -> list[Object]:
             self.counts.renders += 1
             return render_addon(
-                addon, target.context, manifests_from=sources, charts=self._charts
+                addon,
+                target.context,
+                manifests_from=sources,
+                charts=self._charts,
+                capabilities=capabilities,
             ).objects
 
         rendered = await self._renders.get(render_key, render)

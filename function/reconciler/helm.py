@@ -35,8 +35,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import helm_python as helm
+from helm_python import _native
 
 from function.errors import RenderError, SourceLocation
+from function.kube.client import Capabilities
 from function.model.bundle import HelmSource
 from function.reconciler.charts import ChartFetcher, FetchedChart
 from function.reconciler.manifests import parse_objects
@@ -58,6 +60,8 @@ class Release:
 
     name: str
     namespace: str
+    capabilities: Capabilities | None = None
+    """The workload cluster's version and APIs (None: Helm's built-in defaults)."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,19 @@ class SdkEngine:
     ) -> ChartFiles:
         """Render with the chart handle cached for ``chart.digest``."""
         loaded = self._load(chart)
-        rendered = loaded.render(
-            dict(values), name=release.name, namespace=release.namespace, is_install=True
+        opts: dict[str, Any] = {
+            "name": release.name,
+            "namespace": release.namespace,
+            "is_install": True,
+        }
+        if release.capabilities is not None:
+            opts["kube_version"] = release.capabilities.kube_version
+            opts["api_versions"] = list(release.capabilities.api_versions)
+        # `Chart.render` does not pass Capabilities on; helm_render, which it wraps, reads them.
+        text = _native.call_string(
+            "helm_render", loaded._raw(), json.dumps(dict(values)), json.dumps(opts)
         )
+        rendered: dict[str, str] = json.loads(text)
         crds = sorted((crd["filename"], crd["data"]) for crd in loaded.crds)
         return ChartFiles(tuple(crds), tuple(sorted(rendered.items())))
 
@@ -147,6 +161,10 @@ class BinaryEngine:
                 "--include-crds",
                 "--skip-tests",
             ]
+            if release.capabilities is not None:
+                command += ["--kube-version", release.capabilities.kube_version]
+                for api_version in release.capabilities.api_versions:
+                    command += ["--api-versions", api_version]
             try:
                 done = subprocess.run(
                     command, capture_output=True, text=True, timeout=self._timeout, check=False
@@ -194,11 +212,17 @@ class ChartRenderer:
         return self.fetcher.fetch(source, addon=addon)
 
     def render(
-        self, addon: str, source: HelmSource, values: Mapping[str, Any], namespace: str
+        self,
+        addon: str,
+        source: HelmSource,
+        values: Mapping[str, Any],
+        namespace: str,
+        capabilities: Capabilities | None = None,
     ) -> list[ChartObject]:
-        """The objects the chart renders for ``values`` (already templated by the caller)."""
+        """The objects the chart renders for ``values`` (already templated by the caller),
+        against the target cluster's ``capabilities`` as an install into it would."""
         chart = self.fetch(addon, source)
-        release = Release(source.release_name or addon, namespace)
+        release = Release(source.release_name or addon, namespace, capabilities)
         try:
             files = self.engine.render(chart, values, release)
         except helm.HelmError as exc:

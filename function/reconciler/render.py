@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from function.errors import RenderError, SourceLocation
+from function.kube.client import Capabilities
 from function.model.bundle import AddonSpec, HelmSource
 from function.model.values import merge_values
 from function.reconciler.helm import ChartRenderer
@@ -60,6 +61,7 @@ def render_addon(
     *,
     manifests_from: Mapping[str, str],
     charts: ChartRenderer,
+    capabilities: Capabilities | None = None,
 ) -> RenderedAddon:
     """Render every source of ``addon``; raise `RenderError` at the first failure.
 
@@ -73,7 +75,7 @@ def render_addon(
         values = render_values(addon.name, addon.helm, context)
         namespace = addon.namespace or DEFAULT_NAMESPACE
         digest = charts.fetch(addon.name, addon.helm).digest
-        for item in charts.render(addon.name, addon.helm, values, namespace):
+        for item in charts.render(addon.name, addon.helm, values, namespace, capabilities):
             objects.append(item.body)
             sources.append(item.file)
     texts = {"manifests": addon.manifests} if addon.manifests is not None else {}
