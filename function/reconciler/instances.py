@@ -83,7 +83,7 @@ def desired_bundles(
                 "name": cluster_name,
             }
         else:
-            body["clusterSelector"] = spec.destination_cluster_selector.to_dict()
+            body["clusterSelector"] = spec.destination_cluster_selector.to_manifest()
         bundles[name] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
