@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from function.errors import KubeError
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS
-from function.kube.client import KubeClient
+from function.kube.client import KubeClient, Object, meta
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
 from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
@@ -45,6 +45,7 @@ from function.reconciler.probes import ProbeAnswer, WorkLoopWatch, readiness
 from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
+from function.reconciler.shards import Shards, ShardSettings, shard_of
 from function.reconciler.store import GroupKind, Store
 from function.reconciler.triggers import TriggerController
 from function.reconciler.watch import Informer, OnChange
@@ -78,6 +79,8 @@ class Settings:
     """Requests per second to each workload cluster, after a burst (0: no client-side limit)."""
     kube_burst: int = DEFAULT_BURST
     """Requests to one workload cluster at once before ``kube_qps`` applies."""
+    shards: ShardSettings | None = None
+    """Sharding over replicas through Leases; None reconciles every bundle."""
 
 
 def utc_now() -> str:
@@ -137,6 +140,10 @@ class ReconcilerApp:
             clock=utc_now,
         )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
+        self.shards = Shards(mgmt, settings.shards) if settings.shards else None
+        if self.shards is not None:
+            self.reconciler.owns = self._owns
+            self.triggers.owns = self._owns
         self.ready = asyncio.Event()
         self.work_loop = WorkLoopWatch(settings.workers, settings.stall_timeout)
         self._informers: dict[GroupKind, Informer] = {}
@@ -155,6 +162,9 @@ class ReconcilerApp:
             if self.elector is not None:
                 await self.elector.acquire()
             await self._start_informers()
+            if self.shards is not None:
+                await self.shards.step(self._shards_changed)
+                self._spawn(self.shards.run(self._shards_changed))
             self.ready.set()
             for worker in range(self.settings.workers):
                 self._spawn(self._worker(worker))
@@ -167,6 +177,25 @@ class ReconcilerApp:
             await asyncio.Event().wait()  # until cancelled
         finally:
             await self._shutdown(runner)
+
+    # --- shards -------------------------------------------------------------------------
+
+    def _owns(self, obj: Object) -> bool:
+        """Whether this replica's shards include a bundle's cluster (a bundle without a
+        known ``clusterRef`` cluster, and a trigger, go by their own uid)."""
+        assert self.shards is not None
+        ref = (obj.get("spec") or {}).get("clusterRef") if obj.get("kind") == KIND else None
+        cluster = None
+        if isinstance(ref, dict) and ref.get("name"):
+            gk = GroupKind.of(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+            namespace = str(ref.get("namespace") or meta(obj).get("namespace", ""))
+            cluster = self.store.get(gk, namespace, str(ref["name"]))
+        return self.shards.owns(shard_of(cluster or obj, self.shards.count))
+
+    def _shards_changed(self, gained: frozenset[int], lost: frozenset[int]) -> None:
+        """Shards changed hands: look at everything again (what is not ours is skipped)."""
+        self.reconciler.resync()
+        self.triggers.resync()
 
     # --- informers -----------------------------------------------------------------------
 
@@ -334,4 +363,6 @@ def _key_kind(key: Key) -> str:
 
 
 def _identity(settings: Settings) -> str:
-    return settings.lease.identity if settings.lease else ""
+    if settings.lease:
+        return settings.lease.identity
+    return settings.shards.identity if settings.shards else ""

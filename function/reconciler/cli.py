@@ -23,6 +23,7 @@ from function.kube.adapter import (
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
+from function.reconciler.shards import ShardSettings
 
 
 @click.command()
@@ -89,6 +90,26 @@ from function.reconciler.leader import LeadershipLostError, LeaseSettings
     show_default=True,
     help="Requests to one workload cluster at once before --kube-api-qps applies.",
 )
+@click.option(
+    "--shard-count",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Cut the fleet into N shards held through Leases, each replica its share (0: off).",
+)
+@click.option(
+    "--lease-duration",
+    type=click.FloatRange(min=1.0),
+    default=15.0,
+    show_default=True,
+    help="Seconds a Lease (leader or shard) lasts unrenewed before another replica takes it.",
+)
+@click.option(
+    "--shards",
+    "shard_list",
+    default="",
+    help="Hold only these shards (comma-separated, e.g. 0,2) instead of a fair share.",
+)
 @click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
 def reconcile(
     kubeconfig: Path | None,
@@ -105,6 +126,9 @@ def reconcile(
     identity: str,
     kube_api_qps: float,
     kube_api_burst: int,
+    lease_duration: float,
+    shard_count: int,
+    shard_list: str,
     debug: bool,
 ) -> None:
     """Apply AddonBundles to their clusters once they are ready, and keep them applied."""
@@ -119,9 +143,12 @@ def reconcile(
         charts_root=charts_root,
         probe_address=_address(probe_address),
         stall_timeout=stall_timeout,
-        lease=LeaseSettings(lease_namespace, identity, name=lease_name) if leader_elect else None,
+        lease=_lease(leader_elect, lease_namespace, identity, lease_name, lease_duration),
         kube_qps=kube_api_qps,
         kube_burst=kube_api_burst,
+        shards=_shards(
+            shard_count, shard_list, lease_namespace, identity, lease_name, lease_duration
+        ),
     )
     if kubeconfig is not None:
         config = configuration_from_kubeconfig(
@@ -135,6 +162,57 @@ def reconcile(
         raise click.ClickException(f"{exc}; exiting so a standby takes over") from None
     except KeyboardInterrupt:
         pass
+
+
+def _lease(
+    elect: bool, namespace: str, identity: str, name: str, duration: float
+) -> LeaseSettings | None:
+    """Leader election's settings, timings scaled from client-go's 15/10/2 s."""
+    if not elect:
+        return None
+    return LeaseSettings(
+        namespace,
+        identity,
+        name=name,
+        lease_duration=duration,
+        renew_deadline=duration * 2 / 3,
+        retry_period=duration * 2 / 15,
+    )
+
+
+def _shards(
+    count: int, listed: str, namespace: str, identity: str, prefix: str, duration: float
+) -> ShardSettings | None:
+    """The sharding flags as settings; a bad list names the flag and the value."""
+    if not count:
+        if listed:
+            raise click.BadParameter("needs --shard-count", param_hint="--shards")
+        return None
+    shards: tuple[int, ...] | None = None
+    if listed:
+        try:
+            shards = tuple(int(part) for part in listed.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                f"{listed!r} is not a comma-separated list of shard numbers",
+                param_hint="--shards",
+            ) from None
+        outside = [n for n in shards if not 0 <= n < count]
+        if outside:
+            raise click.BadParameter(
+                f"shard {outside[0]} is outside 0..{count - 1} (--shard-count {count})",
+                param_hint="--shards",
+            )
+    return ShardSettings(
+        namespace,
+        identity,
+        count,
+        shards=shards,
+        prefix=prefix,
+        lease_duration=duration,
+        renew_deadline=duration * 2 / 3,
+        retry_period=duration * 2 / 15,
+    )
 
 
 async def _run(settings: Settings, config: Configuration) -> None:

@@ -105,6 +105,8 @@ class Reconciler:
         self._idle: dict[BundleKey, asyncio.Event] = {}
         self._signatures: dict[BundleKey, tuple[object, ...]] = {}
         """What of each bundle, other than its status, the last queued look saw."""
+        self.owns: Callable[[Object], bool] = lambda bundle: True
+        """Whether this replica reconciles a bundle (`function.reconciler.shards`)."""
 
     # --- mapping changes to keys ---------------------------------------------------------
 
@@ -152,7 +154,12 @@ class Reconciler:
     # --- reconcile -----------------------------------------------------------------------
 
     async def reconcile(self, key: Key) -> Result:
-        """Converge what ``key`` names."""
+        """Converge what ``key`` names (nothing, for a bundle of another replica's shard)."""
+        bundle_key = key if isinstance(key, BundleKey) else key.bundle
+        bundle = self._store.get(BUNDLE, bundle_key.namespace, bundle_key.name)
+        if bundle is not None and not self.owns(bundle):
+            self._not_mine(bundle_key, bundle)
+            return DONE
         if isinstance(key, BundleKey):
             return await self._bundle(key)
         if isinstance(key, TargetKey):
@@ -415,6 +422,17 @@ class Reconciler:
                 )
             )
         return known
+
+    def _not_mine(self, key: BundleKey, bundle: Object) -> None:
+        """Another replica reconciles the bundle: keep only the index that brings it back
+        when its cluster changes, and forget the rest (its status is the other's to write)."""
+        for target in [t for t in self.table if t.bundle == key]:
+            del self.table[target]
+            self._generations.pop(target, None)
+            self._converger.forget(str(key), target.cluster)
+        self._written.pop(key, None)
+        spec = self._spec(key, bundle)
+        self._index(key, _Targets() if isinstance(spec, SpecError) else self._resolve(key, spec))
 
     def _forget(self, key: BundleKey) -> None:
         self._index(key, _Targets())

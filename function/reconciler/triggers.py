@@ -130,6 +130,8 @@ class TriggerController:
         self.watches = EventWatches(self._connect, self._watched_changed)
         self.notifier = Notifier(mgmt, clock=clock)
         self._memory: dict[TriggerKey, _Memory] = {}
+        self.owns: Callable[[Object], bool] = lambda trigger: True
+        """Whether this replica reconciles a trigger (`function.reconciler.shards`)."""
 
     # --- mapping changes to keys ---------------------------------------------------------
 
@@ -207,6 +209,8 @@ class TriggerController:
     async def reconcile(self, key: TriggerKey) -> Result:
         """Converge one trigger."""
         trigger = self._store.get(TRIGGER, key.namespace, key.name)
+        if trigger is not None and not self.owns(trigger):
+            return DONE  # another replica's shard
         if trigger is None or meta(trigger).get("deletionTimestamp"):
             return await self._gone(key)
         memory = self._memory.setdefault(key, _Memory())
