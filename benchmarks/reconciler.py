@@ -22,7 +22,7 @@ object (from the emulator's write and request logs), the same for a second full 
 status and event writes to the management cluster, and memory per managed cluster: growth of
 the measured process's VmRSS from just before the start to convergence, over the clusters.
 
-    python benchmarks/reconciler.py [--clusters 100] [--transport aiohttp|threads]
+    python benchmarks/reconciler.py [--clusters 100,300,1000] [--transport aiohttp|threads]
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._baseline import NaiveApplier  # noqa: E402 - the root must be importable first
 from benchmarks._fleet import EmulatorProcess, Marks  # noqa: E402
+from benchmarks._reconciler_report import Phase, SideResult, growth, report  # noqa: E402
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig  # noqa: E402
 from function.kube.aio import AioAdapter  # noqa: E402
 from function.kube.client import KubeClient  # noqa: E402
@@ -59,48 +61,6 @@ PROVISION_TIMEOUT = 300.0
 CONVERGE_TIMEOUT = 600.0
 QUIET_SECONDS = 1.0
 """The reconciler has settled once its queue stayed empty and idle this long."""
-LEGEND = """
-objects: distinct objects a side wrote to the workload clusters (rendered ones and the
-  namespaces it created). API writes: effective writes in the emulator's write log (a no-op
-  apply is none); write/read requests: requests the workload clusters answered; mgmt: the
-  management cluster (status, finalizers, events; kubeconfig Secrets and bundles read).
-CPU: time.process_time() of the side's own process (reconcile loop, render threads, kubernetes
-  client threads); the emulator runs in a child process, its CPU shown apart.
-MB per cluster: growth of the process's VmRSS from just before the start to convergence, over
-  the clusters (fixed costs, such as loaded charts, included).""".strip()
-
-
-@dataclass
-class Phase:
-    """One measured phase (cold convergence, or a second full resync) of one side."""
-
-    seconds: float
-    cpu_seconds: float
-    renders: int
-    tally: dict[str, Any] = field(default_factory=dict)
-    """`benchmarks._fleet.Tally` of the phase, as a dict."""
-    emulator_cpu_seconds: float = 0.0
-    """CPU time of the emulator's process from the start of the phase to its tally."""
-
-
-@dataclass
-class SideResult:
-    """Everything one side measured; its process prints it as JSON."""
-
-    side: str
-    clusters: int
-    addons_per_cluster: int
-    rss_growth_kib: int
-    cold: Phase
-    resync: Phase
-    notes: str
-
-    @classmethod
-    def from_json(cls, text: str) -> SideResult:
-        """Read back what `asdict` wrote."""
-        doc = json.loads(text)
-        doc["cold"], doc["resync"] = Phase(**doc["cold"]), Phase(**doc["resync"])
-        return cls(**doc)
 
 
 class Stopwatch:
@@ -134,7 +94,9 @@ class Run:
 
     cold: Phase
     resync: Phase
+    restart: Phase
     rss_growth_kib: int
+    idle_rss_kib: int
     notes: str
 
 
@@ -167,24 +129,39 @@ def threaded_client(kubeconfig: Any) -> KubeClient:
     return ApiAdapter(configuration_from_kubeconfig(kubeconfig))
 
 
+def aifleet_app(kubeconfig: dict[str, Any], settings: Settings, transport: str) -> ReconcilerApp:
+    """`ReconcilerApp` with a management client on ``transport``."""
+    if transport == "threads":
+        client = threaded_client(kubeconfig)
+        return ReconcilerApp(settings, client, clients=WorkloadClients(threaded_client))
+    return ReconcilerApp(settings, AioAdapter(configuration_from_kubeconfig(kubeconfig)))
+
+
+@contextlib.asynccontextmanager
+async def running(app: ReconcilerApp) -> AsyncIterator[ReconcilerApp]:
+    """``app`` running until the block ends, then stopped and its client closed."""
+    task = asyncio.create_task(app.run())
+    try:
+        yield app
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app.mgmt.close()
+
+
 async def run_aifleet(
     emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, transport: str
 ) -> Run:
-    """Converge with `ReconcilerApp` from cold, then resync once."""
+    """Converge with `ReconcilerApp` from cold, resync once, then restart over the settled
+    fleet with a new process's memory (a new app: empty caches, new clients)."""
     settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None)
-    client: KubeClient
-    if transport == "threads":
-        client = threaded_client(kubeconfig)
-        app = ReconcilerApp(settings, client, clients=WorkloadClients(threaded_client))
-    else:
-        client = AioAdapter(configuration_from_kubeconfig(kubeconfig))
-        app = ReconcilerApp(settings, client)
+    app = aifleet_app(kubeconfig, settings, transport)
     bundles = int(emulator.call("bundles"))
     meter = Meter(emulator)
     rss_before = rss_kib()
     await meter.begin()
-    running = asyncio.create_task(app.run())
-    try:
+    async with running(app):
         converged = await emulator.wait_until("ready_bundles", bundles, within=CONVERGE_TIMEOUT)
         cold = meter.watch.stop(app.converger.counts.renders, ended=converged)
         rss_growth = rss_kib() - rss_before
@@ -196,19 +173,21 @@ async def run_aifleet(
         drained = await settle(app)
         resync = meter.watch.stop(app.converger.counts.renders - renders, ended=drained)
         resync = await meter.tally(resync)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await client.close()
+        idle_rss = rss_kib() - rss_before
+        notes = reconciles_per_cluster(app, bundles)
+    again = aifleet_app(kubeconfig, settings, transport)
+    await meter.begin()
+    async with running(again):
+        await again.ready.wait()
+        drained = await settle(again)
+        restart = await meter.tally(meter.watch.stop(again.converger.counts.renders, ended=drained))
     timing = settings.timing
     notes = (
         f"{settings.workers} workers, {settings.render_threads} render threads, requeue after"
         f" {timing.waiting:g} s waiting for health, {timing.gpu:g} s for GPUs;"
-        f" {transport} transport;"
-        f" reconciles per cluster (both phases): {reconciles_per_cluster(app, bundles)}"
+        f" {transport} transport; reconciles per cluster (cold and resync): {notes}"
     )
-    return Run(cold, resync, rss_growth, notes)
+    return Run(cold, resync, restart, rss_growth, idle_rss, notes)
 
 
 def reconciles_per_cluster(app: ReconcilerApp, clusters: int) -> str:
@@ -258,11 +237,13 @@ async def run_baseline(
         await meter.begin()
         failed = await applier.full_pass()
         resync = await meter.tally(meter.watch.stop((applier.passes - passes) * addons))
+        idle_rss = rss_kib() - rss_before
     finally:
         await applier.close()
         await client.close()
+    # A loop without memory starts again as it goes on: its restart is one more full pass.
     notes = f"{passes} bundle passes to converge, {failed} failed objects on the second pass"
-    return Run(cold, resync, rss_growth, notes)
+    return Run(cold, resync, resync, rss_growth, idle_rss, notes)
 
 
 async def settle(app: ReconcilerApp) -> float:
@@ -284,7 +265,15 @@ def measure(side: str, clusters: int, transport: str = "aiohttp") -> SideResult:
         run = run_aifleet if side == "aifleet" else run_baseline
         result = asyncio.run(run(emulator, kubeconfig, Path(cache), transport))
     return SideResult(
-        side, clusters, addons, result.rss_growth_kib, result.cold, result.resync, result.notes
+        side,
+        clusters,
+        addons,
+        result.rss_growth_kib,
+        result.idle_rss_kib,
+        result.cold,
+        result.resync,
+        result.restart,
+        result.notes,
     )
 
 
@@ -299,79 +288,29 @@ def run_side(side: str, clusters: int, transport: str) -> SideResult:
     return SideResult.from_json(output.strip().splitlines()[-1])
 
 
-def rows(result: SideResult) -> dict[str, float]:
-    """The figures of the table for one side."""
-    cold, resync = result.cold.tally, result.resync.tally
-    objects = cold["workload_objects"]
-    return {
-        "clusters": result.clusters,
-        "add-ons per cluster": result.addons_per_cluster,
-        "objects per cluster": objects / result.clusters,
-        "time to converge, cold (s)": result.cold.seconds,
-        "objects/s": objects / result.cold.seconds,
-        "CPU ms per applied object": result.cold.cpu_seconds * 1000 / objects,
-        "emulator CPU ms per object": result.cold.emulator_cpu_seconds * 1000 / objects,
-        "renders per cluster": result.cold.renders / result.clusters,
-        "API writes per object": cold["workload_writes"] / objects,
-        "write requests per object": cold["workload_write_requests"] / objects,
-        "read requests per object": cold["workload_read_requests"] / objects,
-        "mgmt writes per cluster": sum(cold["management_writes"].values()) / result.clusters,
-        "mgmt requests per cluster": cold["management_requests"] / result.clusters,
-        "2nd resync: writes": resync["workload_writes"],
-        "2nd resync: write requests": resync["workload_write_requests"],
-        "2nd resync: read requests": resync["workload_read_requests"],
-        "2nd resync: mgmt writes": sum(resync["management_writes"].values()),
-        "2nd resync: mgmt requests": resync["management_requests"],
-        "2nd resync: renders": result.resync.renders,
-        "2nd resync: seconds": result.resync.seconds,
-        "2nd resync: CPU ms per object": result.resync.cpu_seconds * 1000 / objects,
-        "MB per cluster (RSS growth)": result.rss_growth_kib / 1024 / result.clusters,
-    }
-
-
-def ratio(mine: float, theirs: float) -> str:
-    """``mine / theirs`` for printing."""
-    if theirs == 0:
-        return "-" if mine == 0 else "inf"
-    return f"{mine / theirs:.2f}"
-
-
-def report(aifleet: SideResult, baseline: SideResult) -> None:
-    """Print the side-by-side table, the ratios and what the figures are made of."""
-    mine, theirs = rows(aifleet), rows(baseline)
-    print(f"\n{'':<30}{'aifleet':>12}{'baseline':>12}{'ratio':>8}  (aifleet / baseline)")
-    for name, value in mine.items():
-        other = theirs[name]
-        print(f"{name:<30}{value:>12,.2f}{other:>12,.2f}{ratio(value, other):>8}")
-    kinds = aifleet.cold.tally["written_kinds"]
-    per_cluster = ", ".join(f"{n / aifleet.clusters:g} {k}" for k, n in sorted(kinds.items()))
-    print(f"\nobjects written per cluster (aifleet): {per_cluster}")
-    mgmt = aifleet.cold.tally["management_writes"]
-    print(
-        "aifleet writes to the management cluster: "
-        + ", ".join(f"{n} {what}" for what, n in sorted(mgmt.items()))
-    )
-    print(f"aifleet: {aifleet.notes}\nbaseline: {baseline.notes}")
-    print(LEGEND)
-
-
 def main() -> None:
-    """Measure both sides, each in a fresh process, and print the table."""
+    """Measure both sides at each fleet size, each in a fresh process, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument(
+        "--clusters", default="100", help="Fleet sizes, comma-separated (100,300,1000)."
+    )
     parser.add_argument("--side", choices=SIDES, help="Measure one side and print it as JSON.")
     parser.add_argument("--transport", choices=TRANSPORTS, default="aiohttp")
     args = parser.parse_args()
+    sizes = [int(n) for n in str(args.clusters).split(",")]
     if args.side:
-        print(json.dumps(asdict(measure(args.side, args.clusters, args.transport))))
+        print(json.dumps(asdict(measure(args.side, sizes[0], args.transport))))
         return
-    print(f"Reconciler: {args.clusters} clusters x the inference bundle, cold and resync")
-    results = {}
-    for side in SIDES:
-        started = time.perf_counter()
-        results[side] = run_side(side, args.clusters, args.transport)
-        print(f"  [{side}: {time.perf_counter() - started:.0f} s with set-up]")
-    report(results["aifleet"], results["baseline"])
+    results: dict[int, dict[str, SideResult]] = {}
+    for clusters in sizes:
+        print(f"Reconciler: {clusters} clusters x the inference bundle, cold, resync, restart")
+        results[clusters] = {}
+        for side in SIDES:
+            started = time.perf_counter()
+            results[clusters][side] = run_side(side, clusters, args.transport)
+            print(f"  [{side}: {time.perf_counter() - started:.0f} s with set-up]")
+        report(results[clusters]["aifleet"], results[clusters]["baseline"])
+    growth(results)
 
 
 if __name__ == "__main__":

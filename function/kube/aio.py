@@ -31,6 +31,10 @@ from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, encode
 DEFAULT_QPS = 20.0
 DEFAULT_BURST = 60
 """Per-cluster client-side limits: Sveltos' addon-controller defaults (--kube-api-qps/-burst)."""
+KEEPALIVE_SECONDS = 90.0
+"""How long an idle connection is kept (Go's ``http.Transport`` default): a fleet's clusters
+are visited every minute or so (drift checks, health polls), and a new connection costs more
+than the request it carries."""
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
 
@@ -160,7 +164,9 @@ class AioAdapter(RestClient):
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._config.connection_pool_maxsize or 32, ssl=self._ssl
+                limit=self._config.connection_pool_maxsize or 32,
+                ssl=self._ssl,
+                keepalive_timeout=KEEPALIVE_SECONDS,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

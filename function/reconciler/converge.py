@@ -152,7 +152,8 @@ class Converger:
         self.counts = counts or ApplyCounts()
         self._inputs = Inputs(mgmt, clients, store)
         self._charts = charts
-        self._renders = RenderCache(render_pool)
+        self._renders = RenderCache()
+        self._render_pool = render_pool
         self._namespaces: weakref.WeakKeyDictionary[KubeClient, set[str]] = (
             weakref.WeakKeyDictionary()
         )
@@ -330,7 +331,6 @@ class Converger:
                     target.key,
                     owner,
                     addon,
-                    previous.hash,
                     partial(self._render, target, addon, owner, sources, render_key),
                 )
             return previous
@@ -353,8 +353,6 @@ class Converger:
         if addon.namespace and addon.namespace not in namespaces:
             await ensure_namespace(target.client, addon.namespace)
             namespaces.add(addon.namespace)
-        if target.spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
-            self._healer.remember(target.key, addon.name, input_hash, objects)
         apply = partial(
             apply_objects,
             target.client,
@@ -463,17 +461,19 @@ class Converger:
         """The add-on's objects, rendered in a worker thread (or as another target with the
         same input hash rendered them) and prepared for apply."""
 
-        capabilities = await target.client.capabilities() if addon.helm is not None else None
-
-        def render() -> list[Object]:
+        async def render() -> list[Object]:
+            capabilities = await target.client.capabilities() if addon.helm else None
             self.counts.renders += 1
-            return render_addon(
+            run = partial(
+                render_addon,
                 addon,
                 target.context,
                 manifests_from=sources,
                 charts=self._charts,
                 capabilities=capabilities,
-            ).objects
+            )
+            loop = asyncio.get_running_loop()
+            return (await loop.run_in_executor(self._render_pool, run)).objects
 
         rendered = await self._renders.get(render_key, render)
         infos = await resolve_kinds(

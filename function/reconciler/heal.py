@@ -1,17 +1,17 @@
 """Self-healing for ``ContinuousWithDriftDetection``: when to look, what was applied, repair.
 
 The pure comparison lives in `drift`; this module holds its state. `Healer` decides when a
-target is due for a drift check (at most once per period), keeps what each add-on applied
-(so a check compares with it instead of rendering again; an LRU bound keeps memory flat on
-big fleets, and an evicted add-on is rendered again), and re-applies drifted objects with
-force, taking back fields another manager changed.
+target is due for a drift check (at most once per period) and re-applies drifted objects with
+force, taking back fields another manager changed. What an add-on applied is not kept per
+target: a check asks for the add-on's objects again, which the render cache
+(`function.reconciler.rendercache`) answers without rendering for every cluster of a class,
+so an idle cluster costs no copy of its objects.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from math import inf
 
@@ -22,9 +22,6 @@ from function.reconciler.drift import exclusions_for, find_drift
 
 log = logging.getLogger(__name__)
 
-INTENT_CACHE_SIZE = 4096
-"""Add-ons on clusters whose applied objects are kept for drift checks (others re-render)."""
-
 Render = Callable[[], Awaitable[list[Object]]]
 
 
@@ -33,7 +30,6 @@ class Healer:
 
     def __init__(self, period: float) -> None:
         self._period = period
-        self._intents: OrderedDict[tuple[str, str], tuple[str, list[Object]]] = OrderedDict()
         self._checked: dict[str, float] = {}
 
     def due(self, target: str) -> bool:
@@ -44,19 +40,9 @@ class Healer:
         self._checked[target] = now
         return True
 
-    def remember(self, target: str, addon: str, input_hash: str, objects: list[Object]) -> None:
-        """Keep what an add-on applied on a target, for the next check."""
-        key = (target, addon)
-        self._intents[key] = (input_hash, objects)
-        self._intents.move_to_end(key)
-        while len(self._intents) > INTENT_CACHE_SIZE:
-            self._intents.popitem(last=False)
-
     def forget(self, target: str) -> None:
         """Drop what is kept about a target that is no more."""
         self._checked.pop(target, None)
-        for key in [k for k in self._intents if k[0] == target]:
-            del self._intents[key]
 
     async def heal(
         self,
@@ -64,16 +50,11 @@ class Healer:
         target: str,
         owner: Owner,
         addon: AddonSpec,
-        input_hash: str,
         render: Render,
     ) -> int:
-        """Re-apply every object of ``addon`` that drifted; return how many."""
-        intent = self._intents.get((target, addon.name))
-        if intent is not None and intent[0] == input_hash:
-            objects = intent[1]
-        else:
-            objects = await render()
-            self.remember(target, addon.name, input_hash, objects)
+        """Re-apply every object of ``addon`` that drifted (``render`` gives what it applies,
+        as of its current input hash); return how many."""
+        objects = await render()
         live = await read_owned(client, owner, {kind_key(o) for o in objects})
         repaired = 0
         for obj in objects:

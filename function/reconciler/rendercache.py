@@ -6,6 +6,8 @@ digest, the render format), so two targets with the same input hash render the s
 a fleet of clusters of one class with one bundle renders each add-on once, not once per
 cluster. `RenderCache` keeps the most recent renders (an LRU bound keeps memory flat) and
 runs one render per hash at a time: workers that ask for a hash being rendered wait for it.
+Whatever a render needs beyond its inputs (a Helm chart's `Capabilities`, read from the
+workload cluster's discovery) is fetched by the render itself, so a hit costs no request.
 
 Cached objects are shared by every target that uses them and are never modified: the apply
 step (`function.reconciler.apply.prepare`) builds new top-level and metadata dicts for its
@@ -16,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable
 
 from function.kube.client import Object
 
@@ -28,16 +29,17 @@ Rendered = tuple[Object, ...]
 
 
 class RenderCache:
-    """Renders by input hash, on ``pool``'s threads, at most one at a time per hash."""
+    """Renders by input hash, at most one at a time per hash."""
 
-    def __init__(self, pool: Executor, size: int = CACHE_SIZE) -> None:
-        self._pool = pool
+    def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
         self._done: OrderedDict[str, Rendered] = OrderedDict()
         self._running: dict[str, asyncio.Future[Rendered]] = {}
 
-    async def get(self, input_hash: str, render: Callable[[], list[Object]]) -> list[Object]:
-        """The objects rendered for ``input_hash``, running ``render`` only on a miss."""
+    async def get(
+        self, input_hash: str, render: Callable[[], Awaitable[list[Object]]]
+    ) -> list[Object]:
+        """The objects rendered for ``input_hash``, awaiting ``render()`` only on a miss."""
         cached = self._done.get(input_hash)
         if cached is not None:
             self._done.move_to_end(input_hash)
@@ -49,7 +51,7 @@ class RenderCache:
         future: asyncio.Future[Rendered] = loop.create_future()
         self._running[input_hash] = future
         try:
-            objects = tuple(await loop.run_in_executor(self._pool, render))
+            objects = tuple(await render())
         except asyncio.CancelledError:
             future.cancel()  # shutting down: whoever waits is cancelled too
             raise
