@@ -33,12 +33,13 @@ from function.compose.status import (
     phase_of,
     transition_results,
 )
+from function.errors import SpecError
 from function.model import xr as xr_model
 from function.model.bundle import KubeconfigSecretRef
 from function.model.common import ObjectRef
-from function.model.input import FunctionInput
+from function.model.input import CloudGroups, FunctionInput
 from function.model.limits import check_shape
-from function.model.xr import SecretKeyRef
+from function.model.xr import CLOUDS, ClusterSpec, SecretKeyRef
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     **observed_fields(),
@@ -200,6 +201,7 @@ def _desired_state(key: str) -> DesiredState:
     settings = FunctionInput.model_validate(raw_settings)
     workload = kind_of(kind).workload(name, tenant, raw_spec, settings)
     spec, plan, pool = workload.spec, workload.plan, workload.pool
+    _check_scope(spec, settings, legacy)
     bundle, addons = compose_bundle(
         name,
         tenant,
@@ -237,6 +239,17 @@ def _desired_state(key: str) -> DesiredState:
         pool,
         workload.status,
     )
+
+
+def _check_scope(spec: ClusterSpec, settings: FunctionInput, legacy: bool) -> None:
+    """A namespaced XR composes namespaced resources only (Crossplane v2), so not the cloud
+    providers' cluster-scoped groups."""
+    if not legacy and spec.provider in CLOUDS and settings.cloud_groups is CloudGroups.LEGACY:
+        raise SpecError.at(
+            "input.cloudGroups",
+            "a namespaced XR composes only namespaced resources; use cloudGroups: namespaced "
+            "(*.m.upbound.io), or a legacy (cluster-scoped) XR for the legacy groups",
+        )
 
 
 def _bundle_kubeconfig(kubeconfig: SecretKeyRef, ref: ObjectRef) -> KubeconfigSecretRef | None:

@@ -74,7 +74,7 @@ def phase_of(cluster: ClusterState, addons: AddonsState) -> Phase:
 
 def cluster_condition(cluster: ClusterState, ref: ObjectRef) -> Condition:
     """``ClusterReady``: whether Cluster API reports the cluster available, and if not, why."""
-    where = f"{ref.kind} {ref.namespace}/{ref.name}"
+    where = f"{ref.kind} {ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind} {ref.name}"
     if cluster.available and not cluster.deleting:
         return Condition(CLUSTER_READY, True, "Available", f"{where} is available")
     if not cluster.observed:

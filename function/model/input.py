@@ -34,6 +34,15 @@ class CapiApiVersion(StrEnum):
     V1BETA1 = "v1beta1"
 
 
+class CloudGroups(StrEnum):
+    """Which API groups of the upbound cloud providers the managed resources are written in."""
+
+    NAMESPACED = "namespaced"
+    """Crossplane v2's namespaced managed resources, ``*.m.upbound.io``, in the XR's namespace."""
+    LEGACY = "legacy"
+    """The cluster-scoped ``*.upbound.io`` groups (Crossplane 1.x, or providers before v2)."""
+
+
 class Delivery(StrEnum):
     """How add-ons reach the workload cluster (`function.compose.delivery`)."""
 
@@ -101,6 +110,11 @@ class FunctionInput(Spec):
     capi_api_version: CapiApiVersion = Field(
         default=CapiApiVersion.V1BETA2,
         description="Cluster API version of the composed Cluster (v1beta1 before CAPI 1.11).",
+    )
+    cloud_groups: CloudGroups = Field(
+        default=CloudGroups.NAMESPACED,
+        description="API groups of the EKS, GKE and AKS managed resources: namespaced "
+        "(*.m.upbound.io, Crossplane v2) or legacy (cluster-scoped *.upbound.io).",
     )
     delivery: Delivery = Field(
         default=Delivery.RECONCILER,

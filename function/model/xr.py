@@ -19,6 +19,7 @@ from pydantic.config import JsonDict
 
 from function.catalog.architectures import MAX_CONTEXT_LENGTH
 from function.model.bundle import AddonSpec
+from function.model.clouds import EksSpec
 from function.model.common import DNS_LABEL, Spec, parse
 
 GROUP = "aifleet.io"
@@ -63,6 +64,11 @@ class Provider(StrEnum):
     """How the cluster is provisioned."""
 
     CAPI = "capi"
+    EKS = "eks"
+
+
+CLOUDS = frozenset({Provider.EKS})
+"""Providers that provision through Crossplane's upbound cloud providers."""
 
 
 class Infrastructure(StrEnum):
@@ -318,9 +324,12 @@ class ClusterSpec(Spec):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _rule(
-                    "self.provider != 'capi' || has(self.capi)",
-                    "capi is required with provider: capi",
+                *(
+                    _rule(
+                        f"(self.provider == '{p}') == has(self.{p})",
+                        f"{p} is required with provider: {p}, and only then",
+                    )
+                    for p in Provider
                 ),
             ]
         }
@@ -329,6 +338,9 @@ class ClusterSpec(Spec):
     provider: Provider = Field(default=Provider.CAPI, description="How the cluster is provisioned.")
     capi: CapiSpec | None = Field(
         default=None, description="Cluster API settings; required with provider: capi."
+    )
+    eks: EksSpec | None = Field(
+        default=None, description="EKS settings; required with provider: eks."
     )
     region: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
@@ -353,9 +365,19 @@ class ClusterSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.provider is Provider.CAPI and self.capi is None:
-            raise ValueError("capi is required with provider: capi")
+        problems = [
+            f"{p} is required with provider: {p}, and only then"
+            for p in Provider
+            if (self.provider is p) != (getattr(self, p) is not None)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def kubernetes_minor(self) -> str:
+        """The minor version managed clouds take: ``1.33.2`` → ``1.33``."""
+        return ".".join(self.kubernetes_version.removeprefix("v").split(".")[:2])
 
     @property
     def kubernetes_release(self) -> str:

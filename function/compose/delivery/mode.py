@@ -17,11 +17,23 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from function.compose.providers.family import ClusterState
+from function.compose.providers.managed import condition, managed_failure, managed_ready
 from function.compose.readiness import AddonsState
 from function.errors import FieldError, SpecError
 from function.model.bundle import AddonSpec, SyncMode
 from function.model.common import ObjectRef
 from function.model.xr import SecretKeyRef
+
+__all__ = [
+    "Delivered",
+    "DeliveryMode",
+    "DeliveryPlan",
+    "DeliveryTarget",
+    "check_deliverable",
+    "condition",
+    "managed_failure",
+    "managed_ready",
+]
 
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 """Jinja2 markers: what only the companion reconciler renders."""
@@ -92,26 +104,6 @@ class DeliveryMode(Protocol):
     ) -> Delivered:
         """Which objects to emit now, which are ready, and the add-ons' progress."""
         ...
-
-
-def condition(obj: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:
-    """The ``status.conditions`` entry of ``kind`` of an observed object, if any."""
-    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if isinstance(c, dict) and c.get("type") == kind), None)
-
-
-def managed_ready(obj: Mapping[str, Any] | None) -> bool:
-    """A Crossplane managed resource is ready when it reports ``Ready=True``."""
-    found = condition(obj, "Ready")
-    return found is not None and found.get("status") == "True"
-
-
-def managed_failure(obj: Mapping[str, Any] | None) -> str | None:
-    """Why a managed resource cannot sync (``Synced=False``), if it cannot."""
-    found = condition(obj, "Synced")
-    if found is None or found.get("status") != "False":
-        return None
-    return str(found.get("message") or found.get("reason") or "not synced")
 
 
 def check_deliverable(addons: list[AddonSpec], target: DeliveryTarget, mode: str) -> None:

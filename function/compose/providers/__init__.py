@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from function.compose.providers.capi import CapiFamily
+from function.compose.providers.eks import EksFamily
 from function.compose.providers.family import (
     ClusterPlan,
     ClusterRequest,
@@ -23,6 +24,7 @@ from function.model.xr import Provider
 FAMILIES: Mapping[Provider, ProviderFamily] = MappingProxyType(
     {
         Provider.CAPI: CapiFamily(),
+        Provider.EKS: EksFamily(),
     }
 )
 
