@@ -44,6 +44,10 @@ def _aws(*machines: tuple[str, int]) -> tuple[Machine, ...]:
     return tuple(Machine(name, gpus) for name, gpus in machines)
 
 
+def _gcp(accelerator: str, *machines: tuple[str, int]) -> tuple[Machine, ...]:
+    return tuple(Machine(name, gpus, accelerator) for name, gpus in machines)
+
+
 _AWS = {
     GpuProduct.T4: _aws(("g4dn.xlarge", 1), ("g4dn.12xlarge", 4), ("g4dn.metal", 8)),
     GpuProduct.A10G: _aws(("g5.xlarge", 1), ("g5.12xlarge", 4), ("g5.48xlarge", 8)),
@@ -53,6 +57,34 @@ _AWS = {
     GpuProduct.A100_80GB: _aws(("p4de.24xlarge", 8)),
     GpuProduct.H100_80GB: _aws(("p5.4xlarge", 1), ("p5.48xlarge", 8)),
     GpuProduct.H200_141GB: _aws(("p5en.48xlarge", 8)),
+}
+_GCP = {
+    GpuProduct.T4: _gcp(
+        "nvidia-tesla-t4", ("n1-standard-8", 1), ("n1-standard-32", 2), ("n1-standard-64", 4)
+    ),
+    GpuProduct.L4: _gcp(
+        "nvidia-l4",
+        ("g2-standard-8", 1),
+        ("g2-standard-24", 2),
+        ("g2-standard-48", 4),
+        ("g2-standard-96", 8),
+    ),
+    GpuProduct.A100_40GB: _gcp(
+        "nvidia-tesla-a100",
+        ("a2-highgpu-1g", 1),
+        ("a2-highgpu-2g", 2),
+        ("a2-highgpu-4g", 4),
+        ("a2-highgpu-8g", 8),
+    ),
+    GpuProduct.A100_80GB: _gcp(
+        "nvidia-a100-80gb",
+        ("a2-ultragpu-1g", 1),
+        ("a2-ultragpu-2g", 2),
+        ("a2-ultragpu-4g", 4),
+        ("a2-ultragpu-8g", 8),
+    ),
+    GpuProduct.H100_80GB: _gcp("nvidia-h100-80gb", ("a3-highgpu-8g", 8)),
+    GpuProduct.H200_141GB: _gcp("nvidia-h200-141gb", ("a3-ultragpu-8g", 8)),
 }
 _OLDER = (GpuProduct.T4, GpuProduct.A10G, GpuProduct.A100_40GB)
 """The generations the table offers in sovereign regions."""
@@ -66,11 +98,14 @@ OFFERS: Mapping[Provider, Mapping[RegionClass, Mapping[GpuProduct, tuple[Machine
     MappingProxyType(
         {
             Provider.EKS: {RegionClass.COMMERCIAL: _AWS, RegionClass.SOVEREIGN: _only(_AWS)},
+            Provider.GKE: {RegionClass.COMMERCIAL: _GCP},
         }
     )
 )
 
-CLOUD_NAMES: Mapping[Provider, str] = MappingProxyType({Provider.EKS: "AWS"})
+CLOUD_NAMES: Mapping[Provider, str] = MappingProxyType(
+    {Provider.EKS: "AWS", Provider.GKE: "Google Cloud"}
+)
 _SOVEREIGN_PREFIXES: Mapping[Provider, tuple[str, ...]] = MappingProxyType(
     {
         Provider.EKS: ("us-gov-", "cn-"),

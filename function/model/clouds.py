@@ -75,18 +75,19 @@ class GpuDriver(StrEnum):
 
 
 class GkeSpec(Spec):
-    """GKE settings: the project's network and who installs the GPU driver."""
+    """GKE settings: the zone of the node pools, the network, who installs the GPU driver."""
+
+    zone: str = Field(
+        pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$",
+        description="Zone of the region the node pools run in (GPUs are zonal); the control "
+        "plane is regional.",
+    )
 
     network: str = Field(
         default="default", min_length=1, max_length=63, description="VPC network of the cluster."
     )
     subnetwork: str | None = Field(
         default=None, min_length=1, max_length=63, description="Subnetwork of the cluster."
-    )
-    zone: str | None = Field(
-        default=None,
-        pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$",
-        description="A zone of the region for a zonal cluster; regional when unset.",
     )
     gpu_driver: GpuDriver = Field(
         default=GpuDriver.CLOUD,

@@ -19,7 +19,7 @@ from pydantic.config import JsonDict
 
 from function.catalog.architectures import MAX_CONTEXT_LENGTH
 from function.model.bundle import AddonSpec
-from function.model.clouds import EksSpec
+from function.model.clouds import EksSpec, GkeSpec
 from function.model.common import DNS_LABEL, Spec, parse
 
 GROUP = "aifleet.io"
@@ -65,9 +65,10 @@ class Provider(StrEnum):
 
     CAPI = "capi"
     EKS = "eks"
+    GKE = "gke"
 
 
-CLOUDS = frozenset({Provider.EKS})
+CLOUDS = frozenset({Provider.EKS, Provider.GKE})
 """Providers that provision through Crossplane's upbound cloud providers."""
 
 
@@ -341,6 +342,9 @@ class ClusterSpec(Spec):
     )
     eks: EksSpec | None = Field(
         default=None, description="EKS settings; required with provider: eks."
+    )
+    gke: GkeSpec | None = Field(
+        default=None, description="GKE settings; required with provider: gke."
     )
     region: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",

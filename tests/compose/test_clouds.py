@@ -166,3 +166,51 @@ def test_bad_eks_settings_name_the_field(eks: dict[str, Any], path: str) -> None
 def test_eks_settings_only_with_provider_eks() -> None:
     with pytest.raises(SpecError, match="eks is required with provider: eks, and only then"):
         run({**spec(provider="capi"), "capi": {"infrastructure": "aws"}})
+
+
+def gke_spec(**gke: Any) -> dict[str, Any]:
+    body = spec(provider="gke", region="europe-west4")
+    del body["eks"]
+    return {**body, "gke": {"zone": "europe-west4-a", **gke}}
+
+
+def operator_values(body: dict[str, Any]) -> dict[str, Any]:
+    bundle = run(body).resources["addon-bundle"].body
+    operator = next(a for a in bundle["spec"]["addons"] if a["name"] == "gpu-operator")
+    values: dict[str, Any] = operator["helm"]["values"]
+    return values
+
+
+def test_gke_driver_is_gkes_or_the_operators() -> None:
+    pool = run(gke_spec()).resources["node-pool-gpu"].body["spec"]["forProvider"]["nodeConfig"]
+    accelerator = pool["guestAccelerator"][0]
+    assert (pool["machineType"], accelerator["type"], accelerator["count"]) == (
+        "g2-standard-8",
+        "nvidia-l4",
+        1,
+    )
+    assert accelerator["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+    values = operator_values(gke_spec())
+    assert values["driver"] == {"enabled": False}
+    assert values["toolkit"] == {"installDir": "/home/kubernetes/bin/nvidia"}
+    by_operator = gke_spec(gpuDriver="operator")
+    pool = run(by_operator).resources["node-pool-gpu"].body["spec"]["forProvider"]["nodeConfig"]
+    assert pool["imageType"] == "UBUNTU_CONTAINERD"
+    assert pool["guestAccelerator"][0]["gpuDriverInstallationConfig"] == {
+        "gpuDriverVersion": "INSTALLATION_DISABLED"
+    }
+    assert "driver" not in operator_values(by_operator)
+
+
+def test_gke_autoscales_in_total_and_is_ready_with_its_pools() -> None:
+    body = gke_spec()
+    body["gpu"] = {"product": "H100", "minNodes": 2, "maxNodes": 5}
+    got = run(body)
+    fields = got.resources["node-pool-gpu"].body["spec"]["forProvider"]
+    assert fields["autoscaling"]["totalMinNodeCount"] == 2
+    assert fields["autoscaling"]["totalMaxNodeCount"] == 5
+    assert fields["nodeConfig"]["machineType"] == "a3-highgpu-8g"
+    up = run(body, {"cluster": ready(True)})
+    assert up.status["phase"] == "InstallingAddons" and not up.status["cluster"]["ready"]
+    names = ("cluster", "node-pool-cpu", "node-pool-gpu")
+    assert run(body, {n: ready(True) for n in names}).status["cluster"]["ready"] is True

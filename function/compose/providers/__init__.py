@@ -19,12 +19,14 @@ from function.compose.providers.family import (
     ClusterState,
     ProviderFamily,
 )
+from function.compose.providers.gke import GkeFamily
 from function.model.xr import Provider
 
 FAMILIES: Mapping[Provider, ProviderFamily] = MappingProxyType(
     {
         Provider.CAPI: CapiFamily(),
         Provider.EKS: EksFamily(),
+        Provider.GKE: GkeFamily(),
     }
 )
 

@@ -41,7 +41,6 @@ GPU_NODE_GROUP = "node-group-gpu"
 ORDER = (naming.CLUSTER_RESOURCE, CLUSTER_AUTH, CPU_NODE_GROUP, GPU_NODE_GROUP)
 CONTROL_PLANE = (naming.CLUSTER_RESOURCE, CLUSTER_AUTH)
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 AMI_TYPES = {
     EksNodeImage.AL2023: "AL2023_x86_64_NVIDIA",
     EksNodeImage.BOTTLEROCKET: "BOTTLEROCKET_x86_64_NVIDIA",
@@ -129,7 +128,7 @@ def compose_resources(request: ClusterRequest) -> dict[str, dict[str, Any]]:
                 naming.LABEL_GPU_PRODUCT: pool.gpu.product.value,
                 **pool.node_labels,
             },
-            "taint": [dict(GPU_TAINT)],
+            "taint": [dict(managed.GPU_TAINT)],
         },
         pool.nodes,
         max(pool.max_nodes, pool.nodes),

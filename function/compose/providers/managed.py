@@ -24,6 +24,8 @@ from function.model.input import CloudGroups
 from function.model.xr import Provider, SecretKeyRef
 
 PAUSED_ANNOTATION = "crossplane.io/paused"
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+"""The taint of every cloud GPU pool, in the form EKS and GKE node pools take it."""
 KUBECONFIG_KEY = "kubeconfig"
 """The connection-detail key every upbound cluster kind writes its kubeconfig under."""
 
