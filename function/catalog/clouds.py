@@ -86,6 +86,18 @@ _GCP = {
     GpuProduct.H100_80GB: _gcp("nvidia-h100-80gb", ("a3-highgpu-8g", 8)),
     GpuProduct.H200_141GB: _gcp("nvidia-h200-141gb", ("a3-ultragpu-8g", 8)),
 }
+_AZURE = {
+    GpuProduct.T4: _aws(("Standard_NC4as_T4_v3", 1), ("Standard_NC64as_T4_v3", 4)),
+    GpuProduct.A100_40GB: _aws(("Standard_ND96asr_v4", 8)),
+    GpuProduct.A100_80GB: _aws(
+        ("Standard_NC24ads_A100_v4", 1),
+        ("Standard_NC48ads_A100_v4", 2),
+        ("Standard_NC96ads_A100_v4", 4),
+        ("Standard_ND96amsr_A100_v4", 8),
+    ),
+    GpuProduct.H100_80GB: _aws(("Standard_ND96isr_H100_v5", 8)),
+    GpuProduct.H200_141GB: _aws(("Standard_ND96isr_H200_v5", 8)),
+}
 _OLDER = (GpuProduct.T4, GpuProduct.A10G, GpuProduct.A100_40GB)
 """The generations the table offers in sovereign regions."""
 
@@ -99,16 +111,18 @@ OFFERS: Mapping[Provider, Mapping[RegionClass, Mapping[GpuProduct, tuple[Machine
         {
             Provider.EKS: {RegionClass.COMMERCIAL: _AWS, RegionClass.SOVEREIGN: _only(_AWS)},
             Provider.GKE: {RegionClass.COMMERCIAL: _GCP},
+            Provider.AKS: {RegionClass.COMMERCIAL: _AZURE, RegionClass.SOVEREIGN: _only(_AZURE)},
         }
     )
 )
 
 CLOUD_NAMES: Mapping[Provider, str] = MappingProxyType(
-    {Provider.EKS: "AWS", Provider.GKE: "Google Cloud"}
+    {Provider.EKS: "AWS", Provider.GKE: "Google Cloud", Provider.AKS: "Azure"}
 )
 _SOVEREIGN_PREFIXES: Mapping[Provider, tuple[str, ...]] = MappingProxyType(
     {
         Provider.EKS: ("us-gov-", "cn-"),
+        Provider.AKS: ("usgov", "usdod", "china"),
     }
 )
 

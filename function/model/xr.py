@@ -19,7 +19,7 @@ from pydantic.config import JsonDict
 
 from function.catalog.architectures import MAX_CONTEXT_LENGTH
 from function.model.bundle import AddonSpec
-from function.model.clouds import EksSpec, GkeSpec
+from function.model.clouds import AksSpec, EksSpec, GkeSpec
 from function.model.common import DNS_LABEL, Spec, parse
 
 GROUP = "aifleet.io"
@@ -66,9 +66,10 @@ class Provider(StrEnum):
     CAPI = "capi"
     EKS = "eks"
     GKE = "gke"
+    AKS = "aks"
 
 
-CLOUDS = frozenset({Provider.EKS, Provider.GKE})
+CLOUDS = frozenset({Provider.EKS, Provider.GKE, Provider.AKS})
 """Providers that provision through Crossplane's upbound cloud providers."""
 
 
@@ -345,6 +346,9 @@ class ClusterSpec(Spec):
     )
     gke: GkeSpec | None = Field(
         default=None, description="GKE settings; required with provider: gke."
+    )
+    aks: AksSpec | None = Field(
+        default=None, description="AKS settings; required with provider: aks."
     )
     region: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",

@@ -214,3 +214,42 @@ def test_gke_autoscales_in_total_and_is_ready_with_its_pools() -> None:
     assert up.status["phase"] == "InstallingAddons" and not up.status["cluster"]["ready"]
     names = ("cluster", "node-pool-cpu", "node-pool-gpu")
     assert run(body, {n: ready(True) for n in names}).status["cluster"]["ready"] is True
+
+
+def aks_spec(**aks: Any) -> dict[str, Any]:
+    body = spec(provider="aks", region="westeurope")
+    del body["eks"]
+    body["gpu"] = {"product": "A100-80GB", "perNode": 1, "maxNodes": 3}
+    return {**body, "aks": {"resourceGroup": "rg-fleet", **aks}}
+
+
+def test_aks_gpu_pool_and_who_installs_the_driver() -> None:
+    got = run(aks_spec())
+    pool = got.resources["node-pool-gpu"].body
+    fields = pool["spec"]["forProvider"]
+    assert pool["metadata"]["annotations"]["crossplane.io/external-name"] == "gpu"
+    assert (fields["vmSize"], fields["gpuDriver"]) == ("Standard_NC24ads_A100_v4", "None")
+    assert fields["nodeTaints"] == ["nvidia.com/gpu=present:NoSchedule"]
+    assert (fields["minCount"], fields["maxCount"]) == (1, 3)
+    assert pool["spec"]["initProvider"] == {"nodeCount": 1}
+    assert "driver" not in operator_values(aks_spec())
+    by_cloud = aks_spec(gpuDriver="cloud", spot=True)
+    fields = run(by_cloud).resources["node-pool-gpu"].body["spec"]["forProvider"]
+    assert (fields["gpuDriver"], fields["priority"]) == ("Install", "Spot")
+    assert "kubernetes.azure.com/scalesetpriority=spot:NoSchedule" in fields["nodeTaints"]
+    values = operator_values(by_cloud)
+    assert (values["driver"], values["toolkit"]) == ({"enabled": False}, {"enabled": False})
+
+
+def test_aks_sovereign_regions_and_missing_products_are_refused_by_field() -> None:
+    body = aks_spec()
+    body["region"] = "usgovvirginia"
+    with pytest.raises(SpecError) as caught:
+        run(body)
+    assert [e.path for e in caught.value.errors] == ["spec.gpu.product"]
+    assert "it offers: T4, A100-40GB" in str(caught.value)
+    body = aks_spec()
+    body["gpu"] = {"product": "A100-80GB", "perNode": 3, "maxNodes": 3}
+    with pytest.raises(SpecError) as caught:
+        run(body)
+    assert [e.path for e in caught.value.errors] == ["spec.gpu.perNode"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from function.compose.providers.aks import AksFamily
 from function.compose.providers.capi import CapiFamily
 from function.compose.providers.eks import EksFamily
 from function.compose.providers.family import (
@@ -27,6 +28,7 @@ FAMILIES: Mapping[Provider, ProviderFamily] = MappingProxyType(
         Provider.CAPI: CapiFamily(),
         Provider.EKS: EksFamily(),
         Provider.GKE: GkeFamily(),
+        Provider.AKS: AksFamily(),
     }
 )
 
