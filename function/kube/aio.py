@@ -12,7 +12,6 @@ cost sockets, not threads. Requests to one cluster pass a client-side token buck
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,11 +25,14 @@ from yarl import URL
 from function.errors import KubeError
 from function.kube.client import Object
 from function.kube.errors import error_from_status, unavailable
-from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, encode
+from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode, encode
 
 DEFAULT_QPS = 20.0
 DEFAULT_BURST = 60
 """Per-cluster client-side limits: Sveltos' addon-controller defaults (--kube-api-qps/-burst)."""
+USER_AGENT = "aifleet/reconciler"
+"""Sent with every request (``aifleet/reconciler (<identity>)`` for a named replica), so the
+API server's audit log, and the emulator's write log, tell replicas apart."""
 KEEPALIVE_SECONDS = 90.0
 """How long an idle connection is kept (Go's ``http.Transport`` default): a fleet's clusters
 are visited every minute or so (drift checks, health polls), and a new connection costs more
@@ -82,8 +84,10 @@ class AioAdapter(RestClient):
         qps: float = 0.0,
         burst: int = DEFAULT_BURST,
         request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        user_agent: str = USER_AGENT,
     ) -> None:
         super().__init__(configuration.host)
+        self._user_agent = user_agent
         self._config = configuration
         self._base = configuration.host.rstrip("/")
         self._limiter = TokenBucket(qps, burst)
@@ -126,7 +130,7 @@ class AioAdapter(RestClient):
             raise unavailable(exc, what=what) from exc
         if status >= 400:
             raise error_from_status(status, payload, answer_headers, what=what)
-        doc: Object = json.loads(payload) if payload else {}
+        doc: Object = decode(payload) if payload else {}
         return doc
 
     async def _lines(
@@ -195,7 +199,12 @@ class AioAdapter(RestClient):
             auth = self._static_auth
         else:  # an exec plugin or an auth provider may run a command: not on the loop
             auth = await asyncio.to_thread(_auth, self._config)
-        return {"Accept": "application/json", **auth}
+        return {"Accept": "application/json", "User-Agent": self._user_agent, **auth}
+
+
+def user_agent(identity: str) -> str:
+    """The User-Agent of a replica named ``identity`` (the plain one without a name)."""
+    return f"{USER_AGENT} ({identity})" if identity else USER_AGENT
 
 
 def _auth(configuration: k8s.Configuration) -> dict[str, str]:

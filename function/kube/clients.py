@@ -20,7 +20,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from function.errors import InvalidError, NotFoundError
 from function.kube.adapter import configuration_from_kubeconfig
-from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, USER_AGENT, AioAdapter
 from function.kube.client import KubeClient, Object
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -29,10 +29,16 @@ ClientFactory = Callable[[Mapping[str, Any]], KubeClient]
 
 
 def adapter_from_kubeconfig(
-    kubeconfig: Mapping[str, Any], *, qps: float = DEFAULT_QPS, burst: int = DEFAULT_BURST
+    kubeconfig: Mapping[str, Any],
+    *,
+    qps: float = DEFAULT_QPS,
+    burst: int = DEFAULT_BURST,
+    user_agent: str = USER_AGENT,
 ) -> KubeClient:
     """The default factory: an `AioAdapter` for a parsed kubeconfig, rate-limited per cluster."""
-    return AioAdapter(configuration_from_kubeconfig(kubeconfig), qps=qps, burst=burst)
+    return AioAdapter(
+        configuration_from_kubeconfig(kubeconfig), qps=qps, burst=burst, user_agent=user_agent
+    )
 
 
 def kubeconfig_from_secret(secret: Object, key: str) -> bytes:

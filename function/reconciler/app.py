@@ -28,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from function.errors import KubeError
-from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, user_agent
 from function.kube.client import KubeClient, Object, meta
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
@@ -105,7 +105,12 @@ class ReconcilerApp:
         self.queue: WorkQueue[Key] = WorkQueue()
         self.metrics = Metrics()
         self.clients = clients or WorkloadClients(
-            partial(adapter_from_kubeconfig, qps=settings.kube_qps, burst=settings.kube_burst)
+            partial(
+                adapter_from_kubeconfig,
+                qps=settings.kube_qps,
+                burst=settings.kube_burst,
+                user_agent=user_agent(_identity(settings)),
+            )
         )
         self._render_pool = ThreadPoolExecutor(settings.render_threads, "render")
         self._fetch_pool = ThreadPoolExecutor(8, "charts")

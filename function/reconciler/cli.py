@@ -20,7 +20,7 @@ from function.kube.adapter import (
     configuration_from_kubeconfig,
     in_cluster_configuration,
 )
-from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter, user_agent
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
 from function.reconciler.shards import ShardSettings
@@ -216,7 +216,8 @@ def _shards(
 
 
 async def _run(settings: Settings, config: Configuration) -> None:
-    mgmt = AioAdapter(config)
+    named = settings.shards or settings.lease
+    mgmt = AioAdapter(config, user_agent=user_agent(named.identity if named else ""))
     try:
         await ReconcilerApp(settings, mgmt).run()
     finally:

@@ -32,7 +32,7 @@ from function.testing.status import StatusError, bad_request, method_not_allowed
 from function.testing.store import Stored
 from function.testing.targets import APPLY, DeleteOptions, Target, WriteOptions
 from function.testing.watch import WatchRequest, WatchStream, error_event, serve_watch
-from function.testing.writelog import RequestLog
+from function.testing.writelog import CLIENT, RequestLog
 
 _NOT_FOUND = StatusError(404, "NotFound", "the server could not find the requested resource")
 _JSON = "application/json"
@@ -122,6 +122,7 @@ class ClusterServer:
     # -- requests ------------------------------------------------------------------------------
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        CLIENT.set(request.headers.get("User-Agent", ""))  # this request's task only
         route: Route | None = None
         try:
             route = self._route(request)

@@ -3,8 +3,10 @@
 `WriteLog` records every write that changed an object (no-op applies and updates are not writes
 and are not recorded; dry runs neither): verb (`create`, `update`, `patch`, `apply`, `delete`),
 apiVersion/kind, namespace, name, field manager, the resulting resourceVersion, the subresource
-and the time. `RequestLog` records every request the HTTP server answered (verb, kind, name,
-status code), including reads and refused requests. Both are bounded and filterable, and a
+the time and the User-Agent of the request that made it (empty for writes from inside the
+emulator), so a test can tell apart two processes writing as one field manager. `RequestLog`
+records every request the HTTP server answered (verb, kind, name, status code, User-Agent),
+including reads and refused requests. Both are bounded and filterable, and a
 `mark()` lets a test look only at what came after it ("a second reconcile wrote nothing").
 `apiserver` appends writes, `server` appends requests; tests read them through `cluster`.
 """
@@ -15,8 +17,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Generic, TypeVar
+
+CLIENT: ContextVar[str] = ContextVar("client", default="")
+"""The User-Agent of the request being served (set by `server` around each request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class WriteRecord:
     field_manager: str
     resource_version: str
     subresource: str = ""
+    user_agent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,7 @@ class RequestRecord:
     name: str
     subresource: str
     code: int
+    user_agent: str = ""
 
 
 Record = TypeVar("Record", WriteRecord, RequestRecord)
@@ -141,6 +149,7 @@ class WriteLog(_Log[WriteRecord]):
                 field_manager,
                 resource_version,
                 subresource,
+                CLIENT.get(),
             )
         )
 
@@ -171,6 +180,15 @@ class RequestLog(_Log[RequestRecord]):
             seq = self._next_seq()
         self._append(
             RequestRecord(
-                seq, time.time(), verb, api_version, kind, namespace, name, subresource, code
+                seq,
+                time.time(),
+                verb,
+                api_version,
+                kind,
+                namespace,
+                name,
+                subresource,
+                code,
+                CLIENT.get(),
             )
         )

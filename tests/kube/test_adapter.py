@@ -17,7 +17,7 @@ from function.errors import (
     UnavailableError,
 )
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.kube.aio import AioAdapter, TokenBucket
+from function.kube.aio import AioAdapter, TokenBucket, user_agent
 from function.kube.client import EventType, KubeClient, PatchType
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.testing import EmulatedCluster, Fleet
@@ -130,6 +130,51 @@ async def test_a_kind_is_served_once_its_crd_is_registered(
     assert (info.plural, info.namespaced, info.group) == ("widgets", True, "example.com")
     with pytest.raises(NotFoundError, match="does not serve kind 'Gadget'"):
         await client.resource_info("example.com/v1", "Gadget")
+
+
+async def test_integers_past_64_bits_are_sent_exactly_and_read_as_the_api_server_would(
+    client: KubeClient, cluster: EmulatedCluster
+) -> None:
+    cluster.apply(WIDGETS, field_manager="test")
+    huge = 2**70 + 1
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "big", "namespace": "default"},
+        "spec": {"size": huge, "small": -(2**63), "label": "größe ✓"},
+    }
+    await client.apply(widget)
+    stored = cluster.get("example.com/v1", "Widget", "big", "default")["spec"]
+    assert stored == widget["spec"]  # the body carried every digit
+    got = (await client.get("example.com/v1", "Widget", "big", "default"))["spec"]
+    # Read back as a float, as kube-apiserver itself keeps a number past int64 in a CR.
+    assert got == {"size": float(huge), "small": -(2**63), "label": "größe ✓"}
+
+
+async def test_each_write_and_request_is_logged_with_the_clients_user_agent(
+    cluster: EmulatedCluster,
+) -> None:
+    adapter = AioAdapter(
+        configuration_from_kubeconfig(cluster.kubeconfig()), user_agent=user_agent("replica-7")
+    )
+    try:
+        await adapter.apply(config_map("ua", k="1"))
+        await adapter.get("v1", "ConfigMap", "ua", "default")
+    finally:
+        await adapter.close()
+    cluster.apply(config_map("inside", k="1"), field_manager="test")
+    agents = {
+        (w.name, w.field_manager, w.user_agent) for w in cluster.writes.filter(kind="ConfigMap")
+    }
+    assert agents == {
+        ("ua", "aifleet", "aifleet/reconciler (replica-7)"),
+        ("inside", "test", ""),
+    }
+    requests = {(r.verb, r.user_agent) for r in cluster.requests.filter(name="ua")}
+    assert requests == {
+        ("apply", "aifleet/reconciler (replica-7)"),
+        ("get", "aifleet/reconciler (replica-7)"),
+    }
 
 
 async def test_status_is_patched_through_its_subresource(
