@@ -12,8 +12,11 @@ starts a `Fleet` in a child process (``multiprocessing``, spawn) and talks to it
   offline Input, and applies what it returns — a Cluster API `Cluster` with GPU workers and an
   `AddonBundle` whose ``clusterRef`` names it — with the emulator's miniature of Crossplane's
   composition loop (`function.testing.crossplane.CompositionLoop`);
+- or, for `benchmarks/shards.py`, ``count`` plain Cluster API clusters (`setup_plain`) whose
+  bundles of small ConfigMap add-ons the benchmark creates and removes run by run;
 - lets the simulation provision every workload cluster, and answers questions about what
-  happened: ready bundles, and the write and request logs of every cluster since a mark.
+  happened: ready bundles, Lease holders, and the write and request logs of every cluster
+  since a mark (writes also by the User-Agent of the process that made them).
 
 Writes are read from each cluster's `WriteLog` (effective writes: a no-op apply is not one) and
 requests from its `RequestLog` (every request answered, reads and no-op writes included).
@@ -119,9 +122,72 @@ class _Fleet:
         """How many Clusters are available with every worker Node registered."""
         return self._count(CLUSTER_API, "Cluster", lambda c: _condition(c, "Available") == "True")
 
-    def ready_bundles(self) -> int:
-        """How many bundles report Ready=True for their current generation."""
-        return self._count(BUNDLE_API, BUNDLE_KIND, _ready_bundle)
+    def ready_bundles(self, prefix: str = "") -> int:
+        """How many bundles (named ``prefix…``) report Ready=True for their generation."""
+        return self._count(
+            BUNDLE_API,
+            BUNDLE_KIND,
+            lambda b: b["metadata"]["name"].startswith(prefix) and _ready_bundle(b),
+        )
+
+    def setup_plain(self, count: int, lease_namespace: str) -> dict[str, Any]:
+        """Management cluster and ``count`` Cluster API clusters with one worker each (no
+        bundles); return the management kubeconfig."""
+        from function.demo import management_cluster
+
+        mgmt = management_cluster(self.fleet)
+        mgmt.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": lease_namespace}}
+        )
+        for index in range(count):
+            mgmt.apply(_plain_cluster(plain_name(index)), field_manager="kubectl")
+        return mgmt.kubeconfig()
+
+    def apply_bundles(self, prefix: str, count: int, addons: int, data: str) -> None:
+        """A bundle ``<prefix>-<cluster>`` of ``addons`` ConfigMap add-ons (namespace
+        ``prefix``) on each of the first ``count`` plain clusters."""
+        mgmt = self.fleet[MANAGEMENT]
+        for index in range(count):
+            name = plain_name(index)
+            mgmt.apply(_plain_bundle(prefix, name, addons, data), field_manager="kubectl")
+
+    def remove_bundles(self, prefix: str) -> int:
+        """Delete the bundles named ``prefix…`` at once (finalizers dropped, add-ons left)."""
+        mgmt = self.fleet[MANAGEMENT]
+        removed = 0
+        for bundle in mgmt.list(BUNDLE_API, BUNDLE_KIND, namespace=NAMESPACE):
+            name = bundle["metadata"]["name"]
+            if name.startswith(prefix):
+                patch = {"metadata": {"finalizers": None}}
+                mgmt.patch(BUNDLE_API, BUNDLE_KIND, name, patch, namespace=NAMESPACE)
+                mgmt.delete(BUNDLE_API, BUNDLE_KIND, name, NAMESPACE)
+                removed += 1
+        return removed
+
+    def lease_holders(self, namespace: str) -> dict[str, str]:
+        """Holder of each shard Lease in ``namespace`` (empty: none)."""
+        leases = self.fleet[MANAGEMENT].list("coordination.k8s.io/v1", "Lease", namespace=namespace)
+        return {
+            lease["metadata"]["name"]: str(lease["spec"].get("holderIdentity") or "")
+            for lease in leases
+            if "-shard-" in lease["metadata"]["name"]
+        }
+
+    def writers(self, since: Marks) -> dict[str, Any]:
+        """Effective writes by `MANAGER` to workload clusters since ``since``: per User-Agent,
+        clusters written by more than one process, and objects written more than once."""
+        by_agent: dict[str, int] = {}
+        shared_clusters = duplicates = 0
+        for cluster in self.fleet:
+            if cluster.name == MANAGEMENT:
+                continue
+            writes = cluster.writes.filter(since=since.get(cluster.name, (0, 0))[0])
+            writes = [w for w in writes if w.field_manager == MANAGER]
+            _count(by_agent, (w.user_agent for w in writes))
+            shared_clusters += len({w.user_agent for w in writes}) > 1
+            objects = [(w.kind, w.namespace, w.name) for w in writes]
+            duplicates += len(objects) - len(set(objects))
+        return {"by_agent": by_agent, "shared_clusters": shared_clusters, "duplicates": duplicates}
 
     def _count(self, api_version: str, kind: str, matches: Callable[[Obj], bool]) -> int:
         """Matching objects in the management namespace, read in place (polled often)."""
@@ -165,6 +231,50 @@ class _Fleet:
             tally.workload_write_requests += written
             tally.workload_read_requests += len(requests) - written
         return tally
+
+
+def plain_name(index: int) -> str:
+    """The name of the ``index``-th plain cluster."""
+    return f"c-{index:04d}"
+
+
+def _plain_cluster(name: str) -> Obj:
+    return {
+        "apiVersion": CLUSTER_API,
+        "kind": "Cluster",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "topology": {
+                "classRef": {"name": "plain"},
+                "version": "v1.33.0",
+                "controlPlane": {"replicas": 1},
+                "workers": {"machineDeployments": [{"class": "cpu", "name": "cpu", "replicas": 1}]},
+            }
+        },
+    }
+
+
+def _plain_bundle(prefix: str, cluster: str, addons: int, data: str) -> Obj:
+    manifest = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{value: {data}}}\n"
+    )
+    return {
+        "apiVersion": BUNDLE_API,
+        "kind": BUNDLE_KIND,
+        "metadata": {"name": f"{prefix}-{cluster}", "namespace": NAMESPACE},
+        "spec": {
+            "clusterRef": {"apiVersion": CLUSTER_API, "kind": "Cluster", "name": cluster},
+            "syncMode": "Continuous",
+            "addons": [
+                {
+                    "name": f"a{i}",
+                    "namespace": prefix,
+                    "manifests": manifest.format(name=f"a{i}", data=data if i == 0 else "v1"),
+                }
+                for i in range(addons)
+            ],
+        },
+    }
 
 
 def _count(counts: dict[str, int], keys: Iterable[str]) -> None:

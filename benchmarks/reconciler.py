@@ -181,11 +181,12 @@ async def run_aifleet(
         await again.ready.wait()
         drained = await settle(again)
         restart = await meter.tally(meter.watch.stop(again.converger.counts.renders, ended=drained))
+        notes += f"; after the restart: {reconciles_per_cluster(again, bundles)}"
     timing = settings.timing
     notes = (
         f"{settings.workers} workers, {settings.render_threads} render threads, requeue after"
         f" {timing.waiting:g} s waiting for health, {timing.gpu:g} s for GPUs;"
-        f" {transport} transport; reconciles per cluster (cold and resync): {notes}"
+        f" {transport} transport; reconciles per cluster, cold and resync: {notes}"
     )
     return Run(cold, resync, restart, rss_growth, idle_rss, notes)
 

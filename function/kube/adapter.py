@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -30,7 +29,7 @@ from urllib3.util.retry import Retry
 from function.errors import KubeError
 from function.kube.client import Object
 from function.kube.errors import error_from_status, unavailable
-from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient
+from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -165,7 +164,7 @@ class ApiAdapter(RestClient):
             raise unavailable(exc, what=what) from exc
         if resp.status >= 400:
             raise error_from_status(resp.status, data, resp.headers, what=what)
-        doc: Object = json.loads(data) if data else {}
+        doc: Object = decode(data) if data else {}
         return doc
 
     def open(

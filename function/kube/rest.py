@@ -4,7 +4,11 @@ Both transports (`function.kube.aio`, aiohttp on the event loop — the default;
 `function.kube.adapter`, the `kubernetes` client's urllib3 layer on threads) build the same
 paths from discovery and read the same JSON as dicts; they differ only in how one request is
 sent (`RestClient._request`) and how a watch's lines are read (`RestClient._lines`). Errors
-are mapped by `function.kube.errors`, once, inside those two primitives.
+are mapped by `function.kube.errors`, once, inside those two primitives. Bodies are encoded
+and decoded with orjson (a fleet's reconciler spends more of its CPU reading JSON than on
+anything else): what orjson will not encode (integers past 64 bits, non-string keys) goes
+through the standard library, and a number past 64 bits is read as a float, as kube-apiserver
+itself keeps one in a custom resource.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from function.errors import GoneError
 from function.kube.client import (
@@ -229,11 +235,22 @@ class RestClient(ABC):
 
 def encode(body: Any) -> bytes:
     """A request body as compact JSON."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(payload: bytes | str) -> Any:
+    """A response body (or a watch line) from JSON."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)  # raises as orjson would, with the standard library's words
 
 
 def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
-    event = json.loads(line)
+    event = decode(line)
     kind = event.get("type")
     obj = event.get("object") or {}
     if kind == "ERROR":

@@ -97,6 +97,8 @@ class ChartFetcher:
         self._timeout = timeout
         self._local_recheck = local_recheck
         self._fetched: dict[ChartRef, FetchedChart] = {}
+        self._local: dict[ChartRef, tuple[float, FetchedChart]] = {}
+        """``file://`` charts as last found, and when (valid for ``local_recheck`` seconds)."""
         self._directories: dict[Path, tuple[float, _Signature, tuple[str, str]]] = {}
         self._locks: dict[ChartRef, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -106,7 +108,9 @@ class ChartFetcher:
         ref = ChartRef.of(source)
         location = SourceLocation(addon, str(ref))
         if ref.repository.startswith("file://"):
-            return self._from_directory(ref, location)
+            local = self._from_directory(ref, location)
+            self._local[ref] = (time.monotonic(), local)
+            return local
         fetched = self._fetched.get(ref)
         if fetched is not None:
             return fetched
@@ -119,6 +123,17 @@ class ChartFetcher:
                     fetched = self._download(ref, location)
             self._fetched[ref] = fetched
             return fetched
+
+    def cached(self, source: HelmSource) -> FetchedChart | None:
+        """The chart ``source`` names if it is known without any I/O (fetched before, or a
+        ``file://`` directory looked at within ``local_recheck`` seconds), else None."""
+        ref = ChartRef.of(source)
+        if not ref.repository.startswith("file://"):
+            return self._fetched.get(ref)
+        local = self._local.get(ref)
+        if local is None or time.monotonic() - local[0] >= self._local_recheck:
+            return None
+        return local[1]
 
     def _lock_for(self, ref: ChartRef) -> threading.Lock:
         with self._guard:

@@ -372,6 +372,8 @@ class Converger:
             applied = await apply()
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
+        if applied.written and target.spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+            self._healer.applied(target.key)
         base = AddonStatus(
             name=addon.name,
             phase=AddonPhase.WAITING,
@@ -439,14 +441,23 @@ class Converger:
         """What the add-on would render from, hashed with and without the target (fetching
         its chart, hence a thread): the input hash and the render key."""
 
-        def digest() -> tuple[str, str]:
-            chart = self._charts.fetch(addon.name, addon.helm).digest if addon.helm else None
+        def digest(chart: str | None) -> tuple[str, str]:
             return addon_hashes(
                 addon, target.context, sources, chart, sync_mode=target.spec.sync_mode.value
             )
 
+        if addon.helm is None:
+            return digest(None)
+        known = self._charts.fetcher.cached(addon.helm)
+        if known is not None:  # no I/O: hashed here rather than handed to a thread
+            return digest(known.digest)
+        helm = addon.helm
+
+        def fetched() -> tuple[str, str]:
+            return digest(self._charts.fetch(addon.name, helm).digest)
+
         # Fetching may wait on a chart repository: not on the render threads.
-        return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, digest)
+        return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, fetched)
 
     async def _render(
         self,

@@ -40,6 +40,11 @@ class Healer:
         self._checked[target] = now
         return True
 
+    def applied(self, target: str) -> None:
+        """``target`` was just written to: its next check is a period from now (objects
+        just applied are what was applied; a cold fleet is not checked while it converges)."""
+        self._checked[target] = time.monotonic()
+
     def forget(self, target: str) -> None:
         """Drop what is kept about a target that is no more."""
         self._checked.pop(target, None)
