@@ -32,6 +32,7 @@ from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, user_agent
 from function.kube.client import KubeClient, Object, meta
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
+from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.converge import Converger, Timing
@@ -213,6 +214,8 @@ class ReconcilerApp:
             "Cluster",
             _both(self.reconciler.on_cluster, triggers.on_cluster),
         )
+        for api_version, kind in CLOUD_CLUSTER_KINDS:  # an unserved kind is retried quietly
+            self._watch(api_version, kind, self.reconciler.on_cluster)
         self._watch(API_VERSION, EVENT_SOURCE_KIND, triggers.on_source)
         self._watch(API_VERSION, EVENT_TRIGGER_KIND, triggers.on_trigger)
         self._watch("v1", "Secret", self.reconciler.on_secret, label_selector=CLUSTER_NAME_LABEL)

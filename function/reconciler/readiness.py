@@ -18,6 +18,7 @@ from function.errors import NotFoundError
 from function.kube.client import Object, group_of, meta
 from function.model import capi
 from function.model.bundle import AddonBundleSpec, ClusterGate
+from function.model.clusters import KUBECONFIG_KEY_ANNOTATION, KUBECONFIG_SECRET_ANNOTATION
 from function.reconciler.store import ObjectId
 
 CAPI_GROUP = capi.GROUP
@@ -100,12 +101,18 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 def kubeconfig_location(
     spec: AddonBundleSpec | None, cluster_id: ObjectId, cluster: Object
 ) -> tuple[str, str, str]:
-    """(name, namespace, key) of the Secret holding the cluster's kubeconfig."""
+    """(name, namespace, key) of the Secret holding the cluster's kubeconfig: the bundle's
+    ``kubeconfigSecretRef``, Cluster API's ``<name>-kubeconfig``, the Secret a cloud family
+    stamped on the cluster object, or its ``writeConnectionSecretToRef``."""
     namespace = cluster_id.namespace
     if spec is not None and spec.kubeconfig_secret_ref is not None:
         return spec.kubeconfig_secret_ref.name, namespace, spec.kubeconfig_secret_ref.key
     if cluster_id.gk.group == CAPI_GROUP:
         return f"{cluster_id.name}-kubeconfig", namespace, "value"
+    stamped = meta(cluster).get("annotations") or {}
+    if stamped.get(KUBECONFIG_SECRET_ANNOTATION):  # a cluster a cloud family composed
+        key = str(stamped.get(KUBECONFIG_KEY_ANNOTATION) or "kubeconfig")
+        return str(stamped[KUBECONFIG_SECRET_ANNOTATION]), namespace, key
     ref = (cluster.get("spec") or {}).get("writeConnectionSecretToRef") or {}
     if not ref.get("name"):
         raise NotFoundError(

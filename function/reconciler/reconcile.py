@@ -32,6 +32,7 @@ from function.model.bundle import (
     SyncMode,
     parse_bundle_spec,
 )
+from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 BUNDLE = GroupKind(GROUP, KIND)
 CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
+SELECTABLE = (CAPI_CLUSTER, *(GroupKind.of(v, k) for v, k in CLOUD_CLUSTER_KINDS))
+"""Cluster kinds a ``clusterSelector`` picks from: Cluster API's and the cloud families'."""
 FINALIZER = "addons.aifleet.io/cleanup"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 
@@ -394,7 +397,8 @@ class Reconciler:
         selector = spec.cluster_selector
         clusters = {
             ObjectId.of(c)
-            for c in self._store.list(CAPI_CLUSTER, key.namespace)
+            for gk in SELECTABLE
+            for c in self._store.list(gk, key.namespace)
             if selector.matches(meta(c).get("labels") or {})
         }
         reason = None if clusters else "no cluster matches the selector"

@@ -231,6 +231,8 @@ async def test_the_install_rbac_covers_every_request_to_the_management_cluster(
     for request in h.mgmt.requests.filter():
         if request.verb == "discovery" or request.kind in ("Namespace", "CustomResourceDefinition"):
             continue  # discovery needs no grant; namespaces and CRDs are the harness's setup
+        if request.verb == "unknown" and request.code == 404:
+            continue  # a kind not served here (a cloud provider not installed)
         group = request.api_version.rpartition("/")[0]
         resource = plurals[request.kind] + (
             f"/{request.subresource}" if request.subresource else ""

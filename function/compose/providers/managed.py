@@ -19,6 +19,7 @@ from function.catalog.clouds import Machine, NotOfferedError
 from function.catalog.clouds import machine as catalog_machine
 from function.compose.providers.family import ClusterPlan, ClusterRequest, ClusterState
 from function.errors import SpecError
+from function.model.clusters import KUBECONFIG_KEY_ANNOTATION, KUBECONFIG_SECRET_ANNOTATION
 from function.model.common import ObjectRef
 from function.model.input import CloudGroups
 from function.model.xr import Provider, SecretKeyRef
@@ -96,8 +97,14 @@ def plan(
     secret: str,
 ) -> ClusterPlan:
     """The plan of a cloud family: ``cluster`` names the resource the add-ons target, and the
-    kubeconfig lands in the tenant's Secret ``secret`` under ``kubeconfig``."""
+    kubeconfig lands in the tenant's Secret ``secret`` under ``kubeconfig``; the cluster object
+    says so in its annotations, for the reconciler to find when a selector picks it."""
     body = resources[cluster]
+    body["metadata"]["annotations"] = {
+        **body["metadata"].get("annotations", {}),
+        KUBECONFIG_SECRET_ANNOTATION: secret,
+        KUBECONFIG_KEY_ANNOTATION: KUBECONFIG_KEY,
+    }
     ref = ObjectRef(
         api_version=body["apiVersion"],
         kind=body["kind"],
