@@ -302,6 +302,7 @@ class ReconcilerApp:
     async def _shutdown(self, runner: web.AppRunner | None) -> None:
         self.queue.shutdown()
         await self.triggers.close()
+        await self.converger.drift.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

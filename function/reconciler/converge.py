@@ -12,8 +12,9 @@ the workload cluster), walks the add-ons in dependency order and returns the clu
 - health (`gate`) decides between `Waiting` and `Healthy`; only then do dependants start;
 - a bad template, chart, Lua rule or conflict fails that add-on alone, with nothing of it
   applied;
-- in ``ContinuousWithDriftDetection`` mode, once per drift period, live objects are compared
-  with what was applied and drifted ones are taken back (`heal`).
+- in ``ContinuousWithDriftDetection`` mode the applied kinds are watched (`driftwatch`): a
+  drifted object queues its target at once, and its check takes drifted objects back
+  (`heal`); once per drift period the check runs anyway, as the safety net.
 
 `withdraw` removes a bundle's add-ons from a cluster, in reverse dependency order.
 """
@@ -63,6 +64,7 @@ from function.reconciler.apply import (
     resolve_kinds,
     withdraw,
 )
+from function.reconciler.driftwatch import DriftWatch
 from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
@@ -97,8 +99,9 @@ class Timing:
     checks come sooner (0.1 s, doubling), as most objects are ready in moments."""
     gpu: float = 10.0
     """An add-on waiting for GPU capacity (Nodes are not watched)."""
-    drift: float = 60.0
-    """Between drift checks of a target in ContinuousWithDriftDetection mode."""
+    drift: float = 300.0
+    """Between drift checks of a target in ContinuousWithDriftDetection mode that no watch
+    asked for: the safety net for a missed event (watched drift is checked at once)."""
     status: float = 0.2
     """A target's change reaches its bundle's status within this, with the others of the
     moment: targets often move in quick steps, and each status write is an API write."""
@@ -162,6 +165,7 @@ class Converger:
         self._clock = clock
         self._timing = timing or Timing()
         self._healer = Healer(self._timing.drift)
+        self.drift = DriftWatch(self._inputs, store, self._healer)
         self._gate = HealthGate(render_pool, self._timing.waiting)
 
     async def converge(
@@ -217,6 +221,10 @@ class Converger:
             )
             return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
         self.counts.written += target.repaired
+        if target.check_drift:
+            self._healer.checked(key, target.repaired)
+        kinds = {k for a in addons.values() for k in a.kinds} if drifting else set()
+        self.drift.want(key, cluster_id, kinds, spec)
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
         )
@@ -228,6 +236,7 @@ class Converger:
     def forget(self, bundle: str, cluster_id: ObjectId) -> None:
         """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
         key = f"{bundle}@{cluster_id}"
+        self.drift.want(key, cluster_id, ())
         self._healer.forget(key)
         self._gate.forget(key)
 

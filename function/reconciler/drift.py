@@ -11,6 +11,8 @@ compared element by element, so defaults inside their elements do not count.
 
 Drift exclusions (``driftExclusions[].paths``, JSON-pointer style, optionally limited to a
 target kind/name) name paths a user lets others own, e.g. ``/spec/replicas`` under an HPA.
+An object annotated ``addons.aifleet.io/drift-detection-ignore: "true"`` (in its manifest,
+or by hand in the workload cluster) is left out of drift detection altogether (`ignored`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from function.kube.client import Object, group_of, meta
 from function.model.bundle import DriftExclusion
 
 MISSING = "(object deleted)"
+IGNORE_ANNOTATION = "addons.aifleet.io/drift-detection-ignore"
+
+
+def ignored(*objects: Object | None) -> bool:
+    """Whether any of ``objects`` (the intent, the live object) opts out of drift detection."""
+    return any(
+        obj is not None and (meta(obj).get("annotations") or {}).get(IGNORE_ANNOTATION) == "true"
+        for obj in objects
+    )
 
 
 def find_drift(intent: Object, live: Object | None, excluded: Iterable[str] = ()) -> list[str]:

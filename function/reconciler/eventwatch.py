@@ -13,6 +13,11 @@ event seen: a dropped connection resumes from the last resourceVersion, and an e
 has been deleted. A watch that cannot reach its cluster keeps what it had; nothing is cleared
 for a gap, so nothing built on it is torn down for one. Every change calls ``on_change`` with
 the cluster, and the trigger controller looks again at the triggers watching it.
+
+A watch may be narrowed by a label selector (part of its key), and an ``on_event`` callback
+hears of each object that changed or went away — on a relist too, by comparing with what was
+kept — so a watcher of owned objects (`function.reconciler.driftwatch`) can act on one object
+rather than look at everything again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ log = logging.getLogger(__name__)
 Connect = Callable[[ObjectId], Awaitable[KubeClient]]
 """The client of a workload cluster (raises `KubeError` while it cannot be reached)."""
 
+OnEvent = Callable[["WatchKey", Object | None, Object, bool], None]
+"""An object of a watch changed or went away (``True``): the watch key, the object as the
+watch knew it before (None if it did not), the object now (or as it was last, if gone)."""
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class WatchKey:
@@ -42,10 +51,13 @@ class WatchKey:
     group: str
     version: str
     kind: str
+    selector: str = ""
+    """A label selector narrowing the watch (empty: every object of the kind)."""
 
     def __str__(self) -> str:
         gv = "/".join(p for p in (self.group, self.version) if p) or "core"
-        return f"{self.kind}.{gv} on {self.cluster}"
+        narrowed = f" ({self.selector})" if self.selector else ""
+        return f"{self.kind}.{gv}{narrowed} on {self.cluster}"
 
 
 @dataclass
@@ -61,11 +73,18 @@ class KindView:
 
 
 class _Watch:
-    def __init__(self, key: WatchKey, connect: Connect, on_change: Callable[[ObjectId], None]):
+    def __init__(
+        self,
+        key: WatchKey,
+        connect: Connect,
+        on_change: Callable[[ObjectId], None],
+        on_event: OnEvent | None = None,
+    ):
         self.key = key
         self.view = KindView()
         self._connect = connect
         self._on_change = on_change
+        self._on_event = on_event
         self._failures = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -100,13 +119,21 @@ class _Watch:
         return f"{self.key.group}/{version}" if self.key.group else version
 
     async def _relist(self, client: KubeClient, api_version: str) -> str:
-        listed = await client.list(api_version, self.key.kind)
+        listed = await client.list(
+            api_version, self.key.kind, label_selector=self.key.selector or None
+        )
         objects: dict[ResourceKey, Object] = {}
         for item in listed.items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", self.key.kind)
             objects[resource_key(item)] = _slim(item)
-        self.view.objects = objects
+        before, self.view.objects = self.view.objects, objects
+        if self._on_event is not None:
+            for key, obj in objects.items():
+                if before.get(key) != obj:
+                    self._on_event(self.key, before.get(key), obj, False)
+            for key in before.keys() - objects.keys():
+                self._on_event(self.key, before[key], before[key], True)
         self.view.synced = True
         self.view.error = None
         self.view.lists += 1
@@ -117,7 +144,11 @@ class _Watch:
         self, client: KubeClient, api_version: str, version: str, watch_seconds: int
     ) -> str:
         stream = client.watch(
-            api_version, self.key.kind, resource_version=version, timeout_seconds=watch_seconds
+            api_version,
+            self.key.kind,
+            resource_version=version,
+            label_selector=self.key.selector or None,
+            timeout_seconds=watch_seconds,
         )
         async for event in stream:
             version = str(meta(event.object).get("resourceVersion") or version)
@@ -127,10 +158,12 @@ class _Watch:
             obj.setdefault("apiVersion", api_version)
             obj.setdefault("kind", self.key.kind)
             key = resource_key(obj)
-            if event.type is EventType.DELETED:
-                self.view.objects.pop(key, None)
-            else:
+            deleted = event.type is EventType.DELETED
+            known = self.view.objects.pop(key, None) if deleted else self.view.objects.get(key)
+            if not deleted:
                 self.view.objects[key] = obj
+            if self._on_event is not None:
+                self._on_event(self.key, known, obj, deleted)
             self.view.error = None
             self._on_change(self.key.cluster)
         return version
@@ -154,11 +187,13 @@ class EventWatches:
         connect: Connect,
         on_change: Callable[[ObjectId], None],
         *,
+        on_event: OnEvent | None = None,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
         self._connect = connect
         self._on_change = on_change
+        self._on_event = on_event
         self._timeout = watch_timeout
         self._max_backoff = max_backoff
         self._watches: dict[WatchKey, _Watch] = {}
@@ -173,7 +208,7 @@ class EventWatches:
             self._wanted.pop(owner, None)
         needed = set().union(*self._wanted.values()) if self._wanted else set()
         for key in sorted(needed - self._watches.keys()):
-            watch = _Watch(key, self._connect, self._on_change)
+            watch = _Watch(key, self._connect, self._on_change, self._on_event)
             watch.task = asyncio.get_running_loop().create_task(
                 watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
             )

@@ -1,11 +1,12 @@
 """Self-healing for ``ContinuousWithDriftDetection``: when to look, what was applied, repair.
 
 The pure comparison lives in `drift`; this module holds its state. `Healer` decides when a
-target is due for a drift check (at most once per period) and re-applies drifted objects with
-force, taking back fields another manager changed. What an add-on applied is not kept per
-target: a check asks for the add-on's objects again, which the render cache
-(`function.reconciler.rendercache`) answers without rendering for every cluster of a class,
-so an idle cluster costs no copy of its objects.
+target is due for a drift check — at once when a watched object of it moved (`suspect`,
+from `driftwatch`), otherwise at most once per period, the safety net — and re-applies
+drifted objects with force, taking back fields another manager changed. What an add-on
+applied is not kept per target: a check asks for the add-on's objects again, which the
+render cache (`function.reconciler.rendercache`) answers without rendering for every cluster
+of a class, so an idle cluster costs no copy of its objects.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from math import inf
 from function.kube.client import KubeClient, Object, describe
 from function.model.bundle import AddonSpec
 from function.reconciler.apply import Owner, apply_object, identity, kind_key, read_owned
-from function.reconciler.drift import exclusions_for, find_drift
+from function.reconciler.drift import exclusions_for, find_drift, ignored
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ class Healer:
     def __init__(self, period: float) -> None:
         self._period = period
         self._checked: dict[str, float] = {}
+        self.detected: dict[str, float] = {}
+        """Targets a watch saw drift on, with when (monotonic), until they are checked."""
+        self.restored: list[float] = []
+        """Seconds from detection to repair, per repaired target (the latest 10 000)."""
 
     def due(self, target: str) -> bool:
         """Whether ``target`` is to be checked now (and note that it is)."""
@@ -45,9 +50,22 @@ class Healer:
         just applied are what was applied; a cold fleet is not checked while it converges)."""
         self._checked[target] = time.monotonic()
 
+    def suspect(self, target: str) -> None:
+        """A watch saw an object of ``target`` move: it is due at once."""
+        self._checked.pop(target, None)
+        self.detected.setdefault(target, time.monotonic())
+
+    def checked(self, target: str, repaired: int) -> None:
+        """A drift check of ``target`` ended: time the repair of what a watch saw."""
+        detected = self.detected.pop(target, None)
+        if detected is not None and repaired:
+            self.restored.append(time.monotonic() - detected)
+            del self.restored[:-10_000]
+
     def forget(self, target: str) -> None:
         """Drop what is kept about a target that is no more."""
         self._checked.pop(target, None)
+        self.detected.pop(target, None)
 
     async def heal(
         self,
@@ -63,9 +81,10 @@ class Healer:
         live = await read_owned(client, owner, {kind_key(o) for o in objects})
         repaired = 0
         for obj in objects:
-            drift = find_drift(
-                obj, live.get(identity(obj)), exclusions_for(obj, addon.drift_exclusions)
-            )
+            current = live.get(identity(obj))
+            if ignored(obj, current):
+                continue
+            drift = find_drift(obj, current, exclusions_for(obj, addon.drift_exclusions))
             if drift:
                 log.info("drift in %s (%s): %s", describe(obj), addon.name, ", ".join(drift))
                 await apply_object(client, obj, force=True)

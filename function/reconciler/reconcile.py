@@ -110,6 +110,7 @@ class Reconciler:
         """What of each bundle, other than its status, the last queued look saw."""
         self.owns: Callable[[Object], bool] = lambda bundle: True
         """Whether this replica reconciles a bundle (`function.reconciler.shards`)."""
+        converger.drift.on_drift = self._drifted
 
     # --- mapping changes to keys ---------------------------------------------------------
 
@@ -139,6 +140,11 @@ class Reconciler:
         cluster = (m.get("labels") or {}).get(CLUSTER_NAME_LABEL)
         if cluster:
             self._cluster_changed(ObjectId(CAPI_CLUSTER, str(m.get("namespace", "")), cluster))
+
+    def _drifted(self, bundle: str, cluster: ObjectId) -> None:
+        """A watched object of a target drifted: converge that target now."""
+        namespace, _, name = bundle.partition("/")
+        self._queue.add(TargetKey(BundleKey(namespace, name), cluster))
 
     def resync(self) -> None:
         """Queue everything: the periodic safety net."""

@@ -1,0 +1,142 @@
+"""Drift found by watching: the objects add-ons applied, one watch per kind and cluster.
+
+A target in ``ContinuousWithDriftDetection`` mode states the kinds its add-ons applied
+(`want`); `DriftWatch` keeps one list+watch per (cluster, kind) of the objects carrying the
+ownership label, shared by every bundle on that cluster — the same `EventWatches` the event
+triggers use, narrowed by the label. Each event is sorted without a request (`moved`):
+
+- a deletion, or an edit that leaves the object hash annotation as it was (someone else's
+  write: every apply of ours stamps the hash of what it applies) and changes more than
+  status, marks the target due and queues it (``on_drift``); its drift check compares with
+  what the add-on applies — only managed fields count, `driftExclusions` and the opt-out
+  annotation hold — and takes back what drifted;
+- a new object, a write of ours (a new hash) or a status change queues nothing.
+
+A controller that legitimately writes an excluded field costs one check per write and no
+write, so there is no write loop. The periodic check stays as the safety net for a missed
+event or a watch that could not run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from function.errors import NotFoundError
+from function.kube.client import KubeClient, Object, describe, meta
+from function.model.bundle import AddonBundleSpec
+from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION, BUNDLE_LABEL, split_kind_key
+from function.reconciler.drift import ignored
+from function.reconciler.eventwatch import EventWatches, WatchKey
+from function.reconciler.hashing import HASH_ANNOTATION
+from function.reconciler.heal import Healer
+from function.reconciler.inputs import Inputs
+from function.reconciler.store import ObjectId, Store
+
+log = logging.getLogger(__name__)
+
+OnDrift = Callable[[str, ObjectId], None]
+"""A target drifted: ``<bundle namespace>/<bundle name>`` on a cluster."""
+
+
+class DriftWatch:
+    """The watches of applied objects, for every target in drift-detection mode."""
+
+    def __init__(self, inputs: Inputs, store: Store, healer: Healer) -> None:
+        self._inputs = inputs
+        self._store = store
+        self._healer = healer
+        self._watches = EventWatches(self._connect, _ignore, on_event=self._event)
+        self._wanted: dict[str, frozenset[WatchKey]] = {}
+        self._specs: dict[ObjectId, AddonBundleSpec] = {}
+        """A spec of a bundle watched on each cluster: where its kubeconfig is."""
+        self.on_drift: OnDrift = lambda bundle, cluster: None
+        """Queue a target that drifted (set by the reconciler)."""
+        self.detected = 0
+        """Drifted objects the watches found."""
+        self.events = 0
+        """Events the watches delivered (each compared with what was applied)."""
+
+    def want(
+        self,
+        target: str,
+        cluster: ObjectId,
+        kinds: Iterable[str],
+        spec: AddonBundleSpec | None = None,
+    ) -> None:
+        """``target`` (``<ns>/<bundle>@<cluster>``) applied ``kinds`` (`kind_key`) and is
+        watched for drift on them; no kinds stops watching for it."""
+        keys = frozenset(_watch_key(cluster, kind) for kind in kinds)
+        if spec is not None:
+            self._specs[cluster] = spec
+        if self._wanted.get(target, frozenset()) == keys:
+            return
+        if keys:
+            self._wanted[target] = keys
+        else:
+            self._wanted.pop(target, None)
+        self._watches.want(target, keys)
+
+    def active(self) -> list[WatchKey]:
+        """The running watches, sorted."""
+        return self._watches.active()
+
+    async def close(self) -> None:
+        """Stop every watch."""
+        self._wanted.clear()
+        await self._watches.close()
+
+    async def _connect(self, cid: ObjectId) -> KubeClient:
+        cluster = self._store.get_id(cid)
+        if cluster is None:
+            raise NotFoundError(f"{cid} not found", status=404)
+        return await self._inputs.workload_client(self._specs.get(cid), cid, cluster)
+
+    def _event(self, key: WatchKey, before: Object | None, obj: Object, deleted: bool) -> None:
+        self.events += 1
+        m = meta(obj)
+        addon = (m.get("labels") or {}).get(ADDON_LABEL)
+        bundle = (m.get("annotations") or {}).get(BUNDLE_ANNOTATION)
+        if not addon or not bundle:
+            return
+        target = f"{bundle}@{key.cluster}"
+        if target not in self._wanted or not moved(before, obj, deleted):
+            return
+        self.detected += 1
+        what = "deleted" if deleted else "changed"
+        log.info("drift: %s %s on %s (add-on %s)", describe(obj), what, key.cluster, addon)
+        self._healer.suspect(target)
+        self.on_drift(str(bundle), key.cluster)
+
+
+def moved(before: Object | None, after: Object, deleted: bool) -> bool:
+    """Whether an event of an owned object may be drift: it went away, or someone other
+    than the reconciler changed more than its status (pure)."""
+    if deleted:
+        return not ignored(before, after)
+    if before is None or _hash(before) != _hash(after) or ignored(after):
+        return False
+    return _content(before) != _content(after)
+
+
+_VOLATILE = ("resourceVersion", "generation", "managedFields")
+
+
+def _content(obj: Object) -> Object:
+    m = {k: v for k, v in meta(obj).items() if k not in _VOLATILE}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": m}
+
+
+def _hash(obj: Object) -> str | None:
+    value = (meta(obj).get("annotations") or {}).get(HASH_ANNOTATION)
+    return str(value) if value is not None else None
+
+
+def _watch_key(cluster: ObjectId, kind_key: str) -> WatchKey:
+    api_version, kind = split_kind_key(kind_key)
+    group, _, version = api_version.rpartition("/")
+    return WatchKey(cluster, group, version, kind, selector=BUNDLE_LABEL)
+
+
+def _ignore(cluster: ObjectId) -> None:
+    """Whole-cluster changes mean nothing here: each event is looked at by itself."""
