@@ -14,7 +14,8 @@ above the seams catches only these.
     │   ├── ForbiddenError (PermissionError) 401/403
     │   └── UnavailableError .............. 5xx, 429, timeouts, connection refused: retry
     ├── RenderError ....................... a template or chart of an add-on failed to render
-    │   └── ChartError .................... a chart could not be fetched or verified
+    │   ├── ChartError .................... a chart could not be fetched or verified
+    │   └── ChartRenderError .............. a fetched chart failed to render (Helm's error)
     ├── LuaError .......................... a Lua rule failed to load or run
     └── TerminalError ..................... retrying cannot help; report and stop
 """
@@ -133,6 +134,10 @@ class ChartError(RenderError):
     def __init__(self, location: SourceLocation, reason: str, *, transient: bool = False) -> None:
         super().__init__(location, reason)
         self.transient = transient
+
+
+class ChartRenderError(RenderError):
+    """A chart was fetched but Helm could not render it (its templates or its values)."""
 
 
 class LuaError(AifleetError):

@@ -318,6 +318,9 @@ class AddonStatus(Spec):
     kinds: list[str] = Field(default_factory=list)
     """The apiVersion/kind of every kind applied (``apps/v1/Deployment``), to find them again."""
     message: str | None = None
+    reason: str | None = None
+    """Why the add-on is failed or held back (``TemplateFailed``, ``ClusterUnreachable``...);
+    unset while all is well."""
     last_applied_time: str | None = None
 
 

@@ -65,6 +65,7 @@ from function.reconciler.apply import (
     withdraw,
 )
 from function.reconciler.driftwatch import DriftWatch
+from function.reconciler.failures import Reason, classify, cluster_unreachable
 from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
@@ -76,11 +77,13 @@ from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cl
 from function.reconciler.render import render_addon
 from function.reconciler.rendercache import RenderCache
 from function.reconciler.status import (
+    all_held,
     all_pending,
     cluster_ref,
     cluster_status,
     drift_after,
     failed_addon,
+    held_addon,
     last_applied,
     pending_addon,
 )
@@ -193,7 +196,7 @@ class Converger:
             status = all_pending(ref, spec, previous, str(exc))
             return status, Result(requeue_after=self._timing.gpu)
         except UnavailableError as exc:
-            status = all_pending(ref, spec, previous, f"workload cluster unreachable: {exc}")
+            status = all_held(ref, spec, previous, cluster_unreachable(exc))
             return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
@@ -213,9 +216,11 @@ class Converger:
                     target, addon, readiness, addons, sources[addon.name]
                 )
         except UnavailableError as exc:
-            message = f"workload cluster unreachable: {exc}"
+            failure = cluster_unreachable(exc)
             for addon in spec.addons:
-                addons.setdefault(addon.name, pending_addon(addon.name, before, message))
+                addons.setdefault(
+                    addon.name, held_addon(addon.name, before, failure, rerender=False)
+                )
             status = cluster_status(
                 ref, spec, addons, drift_after(previous, target.repaired, target.now)
             )
@@ -288,7 +293,7 @@ class Converger:
             assert previous is not None
             return previous
         if isinstance(sources, RenderError):
-            return failed_addon(addon.name, None, previous, str(sources))
+            return failed_addon(addon.name, None, previous, str(sources), Reason.TEMPLATE_FAILED)
         owner = target.owner(addon.name)
         input_hash: str | None = None
         try:
@@ -310,15 +315,22 @@ class Converger:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
-            if exc.transient:
-                raise UnavailableError(str(exc)) from exc
-            return failed_addon(addon.name, input_hash, previous, str(exc))
+            failure = classify(exc)
+            if not failure.transient:
+                return failed_addon(
+                    addon.name, input_hash, previous, failure.message, failure.reason
+                )
+            # The repository did not answer: this add-on waits and retries, the others go on.
+            target.requeue.append(self._gate.retry(target.key, addon.name))
+            return held_addon(addon.name, target.previous, failure, rerender=True)
         except LuaError as exc:
-            return failed_addon(addon.name, input_hash, previous, lua_message(addon, exc))
+            message = lua_message(addon, exc)
+            return failed_addon(addon.name, input_hash, previous, message, classify(exc).reason)
         except UnavailableError:
             raise  # the whole target waits and retries
         except (RenderError, KubeError) as exc:  # refused by the cluster: this add-on only
-            return failed_addon(addon.name, input_hash, previous, str(exc))
+            failure = classify(exc)
+            return failed_addon(addon.name, input_hash, previous, failure.message, failure.reason)
 
     async def _unchanged(
         self,

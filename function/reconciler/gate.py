@@ -20,6 +20,7 @@ from function.kube.client import Object
 from function.lua.health import compile_health_rule
 from function.model.bundle import AddonPhase, AddonSpec, AddonStatus
 from function.reconciler.apply import kind_key
+from function.reconciler.failures import Reason
 from function.reconciler.health import HealthStatus, Verdict, builtin_health, judge
 
 FIRST_CHECK = 0.1
@@ -65,6 +66,7 @@ class HealthGate:
         requeue: list[float],
     ) -> AddonStatus:
         """The add-on's status from its live objects; a waiting one adds to ``requeue``."""
+        base = base.model_copy(update={"reason": None})  # judged afresh: no earlier cause
         if not addon.health.builtin and addon.health.lua is None:
             return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
         try:
@@ -72,7 +74,11 @@ class HealthGate:
         except LuaError as exc:
             self.settled(target, addon.name)
             return base.model_copy(
-                update={"phase": AddonPhase.FAILED, "message": lua_message(addon, exc)}
+                update={
+                    "phase": AddonPhase.FAILED,
+                    "message": lua_message(addon, exc),
+                    "reason": Reason.HEALTH_CHECK_FAILED,
+                }
             )
         unhealthy = [(o, v) for o, v in zip(live, verdicts, strict=True) if not v.healthy]
         degraded = next((v for _, v in unhealthy if v.status is HealthStatus.DEGRADED), None)

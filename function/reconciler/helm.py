@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import helm_python as helm
 from helm_python import _native
 
-from function.errors import RenderError, SourceLocation
+from function.errors import ChartRenderError, RenderError, SourceLocation
 from function.kube.client import Capabilities
 from function.model.bundle import HelmSource
 from function.reconciler.charts import ChartFetcher, FetchedChart
@@ -227,7 +227,10 @@ class ChartRenderer:
             files = self.engine.render(chart, values, release)
         except helm.HelmError as exc:
             raise _render_error(addon, source, exc.detail) from exc
-        return [*_objects(addon, files.crds), *_objects(addon, files.templates)]
+        try:
+            return [*_objects(addon, files.crds), *_objects(addon, files.templates)]
+        except RenderError as exc:  # what the chart rendered is not Kubernetes YAML
+            raise ChartRenderError(exc.location, exc.reason) from exc
 
 
 def _objects(addon: str, files: tuple[tuple[str, str], ...]) -> Iterator[ChartObject]:
@@ -246,10 +249,11 @@ def _is_lifecycle_hook(body: Mapping[str, Any]) -> bool:
     return bool(events) and events <= _LIFECYCLE_HOOKS
 
 
-def _render_error(addon: str, source: HelmSource, detail: str) -> RenderError:
+def _render_error(addon: str, source: HelmSource, detail: str) -> ChartRenderError:
     """Helm's message, located at the first ``file:line`` it names (else at the chart)."""
     found = _HELM_LOCATION.search(detail)
     if found is None:
-        return RenderError(SourceLocation(addon, f"chart {source.chart}:{source.version}"), detail)
+        where = SourceLocation(addon, f"chart {source.chart}:{source.version}")
+        return ChartRenderError(where, detail)
     location = SourceLocation(addon, found["file"], int(found["line"]))
-    return RenderError(location, detail)
+    return ChartRenderError(location, detail)

@@ -24,28 +24,31 @@ from function.model.bundle import (
     DriftStatus,
 )
 from function.model.common import ObjectRef, parse
+from function.reconciler.failures import FAILURE_REASONS, Failure
 from function.reconciler.store import ObjectId
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """An add-on whose phase changed on a cluster."""
+    """An add-on whose phase (or failure reason) changed on a cluster."""
 
     cluster: str
     addon: str
     old: AddonPhase | None
     new: AddonPhase
     message: str
+    cause: str | None = None
+    """The add-on's failure reason (`function.reconciler.failures.Reason`), if any."""
 
     @property
     def warning(self) -> bool:
-        """Failures are Warning events; everything else is Normal."""
-        return self.new is AddonPhase.FAILED
+        """Failures, and add-ons held back by a transient one, are Warning events."""
+        return self.new is AddonPhase.FAILED or self.cause in FAILURE_REASONS
 
     @property
     def reason(self) -> str:
-        """The Event reason, e.g. ``AddonHealthy``."""
-        return f"Addon{self.new.value}"
+        """The Event reason: the failure reason (``TemplateFailed``), else ``AddonHealthy``..."""
+        return self.cause or f"Addon{self.new.value}"
 
     def describe(self) -> str:
         """The Event message."""
@@ -101,22 +104,28 @@ NOTABLE = frozenset({AddonPhase.HEALTHY, AddonPhase.APPLIED, AddonPhase.FAILED})
 
 
 def transitions(old: AddonBundleStatus | None, new: AddonBundleStatus) -> list[Transition]:
-    """Add-ons that reached a `NOTABLE` phase between ``old`` and ``new``."""
+    """Add-ons that reached a `NOTABLE` phase, or a new failure reason, between ``old`` and
+    ``new``."""
     before = {
-        (_cluster_name(c), a.name): a.phase for c in (old.clusters if old else []) for a in c.addons
+        (_cluster_name(c), a.name): (a.phase, a.reason)
+        for c in (old.clusters if old else [])
+        for a in c.addons
     }
     changes = []
     for cluster in new.clusters:
         for addon in cluster.addons:
-            previous = before.get((_cluster_name(cluster), addon.name))
-            if previous is not addon.phase and addon.phase in NOTABLE:
+            phase, reason = before.get((_cluster_name(cluster), addon.name), (None, None))
+            moved = phase is not addon.phase and addon.phase in NOTABLE
+            failing = addon.reason in FAILURE_REASONS and reason != addon.reason
+            if moved or failing:
                 changes.append(
                     Transition(
                         _cluster_name(cluster),
                         addon.name,
-                        previous,
+                        phase,
                         addon.phase,
                         addon.message or "",
+                        addon.reason,
                     )
                 )
     return changes
@@ -158,11 +167,10 @@ def _synced(clusters: Sequence[ClusterAddonsStatus], spec_error: str | None) -> 
         return Condition(type="Synced", status="False", reason="InvalidSpec", message=spec_error)
     for cluster in clusters:
         for addon in cluster.addons:
-            if addon.phase is AddonPhase.FAILED:
+            if addon.phase is AddonPhase.FAILED or addon.reason in FAILURE_REASONS:
                 message = f"add-on {addon.name} on {_cluster_name(cluster)}: {addon.message}"
-                return Condition(
-                    type="Synced", status="False", reason="AddonFailed", message=message
-                )
+                reason = addon.reason or "AddonFailed"
+                return Condition(type="Synced", status="False", reason=reason, message=message)
     return Condition(type="Synced", status="True", reason="ReconcileSuccess")
 
 
@@ -187,11 +195,16 @@ def pending_addon(name: str, before: Mapping[str, AddonStatus], message: str) ->
     previous = before.get(name)
     if previous is None:
         return AddonStatus(name=name, phase=AddonPhase.PENDING, message=message)
-    return previous.model_copy(update={"phase": AddonPhase.PENDING, "message": message})
+    update = {"phase": AddonPhase.PENDING, "message": message, "reason": None}
+    return previous.model_copy(update=update)
 
 
 def failed_addon(
-    name: str, input_hash: str | None, previous: AddonStatus | None, message: str
+    name: str,
+    input_hash: str | None,
+    previous: AddonStatus | None,
+    message: str,
+    reason: str | None = None,
 ) -> AddonStatus:
     """Failed, with why; what an earlier apply left (kinds, counts) is kept for cleanup."""
     return AddonStatus(
@@ -201,8 +214,27 @@ def failed_addon(
         resources=previous.resources if previous else 0,
         kinds=previous.kinds if previous else [],
         message=message,
+        reason=reason,
         last_applied_time=last_applied(previous),
     )
+
+
+def held_addon(
+    name: str, before: Mapping[str, AddonStatus], failure: Failure, *, rerender: bool
+) -> AddonStatus:
+    """Waiting on a transient failure, with its reason, keeping what earlier applies left;
+    ``rerender`` forgets the input hash so that the next pass renders again."""
+    previous = before.get(name)
+    update: dict[str, object] = {
+        "phase": AddonPhase.WAITING,
+        "message": failure.message,
+        "reason": failure.reason.value,
+    }
+    if rerender:
+        update["hash"] = None
+    if previous is None:
+        return AddonStatus.model_validate({"name": name, **update})
+    return previous.model_copy(update=update)
 
 
 def last_applied(previous: AddonStatus | None) -> str | None:
@@ -219,6 +251,18 @@ def all_pending(
     """Every add-on waiting for the same reason (the cluster), keeping what is known."""
     before = {a.name: a for a in (previous.addons if previous else [])}
     addons = {a.name: pending_addon(a.name, before, message) for a in spec.addons}
+    return cluster_status(ref, spec, addons, previous.drift if previous else None)
+
+
+def all_held(
+    ref: ObjectRef,
+    spec: AddonBundleSpec,
+    previous: ClusterAddonsStatus | None,
+    failure: Failure,
+) -> ClusterAddonsStatus:
+    """Every add-on waiting on the same transient failure (the cluster does not answer)."""
+    before = {a.name: a for a in (previous.addons if previous else [])}
+    addons = {a.name: held_addon(a.name, before, failure, rerender=False) for a in spec.addons}
     return cluster_status(ref, spec, addons, previous.drift if previous else None)
 
 

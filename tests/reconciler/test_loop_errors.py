@@ -48,7 +48,7 @@ async def test_a_broken_template_fails_its_addon_with_file_and_line_and_applies_
         message = addon_status(got, "broken")["message"]
         assert message.startswith("add-on 'broken', manifests:9: ")
         assert "region" in message
-        assert condition(got, "Synced")["reason"] == "AddonFailed"
+        assert condition(got, "Synced")["reason"] == "TemplateFailed"
         workload = h.workload("c1")
         assert workload.find("v1", "ConfigMap", "fine", "apps") is None
         assert workload.find("v1", "ConfigMap", "ok", "apps") is not None
@@ -58,7 +58,7 @@ async def test_a_broken_template_fails_its_addon_with_file_and_line_and_applies_
             return [e for e in events if e["type"] == "Warning"]
 
         await eventually(lambda: bool(warnings()), within=5, what="a Warning event")
-        assert [e["reason"] for e in warnings()] == ["AddonFailed"]
+        assert [e["reason"] for e in warnings()] == ["TemplateFailed"]
         assert warnings()[0]["involvedObject"]["name"] == "stack"
         assert warnings()[0]["message"].startswith("add-on broken on team-a/c1: Failed: ")
 
