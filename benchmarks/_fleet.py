@@ -45,6 +45,8 @@ NAMESPACE = "team-a"
 XR_API, XR_KIND = "aifleet.io/v1alpha1", "AIInferenceCluster"
 BUNDLE_API, BUNDLE_KIND = "addons.aifleet.io/v1alpha1", "AddonBundle"
 CLUSTER_API = "cluster.x-k8s.io/v1beta2"
+EDITOR = "kubectl-edit"
+"""The field manager of hand edits."""
 WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
 
 Obj = dict[str, Any]
@@ -143,13 +145,54 @@ class _Fleet:
             mgmt.apply(_plain_cluster(plain_name(index)), field_manager="kubectl")
         return mgmt.kubeconfig()
 
-    def apply_bundles(self, prefix: str, count: int, addons: int, data: str) -> None:
+    def apply_bundles(
+        self, prefix: str, count: int, addons: int, data: str, sync_mode: str = "Continuous"
+    ) -> None:
         """A bundle ``<prefix>-<cluster>`` of ``addons`` ConfigMap add-ons (namespace
         ``prefix``) on each of the first ``count`` plain clusters."""
         mgmt = self.fleet[MANAGEMENT]
         for index in range(count):
             name = plain_name(index)
-            mgmt.apply(_plain_bundle(prefix, name, addons, data), field_manager="kubectl")
+            bundle = _plain_bundle(prefix, name, addons, data)
+            bundle["spec"]["syncMode"] = sync_mode
+            mgmt.apply(bundle, field_manager="kubectl")
+
+    def drift(self, prefix: str, count: int, spacing: float) -> Marks:
+        """By hand, one cluster after the other ``spacing`` s apart: edit add-on ``a0``'s
+        ConfigMap on even clusters, delete it on odd ones; return the marks from before."""
+        marks = self.mark()
+        for index in range(count):
+            cluster = self._workload(plain_name(index))
+            if index % 2:
+                cluster.delete("v1", "ConfigMap", "a0", prefix)
+            else:
+                edit = {"data": {"value": f"edited-{index}"}}
+                cluster.patch("v1", "ConfigMap", "a0", edit, namespace=prefix, field_manager=EDITOR)
+            time.sleep(spacing)
+        return marks
+
+    def restored(self, prefix: str, count: int, since: Marks) -> list[float]:
+        """Seconds from each hand edit or deletion since ``since`` to `MANAGER`'s next write
+        of that object (clusters not restored yet are left out)."""
+        latencies = []
+        for index in range(count):
+            cluster = self._workload(plain_name(index))
+            writes = cluster.writes.filter(since=since.get(cluster.name, (0, 0))[0])
+            ours = [
+                w for w in writes if (w.kind, w.namespace, w.name) == ("ConfigMap", prefix, "a0")
+            ]
+            edit = next((w for w in ours if w.field_manager != MANAGER), None)
+            fixed = next(
+                (w for w in ours if edit and w.seq > edit.seq and w.field_manager == MANAGER), None
+            )
+            if edit is not None and fixed is not None:
+                latencies.append(fixed.time - edit.time)
+        return latencies
+
+    def _workload(self, name: str) -> Any:
+        from function.testing import workload_cluster_name
+
+        return self.fleet[workload_cluster_name(MANAGEMENT, NAMESPACE, name)]
 
     def remove_bundles(self, prefix: str) -> int:
         """Delete the bundles named ``prefix…`` at once (finalizers dropped, add-ons left)."""

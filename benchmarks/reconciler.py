@@ -22,7 +22,12 @@ object (from the emulator's write and request logs), the same for a second full 
 status and event writes to the management cluster, and memory per managed cluster: growth of
 the measured process's VmRSS from just before the start to convergence, over the clusters.
 
+Then drift (`benchmarks._drift`): hand edit to restored (median, p99) and the idle CPU and
+requests of drift detection per managed object, found by watch against found by the
+once-a-minute poll, at the first fleet size (``--drift only`` measures only that).
+
     python benchmarks/reconciler.py [--clusters 100,300,1000] [--transport aiohttp|threads]
+                                    [--drift yes|no|only]
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._baseline import NaiveApplier  # noqa: E402 - the root must be importable first
+from benchmarks import _drift  # noqa: E402 - the root must be importable first
+from benchmarks._baseline import NaiveApplier  # noqa: E402
 from benchmarks._fleet import EmulatorProcess, Marks  # noqa: E402
 from benchmarks._reconciler_report import Phase, SideResult, growth, report  # noqa: E402
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig  # noqa: E402
@@ -289,6 +295,13 @@ def run_side(side: str, clusters: int, transport: str) -> SideResult:
     return SideResult.from_json(output.strip().splitlines()[-1])
 
 
+def run_drift_side(side: str, clusters: int) -> _drift.DriftResult:
+    """`_drift.measure_drift` one side in a fresh Python process."""
+    command = [sys.executable, __file__, "--drift-side", side, "--clusters", str(clusters)]
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return _drift.DriftResult(**json.loads(output.strip().splitlines()[-1]))
+
+
 def main() -> None:
     """Measure both sides at each fleet size, each in a fresh process, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -297,18 +310,32 @@ def main() -> None:
     )
     parser.add_argument("--side", choices=SIDES, help="Measure one side and print it as JSON.")
     parser.add_argument("--transport", choices=TRANSPORTS, default="aiohttp")
+    parser.add_argument("--drift", choices=("yes", "no", "only"), default="yes")
+    parser.add_argument("--drift-side", choices=_drift.SIDES, help="Measure one drift side.")
     args = parser.parse_args()
     sizes = [int(n) for n in str(args.clusters).split(",")]
     if args.side:
         print(json.dumps(asdict(measure(args.side, sizes[0], args.transport))))
         return
+    if args.drift_side:
+        print(json.dumps(_drift.to_json(_drift.measure_drift(args.drift_side, sizes[0]))))
+        return
+    if args.drift != "only":
+        fleet_tables(sizes, args.transport)
+    if args.drift != "no":
+        sides = {side: run_drift_side(side, sizes[0]) for side in _drift.SIDES}
+        _drift.report(sides["watch"], sides["poll"])
+
+
+def fleet_tables(sizes: list[int], transport: str) -> None:
+    """Both sides of the fleet benchmark at each size, and the growth table."""
     results: dict[int, dict[str, SideResult]] = {}
     for clusters in sizes:
         print(f"Reconciler: {clusters} clusters x the inference bundle, cold, resync, restart")
         results[clusters] = {}
         for side in SIDES:
             started = time.perf_counter()
-            results[clusters][side] = run_side(side, clusters, args.transport)
+            results[clusters][side] = run_side(side, clusters, transport)
             print(f"  [{side}: {time.perf_counter() - started:.0f} s with set-up]")
         report(results[clusters]["aifleet"], results[clusters]["baseline"])
     growth(results)

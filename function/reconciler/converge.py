@@ -105,6 +105,9 @@ class Timing:
     drift: float = 300.0
     """Between drift checks of a target in ContinuousWithDriftDetection mode that no watch
     asked for: the safety net for a missed event (watched drift is checked at once)."""
+    drift_watch: bool = True
+    """Watch the applied kinds for drift; False leaves drift to the periodic check alone
+    (no watch connections to workload clusters)."""
     status: float = 0.2
     """A target's change reaches its bundle's status within this, with the others of the
     moment: targets often move in quick steps, and each status write is an API write."""
@@ -228,7 +231,8 @@ class Converger:
         self.counts.written += target.repaired
         if target.check_drift:
             self._healer.checked(key, target.repaired)
-        kinds = {k for a in addons.values() for k in a.kinds} if drifting else set()
+        watched = drifting and self._timing.drift_watch
+        kinds = {k for a in addons.values() for k in a.kinds} if watched else set()
         self.drift.want(key, cluster_id, kinds, spec)
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
