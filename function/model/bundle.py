@@ -226,6 +226,18 @@ class AddonBundleSpec(Spec):
     template_resource_refs: list[TemplateResourceRef] = Field(
         default_factory=list, description="Management-cluster objects exposed to templates."
     )
+    tier: int = Field(
+        default=100,
+        ge=1,
+        description="Precedence when two bundles apply the same object to one cluster: the "
+        "lower tier wins and takes the object; the other reports Conflict naming the winner "
+        "(equal tiers: the bundle that applied it first keeps it).",
+    )
+    continue_on_conflict: bool = Field(
+        default=False,
+        description="Apply an add-on's other objects when some conflict with another bundle's "
+        "(the conflicts are still reported); otherwise the add-on fails with nothing applied.",
+    )
     addons: list[AddonSpec] = Field(default_factory=list, description="The add-ons to apply.")
     event_data: EventData | None = Field(
         default=None,
@@ -322,6 +334,18 @@ class AddonStatus(Spec):
     """Why the add-on is failed or held back (``TemplateFailed``, ``ClusterUnreachable``...);
     unset while all is well."""
     last_applied_time: str | None = None
+    conflicts: list[ObjectConflict] | None = None
+    """Objects of the add-on that another bundle manages on the cluster, with the winner."""
+
+
+class ObjectConflict(Spec):
+    """An object two bundles apply on one cluster, and which of them manages it."""
+
+    object: str
+    """``ConfigMap apps/settings``."""
+    winner: str
+    """The managing bundle, ``<namespace>/<name>``."""
+    winner_tier: int
 
 
 class DriftStatus(Spec):

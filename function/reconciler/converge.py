@@ -64,6 +64,7 @@ from function.reconciler.apply import (
     resolve_kinds,
     withdraw,
 )
+from function.reconciler.conflicts import Arbiter, conflict_message, stamp_tier
 from function.reconciler.driftwatch import DriftWatch
 from function.reconciler.failures import Reason, classify, cluster_unreachable
 from function.reconciler.gate import HealthGate, lua_message
@@ -129,6 +130,7 @@ class _Target:
     gpu_capacity: bool | None = None
     check_drift: bool = False
     repaired: int = 0
+    cluster: ObjectId | None = None
 
     @property
     def namespace(self) -> str:
@@ -172,6 +174,7 @@ class Converger:
         self._timing = timing or Timing()
         self._healer = Healer(self._timing.drift)
         self.drift = DriftWatch(self._inputs, store, self._healer)
+        self.arbiter = Arbiter()
         self._gate = HealthGate(render_pool, self._timing.waiting)
 
     async def converge(
@@ -204,6 +207,7 @@ class Converger:
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
         target = _Target(bundle, spec, client, context, before, self._clock(), key)
+        target.cluster = cluster_id
         drifting = spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
         target.check_drift = drifting and self._healer.due(key)
         addons: dict[str, AddonStatus] = {}
@@ -246,6 +250,7 @@ class Converger:
         """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
         key = f"{bundle}@{cluster_id}"
         self.drift.want(key, cluster_id, ())
+        self.arbiter.forget(key)
         self._healer.forget(key)
         self._gate.forget(key)
 
@@ -303,7 +308,13 @@ class Converger:
         try:
             input_hash, render_key = await self._input_hash(target, addon, sources)
             # A failed add-on renders again: its hash records inputs that were never applied.
-            if previous and previous.hash == input_hash and previous.phase is not AddonPhase.FAILED:
+            lost = self.arbiter.lost(target.key, addon.name)  # to another bundle: report it
+            if (
+                previous
+                and previous.hash == input_hash
+                and previous.phase is not AddonPhase.FAILED
+                and not lost
+            ):
                 return await self._unchanged(target, addon, owner, previous, sources, render_key)
             if not readiness.allows(addon.gate):
                 return pending_addon(addon.name, target.previous, readiness.message)
@@ -378,6 +389,15 @@ class Converger:
         if addon.namespace and addon.namespace not in namespaces:
             await ensure_namespace(target.client, addon.namespace)
             namespaces.add(addon.namespace)
+        assert target.cluster is not None
+        claim = await self.arbiter.claim(
+            target.client, target.key, target.cluster, owner, objects, target.spec
+        )
+        conflicts = claim.conflicts or None
+        if conflicts and not target.spec.continue_on_conflict:
+            failed = failed_addon(addon.name, input_hash, previous, conflict_message(conflicts))
+            return failed.model_copy(update={"conflicts": conflicts})
+        objects = claim.objects
         apply = partial(
             apply_objects,
             target.client,
@@ -405,6 +425,7 @@ class Converger:
             hash=input_hash,
             resources=len(objects),
             kinds=applied.kinds,
+            conflicts=conflicts,
             last_applied_time=(
                 target.now if applied.written or applied.pruned else last_applied(previous)
             ),
@@ -468,7 +489,12 @@ class Converger:
 
         def digest(chart: str | None) -> tuple[str, str]:
             return addon_hashes(
-                addon, target.context, sources, chart, sync_mode=target.spec.sync_mode.value
+                addon,
+                target.context,
+                sources,
+                chart,
+                sync_mode=target.spec.sync_mode.value,
+                tier=target.spec.tier,
             )
 
         if addon.helm is None:
@@ -515,7 +541,8 @@ class Converger:
         infos = await resolve_kinds(
             target.client, rendered, addon=addon.name, tolerate_unknown=tolerate_unknown
         )
-        return prepare(rendered, owner, infos, default_namespace=addon.namespace or "default")
+        stamped = stamp_tier(rendered, target.spec.tier)
+        return prepare(stamped, owner, infos, default_namespace=addon.namespace or "default")
 
     async def _gpus(self, target: _Target) -> bool:
         """Whether some Node of the cluster has allocatable GPUs (read once per pass)."""

@@ -120,6 +120,7 @@ def addon_hashes(
     chart_digest: str | None = None,
     *,
     sync_mode: str = "",
+    tier: int = 100,
 ) -> tuple[str, str]:
     """`addon_input_hash`, and the render key: the same inputs without the cluster's uid and
     the sync mode, which decide whether to render but not what renders — equal on every
@@ -139,6 +140,8 @@ def addon_hashes(
         # A dry run applies nothing: leaving it must apply, entering it must plan.
         "syncMode": canonical_json(sync_mode),
     }
+    if tier != 100:  # stamped on the objects (`conflicts`); the default leaves hashes as were
+        target["tier"] = canonical_json(tier)
     return _sha256_of_parts(target), _sha256_of_parts(rendered)
 
 

@@ -19,6 +19,7 @@ from math import inf
 from function.kube.client import KubeClient, Object, describe
 from function.model.bundle import AddonSpec
 from function.reconciler.apply import Owner, apply_object, identity, kind_key, read_owned
+from function.reconciler.conflicts import managed_elsewhere
 from function.reconciler.drift import exclusions_for, find_drift, ignored
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ class Healer:
         for obj in objects:
             current = live.get(identity(obj))
             if ignored(obj, current):
+                continue
+            if current is None and (other := await managed_elsewhere(client, obj, owner)):
+                log.info("%s (%s) is managed by %s: not drift", describe(obj), addon.name, other)
                 continue
             drift = find_drift(obj, current, exclusions_for(obj, addon.drift_exclusions))
             if drift:

@@ -110,7 +110,9 @@ class Reconciler:
         """What of each bundle, other than its status, the last queued look saw."""
         self.owns: Callable[[Object], bool] = lambda bundle: True
         """Whether this replica reconciles a bundle (`function.reconciler.shards`)."""
-        converger.drift.on_drift = self._drifted
+        converger.drift.on_drift = self._look_again
+        converger.arbiter.on_displaced = self._look_again
+        converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
 
     # --- mapping changes to keys ---------------------------------------------------------
 
@@ -141,8 +143,9 @@ class Reconciler:
         if cluster:
             self._cluster_changed(ObjectId(CAPI_CLUSTER, str(m.get("namespace", "")), cluster))
 
-    def _drifted(self, bundle: str, cluster: ObjectId) -> None:
-        """A watched object of a target drifted: converge that target now."""
+    def _look_again(self, bundle: str, cluster: ObjectId) -> None:
+        """A watched object of a target drifted, or another bundle took objects of it:
+        converge that target now."""
         namespace, _, name = bundle.partition("/")
         self._queue.add(TargetKey(BundleKey(namespace, name), cluster))
 

@@ -1,0 +1,195 @@
+"""Two bundles applying the same object to one cluster: which one manages it.
+
+Every object an add-on applies carries the ownership labels of its bundle and add-on (and,
+for a tier other than the default, ``addons.aifleet.io/tier``). Before an add-on writes on a
+cluster other bundles also target, `claim` reads the objects of its kinds that any bundle
+manages and sorts each of its own objects (`resolve`, pure):
+
+- nobody else manages it (absent, ours, or no bundle's): it may be written — server-side
+  apply without force still refuses fields another field manager owns, so nothing written by
+  hand or by another tool is taken over silently;
+- another bundle manages it with a higher tier: this one (the lower tier) takes it over, and
+  the other bundle's add-on is told (`Claim.displaced`) so that it reports the conflict;
+- another bundle manages it with a lower or equal tier: it stays theirs; this add-on reports
+  a `Conflict` naming the winner, and fails with nothing applied unless
+  ``continueOnConflict``.
+
+`Arbiter` holds the state around it: whether a cluster has other bundles at all (a cluster
+with one bundle costs no read), and which add-ons lost objects to another bundle since they
+were last applied (they are looked at again, and report the conflict).
+A DryRun plan asks the same question (`function.reconciler.plan`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from function.errors import NotFoundError
+from function.kube.client import KubeClient, Object, describe, meta
+from function.model.bundle import AddonBundleSpec, ObjectConflict
+from function.reconciler.apply import (
+    ADDON_LABEL,
+    BUNDLE_ANNOTATION,
+    BUNDLE_LABEL,
+    Owner,
+    identity,
+    kind_key,
+    split_kind_key,
+)
+from function.reconciler.store import ObjectId
+
+log = logging.getLogger(__name__)
+
+TIER_ANNOTATION = "addons.aifleet.io/tier"
+DEFAULT_TIER = 100
+
+Identity = tuple[str, str, str, str]
+
+
+@dataclass
+class Claim:
+    """What an add-on may write, and what it may not."""
+
+    objects: list[Object] = field(default_factory=list)
+    """The objects it may write (every object, when nothing conflicts)."""
+    conflicts: list[ObjectConflict] = field(default_factory=list)
+    """Objects another bundle keeps, with that bundle."""
+    displaced: set[tuple[str, str]] = field(default_factory=set)
+    """(``<ns>/<bundle>``, add-on) of the lower-precedence owners this add-on takes over from."""
+
+
+def stamp_tier(objects: Sequence[Object], tier: int) -> list[Object]:
+    """``objects`` with the tier annotation when it is not the default (pure; before the
+    object hash is stamped, so the tier is part of what is applied)."""
+    if tier == DEFAULT_TIER:
+        return list(objects)
+    out = []
+    for obj in objects:
+        m = dict(meta(obj))
+        m["annotations"] = {**(m.get("annotations") or {}), TIER_ANNOTATION: str(tier)}
+        out.append({**obj, "metadata": m})
+    return out
+
+
+def tier_of(obj: Object) -> int:
+    """The tier of the bundle that applied ``obj``."""
+    value = (meta(obj).get("annotations") or {}).get(TIER_ANNOTATION)
+    try:
+        return int(value) if value is not None else DEFAULT_TIER
+    except ValueError:
+        return DEFAULT_TIER
+
+
+def manager_of(obj: Object) -> str | None:
+    """The bundle (``<ns>/<name>``) managing a live object, if a bundle does."""
+    m = meta(obj)
+    if BUNDLE_LABEL not in (m.get("labels") or {}):
+        return None
+    value = (m.get("annotations") or {}).get(BUNDLE_ANNOTATION)
+    return str(value) if value else None
+
+
+def resolve(
+    objects: Sequence[Object], managed: dict[Identity, Object], owner: Owner, tier: int
+) -> Claim:
+    """Sort ``objects`` of ``owner`` against what bundles manage live (pure)."""
+    claim = Claim()
+    mine = f"{owner.bundle_namespace}/{owner.bundle_name}"
+    for obj in objects:
+        live = managed.get(identity(obj))
+        other = manager_of(live) if live is not None else None
+        if live is None or other is None or other == mine:
+            claim.objects.append(obj)
+            continue
+        their_tier = tier_of(live)
+        if tier < their_tier:
+            claim.objects.append(obj)
+            addon = str((meta(live).get("labels") or {}).get(ADDON_LABEL, ""))
+            claim.displaced.add((other, addon))
+        else:
+            claim.conflicts.append(
+                ObjectConflict(object=describe(obj), winner=other, winner_tier=their_tier)
+            )
+    return claim
+
+
+async def claim(client: KubeClient, owner: Owner, objects: Sequence[Object], tier: int) -> Claim:
+    """`resolve` against the objects of ``objects``' kinds any bundle manages on the cluster."""
+    return resolve(objects, await read_managed(client, {kind_key(o) for o in objects}), owner, tier)
+
+
+async def read_managed(client: KubeClient, kind_keys: Iterable[str]) -> dict[Identity, Object]:
+    """Every object of ``kind_keys`` that some bundle manages, by identity."""
+    found: dict[Identity, Object] = {}
+    for key in sorted(set(kind_keys)):
+        api_version, kind = split_kind_key(key)
+        try:
+            listed = await client.list(api_version, kind, label_selector=BUNDLE_LABEL)
+        except NotFoundError:  # not served yet (a CRD of this add-on): nobody manages any
+            continue
+        for obj in listed.items:
+            obj.setdefault("apiVersion", api_version)
+            obj.setdefault("kind", kind)
+            found[identity(obj)] = obj
+    return found
+
+
+def conflict_message(conflicts: Sequence[ObjectConflict]) -> str:
+    """``conflict: ConfigMap apps/x is managed by AddonBundle team-a/base (tier 10)``."""
+    parts = [
+        f"{c.object} is managed by AddonBundle {c.winner} (tier {c.winner_tier})" for c in conflicts
+    ]
+    return "conflict: " + "; ".join(parts)
+
+
+async def managed_elsewhere(client: KubeClient, obj: Object, owner: Owner) -> str | None:
+    """The other bundle managing ``obj`` on the cluster now, if one does (one read)."""
+    m = meta(obj)
+    try:
+        live = await client.get(obj["apiVersion"], obj["kind"], m["name"], m.get("namespace"))
+    except NotFoundError:
+        return None
+    other = manager_of(live)
+    return other if other not in (None, f"{owner.bundle_namespace}/{owner.bundle_name}") else None
+
+
+class Arbiter:
+    """Conflicts between bundles on the clusters of this reconciler."""
+
+    def __init__(self) -> None:
+        self.shared: Callable[[ObjectId], bool] = lambda cluster: True
+        """Whether bundles other than one target ``cluster`` (set by the reconciler)."""
+        self.on_displaced: Callable[[str, ObjectId], None] = lambda bundle, cluster: None
+        """Queue a bundle's target on a cluster: it lost objects (set by the reconciler)."""
+        self._lost: set[tuple[str, str]] = set()
+
+    def lost(self, target: str, addon: str) -> bool:
+        """Whether ``addon`` of ``target`` lost objects to another bundle since it applied."""
+        return (target, addon) in self._lost
+
+    async def claim(
+        self,
+        client: KubeClient,
+        target: str,
+        cluster: ObjectId,
+        owner: Owner,
+        objects: list[Object],
+        spec: AddonBundleSpec,
+    ) -> Claim:
+        """What ``owner`` may write of ``objects`` on ``cluster`` (all of them, unread, when
+        no other bundle targets it)."""
+        self._lost.discard((target, owner.addon))
+        if not self.shared(cluster):
+            return Claim(objects=list(objects))
+        found = await claim(client, owner, objects, spec.tier)
+        for bundle, addon in sorted(found.displaced):
+            log.info("%s takes objects of %s (add-on %s) on %s", target, bundle, addon, cluster)
+            self._lost.add((f"{bundle}@{cluster}", addon))
+            self.on_displaced(bundle, cluster)
+        return found
+
+    def forget(self, target: str) -> None:
+        """Drop what is kept about a target that is no more."""
+        self._lost = {k for k in self._lost if k[0] != target}

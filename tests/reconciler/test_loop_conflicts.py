@@ -1,0 +1,127 @@
+"""Two bundles applying the same object to one cluster: the lower tier wins, the other says so."""
+
+from pathlib import Path
+
+from function.reconciler.apply import BUNDLE_ANNOTATION
+from tests.reconciler.harness import (
+    NAMESPACE,
+    Harness,
+    Obj,
+    addon_phases,
+    bundle,
+    capi_cluster,
+    configmap_addon,
+    eventually,
+    is_ready,
+    running,
+)
+
+
+def _addon(b: Obj, name: str) -> Obj:
+    clusters = (b.get("status") or {}).get("clusters") or []
+    for addon in clusters[0]["addons"] if clusters else []:
+        if addon["name"] == name:
+            return dict(addon)
+    return {}
+
+
+def _shared(h: Harness) -> Obj:
+    return h.workload("c1").get("v1", "ConfigMap", "shared", "apps")
+
+
+async def _warning(h: Harness, bundle_name: str, reason: str, text: str) -> None:
+    def found() -> bool:
+        return any(
+            e["reason"] == reason
+            and e["type"] == "Warning"
+            and e["involvedObject"]["name"] == bundle_name
+            and text in e["message"]
+            for e in h.mgmt.list("v1", "Event", namespace=NAMESPACE)
+        )
+
+    await eventually(found, within=5, what=f"a {reason} event on {bundle_name}")
+
+
+async def test_a_tier_conflict_is_reported_both_ways(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        # The higher tier first: it applies the object...
+        h.mgmt.apply(bundle("app", [configmap_addon("shared", data="app")]), field_manager="test")
+        await h.wait_bundle("app", is_ready)
+        assert _shared(h)["data"]["value"] == "app"
+
+        # ...then a lower tier arrives: it takes the object, and the first one reports it lost.
+        base = bundle("base", [configmap_addon("shared", data="base")], tier=10)
+        h.mgmt.apply(base, field_manager="test")
+        await h.wait_bundle("base", is_ready)
+        app = await h.wait_bundle("app", lambda b: addon_phases(b) == {"shared": "Failed"})
+        assert _addon(app, "shared")["conflicts"] == [
+            {"object": "ConfigMap apps/shared", "winner": f"{NAMESPACE}/base", "winnerTier": 10}
+        ]
+        assert (
+            f"managed by AddonBundle {NAMESPACE}/base (tier 10)" in _addon(app, "shared")["message"]
+        )
+        assert not is_ready(app)
+        live = _shared(h)
+        assert live["data"]["value"] == "base"
+        assert live["metadata"]["annotations"][BUNDLE_ANNOTATION] == f"{NAMESPACE}/base"
+        await _warning(h, "app", "AddonFailed", f"{NAMESPACE}/base (tier 10)")
+
+        # The other way: a higher tier arriving after the winner is refused, nothing written.
+        workload = h.workload("c1")
+        await h.settle()
+        mark = workload.writes.mark()
+        h.mgmt.apply(bundle("late", [configmap_addon("shared", data="late")]), field_manager="test")
+        late = await h.wait_bundle("late", lambda b: addon_phases(b) == {"shared": "Failed"})
+        assert _addon(late, "shared")["conflicts"] == [
+            {"object": "ConfigMap apps/shared", "winner": f"{NAMESPACE}/base", "winnerTier": 10}
+        ]
+        await h.settle()
+        assert workload.writes.filter(since=mark, kind="ConfigMap") == []
+        assert _shared(h)["data"]["value"] == "base"
+        assert is_ready(h.bundle("base"))
+        await _warning(h, "late", "AddonFailed", f"{NAMESPACE}/base (tier 10)")
+
+
+async def test_continue_on_conflict_applies_the_rest_and_still_reports(tmp_path: Path) -> None:
+    two = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {value: mine}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: own}\ndata: {value: mine}\n"
+    )
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        base = bundle("base", [configmap_addon("shared", data="base")], tier=10)
+        h.mgmt.apply(base, field_manager="test")
+        await h.wait_bundle("base", is_ready)
+        lenient = bundle(
+            "lenient",
+            [{"name": "pair", "namespace": "apps", "manifests": two}],
+            continueOnConflict=True,
+        )
+        h.mgmt.apply(lenient, field_manager="test")
+        got = await h.wait_bundle("lenient", is_ready)
+        assert _addon(got, "pair")["conflicts"] == [
+            {"object": "ConfigMap apps/shared", "winner": f"{NAMESPACE}/base", "winnerTier": 10}
+        ]
+        workload = h.workload("c1")
+        assert workload.get("v1", "ConfigMap", "own", "apps")["data"] == {"value": "mine"}
+        assert _shared(h)["data"]["value"] == "base"
+
+
+async def test_an_object_another_field_manager_owns_is_not_taken_over(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        workload = await h.wait_workload("c1")
+        workload.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
+        by_hand = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "shared", "namespace": "apps"},
+            "data": {"value": "by-hand"},
+        }
+        workload.create(by_hand, field_manager="kubectl-create")
+        h.mgmt.apply(bundle("app", [configmap_addon("shared", data="app")]), field_manager="test")
+        got = await h.wait_bundle("app", lambda b: addon_phases(b) == {"shared": "Failed"})
+        assert "forceConflicts" in _addon(got, "shared")["message"]
+        assert _shared(h)["data"]["value"] == "by-hand"
+        assert workload.writes.count(kind="ConfigMap", field_manager="aifleet") == 0
