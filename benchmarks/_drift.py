@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks._fleet import EmulatorProcess, Marks
 from function.kube.adapter import configuration_from_kubeconfig
@@ -91,7 +92,7 @@ def measure_drift(side: str, clusters: int) -> DriftResult:
 
 
 async def _run(
-    side: str, clusters: int, emulator: EmulatorProcess, kubeconfig: dict, cache: Path
+    side: str, clusters: int, emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path
 ) -> DriftResult:
     timing = Timing() if side == "watch" else Timing(drift=POLL_PERIOD, drift_watch=False)
     settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None, timing=timing)
@@ -148,7 +149,7 @@ async def _run(
     )
 
 
-async def _call(emulator: EmulatorProcess, command: str, **kwargs: object) -> object:
+async def _call(emulator: EmulatorProcess, command: str, **kwargs: object) -> Any:
     return await asyncio.to_thread(emulator.call, command, **kwargs)
 
 
