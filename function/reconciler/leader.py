@@ -91,6 +91,16 @@ class LeaderElector:
             log.warning("could not release Lease %s: %s", self._settings.name, exc)
         self.is_leader = False
 
+    def observe(self, lease: Object) -> None:
+        """Note the Lease as read now, also when read elsewhere (a list of every Lease): its
+        expiry counts from when this candidate first saw its current record, so a candidate
+        that looked all along can take a dead holder's Lease one lease period after its last
+        renewal, not a period after it first asked."""
+        spec = _spec(lease)
+        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._monotonic()
+
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True when this candidate holds the Lease afterwards."""
         s = self._settings
@@ -100,10 +110,8 @@ class LeaderElector:
                 await self._client.create(self._lease(transitions=0, acquired=_now()))
                 self.is_leader = True
                 return True
+            self.observe(lease)
             spec = _spec(lease)
-            record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"))
-            if record != self._observed:
-                self._observed, self._observed_at = record, self._monotonic()
             holder = spec.get("holderIdentity")
             expired = self._monotonic() - self._observed_at > float(
                 spec.get("leaseDurationSeconds") or s.lease_duration

@@ -13,7 +13,9 @@ resourceVersion-guarded writes). Every replica also renews a membership Lease,
 ``<prefix>-member-<identity>``, so that each one can count the live replicas and hold its
 fair share, ``ceil(shards / replicas)``: a replica that joins makes the others release the
 shards above their share, which it then takes; a replica that dies stops renewing, its
-Leases expire after one lease period and the others take its shards over. With ``shards``
+Leases expire after one lease period and the others take its shards over (every replica
+notes every shard Lease each round, so a Lease's expiry counts from its holder's last renewal,
+not from when another replica first wanted it). With ``shards``
 given explicitly (``--shards 0,2``) a replica stands by for exactly those and does not
 balance. What a replica has applied lives in the API (status, annotations, hashes), so a
 shard changing hands costs no writes: the new holder finds everything as it would on a
@@ -193,9 +195,12 @@ class Shards:
             return len(self.held)  # keep what is held; take nothing new blind
         now = self._monotonic()
         prefix = f"{s.prefix}-member-"
+        shard_electors = {self.lease_name(n): e for n, e in self._electors.items()}
         live = 0
         for lease in listed.items:
             name = str(meta(lease).get("name", ""))
+            if name in shard_electors:  # watched all along: a dead holder's expiry is known
+                shard_electors[name].observe(lease)
             if not name.startswith(prefix):
                 continue
             spec = lease.get("spec") or {}

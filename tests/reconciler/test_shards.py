@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.shards import SHARD_LABEL, Shards, ShardSettings, shard_of
-from function.testing import EmulatedCluster
 from tests.reconciler.harness import (
     NAMESPACE,
     Harness,
@@ -27,7 +27,10 @@ from tests.reconciler.harness import (
 )
 
 LEASES = "crossplane-system"
-CLUSTERS = [f"c{i}" for i in range(8)]
+CLUSTERS = [f"c{i}" for i in range(20)]
+LEASE_SECONDS = 2.0
+RETRY_SECONDS = LEASE_SECONDS * 2 / 15
+A, B = "aifleet/reconciler (process-a)", "aifleet/reconciler (process-b)"
 
 
 def test_a_cluster_is_in_the_shard_its_label_names_else_in_the_hash_of_its_uid() -> None:
@@ -97,17 +100,16 @@ def _replica_process(h: Harness, tmp_path: Path) -> subprocess.Popen[bytes]:
     kubeconfig.write_text(yaml.safe_dump(h.mgmt.kubeconfig()))
     command = [sys.executable, "-m", "function.main", "reconcile", "--kubeconfig"]
     command += [str(kubeconfig), "--identity", "process-b", "--lease-namespace", LEASES]
-    command += ["--shard-count", "4", "--lease-duration", "2", "--probe-address", ""]
+    command += ["--shard-count", "4", "--lease-duration", f"{LEASE_SECONDS:g}"]
+    command += ["--probe-address", ""]
     command += ["--chart-cache", str(tmp_path / "charts-b"), "--workers", "4"]
     log = (tmp_path / "replica-b.log").open("wb")
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
 
-def _applies(workload: EmulatedCluster, since: int = 0) -> list[str]:
-    return [
-        f"{r.kind}/{r.namespace}/{r.name}"
-        for r in workload.requests.filter(since=since, verb="apply")
-    ]
+def _micro_time(value: str) -> float:
+    """A Lease's MicroTime as seconds since the epoch."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def _holders(h: Harness) -> set[str]:
@@ -132,7 +134,14 @@ def _reporters(h: Harness, name: str) -> set[str]:
 async def test_two_reconciler_processes_split_the_fleet_and_one_finishes_when_the_other_dies(
     tmp_path: Path,
 ) -> None:
-    shards = ShardSettings(LEASES, "process-a", 4, lease_duration=2.0)
+    shards = ShardSettings(
+        LEASES,
+        "process-a",
+        4,
+        lease_duration=LEASE_SECONDS,
+        renew_deadline=LEASE_SECONDS * 2 / 3,
+        retry_period=RETRY_SECONDS,
+    )
     async with running(tmp_path, shards=shards) as h:
         for name in CLUSTERS:
             h.mgmt.apply(capi_cluster(name), field_manager="test")
@@ -163,29 +172,56 @@ async def test_two_reconciler_processes_split_the_fleet_and_one_finishes_when_th
                 what="both replicas holding shards",
             )
             apply_bundles("v1")
-            await eventually(lambda: all_ready(1), within=60, what="every bundle ready")
-            # Each cluster was applied by one replica only: one apply per object, and every
-            # event of its bundle from one instance; both replicas took part.
-            reporters: set[str] = set()
+            await eventually(lambda: all_ready(1), within=90, what="every bundle ready")
+            # Each cluster was written by one process only (the write log by field manager
+            # and User-Agent), each object once, every event of its bundle from that process;
+            # both processes took part.
+            writers: dict[str, set[str]] = {}
             for name in CLUSTERS:
-                workload = h.workload(name)
-                applies = _applies(workload)
-                assert sorted(applies) == sorted(set(applies)), name
+                writes = h.workload(name).writes.filter(field_manager="aifleet")
+                agents = {w.user_agent for w in writes}
+                assert len(agents) == 1, (name, agents)
+                objects = [(w.kind, w.namespace, w.name) for w in writes]
+                assert len(objects) == len(set(objects)), name
                 assert len(_reporters(h, name)) == 1, name
-                reporters |= _reporters(h, name)
-            assert reporters == {"process-a", "process-b"}
+                writers.setdefault(agents.pop(), set()).add(name)
+            assert set(writers) == {A, B}, writers
 
-            # The other process dies mid-rollout: this one finishes every cluster, applying
-            # the changed object once per cluster.
-            marks = {name: h.workload(name).requests.mark() for name in CLUSTERS}
+            # The other process dies mid-rollout: this one takes its shards within a lease
+            # period of their last renewal and finishes every cluster, writing the changed
+            # object once per cluster and nothing twice.
+            marks = {name: h.workload(name).writes.mark() for name in CLUSTERS}
+            for name in CLUSTERS:  # a slow apply: process-b dies with its writes in flight
+                h.workload(name).faults.slow(1.0, verb="apply", kind="ConfigMap", name="a")
             apply_bundles("v2")
+            await asyncio.sleep(0.3)
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
-            await eventually(lambda: all_ready(2), within=30, what="every bundle at v2")
+            last_renewed = {
+                lease["metadata"]["name"]: _micro_time(lease["spec"]["renewTime"])
+                for lease in h.mgmt.list("coordination.k8s.io/v1", "Lease", namespace=LEASES)
+                if "-shard-" in lease["metadata"]["name"]
+                and lease["spec"].get("holderIdentity") == "process-b"
+            }
+            assert last_renewed, "process-b held shards when it was killed"
+            await eventually(lambda: all_ready(2), within=60, what="every bundle at v2")
+            for lease in h.mgmt.list("coordination.k8s.io/v1", "Lease", namespace=LEASES):
+                name = lease["metadata"]["name"]
+                if name in last_renewed:
+                    assert lease["spec"]["holderIdentity"] == "process-a", name
+                    gap = _micro_time(lease["spec"]["acquireTime"]) - last_renewed[name]
+                    print(f"{name}: taken {gap:.2f} s after its last renewal")
+                    assert gap <= LEASE_SECONDS * 1.5 + 2 * RETRY_SECONDS, (name, gap)
+            taken_over = set()
             for name in CLUSTERS:
-                changed = _applies(h.workload(name), marks[name])
-                assert changed.count("ConfigMap/apps/a") == 1, (name, changed)
-                assert "ConfigMap/apps/b" not in changed, (name, changed)
+                writes = h.workload(name).writes.filter(since=marks[name], field_manager="aifleet")
+                changed = [f"{w.kind}/{w.namespace}/{w.name}" for w in writes]
+                assert changed == ["ConfigMap/apps/a"], (name, changed)
+                if name in writers[A]:
+                    assert writes[0].user_agent == A, name
+                elif writes[0].user_agent == A:
+                    taken_over.add(name)
+            assert taken_over, "the survivor finished clusters of the process that died"
             assert h.app is not None and h.app.shards is not None
             assert h.app.shards.held == {0, 1, 2, 3}
 
