@@ -390,13 +390,13 @@ class EmulatorProcess:
         return value
 
     async def wait_until(
-        self, command: str, wanted: int, *, within: float, poll: float = 0.1
+        self, command: str, wanted: int, *, within: float, poll: float = 0.1, **kwargs: Any
     ) -> float:
         """Poll ``command`` (off the event loop) until it returns ``wanted``; the time it did."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if await asyncio.to_thread(self.call, command) >= wanted:
+            if await asyncio.to_thread(self.call, command, **kwargs) >= wanted:
                 return time.perf_counter()
             await asyncio.sleep(poll)
-        last = await asyncio.to_thread(self.call, command)
+        last = await asyncio.to_thread(self.call, command, **kwargs)
         raise TimeoutError(f"{command}: {last} of {wanted} after {within:.0f} s")
