@@ -54,6 +54,20 @@ class ClusterGate(StrEnum):
     GPU_ALLOCATABLE = "GPUAllocatable"
 
 
+class HelmHooks(StrEnum):
+    """What becomes of a chart's install and upgrade hooks (``helm.sh/hook`` objects).
+
+    Helm runs hooks as phases around an install: it creates pre-install objects, waits for
+    them, installs the chart, then runs post-install ones, deleting each by its delete policy.
+    The reconciler applies a chart as one converged set of objects, so it does not run hooks:
+    it refuses a chart that renders them unless told to leave them out, as
+    ``helm install --no-hooks`` does. Test, delete and rollback hooks are always left out.
+    """
+
+    REFUSE = "Refuse"
+    SKIP = "Skip"
+
+
 class HelmSource(Spec):
     """A Helm chart, its version and its values."""
 
@@ -76,6 +90,16 @@ class HelmSource(Spec):
     values_template: str | None = Field(
         default=None,
         description="A Jinja2 template of YAML values, rendered and deep-merged over `values`.",
+    )
+    skip_crds: bool = Field(
+        default=False,
+        description="Leave out the chart's crds/ directories, as helm install --skip-crds.",
+    )
+    hooks: HelmHooks = Field(
+        default=HelmHooks.REFUSE,
+        description="Install and upgrade hooks (helm.sh/hook): Refuse a chart that renders "
+        "them, or Skip them as helm install --no-hooks. Provider-helm and Sveltos run hooks "
+        "as Helm does; Skip also disables them for Sveltos.",
     )
 
 

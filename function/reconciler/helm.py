@@ -5,9 +5,13 @@
 chart's defaults by Helm itself, ``.Release.Name`` = ``releaseName`` or the add-on name,
 ``.Release.Namespace`` = the add-on namespace, ``.Release.IsInstall`` true — and returns
 `ChartObject`s: the ``crds/`` files first, then every template sorted by path, each file's
-documents in order. Dropped: empty documents, ``NOTES.txt``, and hooks that belong to Helm's
-own lifecycle rather than to an install (``test``, ``pre-``/``post-delete``,
-``pre-``/``post-rollback``); install and upgrade hooks are kept as ordinary objects.
+documents in order. ``skipCrds`` leaves out every ``crds/`` directory (the chart's and its
+subcharts'), as ``helm install --skip-crds``. Dropped: empty documents, ``NOTES.txt``, and hooks
+that belong to Helm's own lifecycle rather than to an install (``test``, ``pre-``/``post-delete``,
+``pre-``/``post-rollback``). Install and upgrade hooks are never applied as ordinary objects:
+Helm runs them as phases it waits on, which a converged set of objects cannot honour, so a chart
+rendering them is refused with a `RenderError` naming each hook, its phases and file — unless
+the add-on says ``hooks: Skip``, which leaves them out as ``helm install --no-hooks`` does.
 
 Two engines, both Helm's own code:
 
@@ -39,7 +43,7 @@ from helm_python import _native
 
 from function.errors import ChartRenderError, RenderError, SourceLocation
 from function.kube.client import Capabilities
-from function.model.bundle import HelmSource
+from function.model.bundle import HelmHooks, HelmSource
 from function.reconciler.charts import ChartFetcher, FetchedChart
 from function.reconciler.manifests import parse_objects
 
@@ -62,6 +66,8 @@ class Release:
     namespace: str
     capabilities: Capabilities | None = None
     """The workload cluster's version and APIs (None: Helm's built-in defaults)."""
+    include_crds: bool = True
+    """Whether the ``crds/`` directories are rendered (False: ``skipCrds``)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ class SdkEngine:
         )
         rendered: dict[str, str] = json.loads(text)
         crds = sorted((crd["filename"], crd["data"]) for crd in loaded.crds)
+        if not release.include_crds:
+            crds = []
         return ChartFiles(tuple(crds), tuple(sorted(rendered.items())))
 
 
@@ -145,7 +153,8 @@ class BinaryEngine:
     def render(
         self, chart: FetchedChart, values: Mapping[str, Any], release: Release
     ) -> ChartFiles:
-        """Run ``helm template --include-crds --skip-tests`` and split its output by file."""
+        """Run ``helm template --skip-tests`` (``--include-crds`` unless ``skipCrds``) and split
+        its output by file."""
         with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
             json.dump(dict(values), values_file)
             values_file.flush()
@@ -158,9 +167,10 @@ class BinaryEngine:
                 release.namespace,
                 "--values",
                 values_file.name,
-                "--include-crds",
                 "--skip-tests",
             ]
+            if release.include_crds:
+                command.append("--include-crds")
             if release.capabilities is not None:
                 command += ["--kube-version", release.capabilities.kube_version]
                 for api_version in release.capabilities.api_versions:
@@ -222,15 +232,21 @@ class ChartRenderer:
         """The objects the chart renders for ``values`` (already templated by the caller),
         against the target cluster's ``capabilities`` as an install into it would."""
         chart = self.fetch(addon, source)
-        release = Release(source.release_name or addon, namespace, capabilities)
+        release = Release(
+            source.release_name or addon, namespace, capabilities, not source.skip_crds
+        )
         try:
             files = self.engine.render(chart, values, release)
         except helm.HelmError as exc:
             raise _render_error(addon, source, exc.detail) from exc
         try:
-            return [*_objects(addon, files.crds), *_objects(addon, files.templates)]
+            objects = [*_objects(addon, files.crds), *_objects(addon, files.templates)]
         except RenderError as exc:  # what the chart rendered is not Kubernetes YAML
             raise ChartRenderError(exc.location, exc.reason) from exc
+        hooks = [item for item in objects if hook_events(item.body)]
+        if hooks and source.hooks is HelmHooks.REFUSE:
+            raise _hooks_refused(addon, source, hooks)
+        return [item for item in objects if not hook_events(item.body)]
 
 
 def _objects(addon: str, files: tuple[tuple[str, str], ...]) -> Iterator[ChartObject]:
@@ -238,15 +254,31 @@ def _objects(addon: str, files: tuple[tuple[str, str], ...]) -> Iterator[ChartOb
         if file.endswith("NOTES.txt"):
             continue
         for body in parse_objects(text, SourceLocation(addon, file)):
-            if not _is_lifecycle_hook(body):
+            events = hook_events(body)
+            if not events or not events <= _LIFECYCLE_HOOKS:
                 yield ChartObject(file, body)
 
 
-def _is_lifecycle_hook(body: Mapping[str, Any]) -> bool:
+def hook_events(body: Mapping[str, Any]) -> frozenset[str]:
+    """The ``helm.sh/hook`` events an object is annotated with (empty: not a hook)."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     events = {e.strip() for e in str(annotations.get(_HOOK_ANNOTATION, "")).split(",")}
     events.discard("")
-    return bool(events) and events <= _LIFECYCLE_HOOKS
+    return frozenset(events)
+
+
+def _hooks_refused(addon: str, source: HelmSource, hooks: list[ChartObject]) -> ChartRenderError:
+    named = "; ".join(
+        f"{item.body.get('kind')} {(item.body.get('metadata') or {}).get('name')!r} "
+        f"({', '.join(sorted(hook_events(item.body)))}) in {item.file}"
+        for item in hooks
+    )
+    return ChartRenderError(
+        SourceLocation(addon, hooks[0].file),
+        f"chart {source.chart}:{source.version} renders Helm hooks, which the reconciler does "
+        f"not run as Helm would (in phases, waiting on each): {named}; set helm.hooks: Skip to "
+        "leave them out, as helm install --no-hooks does",
+    )
 
 
 def _render_error(addon: str, source: HelmSource, detail: str) -> ChartRenderError:

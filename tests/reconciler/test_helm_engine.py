@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from function.errors import RenderError, SourceLocation
-from function.model.bundle import HelmSource
+from function.model.bundle import HelmHooks, HelmSource
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.helm import (
     BinaryEngine,
@@ -64,7 +64,10 @@ def write_chart(root: Path, size: str = "small") -> Path:
     return chart
 
 
-SOURCE = HelmSource(repository="file://charts", chart="hooks", version="1.0.0")
+SOURCE = HelmSource(
+    repository="file://charts", chart="hooks", version="1.0.0", hooks=HelmHooks.SKIP
+)
+"""Hooks left out (`tests/reconciler/test_helm_hooks.py` covers refusing them)."""
 
 
 @pytest.fixture
@@ -74,17 +77,16 @@ def local_charts(tmp_path: Path) -> ChartRenderer:
     return ChartRenderer(fetcher, SdkEngine())
 
 
-def test_crds_first_then_templates_by_path_without_notes_tests_or_delete_hooks(
+def test_crds_first_then_templates_by_path_without_notes_or_hooks(
     local_charts: ChartRenderer,
 ) -> None:
     objects = local_charts.render("hooks", SOURCE, {}, "apps")
     assert [(o.file, o.body["metadata"]["name"]) for o in objects] == [
         ("hooks/crds/widgets.yaml", "widgets.example.com"),
-        ("hooks/templates/a-job.yaml", "migrate"),
         ("hooks/templates/b-config.yaml", "hooks-b"),
         ("hooks/templates/b-config.yaml", "hooks-b2"),
     ]
-    config = objects[2].body
+    config = objects[1].body
     assert config["data"] == {"ns": "apps", "install": "true", "size": "small"}
 
 
@@ -105,7 +107,7 @@ def test_an_edited_local_chart_is_rendered_afresh(
     after = local_charts.fetch("hooks", SOURCE).digest
     assert before != after
     objects = local_charts.render("hooks", SOURCE, {}, "apps")
-    assert objects[2].body["data"]["size"] == "huge"
+    assert objects[1].body["data"]["size"] == "huge"
 
 
 def test_renders_from_many_threads_agree(local_charts: ChartRenderer) -> None:

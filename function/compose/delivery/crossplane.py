@@ -221,6 +221,8 @@ def _release(api_version: str, target: DeliveryTarget, addon: AddonSpec) -> dict
     }
     if helm.values:
         for_provider["values"] = helm.values
+    if helm.skip_crds:
+        for_provider["skipCRDs"] = True
     return {
         "apiVersion": api_version,
         "kind": "Release",

@@ -30,7 +30,7 @@ from function.compose.delivery.mode import (
 )
 from function.compose.providers.family import ClusterState
 from function.compose.readiness import AddonsState
-from function.model.bundle import AddonSpec
+from function.model.bundle import AddonSpec, HelmHooks
 from function.model.common import ObjectRef
 
 API_VERSION = "config.projectsveltos.io/v1beta1"
@@ -240,6 +240,11 @@ def _chart(target: DeliveryTarget, addon: AddonSpec) -> dict[str, Any]:
     }
     if helm.values:
         chart["values"] = yaml.dump(helm.values, Dumper=_Dumper, sort_keys=False)
+    options = {"skipCRDs": True} if helm.skip_crds else {}
+    if helm.hooks is HelmHooks.SKIP:
+        options["disableHooks"] = True
+    if options:
+        chart["options"] = options
     return chart
 
 
