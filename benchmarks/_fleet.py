@@ -132,6 +132,36 @@ class _Fleet:
             lambda b: b["metadata"]["name"].startswith(prefix) and _ready_bundle(b),
         )
 
+    def set_offline(self, count: int, offline: bool) -> None:
+        """Take the workload clusters of the first ``count`` XRs offline, or bring them back."""
+        from function.testing.simulation.capi import workload_cluster_name
+
+        for index in range(count):
+            name = workload_cluster_name(MANAGEMENT, NAMESPACE, xr_name(index))
+            self.fleet[name].faults.set_offline(offline)
+
+    def change_bundles(self, count: int, marker: str) -> None:
+        """Give the bundles of the first ``count`` XRs one more add-on (a ConfigMap)."""
+        mgmt = self.fleet[MANAGEMENT]
+        for index in range(count):
+            name = f"{xr_name(index)}-addons"
+            addons = mgmt.get(BUNDLE_API, BUNDLE_KIND, name, NAMESPACE)["spec"]["addons"]
+            manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {marker}}}\n"
+            extra = {"name": marker, "namespace": "default", "manifests": manifest}
+            patch = {"spec": {"addons": [*addons, extra]}}
+            mgmt.patch(BUNDLE_API, BUNDLE_KIND, name, patch, namespace=NAMESPACE)
+
+    def down_bundles(self) -> int:
+        """How many bundles report a target cluster ``connectionStatus: Down``."""
+        return self._count(
+            BUNDLE_API,
+            BUNDLE_KIND,
+            lambda b: any(
+                c.get("connectionStatus") == "Down"
+                for c in (b.get("status") or {}).get("clusters") or []
+            ),
+        )
+
     def setup_plain(self, count: int, lease_namespace: str) -> dict[str, Any]:
         """Management cluster and ``count`` Cluster API clusters with one worker each (no
         bundles); return the management kubeconfig."""

@@ -18,6 +18,10 @@ CPU: time.process_time() of the side's own process (reconcile loop, render threa
 resync: every bundle and target queued again over the converged fleet (drift checks that have
   come due run in it). restart: a new ReconcilerApp (empty memory, new clients) over the
   settled fleet until its queue is idle; the naive loop's restart is one more full pass.
+catch-up after offline: a tenth of the clusters taken offline (connection refused), their
+  bundles given one more add-on, kept away 10 s (aifleet: counted from Down), then
+  answering again: the time until every bundle is Ready for its generation (aifleet: probes
+  with back-off doubling from 1 s to 30 s; baseline: passes over every bundle until clean).
 KiB per cluster: growth of the process's VmRSS from just before the start, over the clusters
   (converging: at convergence; idle: settled, after the resync; fixed costs such as loaded
   charts included). Marginal idle KiB per cluster: the difference of two fleet sizes' idle
@@ -64,6 +68,9 @@ class SideResult:
     resync: Phase
     restart: Phase
     notes: str
+    catch_up_seconds: float = 0.0
+    """From the offline clusters answering again to every bundle Ready for its generation."""
+    offline_clusters: int = 0
 
     @classmethod
     def from_json(cls, text: str) -> SideResult:
@@ -110,6 +117,8 @@ def rows(result: SideResult) -> dict[str, float]:
         "mgmt requests per cluster": cold["management_requests"] / clusters,
         **_phase_rows("resync", result.resync, objects, clusters),
         **_phase_rows("restart", result.restart, objects, clusters),
+        "offline clusters": result.offline_clusters,
+        "catch-up after offline (s)": result.catch_up_seconds,
         "KiB per cluster, converging": result.rss_growth_kib / clusters,
         "KiB per cluster, idle": result.idle_rss_kib / clusters,
     }

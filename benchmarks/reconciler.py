@@ -67,6 +67,8 @@ PROVISION_TIMEOUT = 300.0
 CONVERGE_TIMEOUT = 600.0
 QUIET_SECONDS = 1.0
 """The reconciler has settled once its queue stayed empty and idle this long."""
+OFFLINE_SECONDS = 10.0
+"""How long the offline clusters stay away (for aifleet: once they are marked Down)."""
 
 
 class Stopwatch:
@@ -104,6 +106,20 @@ class Run:
     rss_growth_kib: int
     idle_rss_kib: int
     notes: str
+    catch_up_seconds: float = 0.0
+    offline_clusters: int = 0
+
+
+async def offline_then_back(emulator: EmulatorProcess, count: int, *, down: bool) -> float:
+    """Take ``count`` clusters offline, change their bundles, keep them away
+    `OFFLINE_SECONDS` (from Down when ``down``) and bring them back: when they answered."""
+    await asyncio.to_thread(emulator.call, "set_offline", count=count, offline=True)
+    await asyncio.to_thread(emulator.call, "change_bundles", count=count, marker="catch-up")
+    if down:
+        await emulator.wait_until("down_bundles", count, within=CONVERGE_TIMEOUT)
+    await asyncio.sleep(OFFLINE_SECONDS)
+    await asyncio.to_thread(emulator.call, "set_offline", count=count, offline=False)
+    return time.perf_counter()
 
 
 class Meter:
@@ -181,6 +197,11 @@ async def run_aifleet(
         resync = await meter.tally(resync)
         idle_rss = rss_kib() - rss_before
         notes = reconciles_per_cluster(app, bundles)
+        offline = max(1, bundles // 10)
+        back = await offline_then_back(emulator, offline, down=True)
+        ready = await emulator.wait_until("ready_bundles", bundles, within=CONVERGE_TIMEOUT)
+        catch_up = ready - back
+        await settle(app)
     again = aifleet_app(kubeconfig, settings, transport)
     await meter.begin()
     async with running(again):
@@ -194,7 +215,7 @@ async def run_aifleet(
         f" {timing.waiting:g} s waiting for health, {timing.gpu:g} s for GPUs;"
         f" {transport} transport; reconciles per cluster, cold and resync: {notes}"
     )
-    return Run(cold, resync, restart, rss_growth, idle_rss, notes)
+    return Run(cold, resync, restart, rss_growth, idle_rss, notes, catch_up, offline)
 
 
 def reconciles_per_cluster(app: ReconcilerApp, clusters: int) -> str:
@@ -245,12 +266,16 @@ async def run_baseline(
         failed = await applier.full_pass()
         resync = await meter.tally(meter.watch.stop((applier.passes - passes) * addons))
         idle_rss = rss_kib() - rss_before
+        offline = max(1, int(emulator.call("bundles")) // 10)
+        back = await offline_then_back(emulator, offline, down=False)
+        await applier.converge()  # it has no status: caught up when every pass was clean
+        catch_up = time.perf_counter() - back
     finally:
         await applier.close()
         await client.close()
     # A loop without memory starts again as it goes on: its restart is one more full pass.
     notes = f"{passes} bundle passes to converge, {failed} failed objects on the second pass"
-    return Run(cold, resync, resync, rss_growth, idle_rss, notes)
+    return Run(cold, resync, resync, rss_growth, idle_rss, notes, catch_up, offline)
 
 
 async def settle(app: ReconcilerApp) -> float:
@@ -281,6 +306,8 @@ def measure(side: str, clusters: int, transport: str = "aiohttp") -> SideResult:
         result.resync,
         result.restart,
         result.notes,
+        result.catch_up_seconds,
+        result.offline_clusters,
     )
 
 

@@ -379,6 +379,12 @@ class DriftStatus(Spec):
     last_detected: str | None = None
 
 
+class ConnectionStatus(StrEnum):
+    """Whether a workload cluster answers; set only once it has stopped answering."""
+
+    DOWN = "Down"  # several connections in a row failed; retried with capped back-off
+
+
 class ClusterAddonsStatus(Spec):
     """Status of a bundle on one target cluster."""
 
@@ -386,6 +392,12 @@ class ClusterAddonsStatus(Spec):
     ready: bool = False
     addons: list[AddonStatus] = Field(default_factory=list)
     drift: DriftStatus | None = None
+    connection_status: ConnectionStatus | None = None
+    """``Down`` after consecutive connection failures; unset while the cluster answers."""
+    connection_message: str | None = None
+    """The connection failure that took the cluster Down (the latest, when it differs)."""
+    down_since: str | None = None
+    """When the cluster was found Down."""
 
 
 class Condition(Spec):

@@ -65,8 +65,9 @@ from function.reconciler.apply import (
     withdraw,
 )
 from function.reconciler.conflicts import Arbiter, conflict_message, stamp_tier
+from function.reconciler.connection import Connections
 from function.reconciler.driftwatch import DriftWatch
-from function.reconciler.failures import Reason, classify, cluster_unreachable
+from function.reconciler.failures import Failure, Reason, classify, cluster_unreachable
 from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
@@ -112,6 +113,10 @@ class Timing:
     status: float = 0.2
     """A target's change reaches its bundle's status within this, with the others of the
     moment: targets often move in quick steps, and each status write is an API write."""
+    down_after: int = 3
+    """Connection failures in a row after which a workload cluster is Down."""
+    reconnect: float = 30.0
+    """Longest pause between probes of a Down cluster (from 1 s, doubling)."""
 
 
 @dataclass
@@ -176,6 +181,13 @@ class Converger:
         self.drift = DriftWatch(self._inputs, store, self._healer)
         self.arbiter = Arbiter()
         self._gate = HealthGate(render_pool, self._timing.waiting)
+        reconnect = self._timing.reconnect
+        self.connections = Connections(
+            now=clock,
+            threshold=self._timing.down_after,
+            first_probe=min(1.0, reconnect),
+            longest=reconnect,
+        )
 
     async def converge(
         self,
@@ -192,9 +204,13 @@ class Converger:
         readiness = cluster_readiness(cluster)
         if readiness.skip is not None or not readiness.control_plane_initialized:
             return all_pending(ref, spec, previous, readiness.message), Result()
+        if (wait := self.connections.hold(cluster_id)) is not None:  # Down: no request until due
+            held = all_held(ref, spec, previous, self._down(cluster_id))
+            return self.connections.mark(cluster_id, held), Result(requeue_after=wait)
         namespace = str(meta(bundle)["namespace"])
         try:
             client = await self._inputs.workload_client(spec, cluster_id, cluster)
+            await self.connections.probe(cluster_id, client)
             sources = {a.name: await self._sources(a, namespace) for a in spec.addons}
             needs = referenced_names(spec, sources)
             context = await self._inputs.context(namespace, spec, cluster, needs)
@@ -203,7 +219,7 @@ class Converger:
             return status, Result(requeue_after=self._timing.gpu)
         except UnavailableError as exc:
             status = all_held(ref, spec, previous, cluster_unreachable(exc))
-            return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
+            return self._unreachable(cluster_id, status, exc)
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
         target = _Target(bundle, spec, client, context, before, self._clock(), key)
@@ -213,6 +229,9 @@ class Converger:
         addons: dict[str, AddonStatus] = {}
         try:
             await self._withdraw_removed(target)
+        except UnavailableError as exc:
+            held = all_held(ref, spec, previous, cluster_unreachable(exc))
+            return self._unreachable(cluster_id, held, exc)
         except KubeError as exc:
             log.warning("withdrawing removed add-ons from %s: %s", cluster_id, exc)
             assert previous is not None  # something was removed, so something was there
@@ -231,7 +250,8 @@ class Converger:
             status = cluster_status(
                 ref, spec, addons, drift_after(previous, target.repaired, target.now)
             )
-            return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
+            return self._unreachable(cluster_id, status, exc)
+        self.connections.answered(cluster_id)
         self.counts.written += target.repaired
         if target.check_drift:
             self._healer.checked(key, target.repaired)
@@ -246,6 +266,20 @@ class Converger:
         requeue = min(target.requeue) if target.requeue else None
         return status, Result(requeue_after=requeue)
 
+    def _unreachable(
+        self, cluster_id: ObjectId, status: ClusterAddonsStatus, exc: UnavailableError
+    ) -> tuple[ClusterAddonsStatus, Result]:
+        """A target whose cluster did not answer: counted; retried with back-off, or at the
+        next probe once the cluster is Down."""
+        probe = self.connections.failed(cluster_id, cluster_unreachable(exc).message)
+        status = self.connections.mark(cluster_id, status)
+        if probe is not None:
+            return status, Result(requeue_after=probe)
+        return status, Result(retry=True, retry_after=exc.retry_after or 0.0)
+
+    def _down(self, cluster_id: ObjectId) -> Failure:
+        return Failure(Reason.CLUSTER_UNREACHABLE, self.connections.message(cluster_id))
+
     def forget(self, bundle: str, cluster_id: ObjectId) -> None:
         """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
         key = f"{bundle}@{cluster_id}"
@@ -256,6 +290,7 @@ class Converger:
 
     async def forget_cluster(self, cluster_id: ObjectId) -> None:
         """Close and drop the client of a cluster that is gone."""
+        self.connections.forget(cluster_id)
         await self._inputs.forget(cluster_id)
 
     async def withdraw(

@@ -33,6 +33,7 @@ from function.model.bundle import (
     parse_bundle_spec,
 )
 from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.reconciler.connection import connection_changes
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
@@ -113,6 +114,7 @@ class Reconciler:
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
+        converger.connections.on_reconnect = self._cluster_changed  # catch up every target
 
     # --- mapping changes to keys ---------------------------------------------------------
 
@@ -312,6 +314,10 @@ class Reconciler:
             message = f"re-applied {count} object(s) that drifted on {cluster}"
             await self._events.record(
                 bundle, reason="DriftCorrected", message=message, warning=True
+            )
+        for link in connection_changes(previous, status):
+            await self._events.record(
+                bundle, reason=link.reason, message=link.describe(), warning=link.down
             )
         return DONE
 

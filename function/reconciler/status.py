@@ -260,10 +260,13 @@ def all_held(
     previous: ClusterAddonsStatus | None,
     failure: Failure,
 ) -> ClusterAddonsStatus:
-    """Every add-on waiting on the same transient failure (the cluster does not answer)."""
+    """Every add-on waiting on the same transient failure (the cluster does not answer);
+    add-ons the bundle no longer has stay listed, to be withdrawn once it answers."""
     before = {a.name: a for a in (previous.addons if previous else [])}
     addons = {a.name: held_addon(a.name, before, failure, rerender=False) for a in spec.addons}
-    return cluster_status(ref, spec, addons, previous.drift if previous else None)
+    status = cluster_status(ref, spec, addons, previous.drift if previous else None)
+    leaving = [held_addon(n, before, failure, rerender=False) for n in before if n not in addons]
+    return status.model_copy(update={"addons": [*status.addons, *leaving]}) if leaving else status
 
 
 def all_failed(
