@@ -18,9 +18,10 @@ from functools import partial
 from typing import Any
 
 from function.errors import KubeError
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.model.bundle import API_VERSION, KIND, AddonSpec, dependency_order, parse_bundle_spec
+from function.model.objects import Object, meta
 from function.reconciler.apply import ensure_namespace, install_rank
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.render import render_addon

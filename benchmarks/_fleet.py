@@ -8,10 +8,10 @@ starts a `Fleet` in a child process (``multiprocessing``, spawn) and talks to it
 - sets up a management cluster as `function.demo` does (Cluster API CRDs, the AddonBundle CRD,
   the AIInferenceCluster CRD, namespace ``team-a``);
 - composes ``count`` copies of the H100 example XR (``llama-000`` …) through the real function
-  (`function.fn.FunctionRunner`, requests built by `function.render.build_request`) with the
-  offline Input, and applies what it returns — a Cluster API `Cluster` with GPU workers and an
-  `AddonBundle` whose ``clusterRef`` names it — with the emulator's miniature of Crossplane's
-  composition loop (`function.testing.crossplane.CompositionLoop`);
+  (`function.fn.runner.FunctionRunner`, requests built by `function.fn.render.build_request`)
+  with the offline Input, and applies what it returns — a Cluster API `Cluster` with GPU
+  workers and an `AddonBundle` whose ``clusterRef`` names it — with the emulator's miniature
+  of Crossplane's composition loop (`function.testing.crossplane.CompositionLoop`);
 - or, for `benchmarks/shards.py`, ``count`` plain Cluster API clusters (`setup_plain`) whose
   bundles of small ConfigMap add-ons the benchmark creates and removes run by run;
 - lets the simulation provision every workload cluster, and answers questions about what
@@ -91,9 +91,9 @@ class _Fleet:
 
     def setup(self, count: int) -> dict[str, Any]:
         """Management cluster, ``count`` composed XRs; return the management kubeconfig."""
-        from function.demo import management_cluster
-        from function.fn import FunctionRunner
-        from function.render import load_documents
+        from function.demo.run import management_cluster
+        from function.fn.runner import FunctionRunner
+        from function.model.objects import load_documents
         from function.testing.crossplane import CompositionLoop
 
         mgmt = management_cluster(self.fleet)
@@ -165,7 +165,7 @@ class _Fleet:
     def setup_plain(self, count: int, lease_namespace: str) -> dict[str, Any]:
         """Management cluster and ``count`` Cluster API clusters with one worker each (no
         bundles); return the management kubeconfig."""
-        from function.demo import management_cluster
+        from function.demo.run import management_cluster
 
         mgmt = management_cluster(self.fleet)
         mgmt.create(

@@ -5,7 +5,7 @@ example XR of each kind (the H100 AIInferenceCluster, the AITrainingCluster, the
 EdgeAICluster) observed with its Cluster available and the status of the last run, which is
 what Crossplane sends for a settled XR on every poll:
 
-* ``aifleet``   — ``aifleet serve``: `function.fn` with the codec of `function.wire`.
+* ``aifleet``   — ``aifleet serve``: `function.fn.runner` with the codec of `function.fn.wire`.
 * ``sdk-way``   — the same `compose`, decoded with ``resource.struct_to_dict`` and encoded with
   ``resource.dict_to_struct``, as the SDK documents, on the SDK's runtime.
 * ``echo``      — a bare ``grpc.aio`` server returning the serialized response bytes: the floor.
@@ -39,12 +39,13 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from function import fn  # noqa: E402 - the repository root must be importable first
 from function.compose import CompositeResource, compose  # noqa: E402
-from function.demo import function_server  # noqa: E402
+from function.demo.run import function_server  # noqa: E402
 from function.errors import SpecError  # noqa: E402
+from function.fn import runner as fn  # noqa: E402 - the repository root must be importable first
+from function.fn.render import build_request  # noqa: E402
 from function.model.input import parse_input  # noqa: E402
-from function.render import build_request, load_documents  # noqa: E402
+from function.model.objects import load_documents  # noqa: E402
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 SERVERS = ("aifleet", "sdk-way", "echo")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from function.compose import CompositeResource, compose  # noqa: E402
-from function.fn import FunctionRunner  # noqa: E402
+from function.fn.runner import FunctionRunner  # noqa: E402
 from function.model.input import parse_input  # noqa: E402
 from tests.fn.test_fuzz_grpc import PROTOBUF_SAFE_DEPTH, judge_response, request_for  # noqa: E402
 from tests.specs import judge, xr_specs  # noqa: E402

@@ -1,6 +1,6 @@
 """The ``aifleet`` command: one click group, a thin place to register subcommands.
 
-``aifleet serve`` runs the composition function's gRPC server (`function.server`) with the
+``aifleet serve`` runs the composition function's gRPC server (`function.fn.server`) with the
 SDK's standard flags, the ones Crossplane expects; ``aifleet render`` runs it offline on
 files. Other subcommands register themselves here with ``cli.add_command(...)``. Commands
 only turn flags into arguments and call into the modules that do the work.
@@ -15,13 +15,13 @@ from typing import Any
 import click
 from crossplane.function import cli as sdkcli
 
-from function import server
 from function.errors import SpecError
-from function.fn import FunctionRunner
+from function.fn import server
+from function.fn.render import FATAL_EXIT_CODE, render_files
+from function.fn.runner import FunctionRunner
 from function.lua.cli import lua
-from function.place import place_files
+from function.placement.cli import place_files
 from function.reconciler.cli import reconcile
-from function.render import FATAL_EXIT_CODE, render_files
 
 
 @click.group()

@@ -1,7 +1,7 @@
 """Pure composition: from a parsed XR and Input to desired resources and XR status. No I/O.
 
-`compose` (in `pipeline`) is the entry point `function.fn` calls; `sizing` sizes the GPU pool,
-`providers` holds one module per provider family (Cluster API, …) that writes the cluster
+`compose` (in `pipeline`) is the entry point `function.fn.runner` calls; `sizing` sizes the GPU
+pool, `providers` holds one module per provider family (Cluster API, …) that writes the cluster
 objects and reads their readiness, `addons` and `serving` compose the add-ons, `delivery`
 turns them into an `AddonBundle`, Crossplane Releases and Objects, or Sveltos profiles,
 `readiness` reads the bundle's progress, `status` writes the XR's status, conditions and events, and

@@ -2,7 +2,7 @@
 
 The composed `Cluster` takes the XR's name, so its kubeconfig Secret is ``<xr>-kubeconfig``
 (the Cluster API convention the reconciler reads). The composition resource names (``cluster``,
-``addon-bundle``) key desired and observed resources between `function.fn` and
+``addon-bundle``) key desired and observed resources between `function.fn.runner` and
 `function.compose`. Cluster labels carry the ``aifleet.io/`` prefix for fleet policies.
 """
 

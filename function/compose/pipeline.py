@@ -3,7 +3,7 @@
 Input: the observed XR (`CompositeResource`), the parts of the observed composed resources
 named in `OBSERVED_FIELDS`, and the step's `FunctionInput`. Output: a `Composition` — the
 desired Cluster and AddonBundle with their readiness, the XR status, its conditions and its
-events. Invalid input raises `function.errors.SpecError`; `function.fn` turns that into a
+events. Invalid input raises `function.errors.SpecError`; `function.fn.runner` turns that into a
 FATAL result. No I/O, no gRPC, no clock: the same input always composes the same output, so
 the spec-dependent part (`desired_state`) is memoised by content; only readiness, status and
 events are worked out afresh from the observed state on every run.

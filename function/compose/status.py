@@ -4,7 +4,7 @@ The phase moves Provisioning → InstallingAddons → Ready, to Degraded when an
 a ready cluster stops being available, and to Failed when Cluster API gives up. The conditions
 ``ClusterReady`` and ``AddonsReady`` say why. Events (Normal, or Warning for Degraded and
 Failed) are emitted only when the phase changes from the one recorded in the observed XR, so a
-steady cluster re-reconciled every minute stays quiet. `function.fn` encodes the results.
+steady cluster re-reconciled every minute stays quiet. `function.fn.runner` encodes the results.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from kubernetes.watch.watch import iter_resp_lines
 from urllib3.util.retry import Retry
 
 from function.errors import KubeError
-from function.kube.client import Object
 from function.kube.errors import error_from_status, unavailable
 from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode
+from function.model.objects import Object
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -23,9 +23,9 @@ from kubernetes import client as k8s
 from yarl import URL
 
 from function.errors import KubeError
-from function.kube.client import Object
 from function.kube.errors import error_from_status, unavailable
 from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode, encode
+from function.model.objects import Object
 
 DEFAULT_QPS = 20.0
 DEFAULT_BURST = 60

@@ -1,6 +1,6 @@
 """The client protocol: the only way the reconciler reaches a Kubernetes API.
 
-Everything above this seam speaks in plain dicts (the objects as the API serves them) and in
+Everything above this seam speaks in plain dicts (`function.model.objects.Object`) and in
 `function.errors` types; nothing above it imports the `kubernetes` package. `adapter` holds the
 real implementation over the `kubernetes` client; tests run that same adapter against the
 emulator in `function.testing`, so no fake of this protocol is needed.
@@ -12,10 +12,9 @@ import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-Object = dict[str, Any]
-"""A Kubernetes object as the API serves it (apiVersion, kind, metadata, spec, status...)."""
+from function.model.objects import Object, group_of
 
 FIELD_MANAGER = "aifleet"
 """The server-side apply field manager of everything the reconciler writes."""
@@ -188,22 +187,3 @@ class KubeClient(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
-
-
-def group_of(api_version: str) -> str:
-    """``apps/v1`` → ``apps``; ``v1`` → ``''``."""
-    group, _, version = api_version.rpartition("/")
-    return group if version else ""
-
-
-def meta(obj: Object) -> dict[str, Any]:
-    """The object's metadata (an empty dict when absent)."""
-    metadata: dict[str, Any] = obj.get("metadata") or {}
-    return metadata
-
-
-def describe(obj: Object) -> str:
-    """``Deployment gpu-operator/gpu-operator`` — for messages."""
-    m = meta(obj)
-    where = f"{m['namespace']}/" if m.get("namespace") else ""
-    return f"{obj.get('kind', '?')} {where}{m.get('name', m.get('generateName', '?'))}"

@@ -21,7 +21,8 @@ from kubernetes.config.config_exception import ConfigException
 from function.errors import InvalidError, NotFoundError
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, USER_AGENT, AioAdapter
-from function.kube.client import KubeClient, Object
+from function.kube.client import KubeClient
+from function.model.objects import Object
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from function.errors import NotFoundError
-from function.kube.client import Capabilities, ResourceInfo, group_of
+from function.kube.client import Capabilities, ResourceInfo
+from function.model.objects import group_of
 
 Fetch = Callable[[str], Awaitable[Mapping[str, Any]]]
 """GET a discovery path and return the decoded JSON (raises `NotFoundError` on 404)."""

@@ -26,16 +26,14 @@ from function.kube.client import (
     FIELD_MANAGER,
     Capabilities,
     EventType,
-    Object,
     ObjectList,
     PatchType,
     ResourceInfo,
     WatchEvent,
-    describe,
-    meta,
 )
 from function.kube.discovery import Discovery, object_path
 from function.kube.errors import error_from_status
+from function.model.objects import Object, describe, meta
 
 APPLY_PATCH = "application/apply-patch+yaml"
 REQUEST_TIMEOUT = (5.0, 30.0)

@@ -2,7 +2,8 @@
 
 `runtime` is the sandbox every script runs in (``sandbox.lua`` is its trusted side) and
 `convert` moves values across; ``checks.lua``, ``strings.lua``, ``helpers.lua`` and `helpers`
-provide Sveltos' helpers; `health` turns an add-on's ``health.lua`` into a rule for
-`function.reconciler.health`; `casetest` and `cli` (``aifleet lua test``) test rules offline in
-Sveltos' case layout.
+provide Sveltos' helpers; `health` turns an add-on's ``health.lua`` into a
+`function.model.health.HealthRule` that `function.reconciler.health` applies; `casetest` and
+`cli` (``aifleet lua test``) test rules offline in Sveltos' case layout. The package stands on
+`function.model` and `function.errors` only.
 """

@@ -30,8 +30,8 @@ from function.lua.health import LuaHealthRule, compile_health_rule
 from function.lua.runtime import Sandbox
 from function.lua.selectors import LabelFilter, ResourceSelector
 from function.model.common import Spec, parse
-from function.reconciler.health import HealthStatus, Verdict
-from function.reconciler.manifests import load_yaml_documents
+from function.model.health import HealthStatus, Verdict
+from function.model.objects import load_yaml_documents
 
 RULE_FILES = ("healthcheck.yaml", "health.lua", "lua_policy.lua")
 

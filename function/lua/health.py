@@ -9,7 +9,7 @@ unchanged in the sandbox of `function.lua.runtime`. Public API, for the reconcil
 
 `compile_health_rule` raises `function.errors.LuaError` (rule name, line, reason) for a script
 that is not valid Lua text or defines no ``evaluate()``; compiled rules are cached by the
-script's hash. A rule is a `function.reconciler.health.HealthRule`: called with the live
+script's hash. A rule is a `function.model.health.HealthRule`: called with the live
 objects, it returns ``{index: Verdict}`` for the objects it has an opinion on, and raises
 `LuaError` when the script fails, overruns a limit or returns the wrong shape.
 
@@ -45,10 +45,10 @@ from functools import lru_cache
 from typing import Any
 
 from function.errors import LuaError
-from function.kube.client import Object, describe
 from function.lua.runtime import Sandbox, Script
 from function.lua.selectors import ResourceSelector, selected
-from function.reconciler.health import HEALTHY, HealthStatus, Verdict
+from function.model.health import HEALTHY, HealthStatus, Verdict
+from function.model.objects import Object, describe
 
 DEFAULT_SANDBOX = Sandbox()
 """The sandbox of every rule compiled without one: the default `function.lua.runtime.Limits`."""

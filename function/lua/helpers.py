@@ -20,7 +20,7 @@ import yaml
 from lupa.lua51 import lua_type
 
 from function.errors import RenderError, SourceLocation
-from function.reconciler.manifests import load_yaml_documents
+from function.model.objects import load_yaml_documents
 
 GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680"

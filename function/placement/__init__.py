@@ -2,6 +2,6 @@
 
 `capacity` reads what each cluster offers (Nodes' allocatable GPUs and GFD labels, pods' GPU
 requests), `decide` places an `AIModelDeployment` on it, `explain` renders the decision,
-`fleetfile` reads the offline fleet of ``aifleet place``. No I/O: the reconciler's placement
-controller (`function.reconciler.placement`) feeds it live capacity and acts on the result.
+`fleetfile` reads the offline fleet of ``aifleet place``, and `cli` is that command over files;
+otherwise no I/O: the reconciler (`function.reconciler.capacity`) feeds it live capacity.
 """

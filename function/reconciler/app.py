@@ -29,11 +29,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from function.errors import KubeError
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, user_agent
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
 from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
+from function.model.objects import Object, meta
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.converge import Converger, Timing
 from function.reconciler.events import EventRecorder

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from function.errors import ConflictError, NotFoundError, RenderError, SourceLocation
-from function.kube.client import KubeClient, Object, ResourceInfo, describe, group_of, meta
+from function.kube.client import KubeClient, ResourceInfo
+from function.model.objects import Object, describe, group_of, meta
 from function.reconciler.hashing import HASH_ANNOTATION, object_hash
 
 BUNDLE_LABEL = "addons.aifleet.io/bundle"

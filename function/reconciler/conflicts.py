@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from function.errors import NotFoundError
-from function.kube.client import KubeClient, Object, describe, meta
+from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec, ObjectConflict
+from function.model.objects import Object, describe, meta
 from function.reconciler.apply import (
     ADDON_LABEL,
     BUNDLE_ANNOTATION,

@@ -39,7 +39,7 @@ from function.errors import (
     RenderError,
     UnavailableError,
 )
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients
 from function.lua.health import compile_health_rule
 from function.model.bundle import (
@@ -53,6 +53,7 @@ from function.model.bundle import (
     SyncMode,
     dependency_order,
 )
+from function.model.objects import Object, meta
 from function.reconciler.apply import (
     Owner,
     apply_objects,

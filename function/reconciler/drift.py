@@ -21,8 +21,8 @@ import base64
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from function.kube.client import Object, group_of, meta
 from function.model.bundle import DriftExclusion
+from function.model.objects import Object, group_of, meta
 
 MISSING = "(object deleted)"
 IGNORE_ANNOTATION = "addons.aifleet.io/drift-detection-ignore"

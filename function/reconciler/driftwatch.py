@@ -23,8 +23,9 @@ import logging
 from collections.abc import Callable, Iterable
 
 from function.errors import NotFoundError
-from function.kube.client import KubeClient, Object, describe, meta
+from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
+from function.model.objects import Object, describe, meta
 from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION, BUNDLE_LABEL, split_kind_key
 from function.reconciler.drift import ignored
 from function.reconciler.eventwatch import EventWatches, WatchKey

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable
 
 from function.errors import KubeError
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
+from function.model.objects import Object, meta
 from function.reconciler.status import Transition
 
 log = logging.getLogger(__name__)

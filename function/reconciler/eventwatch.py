@@ -29,7 +29,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from function.errors import GoneError, KubeError, NotFoundError
-from function.kube.client import EventType, KubeClient, Object, meta
+from function.kube.client import EventType, KubeClient
+from function.model.objects import Object, meta
 from function.reconciler.store import ObjectId
 from function.reconciler.triggerplan import ResourceKey, resource_key
 

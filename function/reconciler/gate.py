@@ -16,12 +16,13 @@ from concurrent.futures import Executor
 from functools import partial
 
 from function.errors import LuaError
-from function.kube.client import Object
 from function.lua.health import compile_health_rule
 from function.model.bundle import AddonPhase, AddonSpec, AddonStatus
+from function.model.health import HealthStatus, Verdict
+from function.model.objects import Object
 from function.reconciler.apply import kind_key
 from function.reconciler.failures import Reason
-from function.reconciler.health import HealthStatus, Verdict, builtin_health, judge
+from function.reconciler.health import builtin_health, judge
 
 FIRST_CHECK = 0.1
 """Seconds before the first look again at a waiting add-on."""

@@ -16,8 +16,9 @@ import time
 from collections.abc import Awaitable, Callable
 from math import inf
 
-from function.kube.client import KubeClient, Object, describe
+from function.kube.client import KubeClient
 from function.model.bundle import AddonSpec
+from function.model.objects import Object, describe
 from function.reconciler.apply import Owner, apply_object, identity, kind_key, read_owned
 from function.reconciler.conflicts import managed_elsewhere
 from function.reconciler.drift import exclusions_for, find_drift, ignored

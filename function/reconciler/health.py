@@ -1,51 +1,22 @@
 """Is an applied object healthy? Pure checks per kind, in the manner of kstatus and Sveltos.
 
-An add-on's dependants start only when every object it applied is healthy. The built-in
-checks cover the workload kinds (Deployment, StatefulSet, DaemonSet, Job), CRDs (Established),
-the GPU operator's ClusterPolicy (``status.state == ready``) and any object that reports a
-``Ready`` condition (KServe InferenceService, Crossplane resources); everything else is
-healthy once it exists. `HealthRule` is the place where user rules plug in: a rule sees the
-live objects of one add-on and returns a verdict per object, as Sveltos' Lua
-``evaluateHealth`` does (`function.lua.health.compile_health_rule` makes one from an add-on's
-``health.lua``); `judge` combines a rule with the built-in checks.
+An add-on's dependants start only when every object it applied is healthy. The built-in checks
+cover the workload kinds (Deployment, StatefulSet, DaemonSet, Job), CRDs (Established), the GPU
+operator's ClusterPolicy (``status.state == ready``) and any object that reports a ``Ready``
+condition (KServe InferenceService, Crossplane resources); everything else is healthy once it
+exists. `function.model.health.HealthRule` is where user rules plug in: a rule sees the live
+objects of one add-on and returns a verdict per object, as Sveltos' Lua ``evaluateHealth`` does
+(`function.lua.health.compile_health_rule` makes one from an add-on's ``health.lua``); `judge`
+combines a rule with the built-in checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from function.kube.client import Object, describe, group_of, meta
-
-
-class HealthStatus(StrEnum):
-    """Sveltos' health vocabulary."""
-
-    HEALTHY = "Healthy"
-    PROGRESSING = "Progressing"
-    DEGRADED = "Degraded"
-    SUSPENDED = "Suspended"  # paused on purpose (only user rules say so); not healthy
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The health of one object and, when not healthy, why."""
-
-    status: HealthStatus
-    message: str = ""
-
-    @property
-    def healthy(self) -> bool:
-        """Whether dependants may proceed past this object."""
-        return self.status is HealthStatus.HEALTHY
-
-
-HEALTHY = Verdict(HealthStatus.HEALTHY)
-
-HealthRule = Callable[[Sequence[Object]], Mapping[int, Verdict]]
-"""A user rule: verdicts keyed by the index of the objects it has an opinion on."""
+from function.model.health import HEALTHY, HealthRule, HealthStatus, Verdict
+from function.model.objects import Object, describe, group_of, meta
 
 Check = Callable[[Object], Verdict]
 

@@ -18,9 +18,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from function.errors import NotFoundError, RenderError, SourceLocation
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.model.bundle import AddonBundleSpec, AddonSpec
+from function.model.objects import Object, meta
 from function.reconciler.hashing import template_sources
 from function.reconciler.manifests import manifest_templates
 from function.reconciler.readiness import kubeconfig_location

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from function.errors import SpecError
-from function.kube.client import Object, meta
 from function.model.bundle import API_VERSION, KIND, parse_bundle_spec
 from function.model.events import EventTriggerSpec
+from function.model.objects import Object, meta
 from function.reconciler.triggerplan import ResourceKey, instances
 
 TRIGGER_LABEL = "addons.aifleet.io/event-trigger"

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from function.errors import ConflictError, KubeError, NotFoundError
-from function.kube.client import KubeClient, Object
+from function.kube.client import KubeClient
+from function.model.objects import Object
 
 log = logging.getLogger(__name__)
 

@@ -15,50 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import yaml
 
 from function.errors import RenderError, SourceLocation
 from function.model.bundle import ManifestSource, SourceKind
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _KubeLoader(_Loader):  # type: ignore[valid-type,misc]
-    """YAML 1.1 as Kubernetes reads it: no timestamp type, dates stay strings."""
-
-
-_KubeLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml_documents(text: str, location: SourceLocation) -> Iterator[tuple[int, Any]]:
-    """Yield ``(first line, value)`` for each non-empty document of ``text``.
-
-    Raises `RenderError` at ``location``'s file with the line of a YAML syntax error.
-    """
-    loader = _KubeLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            value = loader.construct_document(node)
-            if value is not None:
-                yield node.start_mark.line + 1, value
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise _error(location, line, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise _error(location, None, f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
+from function.model.objects import load_yaml_documents
 
 
 def parse_objects(text: str, location: SourceLocation) -> list[dict[str, Any]]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from function.errors import NotFoundError
-from function.kube.client import Object, group_of, meta
 from function.model import capi
 from function.model.bundle import AddonBundleSpec, ClusterGate
 from function.model.clusters import KUBECONFIG_KEY_ANNOTATION, KUBECONFIG_SECRET_ANNOTATION
+from function.model.objects import Object, group_of, meta
 from function.reconciler.store import ObjectId
 
 CAPI_GROUP = capi.GROUP

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from function.errors import NotFoundError, SpecError, UnavailableError
-from function.kube.client import KubeClient, Object, PatchType, meta
+from function.kube.client import KubeClient, PatchType
 from function.model.bundle import (
     API_VERSION,
     GROUP,
@@ -33,6 +33,7 @@ from function.model.bundle import (
     parse_bundle_spec,
 )
 from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.model.objects import Object, meta
 from function.reconciler.connection import connection_changes
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder

@@ -36,9 +36,10 @@ from typing import Any
 from function.errors import RenderError, SourceLocation
 from function.kube.client import Capabilities
 from function.model.bundle import AddonSpec, HelmSource
+from function.model.objects import load_yaml_documents
 from function.model.values import merge_values
 from function.reconciler.helm import ChartRenderer
-from function.reconciler.manifests import load_yaml_documents, parse_objects
+from function.reconciler.manifests import parse_objects
 from function.reconciler.templates import TemplateContext, render_template
 
 DEFAULT_NAMESPACE = "default"

@@ -20,7 +20,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from function.kube.client import Object
+from function.model.objects import Object
 
 CACHE_SIZE = 256
 """Distinct renders kept (add-on and input hash); a cluster class costs one entry per add-on."""

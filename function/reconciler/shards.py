@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from function.errors import KubeError
-from function.kube.client import KubeClient, Object, meta
+from function.kube.client import KubeClient
+from function.model.objects import Object, meta
 from function.reconciler.leader import API_VERSION, LeaderElector, LeaseSettings
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
-from function.kube.client import Object
 from function.model.bundle import (
     READY_PHASES,
     AddonBundleSpec,
@@ -24,6 +23,7 @@ from function.model.bundle import (
     DriftStatus,
 )
 from function.model.common import ObjectRef, parse
+from function.model.objects import Object
 from function.reconciler.failures import FAILURE_REASONS, Failure
 from function.reconciler.store import ObjectId
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from function.kube.client import Object, group_of, meta
+from function.model.objects import Object, group_of, meta
 
 DATA_DIGEST = "aifleet.io/data-digest"
 """Annotation the store puts on Secrets in place of their data."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from function.errors import KubeError, LuaError, NotFoundError, SpecError
-from function.kube.client import KubeClient, Object, describe, meta
+from function.kube.client import KubeClient
 from function.lua.events import EventRules, compile_event_source
 from function.model.bundle import API_VERSION as BUNDLE_API_VERSION
 from function.model.bundle import KIND as BUNDLE_KIND
@@ -39,6 +39,7 @@ from function.model.events import (
     parse_event_trigger_spec,
 )
 from function.model.notifications import NotificationStatus
+from function.model.objects import Object, describe, meta
 from function.reconciler.events import EventRecorder
 from function.reconciler.eventwatch import EventWatches, KindView, WatchKey
 from function.reconciler.inputs import Inputs

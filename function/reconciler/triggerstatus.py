@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
-from function.kube.client import Object, meta
 from function.model.bundle import READY_PHASES, AddonPhase, Condition
 from function.model.common import ObjectRef, parse
 from function.model.events import (
@@ -24,6 +23,7 @@ from function.model.events import (
     TriggerClusterStatus,
 )
 from function.model.notifications import NotificationStatus
+from function.model.objects import Object, meta
 from function.reconciler.instances import SOURCE_CLUSTER_LABEL
 from function.reconciler.status import read_status
 from function.reconciler.triggerplan import ResourceKey, to_status

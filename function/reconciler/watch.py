@@ -15,7 +15,8 @@ import random
 from collections.abc import Callable
 
 from function.errors import GoneError, KubeError, NotFoundError
-from function.kube.client import EventType, KubeClient, Object, meta
+from function.kube.client import EventType, KubeClient
+from function.model.objects import Object, meta
 from function.reconciler.store import GroupKind, Store, slim
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from typing import Any
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import wire
-from function.render import RESOURCE_NAME_ANNOTATION, build_request
+from function.fn import wire
+from function.fn.render import RESOURCE_NAME_ANNOTATION, build_request
 from function.testing.cluster import EmulatedCluster
 
 COMPOSITE_LABEL = "crossplane.io/composite"

@@ -16,7 +16,7 @@ import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format
 
-from function.fn import FunctionRunner
+from function.fn.runner import FunctionRunner
 
 CASES = sorted(Path(__file__).parent.glob("*.yaml"))
 UPDATE = os.environ.get("AIFLEET_UPDATE_GOLDEN") == "1"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from function.demo import demo
+from function.demo.run import demo
 
 
 async def test_the_example_xr_becomes_ready_and_a_resync_writes_nothing(

@@ -10,9 +10,9 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import HealthCheck, given, settings
 
-from function.demo import function_server, run_function
-from function.fn import FunctionRunner
-from function.render import build_request
+from function.demo.run import function_server, run_function
+from function.fn.render import build_request
+from function.fn.runner import FunctionRunner
 from tests.specs import xr_specs
 
 PROTOBUF_SAFE_DEPTH = 27

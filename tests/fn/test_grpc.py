@@ -13,11 +13,12 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
 
-from function import wire
-from function.demo import function_server, run_function
-from function.fn import FunctionRunner
-from function.render import build_request, load_documents
-from function.server import configure_logging
+from function.demo.run import function_server, run_function
+from function.fn import wire
+from function.fn.render import build_request
+from function.fn.runner import FunctionRunner
+from function.fn.server import configure_logging
+from function.model.objects import load_documents
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -131,6 +132,6 @@ def test_an_internal_error_logs_its_traceback_without_local_values(
     [exception] = line["exception"]
     assert exception["exc_type"] == "ValidationError"
     frames = exception["frames"]
-    assert frames[0]["name"] == "RunFunction" and frames[0]["filename"].endswith("fn.py")
+    assert frames[0]["name"] == "RunFunction" and frames[0]["filename"].endswith("runner.py")
     assert all("locals" not in frame for frame in frames)
     assert "llama" not in json.dumps(line)  # nothing of the request

@@ -8,7 +8,7 @@ import yaml
 from crossplane.function import resource
 from google.protobuf import struct_pb2
 
-from function import wire
+from function.fn import wire
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -13,7 +13,8 @@ from function.lua.health import DEFAULT_SANDBOX, Form, compile_health_rule
 from function.lua.runtime import Limits, Sandbox
 from function.lua.selectors import ResourceSelector
 from function.model.common import parse
-from function.reconciler.health import HEALTHY, HealthStatus, Verdict, judge
+from function.model.health import HEALTHY, HealthStatus, Verdict
+from function.reconciler.health import judge
 
 
 def deployment(name: str, want: int, available: int) -> dict[str, Any]:

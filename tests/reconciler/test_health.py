@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from function.reconciler.health import HealthStatus, builtin_health
+from function.model.health import HealthStatus
+from function.reconciler.health import builtin_health
 
 
 def obj(

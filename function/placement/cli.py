@@ -14,10 +14,10 @@ from pathlib import Path
 
 from function.errors import SpecError
 from function.model.deployment import API_VERSION, KIND, parse_deployment_spec
+from function.model.objects import load_documents
 from function.placement.decide import place, reservations_of
 from function.placement.explain import render_decision
 from function.placement.fleetfile import load_fleet
-from function.render import load_documents
 
 
 def place_files(deployments: list[Path], fleet_path: Path) -> tuple[str, bool]:

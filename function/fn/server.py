@@ -5,13 +5,13 @@ code runs, and a request the protobuf runtime cannot decode — an XR whose spec
 than upb's limit of 100 messages (about 30 levels of maps and lists), which a Go client such
 as Crossplane encodes without complaint — becomes a gRPC error, not a result. Here the
 decoder turns such a request into `Undecodable`, holding the request's ``meta`` (read from
-the wire on its own), and the handler answers it with a FATAL result, as `function.fn` does
+the wire on its own), and the handler answers it with a FATAL result, as `function.fn.runner` does
 for every other failure. Both protocol versions, v1 and v1beta1, share one handler: their
 messages are the same on the wire.
 
 `serve` starts the server (TLS unless ``insecure``, reflection, graceful stop on SIGTERM);
 `run` takes the SDK's standard command-line options (`crossplane.function.cli`), which
-``aifleet serve`` offers. `function.fn.FunctionRunner` does the work. `configure_logging`
+``aifleet serve`` offers. `function.fn.runner.FunctionRunner` does the work. `configure_logging`
 writes JSON lines as the SDK does, but tracebacks without the values of local variables: the
 SDK's default would log each frame's locals, among them the request and the observed
 resources' connection details (Secret data).
@@ -34,7 +34,7 @@ from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import reflection
 
-from function.fn import FunctionRunner, fatal_response
+from function.fn.runner import FunctionRunner, fatal_response
 
 SERVICES = tuple(
     module.DESCRIPTOR.services_by_name["FunctionRunnerService"].full_name

@@ -1,4 +1,4 @@
-"""Fast conversion between protobuf `Struct`s and Python dicts, for `function.fn` only.
+"""Fast conversion between protobuf `Struct`s and Python dicts, for `function.fn.runner` only.
 
 The SDK's documented helpers, ``resource.dict_to_struct`` (``json_format.ParseDict``) and
 ``resource.struct_to_dict`` (``json_format.MessageToDict``), are generic reflection-driven

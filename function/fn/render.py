@@ -6,7 +6,7 @@ names by their ``crossplane.io/composition-resource-name`` annotation, as ``cros
 `format_response` prints the answer in ``crossplane render``'s format: the XR with its status
 and conditions (times pinned to 2024-01-01), then each composed resource sorted by composition
 resource name with the metadata Crossplane adds, then, on request, the results. `render_files`
-runs the real `function.fn.FunctionRunner` in-process; `function.demo` sends the same request
+runs the real `function.fn.runner.FunctionRunner` in-process; `function.demo` sends the same request
 over gRPC instead.
 """
 
@@ -21,12 +21,13 @@ from typing import Any
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import wire
 from function.compose.kinds import KINDS
 from function.errors import SpecError
-from function.fn import FunctionRunner
+from function.fn import wire
+from function.fn.runner import FunctionRunner
 from function.model.input import API_VERSION as INPUT_API_VERSION
 from function.model.input import KIND as INPUT_KIND
+from function.model.objects import load_documents
 from function.model.xr import API_VERSION as XR_API_VERSION
 
 RESOURCE_NAME_ANNOTATION = "crossplane.io/composition-resource-name"
@@ -54,24 +55,6 @@ class Rendered:
 
     text: str
     fatal: str | None = None
-
-
-def load_documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every YAML document in the files (or the ``*.yaml`` files of directories)."""
-    docs: list[dict[str, Any]] = []
-    for path in paths:
-        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-        for file in files:
-            try:
-                loaded = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
-            except UnicodeDecodeError as err:
-                raise SpecError.at(
-                    str(file), f"not UTF-8 text (a binary file?): byte {err.start}"
-                ) from None
-            except yaml.YAMLError as err:
-                raise SpecError.at(str(file), f"not YAML: {err}") from None
-            docs.extend(doc for doc in loaded if isinstance(doc, dict))
-    return docs
 
 
 def step_input(doc: Mapping[str, Any]) -> dict[str, Any]:

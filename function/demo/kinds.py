@@ -19,9 +19,10 @@ from typing import Any
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format
 
-from function.render import build_request, load_documents
+from function.fn.render import build_request
+from function.model.objects import load_documents
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KIND_EXAMPLES = (
     ("h100-kserve.yaml", "aiinferencecluster.yaml"),
     ("training-h100.yaml", "aitrainingcluster.yaml"),

@@ -14,12 +14,12 @@
 5. An `AIModelDeployment` is placed on the fleet — the new cluster and two existing GPU
    clusters, their capacity read from their Nodes and Pods — and the decision is printed with
    the reason for every cluster.
-6. The seed's event scenario (`function.demo_events`): the workload cluster's GPU utilisation
+6. The seed's event scenario (`function.demo.events`): the workload cluster's GPU utilisation
    ConfigMap crosses 80 % and an EventTrigger deploys one more model server; below 80 % it is
    withdrawn. Both transitions are printed.
 7. One XR of every kind (inference, training, edge on k3s and k0s) is rendered through the
    same server, and the inference XR in the crossplane and sveltos delivery modes
-   (`function.demo_kinds`).
+   (`function.demo.kinds`).
 """
 
 from __future__ import annotations
@@ -40,16 +40,17 @@ import grpc
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function.demo_events import show_events
-from function.demo_kinds import show_kinds
+from function.demo.events import show_events
+from function.demo.kinds import show_kinds
+from function.fn.render import to_yaml
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.deployment import parse_deployment_spec
+from function.model.objects import load_documents
 from function.placement.decide import place
 from function.placement.explain import render_decision
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.capacity import FleetMember, read_fleet
 from function.reconciler.converge import Timing
-from function.render import load_documents, to_yaml
 from function.testing import (
     EmulatedCluster,
     Fleet,
@@ -59,7 +60,7 @@ from function.testing import (
 )
 from function.testing.crossplane import CompositionLoop, crd_from_xrd
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 XR_FILE = EXAMPLES / "xrs" / "h100-kserve.yaml"
 INPUT_FILE = EXAMPLES / "input-offline.yaml"

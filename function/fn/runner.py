@@ -2,7 +2,7 @@
 
 This is the only module that speaks the Crossplane function protocol. It reads just the parts
 of the request composition needs (`function.compose.observed_paths`), converts them with the
-fast paths of `function.wire`, and writes desired resources, their readiness, the XR status,
+fast paths of `function.fn.wire`, and writes desired resources, their readiness, the XR status,
 conditions and results. An invalid spec or Input becomes a FATAL result naming the field and
 the allowed values; any other failure — encoding included — becomes a FATAL result with a
 short message, its traceback logged: never a gRPC error.
@@ -18,7 +18,6 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from google.protobuf import struct_pb2
 
-from function import wire
 from function.compose import (
     CompositeResource,
     Composition,
@@ -29,6 +28,7 @@ from function.compose import (
     observed_paths,
 )
 from function.errors import SpecError
+from function.fn import wire
 from function.model.input import parse_input
 
 _SEVERITY = {

@@ -21,7 +21,7 @@ import yaml
 
 from function.testing import EmulatedCluster
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE_FILE = ROOT / "examples" / "lua" / "events" / "gpu-utilization-high" / "eventsource.yaml"
 TRIGGER_FILE = ROOT / "examples" / "events" / "gpu-utilization-scale-up.yaml"
 API = "addons.aifleet.io/v1alpha1"
