@@ -10,11 +10,12 @@ Status shapes live here too, since the function reads what the reconciler writes
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from function.errors import FieldError, SpecError
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, parse
@@ -227,6 +228,23 @@ class EventData(Spec):
     )
 
 
+IntOrPercent = Annotated[
+    int | str,
+    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+]
+"""A count (``2``) or a percentage of a whole (``"20%"``), as Kubernetes' IntOrString."""
+
+_PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
+
+
+def rollout_limit(max_update: int | str, clusters: int) -> int:
+    """How many of ``clusters`` may be updating at once: the count, or the percentage of the
+    clusters rounded down, never fewer than one."""
+    if isinstance(max_update, int):
+        return max_update
+    return max(1, clusters * int(max_update[:-1]) // 100)
+
+
 class AddonBundleSpec(Spec):
     """The spec of an AddonBundle."""
 
@@ -262,12 +280,27 @@ class AddonBundleSpec(Spec):
         description="Apply an add-on's other objects when some conflict with another bundle's "
         "(the conflicts are still reported); otherwise the add-on fails with nothing applied.",
     )
+    max_update: IntOrPercent | None = Field(
+        default=None,
+        description="How many target clusters a change of the bundle rolls onto at once: a "
+        "count or a percentage of the targets (rounded down, at least 1). A cluster is done "
+        "when its add-ons are healthy; a cluster that fails stops the rollout. Unset: all.",
+    )
     addons: list[AddonSpec] = Field(default_factory=list, description="The add-ons to apply.")
     event_data: EventData | None = Field(
         default=None,
         description="Set by an EventTrigger on the bundles it instantiates: the event that "
         "templates see as resource and matchingResources.",
     )
+
+    @field_validator("max_update")
+    @classmethod
+    def _limit(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, bool) or (isinstance(value, int) and value < 1):
+            raise ValueError("must be a count of at least 1 or a percentage such as '20%'")
+        if isinstance(value, str) and not _PERCENT.match(value):
+            raise ValueError(f"{value!r} is not a percentage from 1% to 100% nor a count")
+        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
@@ -411,9 +444,25 @@ class Condition(Spec):
     observed_generation: int | None = None
 
 
+class RolloutStatus(Spec):
+    """How far the bundle's current generation has rolled across its clusters (maxUpdate)."""
+
+    generation: int | None = None
+    updating_clusters: list[str] = Field(default_factory=list)
+    """Clusters the change is being applied to (at most maxUpdate)."""
+    updated_clusters: int = 0
+    """Clusters whose add-ons are healthy with the change."""
+    failed_clusters: list[str] = Field(default_factory=list)
+    """Clusters where the change failed: the rollout goes no further while there are any."""
+    waiting_clusters: int = 0
+    """Clusters still to get the change."""
+    message: str | None = None
+
+
 class AddonBundleStatus(Spec):
     """The status of an AddonBundle."""
 
     observed_generation: int | None = None
     clusters: list[ClusterAddonsStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    rollout: RolloutStatus | None = None

@@ -58,7 +58,12 @@ def _structural(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, A
             out["x-kubernetes-preserve-unknown-fields"] = True
         else:
             out["additionalProperties"] = value
-    elif extra is True or (not out.get("type") and "properties" not in out and "enum" not in out):
+    elif extra is True or (
+        not out.get("type")
+        and "properties" not in out
+        and "enum" not in out
+        and not out.get("x-kubernetes-int-or-string")
+    ):
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("x-kubernetes-preserve-unknown-fields"):
         out.setdefault("type", "object")

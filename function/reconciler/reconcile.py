@@ -40,6 +40,7 @@ from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
+from function.reconciler.rollout import Rollouts
 from function.reconciler.status import (
     all_failed,
     cluster_ref,
@@ -115,6 +116,7 @@ class Reconciler:
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
+        self._rollouts = Rollouts()
         converger.connections.on_reconnect = self._cluster_changed  # catch up every target
 
     # --- mapping changes to keys ---------------------------------------------------------
@@ -219,6 +221,9 @@ class Reconciler:
         async with self._running(key.bundle):
             if targets is None or key.cluster not in targets.clusters:
                 return await self._depart(key, bundle, spec, cluster, previous)
+            if not self._admitted(key, bundle, spec, previous, len(targets.clusters)):
+                self._queue.add_after(StatusKey(key.bundle), self._status_delay)
+                return DONE  # waits for a place in the rollout; `_record` queues it then
             try:
                 status, result = await self._converger.converge(
                     bundle, spec, key.cluster, cluster, previous
@@ -238,6 +243,26 @@ class Reconciler:
             self.table[key] = status
             self._generations[key] = generation
             self._queue.add_after(StatusKey(key.bundle), self._status_delay)
+        targets = self._targets.get(key.bundle)
+        clusters = targets.clusters if targets is not None else set()
+        for cid in self._rollouts.record(key.bundle, key.cluster, status, clusters):
+            self._queue.add(TargetKey(key.bundle, cid))
+
+    def _admitted(
+        self,
+        key: TargetKey,
+        bundle: Object,
+        spec: AddonBundleSpec,
+        previous: ClusterAddonsStatus | None,
+        clusters: int,
+    ) -> bool:
+        """Whether the target may converge now: it has this generation already (or a status
+        from before a restart), or the bundle's rollout gives it a place."""
+        converged = self._generations.get(key)
+        generation = _generation(bundle)
+        if converged == generation or (converged is None and previous is not None):
+            return True
+        return self._rollouts.admit(key.bundle, generation, key.cluster, spec.max_update, clusters)
 
     @contextlib.asynccontextmanager
     async def _running(self, bundle: BundleKey) -> AsyncIterator[None]:
@@ -277,6 +302,7 @@ class Reconciler:
                 return Result(retry=True, retry_after=exc.retry_after or 0.0)
         self.table.pop(key, None)
         self._generations.pop(key, None)
+        self._rollouts.forget(key.bundle, key.cluster)
         self._converger.forget(str(key.bundle), key.cluster)
         self._queue.add(StatusKey(key.bundle))
         return DONE
@@ -289,9 +315,13 @@ class Reconciler:
         if targets is None:
             return DONE  # its BundleKey has not run yet; it queues this key again
         current = [TargetKey(key, cid) for cid in sorted(targets.clusters)]
-        if any(self._generations.get(t) != _generation(bundle) for t in current):
+        if any(
+            self._generations.get(t) != _generation(bundle)
+            and not self._rollouts.waiting(key, t.cluster)
+            for t in current
+        ):
             return DONE  # a target has not converged this generation; it queues this key
-        entries = [self.table[t] for t in current]
+        entries = [self.table[t] for t in current if t in self.table]
         spec = self._spec(key, bundle)
         previous = self._read_status(key, bundle)
         status = compose_status(
@@ -302,6 +332,7 @@ class Reconciler:
             previous=previous,
             now=self._clock(),
             dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
+            rollout=self._rollouts.status(key),
         )
         wanted = status.to_dict()
         written = self._written.get(key)
@@ -461,6 +492,7 @@ class Reconciler:
         self._specs.pop(key, None)
         self._statuses.pop(key, None)
         self._written.pop(key, None)
+        self._rollouts.forget(key)
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
             self._generations.pop(target, None)

@@ -21,6 +21,7 @@ from function.model.bundle import (
     ClusterAddonsStatus,
     Condition,
     DriftStatus,
+    RolloutStatus,
 )
 from function.model.common import ObjectRef, parse
 from function.model.objects import Object
@@ -81,8 +82,10 @@ def compose_status(
     previous: AddonBundleStatus | None,
     now: str,
     dry_run: bool = False,
+    rollout: RolloutStatus | None = None,
 ) -> AddonBundleStatus:
-    """The status to write. ``no_targets`` explains an empty target set."""
+    """The status to write. ``no_targets`` explains an empty target set; ``rollout`` is where
+    a ``maxUpdate`` rollout stands (not Ready while clusters wait or one failed)."""
     ordered = sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
     ready, synced = _ready(ordered, spec_error, no_targets), _synced(ordered, spec_error)
     if dry_run and spec_error is None:
@@ -92,10 +95,19 @@ def compose_status(
             reason="DryRun",
             message="dry run: nothing is applied; each add-on's message says what would change",
         )
+    if (
+        rollout is not None
+        and spec_error is None
+        and (rollout.waiting_clusters or rollout.failed_clusters)
+    ):
+        reason = "RolloutHalted" if rollout.failed_clusters else "RollingOut"
+        ready = Condition(
+            type="Ready", status="False", reason=reason, message=rollout.message or ""
+        )
     old = {c.type: c for c in (previous.conditions if previous else [])}
     conditions = [_stamp(c, old.get(c.type), now, generation) for c in (ready, synced)]
     return AddonBundleStatus(
-        observed_generation=generation, clusters=ordered, conditions=conditions
+        observed_generation=generation, clusters=ordered, conditions=conditions, rollout=rollout
     )
 
 
