@@ -13,12 +13,15 @@ triggers use, narrowed by the label. Each event is sorted without a request (`mo
 - a new object, a write of ours (a new hash) or a status change queues nothing.
 
 A controller that legitimately writes an excluded field costs one check per write and no
-write, so there is no write loop. The periodic check stays as the safety net for a missed
-event or a watch that could not run.
+write, so there is no write loop. A watch keeps of each object only what sorting its events
+needs (`fingerprint`: identity, labels, annotations and a digest of everything but status),
+so an idle cluster does not hold a copy of every object its add-ons applied. The periodic
+check stays as the safety net for a missed event or a watch that could not run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -29,7 +32,7 @@ from function.model.objects import Object, describe, meta
 from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION, BUNDLE_LABEL, split_kind_key
 from function.reconciler.drift import ignored
 from function.reconciler.eventwatch import EventWatches, WatchKey
-from function.reconciler.hashing import HASH_ANNOTATION
+from function.reconciler.hashing import HASH_ANNOTATION, canonical_json
 from function.reconciler.heal import Healer
 from function.reconciler.inputs import Inputs
 from function.reconciler.store import ObjectId, Store
@@ -47,7 +50,7 @@ class DriftWatch:
         self._inputs = inputs
         self._store = store
         self._healer = healer
-        self._watches = EventWatches(self._connect, _ignore, on_event=self._event)
+        self._watches = EventWatches(self._connect, _ignore, on_event=self._event, keep=fingerprint)
         self._wanted: dict[str, frozenset[WatchKey]] = {}
         self._specs: dict[ObjectId, AddonBundleSpec] = {}
         """A spec of a bundle watched on each cluster: where its kubeconfig is."""
@@ -112,20 +115,39 @@ class DriftWatch:
 
 def moved(before: Object | None, after: Object, deleted: bool) -> bool:
     """Whether an event of an owned object may be drift: it went away, or someone other
-    than the reconciler changed more than its status (pure)."""
+    than the reconciler changed more than its status (pure; objects or their
+    `fingerprint`)."""
     if deleted:
         return not ignored(before, after)
     if before is None or _hash(before) != _hash(after) or ignored(after):
         return False
-    return _content(before) != _content(after)
+    return _digest(before) != _digest(after)
 
 
 _VOLATILE = ("resourceVersion", "generation", "managedFields")
+_KEPT = ("name", "namespace", "uid", "labels", "annotations")
+DIGEST = "contentDigest"
+"""The key under which a `fingerprint` carries the digest of the object's content."""
 
 
-def _content(obj: Object) -> Object:
+def fingerprint(obj: Object) -> Object:
+    """What a drift watch keeps of an object: apiVersion, kind, name, namespace, uid, labels
+    and annotations, and a digest of the rest but status and volatile metadata (pure)."""
+    m = meta(obj)
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {k: m[k] for k in _KEPT if k in m},
+        DIGEST: _digest(obj),
+    }
+
+
+def _digest(obj: Object) -> str:
+    if DIGEST in obj:
+        return str(obj[DIGEST])
     m = {k: v for k, v in meta(obj).items() if k not in _VOLATILE}
-    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": m}
+    content = {**{k: v for k, v in obj.items() if k != "status"}, "metadata": m}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def _hash(obj: Object) -> str | None:

@@ -17,7 +17,8 @@ the cluster, and the trigger controller looks again at the triggers watching it.
 A watch may be narrowed by a label selector (part of its key), and an ``on_event`` callback
 hears of each object that changed or went away — on a relist too, by comparing with what was
 kept — so a watcher of owned objects (`function.reconciler.driftwatch`) can act on one object
-rather than look at everything again.
+rather than look at everything again; such a watcher may keep less of each object than the
+whole (``keep``: the drift watch keeps a digest of its content, not the object).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[ObjectId], Awaitable[KubeClient]]
 """The client of a workload cluster (raises `KubeError` while it cannot be reached)."""
+
+Keep = Callable[[Object], Object]
+"""What a watch keeps of each object it lists or hears of (and hands to ``on_event``)."""
 
 OnEvent = Callable[["WatchKey", Object | None, Object, bool], None]
 """An object of a watch changed or went away (``True``): the watch key, the object as the
@@ -80,8 +84,10 @@ class _Watch:
         connect: Connect,
         on_change: Callable[[ObjectId], None],
         on_event: OnEvent | None = None,
+        keep: Keep | None = None,
     ):
         self.key = key
+        self._keep = keep or _slim
         self.view = KindView()
         self._connect = connect
         self._on_change = on_change
@@ -127,7 +133,7 @@ class _Watch:
         for item in listed.items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", self.key.kind)
-            objects[resource_key(item)] = _slim(item)
+            objects[resource_key(item)] = self._keep(item)
         before, self.view.objects = self.view.objects, objects
         if self._on_event is not None:
             for key, obj in objects.items():
@@ -155,9 +161,9 @@ class _Watch:
             version = str(meta(event.object).get("resourceVersion") or version)
             if event.type is EventType.BOOKMARK:
                 continue
-            obj = _slim(event.object)
-            obj.setdefault("apiVersion", api_version)
-            obj.setdefault("kind", self.key.kind)
+            event.object.setdefault("apiVersion", api_version)
+            event.object.setdefault("kind", self.key.kind)
+            obj = self._keep(event.object)
             key = resource_key(obj)
             deleted = event.type is EventType.DELETED
             known = self.view.objects.pop(key, None) if deleted else self.view.objects.get(key)
@@ -189,12 +195,14 @@ class EventWatches:
         on_change: Callable[[ObjectId], None],
         *,
         on_event: OnEvent | None = None,
+        keep: Keep | None = None,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
         self._connect = connect
         self._on_change = on_change
         self._on_event = on_event
+        self._keep = keep
         self._timeout = watch_timeout
         self._max_backoff = max_backoff
         self._watches: dict[WatchKey, _Watch] = {}
@@ -209,7 +217,7 @@ class EventWatches:
             self._wanted.pop(owner, None)
         needed = set().union(*self._wanted.values()) if self._wanted else set()
         for key in sorted(needed - self._watches.keys()):
-            watch = _Watch(key, self._connect, self._on_change, self._on_event)
+            watch = _Watch(key, self._connect, self._on_change, self._on_event, self._keep)
             watch.task = asyncio.get_running_loop().create_task(
                 watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
             )

@@ -2,6 +2,8 @@
 
 from function.model.bundle import DriftExclusion, DriftTarget
 from function.reconciler.drift import MISSING, exclusions_for, find_drift
+from function.reconciler.driftwatch import fingerprint, moved
+from function.reconciler.hashing import HASH_ANNOTATION
 
 INTENT = {
     "apiVersion": "apps/v1",
@@ -148,3 +150,35 @@ def test_secret_string_data_compares_with_the_stored_data() -> None:
     assert find_drift(intent, stored) == []
     stored["data"]["token"] = "eHl6"
     assert find_drift(intent, stored) == ["/data/token"]
+
+
+def _owned(replicas: int, *, hash_: str = "h1", rv: str = "1", ready: int = 0) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "op",
+            "namespace": "n",
+            "resourceVersion": rv,
+            "annotations": {HASH_ANNOTATION: hash_},
+            "managedFields": [{"manager": "aifleet", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": []}}},
+        "status": {"readyReplicas": ready},
+    }
+
+
+def test_a_watch_fingerprint_sorts_events_as_the_whole_object_does() -> None:
+    before = _owned(2)
+    cases = {
+        "someone else's edit": (_owned(5, rv="2"), True),
+        "a status change": (_owned(2, rv="2", ready=2), False),
+        "our own write (a new hash)": (_owned(5, hash_="h2", rv="2"), False),
+    }
+    for what, (after, drift) in cases.items():
+        assert moved(before, after, False) is drift, what
+        assert moved(fingerprint(before), fingerprint(after), False) is drift, what
+    assert moved(fingerprint(before), fingerprint(before), True)  # deleted
+    kept = fingerprint(before)
+    assert "spec" not in kept and "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {HASH_ANNOTATION: "h1"}
