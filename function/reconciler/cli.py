@@ -8,7 +8,6 @@ included).
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from function.kube.adapter import (
     in_cluster_configuration,
 )
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter, user_agent
+from function.reconciler import logs
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
 from function.reconciler.shards import ShardSettings
@@ -111,6 +111,13 @@ from function.reconciler.shards import ShardSettings
     help="Hold only these shards (comma-separated, e.g. 0,2) instead of a fair share.",
 )
 @click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="Readable lines, or one JSON object per line for a log pipeline.",
+)
 def reconcile(
     kubeconfig: Path | None,
     kube_context: str | None,
@@ -130,12 +137,10 @@ def reconcile(
     shard_count: int,
     shard_list: str,
     debug: bool,
+    log_format: str,
 ) -> None:
     """Apply AddonBundles to their clusters once they are ready, and keep them applied."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(log_format, debug=debug)
     settings = Settings(
         workers=workers,
         resync_period=resync_period,

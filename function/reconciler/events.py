@@ -29,12 +29,7 @@ class EventRecorder:
         self._instance = instance
 
     async def transition(self, subject: Object, change: Transition) -> None:
-        """Record an add-on's phase change on its bundle (a failure is logged too)."""
-        if change.warning:
-            m = meta(subject)
-            log.warning(
-                "%s/%s: %s [%s]", m["namespace"], m["name"], change.describe(), change.reason
-            )
+        """Record an add-on's phase change on its bundle (`logs` logs it)."""
         await self.record(
             subject, reason=change.reason, message=change.describe(), warning=change.warning
         )

@@ -66,7 +66,12 @@ class LeaderElector:
             if await self.try_acquire_or_renew():
                 break
             await asyncio.sleep(self._settings.retry_period)
-        log.info("became leader as %s", self._settings.identity)
+        s = self._settings
+        log.info(
+            "became leader as %s",
+            s.identity,
+            extra={"leadership": "acquired", "identity": s.identity, "lease": s.name},
+        )
 
     async def hold(self) -> None:
         """Renew until cancelled; raise `LeadershipLostError` when renewal keeps failing."""
@@ -77,7 +82,13 @@ class LeaderElector:
                 last_renewed = self._monotonic()
             elif self._monotonic() - last_renewed > self._settings.renew_deadline:
                 self.is_leader = False
-                raise LeadershipLostError(f"could not renew Lease {self._settings.name}")
+                s = self._settings
+                log.error(
+                    "lost leadership: could not renew Lease %s",
+                    s.name,
+                    extra={"leadership": "lost", "identity": s.identity, "lease": s.name},
+                )
+                raise LeadershipLostError(f"could not renew Lease {s.name}")
 
     async def release(self) -> None:
         """Hand the Lease back so a standby takes over at once (on graceful shutdown)."""

@@ -34,6 +34,7 @@ from function.model.bundle import (
 )
 from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.model.objects import Object, meta
+from function.reconciler import logs
 from function.reconciler.connection import connection_changes
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
@@ -117,6 +118,8 @@ class Reconciler:
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
         self._rollouts = Rollouts()
+        self._finished: dict[TargetKey, int] = {}
+        """The generation each target last logged as finished applying."""
         converger.connections.on_reconnect = self._cluster_changed  # catch up every target
 
     # --- mapping changes to keys ---------------------------------------------------------
@@ -224,6 +227,8 @@ class Reconciler:
             if not self._admitted(key, bundle, spec, previous, len(targets.clusters)):
                 self._queue.add_after(StatusKey(key.bundle), self._status_delay)
                 return DONE  # waits for a place in the rollout; `_record` queues it then
+            if self._generations.get(key) != _generation(bundle):
+                logs.target_started(str(key.bundle), str(key.cluster), _generation(bundle))
             try:
                 status, result = await self._converger.converge(
                     bundle, spec, key.cluster, cluster, previous
@@ -240,6 +245,15 @@ class Reconciler:
         """Keep a target's status; queue a status write when it (or the generation) moved."""
         generation = _generation(bundle)
         if self.table.get(key) != status or self._generations.get(key) != generation:
+            finished = logs.target_progress(
+                str(key.bundle),
+                str(key.cluster),
+                generation,
+                self.table.get(key),
+                status,
+                was_finished=self._finished.get(key) == generation,
+            )
+            self._finished[key] = generation if finished else -1
             self.table[key] = status
             self._generations[key] = generation
             self._queue.add_after(StatusKey(key.bundle), self._status_delay)
@@ -302,6 +316,7 @@ class Reconciler:
                 return Result(retry=True, retry_after=exc.retry_after or 0.0)
         self.table.pop(key, None)
         self._generations.pop(key, None)
+        self._finished.pop(key, None)
         self._rollouts.forget(key.bundle, key.cluster)
         self._converger.forget(str(key.bundle), key.cluster)
         self._queue.add(StatusKey(key.bundle))
@@ -480,6 +495,7 @@ class Reconciler:
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
             self._generations.pop(target, None)
+            self._finished.pop(target, None)
             self._converger.forget(str(key), target.cluster)
         self._written.pop(key, None)
         spec = self._spec(key, bundle)

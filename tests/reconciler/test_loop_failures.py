@@ -50,10 +50,11 @@ async def warning(h: Harness, reason: str) -> Obj:
 
 
 def logged(caplog: pytest.LogCaptureFixture, reason: str) -> list[str]:
+    """Warning lines naming ``reason``, with the cause."""
     return [
-        r.getMessage()
+        str(getattr(r, "cause", ""))
         for r in caplog.records
-        if r.levelno == logging.WARNING and f"[{reason}]" in r.getMessage()
+        if r.levelno == logging.WARNING and getattr(r, "reason", None) == reason
     ]
 
 
@@ -97,7 +98,7 @@ async def test_an_unreachable_chart_repository_waits_with_its_own_reason_and_oth
         assert synced["message"].startswith("add-on remote on team-a/c1: chart repository")
         event = await warning(h, "ChartRepositoryUnreachable")
         assert event["message"].startswith("add-on remote on team-a/c1: Waiting: chart repository")
-        assert logged(caplog, "ChartRepositoryUnreachable")
+        assert logged(caplog, "ChartRepositoryUnreachable")[0] == status["message"]
 
 
 async def test_a_chart_that_does_not_render_fails_with_its_own_reason(
@@ -126,7 +127,7 @@ async def test_a_chart_that_does_not_render_fails_with_its_own_reason(
         assert condition(got, "Ready")["reason"] == "AddonsFailed"
         event = await warning(h, "ChartRenderFailed")
         assert event["message"].startswith("add-on wobbly on team-a/c1: Failed: add-on 'wobbly'")
-        assert logged(caplog, "ChartRenderFailed")
+        assert logged(caplog, "ChartRenderFailed")[0] == status["message"]
         assert h.workload("c1").find("v1", "ConfigMap", "x", "apps") is None
 
 
@@ -145,7 +146,7 @@ async def test_a_template_error_fails_with_its_own_reason(
         assert (synced["status"], synced["reason"]) == ("False", "TemplateFailed")
         event = await warning(h, "TemplateFailed")
         assert event["message"].startswith("add-on broken on team-a/c1: Failed: add-on 'broken'")
-        assert logged(caplog, "TemplateFailed")
+        assert logged(caplog, "TemplateFailed")[0] == status["message"]
 
 
 async def test_an_unreachable_workload_cluster_waits_with_its_own_reason_then_recovers(
@@ -164,7 +165,7 @@ async def test_an_unreachable_workload_cluster_waits_with_its_own_reason_then_re
             assert (synced["status"], synced["reason"]) == ("False", "ClusterUnreachable")
             event = await warning(h, "ClusterUnreachable")
             assert event["message"].startswith("add-on a on team-a/c1: Waiting: workload cluster")
-            assert logged(caplog, "ClusterUnreachable")
+            assert logged(caplog, "ClusterUnreachable")[0] == status["message"]
         got = await h.wait_bundle("stack", is_ready, within=30)
         assert "reason" not in addon(got, "a")
         assert condition(got, "Synced")["reason"] == "ReconcileSuccess"
