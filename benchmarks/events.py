@@ -209,10 +209,15 @@ def p99(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=100, help="Workload clusters.")
-    args = parser.parse_args()
+    report(parser.parse_args().clusters)
+
+
+def report(clusters: int) -> None:
+    """Measure and print event to applied over ``clusters`` clusters (``benchmarks/lua.py``
+    calls it too)."""
     started = time.perf_counter()
-    events, baseline = asyncio.run(measure(args.clusters))
-    print(f"event to applied over {args.clusters} clusters ({time.perf_counter() - started:.0f}s)")
+    events, baseline = asyncio.run(measure(clusters))
+    print(f"event to applied over {clusters} clusters ({time.perf_counter() - started:.0f}s)")
     rows = [("baseline: AddonBundle created directly", baseline), ("events: EventTrigger", events)]
     base = statistics.median(baseline), p99(baseline)
     for label, values in rows:

@@ -16,9 +16,13 @@ measured in the same run; the last line prints reuse against fresh states.
 Then event rules: ``--events`` Deployments (10,000) pass through an EventSource whose selector
 picks vLLM Deployments and whose ``evaluate`` flags the under-replicated ones
 (``examples/lua/events/vllm-under-replicated``), against the same selector and predicate in
-plain Python; both print events evaluated per second and the Lua/Python ratio.
+plain Python; both print events evaluated per second and the Lua/Python ratio. The Lua side
+runs each selector's script over its objects in batches, one crossing into Lua per batch.
 
-    python benchmarks/lua.py [--seconds 2] [--objects 20] [--events 10000]
+Last, event to applied over ``--clusters`` emulated clusters (100), median and p99 beside an
+AddonBundle created directly: ``benchmarks/events.py``'s measurement (0 skips it).
+
+    python benchmarks/lua.py [--seconds 2] [--objects 20] [--events 10000] [--clusters 100]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from lupa.lua51 import LuaRuntime  # noqa: E402
 
+from benchmarks.events import report as event_to_applied  # noqa: E402
 from function.lua.convert import globals_to_lua  # noqa: E402
 from function.lua.events import compile_event_source  # noqa: E402
 from function.lua.health import compile_health_rule  # noqa: E402
@@ -195,6 +200,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="Time per measurement.")
     parser.add_argument("--objects", type=int, default=20, help="Objects per evaluation.")
     parser.add_argument("--events", type=int, default=10_000, help="Objects of the event pass.")
+    parser.add_argument("--clusters", type=int, default=100, help="Clusters of event to applied.")
     args = parser.parse_args()
 
     objects = [deployment(i) for i in range(args.objects)]
@@ -227,6 +233,8 @@ def main() -> None:
     speedup = rates["Lua HealthCheck, reused state"] / rates["Lua HealthCheck, fresh state"]
     print(f"  reused state vs fresh state: {speedup:.2f}x the evaluations per second")
     events(args.events, args.seconds)
+    if args.clusters:
+        event_to_applied(args.clusters)
 
 
 def events(count: int, seconds: float) -> None:

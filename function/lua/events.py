@@ -124,20 +124,39 @@ class EventRules:
 
     def evaluate(self, objects: Sequence[Object]) -> EventOutcome:
         """Which of ``objects`` are events: the selectors' matches, then the aggregation."""
-        printed: list[str] = []
-        candidates: list[int] = []
-        message: str | None = None
-        for i, obj in enumerate(objects):
-            verdict = self.match_object(obj)
-            printed.extend(verdict.printed)
-            if verdict.matching:
-                candidates.append(i)
-                message = verdict.message or message
+        candidates, message, printed = self._match_all(objects)
         if self._aggregated is None:
             return EventOutcome(tuple(candidates), message, tuple(printed))
         outcome = self.aggregate([objects[i] for i in candidates])
         chosen = tuple(candidates[j] for j in outcome.matching)
         return EventOutcome(chosen, outcome.message, (*printed, *outcome.printed))
+
+    def _match_all(self, objects: Sequence[Object]) -> tuple[list[int], str | None, list[str]]:
+        """`match_object` over all of ``objects``, each selector's script run over the objects
+        it selects (and no earlier selector matched) in one batch: the indices that match, the
+        last match's message, and what the scripts printed."""
+        matched: dict[int, str | None] = {}
+        printed: list[str] = []
+        for selector, script in self._scripts:
+            selected = [
+                i for i, obj in enumerate(objects) if i not in matched and selector.matches(obj)
+            ]
+            if script is None:
+                matched.update(dict.fromkeys(selected))
+                continue
+            evaluations = self.sandbox.evaluate_each(
+                script, [objects[i] for i in selected], argument="obj"
+            )
+            for i, evaluation in zip(selected, evaluations, strict=True):
+                printed.extend(evaluation.printed)
+                matching, message = _object_result(script.name, evaluation.value)
+                if matching:
+                    matched[i] = message
+        candidates = sorted(matched)
+        message = None
+        for i in candidates:
+            message = matched[i] or message
+        return candidates, message, printed
 
 
 def compile_event_source(

@@ -39,7 +39,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NoReturn
@@ -52,6 +52,9 @@ from function.lua.helpers import python_helpers
 
 MIB = 1024 * 1024
 _TICK = 1000  # instructions between two calls of the limit hook, as in sandbox.lua
+BATCH = 256
+"""Objects converted into Lua and evaluated per crossing by `Sandbox.evaluate_each`: the memory
+limit of the batch's evaluations is set once, so a batch bounds the garbage they leave."""
 _POSITION = re.compile(r"^script:(\d+): (.*)$", re.DOTALL)
 _OUT_OF_MEMORY = "not enough memory"
 
@@ -122,6 +125,7 @@ class _State:
     load: Any
     run: Any
     collect: Any
+    run_each: Any
 
 
 class Sandbox:
@@ -157,6 +161,51 @@ class Sandbox:
         form (functions, cycles, non-UTF-8 strings, nesting deeper than 100).
         """
         return self._call(script, values, argument=argument, note_reads=note_reads)
+
+    def evaluate_each(
+        self, script: Script, objects: Sequence[Mapping[str, Any]], *, argument: str
+    ) -> list[Evaluation]:
+        """`evaluate` for every object in turn, as the global and argument ``argument``, each
+        in a fresh environment under the limits of one evaluation; converted and run in
+        batches of `BATCH`, one crossing into Lua each. Raises `LuaError` for the first
+        object whose evaluation fails."""
+        results: list[Evaluation] = []
+        for start in range(0, len(objects), BATCH):
+            results.extend(self._call_each(script, objects[start : start + BATCH], argument))
+        return results
+
+    def _call_each(
+        self, script: Script, objects: Sequence[Mapping[str, Any]], argument: str
+    ) -> list[Evaluation]:
+        state = self._state()
+        try:
+            syntax_error = state.load(script.digest, script.source)
+            if syntax_error is not None:
+                self._fail(script, "syntax", syntax_error, None)
+            batch = state.runtime.table_from(objects, recursive=True)
+            state.memory.allow(self.limits.max_memory)
+            statuses, values, printed, lines = state.run_each(
+                script.digest,
+                batch,
+                argument,
+                self.limits.max_instructions // _TICK,
+                self.limits.timeout,
+            )
+            results: list[Evaluation] = []
+            for i in range(1, len(statuses) + 1):
+                if statuses[i] != "ok":
+                    self._fail(script, statuses[i], values[i], lines[i] or None)
+                results.append(Evaluation(to_python(values[i], []), _strings(printed[i])))
+            return results
+        except lua51.LuaMemoryError:
+            self._drop_state()
+            raise LuaError(script.name, self._memory_reason()) from None
+        except UnicodeDecodeError:
+            self._drop_state()
+            raise LuaError(script.name, "the result holds a string that is not UTF-8") from None
+        except LuaError:
+            self._drop_state()
+            raise
 
     def _call(
         self,
@@ -249,7 +298,7 @@ def _new_state() -> _State:
         runtime.table_from(_HELPER_SOURCES),
         runtime.table_from(python_helpers(runtime)),
     )
-    return _State(runtime, memory, trusted.load, trusted.run, trusted.collect)
+    return _State(runtime, memory, trusted.load, trusted.run, trusted.collect, trusted.run_each)
 
 
 def _strings(array: Any) -> tuple[str, ...]:

@@ -205,20 +205,30 @@ local checks = load_helper("checks", memory)
 local helpers = load_helper("helpers", python_helpers, checks,
   load_helper("strings", python_helpers, checks))
 
-local function new_env(printed)
+-- A fresh environment per evaluation. The library tables are copied on first read: a name
+-- the script assigns is its own from then on, and reading _G copies them all, so neither
+-- pairs(_G) nor setmetatable(_G, ...) can tell the difference. fallback(env, name) is asked
+-- first for names the environment lacks (hand_over_on_read's globals).
+local function new_env(printed, fallback)
   local env = copy(base)
-  for name, library in next, libraries do env[name] = copy(library) end
   for name, fn in next, helpers.globals do env[name] = fn end
   local modules = {}
-  for name, module in next, helpers.modules do modules[name] = copy(module) end
   env.require = function(name)
     local module = modules[name]
-    if module == nil then error("module '" .. tostring(name) .. "' not found", 2) end
+    if module == nil then
+      local shared = helpers.modules[name]
+      if shared == nil then error("module '" .. tostring(name) .. "' not found", 2) end
+      module = copy(shared)
+      modules[name] = module
+    end
     return module
   end
+  local own = {}
   env.getmetatable = function(v)
-    if type(v) == "table" then return getmetatable(v) end
-    return nil
+    if type(v) ~= "table" then return nil end
+    local mt = getmetatable(v)
+    if mt == own then return nil end
+    return mt
   end
   env.print = function(...)
     if #printed < MAX_PRINTED then
@@ -231,7 +241,33 @@ local function new_env(printed)
       printed[#printed + 1] = table.concat(parts, "\t")
     end
   end
-  env._G = env
+  local assigned = {}
+  local function library(name)
+    local shared = libraries[name]
+    if shared == nil or assigned[name] then return nil end
+    local copied = copy(shared)
+    rawset(env, name, copied)
+    return copied
+  end
+  own.__index = function(t, name)
+    if fallback ~= nil then
+      local value = fallback(t, name)
+      if value ~= nil then return value end
+    end
+    if name == "_G" and not assigned._G then
+      for lib in next, libraries do
+        if rawget(t, lib) == nil then library(lib) end
+      end
+      rawset(t, "_G", t)
+      return t
+    end
+    return library(name)
+  end
+  own.__newindex = function(t, name, value)
+    assigned[name] = true
+    rawset(t, name, value)
+  end
+  setmetatable(env, own)
   return env
 end
 
@@ -295,15 +331,15 @@ end
 -- A probing evaluation hands the globals over only when the script reads them, and notes
 -- which ones it read: health.py learns from it whether a script is written for `obj` or for
 -- `resources`. A read global is then stored in the environment, so it is noted only once.
-local function hand_over_on_read(env, globals, read)
-  setmetatable(env, { __index = function(t, name)
+local function hand_over_on_read(globals, read)
+  return function(t, name)
     local value = globals[name]
     if value ~= nil then
       read[#read + 1] = name
       rawset(t, name, value)
     end
     return value
-  end })
+  end
 end
 
 local function evaluate_in(chunk, env, argument)
@@ -325,11 +361,9 @@ end
 local function run(digest, globals, inputs, argument_name, max_ticks, timeout, note_reads)
   local chunk = chunks[digest]
   local printed, read = {}, {}
-  local env = new_env(printed)
-  if note_reads then
-    hand_over_on_read(env, globals, read)
-  else
-    for name, value in next, globals do env[name] = value end
+  local env = new_env(printed, note_reads and hand_over_on_read(globals, read) or nil)
+  if not note_reads then
+    for name, value in next, globals do rawset(env, name, value) end
   end
   local origins = {}
   for i = 1, #inputs do origins[inputs[i]] = i end
@@ -355,4 +389,43 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout, n
   return status, value, printed, stopped_at, read
 end
 
-return { load = load, run = run, collect = function() collectgarbage() end }
+-- run_each(digest, objects, argument_name, max_ticks, timeout)
+--   -> statuses, values, printed, lines
+-- runs a loaded script once for every object of the array, each in a fresh environment
+-- with the object as the global argument_name and as evaluate's argument, under the limits
+-- of one evaluation each: what run() does for one object, with one crossing for the batch.
+-- It stops at the first object whose evaluation fails; the arrays end there.
+local function run_each(digest, objects, argument_name, max_ticks, timeout)
+  local chunk = chunks[digest]
+  local statuses, values, printed, lines = {}, {}, {}, {}
+  local no_origins = {}
+  memory.apply()
+  for i = 1, #objects do
+    local argument = objects[i]
+    local lines_printed = {}
+    local env = new_env(lines_printed)
+    rawset(env, argument_name, argument)
+    setfenv(chunk, env)
+    local function protected()
+      return plain(evaluate_in(chunk, env, argument), no_origins, {}, 0)
+    end
+    ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
+    sethook(limit_hook, "", TICK)
+    local ok, value = xpcall(protected, error_text)
+    sethook()
+    local status = "ok"
+    if exceeded ~= nil then
+      status, value = "limit", exceeded
+    elseif not ok then
+      status = "error"
+    end
+    statuses[i], values[i], printed[i], lines[i] = status, value, lines_printed, stopped_at or 0
+    if status ~= "ok" then break end
+  end
+  memory.lift()
+  return statuses, values, printed, lines
+end
+
+return {
+  load = load, run = run, run_each = run_each, collect = function() collectgarbage() end,
+}

@@ -327,3 +327,64 @@ def test_ordinary_patterns_match_as_before(sandbox: Sandbox) -> None:
         "plain": 50001,
         "found": 4,
     }
+
+
+def test_a_library_a_script_changes_is_its_own_in_a_batch(sandbox: Sandbox) -> None:
+    script = sandbox.compile(
+        "function evaluate()\n"
+        "  local before = string.upper ~= nil\n"
+        "  string.upper = nil\n"
+        "  return {matching = before, message = obj.name}\n"
+        "end",
+        name="probe",
+    )
+    got = sandbox.evaluate_each(script, [{"name": "a"}, {"name": "b"}], argument="obj")
+    assert [e.value for e in got] == [
+        {"matching": True, "message": "a"},
+        {"matching": True, "message": "b"},
+    ]
+
+
+def test_globals_a_script_sets_do_not_reach_the_next_object(sandbox: Sandbox) -> None:
+    script = sandbox.compile(
+        "function evaluate()\n"
+        "  local seen = counter\n"
+        "  counter = obj.n\n"
+        "  string = nil\n"
+        "  return {matching = seen == nil and string == nil}\n"
+        "end",
+        name="probe",
+    )
+    got = sandbox.evaluate_each(script, [{"n": 1}, {"n": 2}], argument="obj")
+    assert [e.value for e in got] == [{"matching": True}, {"matching": True}]
+
+
+def test_the_environment_lists_every_library_through_underscore_g(sandbox: Sandbox) -> None:
+    names = run(
+        sandbox,
+        "local names = {}\n"
+        "for name, v in pairs(_G) do if type(v) == 'table' and name ~= '_G' then "
+        "names[#names + 1] = name end end\n"
+        "table.sort(names)\n"
+        "return {names = names, hidden = getmetatable(_G) == nil}",
+    )
+    assert names == {
+        "names": ["coroutine", "math", "obj", "os", "string", "table"],
+        "hidden": True,
+    }
+
+
+def test_a_batch_stops_at_the_object_that_fails(sandbox: Sandbox) -> None:
+    script = sandbox.compile(
+        "function evaluate()\n  if obj.spin then while true do end end\n"
+        "  return {matching = true}\nend",
+        name="probe",
+    )
+    with pytest.raises(LuaError) as caught:
+        sandbox.evaluate_each(script, [{}, {"spin": True}, {}], argument="obj")
+    assert caught.value.line == 2
+    assert caught.value.reason == "ran more than the instruction limit (200,000)"
+    assert [e.value for e in sandbox.evaluate_each(script, [{}, {}], argument="obj")] == [
+        {"matching": True},
+        {"matching": True},
+    ]
