@@ -14,8 +14,9 @@ Sveltos run unchanged, in the sandbox of `function.lua.runtime`. Public API::
 
 `match_object` is what the reconciler runs on every change of a watched object
 (`function.reconciler.triggers`); `aggregate` re-runs the aggregated selection over the objects
-that matched. ``aifleet lua test`` runs event cases through `evaluate`
-(`function.lua.eventcase`).
+that matched. Only the fields a script can read go into Lua (`function.lua.reach`), and
+`evaluate` runs each selector's script over its objects in batches. ``aifleet lua test`` runs
+event cases through `evaluate` (`function.lua.eventcase`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from function.errors import LuaError
+from function.lua.reach import prune, reachable_names
 from function.lua.runtime import Sandbox, Script
 from function.model.events import EventResourceSelector, EventSourceSpec
 
@@ -102,7 +104,9 @@ class EventRules:
             selected = True
             if script is None:
                 return ObjectMatch(True, True, None, tuple(printed))
-            evaluation = self.sandbox.evaluate(script, {"obj": obj}, argument="obj")
+            evaluation = self.sandbox.evaluate(
+                script, {"obj": _visible(script, obj)}, argument="obj"
+            )
             printed.extend(evaluation.printed)
             matching, message = _object_result(script.name, evaluation.value)
             if matching:
@@ -145,7 +149,7 @@ class EventRules:
                 matched.update(dict.fromkeys(selected))
                 continue
             evaluations = self.sandbox.evaluate_each(
-                script, [objects[i] for i in selected], argument="obj"
+                script, [_visible(script, objects[i]) for i in selected], argument="obj"
             )
             for i, evaluation in zip(selected, evaluations, strict=True):
                 printed.extend(evaluation.printed)
@@ -170,6 +174,12 @@ def compile_event_source(
 @lru_cache(maxsize=512)
 def _compiled(spec: EventSourceSpec, name: str, sandbox: Sandbox) -> EventRules:
     return EventRules(spec, name, sandbox)
+
+
+def _visible(script: Script, obj: Object) -> Object:
+    """What of ``obj`` the script can read (`function.lua.reach`): only that goes into Lua."""
+    names = reachable_names(script.source)
+    return obj if names is None else prune(obj, names)
 
 
 def _object_result(rule: str, value: Any) -> tuple[bool, str | None]:

@@ -152,10 +152,12 @@ for name, members in next, LIBRARIES do libraries[name] = pick(_G[name], members
 -- raises in any code but this file's, so a script that catches the error with pcall cannot
 -- keep running, and the trusted code below finishes its work before reporting the overrun.
 local ticks, deadline, exceeded, stopped_at = 0, 0, nil, nil
+local timeout_after = 0 -- seconds; the deadline is set from it on the first tick if it is nil
 
 local function limit_hook()
   if exceeded == nil then
     ticks = ticks - 1
+    if deadline == nil then deadline = clock() + timeout_after end
     if ticks >= 0 and clock() <= deadline then return end
     exceeded = ticks < 0 and "instructions" or "time"
     local where = getinfo(2, "Sl")
@@ -409,7 +411,10 @@ local function run_each(digest, objects, argument_name, max_ticks, timeout)
     local function protected()
       return plain(evaluate_in(chunk, env, argument), no_origins, {}, 0)
     end
-    ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
+    -- the clock is read from the first tick on: an evaluation shorter than a tick (most)
+    -- never calls out of Lua for it
+    ticks, deadline, exceeded, stopped_at = max_ticks, nil, nil, nil
+    timeout_after = timeout
     sethook(limit_hook, "", TICK)
     local ok, value = xpcall(protected, error_text)
     sethook()
