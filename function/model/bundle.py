@@ -393,6 +393,31 @@ class AddonStatus(Spec):
     last_applied_time: str | None = None
     conflicts: list[ObjectConflict] | None = None
     """Objects of the add-on that another bundle manages on the cluster, with the winner."""
+    plan: list[PlannedChange] | None = None
+    """DryRun: what applying the add-on would do to each object."""
+
+
+class PlanAction(StrEnum):
+    """What applying would do to one object (Sveltos' ClusterReport actions)."""
+
+    CREATE = "Create"
+    UPDATE = "Update"
+    DELETE = "Delete"
+    CONFLICT = "Conflict"
+    NO_ACTION = "No Action"
+
+
+class PlannedChange(Spec):
+    """One object of a DryRun plan."""
+
+    action: PlanAction
+    object: str
+    """``Deployment apps/op``."""
+    diff: list[str] | None = None
+    """Update: each field that would change, ``/spec/replicas: 1 -> 3`` (Secret values are
+    never shown)."""
+    message: str | None = None
+    """Conflict: who manages the object, or which fields another field manager owns."""
 
 
 class ObjectConflict(Spec):

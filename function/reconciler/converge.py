@@ -58,8 +58,6 @@ from function.reconciler.apply import (
     Owner,
     apply_objects,
     ensure_namespace,
-    identity,
-    kind_key,
     prepare,
     read_owned,
     resolve_kinds,
@@ -76,6 +74,7 @@ from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
 from function.reconciler.keys import Result
 from function.reconciler.metrics import ApplyCounts
+from function.reconciler.plan import plan_addon, plan_summary
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
 from function.reconciler.render import render_addon
 from function.reconciler.rendercache import RenderCache
@@ -481,21 +480,23 @@ class Converger:
         previous: AddonStatus | None,
         input_hash: str,
     ) -> AddonStatus:
-        kinds = {kind_key(o) for o in objects} | set(previous.kinds if previous else [])
-        live = await read_owned(target.client, owner, kinds)
-        live_hashes = {k: _hash_of(o) for k, o in live.items()}
-        wanted = {identity(o): _hash_of(o) for o in objects}
-        create = sum(k not in live_hashes for k in wanted)
-        update = sum(k in live_hashes and live_hashes[k] != h for k, h in wanted.items())
-        delete = sum(k not in wanted for k in live_hashes)
+        changes = await plan_addon(
+            target.client,
+            owner,
+            objects,
+            previous.kinds if previous else [],
+            tier=target.spec.tier,
+            force=addon.force_conflicts,
+        )
         return AddonStatus(
             name=addon.name,
             phase=AddonPhase.PENDING,  # nothing is applied: not ready for anything to build on
             hash=input_hash,
             resources=len(objects),
             kinds=previous.kinds if previous else [],
-            message=f"dry run: would create {create}, update {update}, delete {delete} objects",
+            message=plan_summary(changes),
             last_applied_time=last_applied(previous),
+            plan=changes,
         )
 
     async def _withdraw_removed(self, target: _Target) -> None:
