@@ -126,7 +126,7 @@ def _builtin_addons(
     addons = [
         _catalog_addon(
             entry,
-            _chart(entry, catalog, pins),
+            catalog_chart(entry, catalog, pins),
             merge_values(
                 _dynamic_values(entry, spec, monitoring, image_values),
                 kind_values.get(entry.name, {}),
@@ -135,11 +135,11 @@ def _builtin_addons(
         for entry in CATALOG.values()
         if entry.name in wanted
     ]
-    vllm_chart = _chart(VLLM_STACK, catalog, pins)
+    vllm_chart = catalog_chart(VLLM_STACK, catalog, pins)
     return addons + [model_addon(fit, vllm_chart) for fit in models]
 
 
-def _chart(entry: CatalogAddon, catalog: CatalogSettings, pins: Mapping[str, str]) -> Chart:
+def catalog_chart(entry: CatalogAddon, catalog: CatalogSettings, pins: Mapping[str, str]) -> Chart:
     """Where one catalog chart comes from: the environment's pin, then the Input's override,
     then the catalog."""
     override = catalog.charts.get(entry.name)

@@ -177,6 +177,10 @@ class PlacementStatus(Spec):
     replicas: int = Field(description="Replicas on this cluster.")
     gpu_product: str = Field(description="GPU product the replicas run on.")
     gpus_per_replica: int = Field(description="GPUs (tensor parallel size) per replica.")
+    nodes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Replicas per node as placed: the GPUs reserved there until pods run.",
+    )
     endpoint: str | None = Field(
         default=None, description="In-cluster URL of the served model once it is healthy."
     )

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from function.model.bundle import SyncMode
 from function.model.common import Spec, parse
+from function.model.xr import GpuProduct
 
 GROUP = "aifleet.fn.crossplane.io"
 VERSION = "v1beta1"
@@ -133,6 +134,11 @@ class FunctionInput(Spec):
         default_factory=PromotionPolicy,
         description="Catalog chart versions pinned per environment; a pin wins over "
         "`catalog.charts.<add-on>.version` and the catalog's own version.",
+    )
+    gpu_cost_per_hour: dict[GpuProduct, float] = Field(
+        default_factory=dict,
+        description="USD per GPU-hour by product for placement's cost preference; wins over "
+        "the catalog's table product by product.",
     )
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from function.catalog.addons import CATALOG, SERVING, VLLM_STACK, Chart
+from function.catalog.addons import CATALOG, SERVING, VLLM_STACK
+from function.compose.addons import catalog_chart
 from function.compose.serving import model_addon
 from function.compose.sizing import GPU_MEMORY_UTILIZATION, ModelFit, replica_need_bytes
 from function.model import bundle
@@ -24,6 +25,7 @@ from function.model.deployment import (
     AIModelDeploymentStatus,
     DeploymentPhase,
 )
+from function.model.input import CatalogSettings
 from function.placement.decide import Assignment, Decision
 from function.placement.explain import status_of
 
@@ -42,9 +44,11 @@ def placement_bundle(
     cluster_ref: ObjectRef,
     *,
     with_stack: bool,
-    vllm_chart: Chart = VLLM_STACK.chart,
+    catalog: CatalogSettings | None = None,
 ) -> dict[str, Any]:
-    """The AddonBundle that serves ``assignment``'s replicas on its cluster."""
+    """The AddonBundle that serves ``assignment``'s replicas on its cluster; charts come from
+    ``catalog`` (the Input's overrides) as in a composed bundle."""
+    catalog = catalog or CatalogSettings()
     model = spec.model.model_copy(update={"replicas": assignment.replicas})
     fit = ModelFit(
         model=model,
@@ -52,17 +56,18 @@ def placement_bundle(
         need_bytes=replica_need_bytes(model),
         memory_utilization=GPU_MEMORY_UTILIZATION,
     )
-    served = model_addon(fit, vllm_chart)
+    served = model_addon(fit, catalog_chart(VLLM_STACK, catalog, {}))
     addons: list[AddonSpec] = []
     stack = SERVING[model.runtime].stack
     if with_stack:
         for name in stack:
             entry = CATALOG[name]
             inside = [d for d in entry.depends_on if d in stack]
+            chart = catalog_chart(entry, catalog, {})
             helm = HelmSource(
-                repository=entry.chart.repository,
-                chart=entry.chart.chart,
-                version=entry.chart.version,
+                repository=chart.repository,
+                chart=chart.chart,
+                version=chart.version,
                 values=dict(entry.values),
             )
             addons.append(

@@ -38,6 +38,7 @@ def status_of(decision: Decision) -> tuple[list[PlacementStatus], list[Candidate
             replicas=a.replicas,
             gpu_product=a.product,
             gpus_per_replica=a.gpus_per_replica,
+            nodes=dict(a.nodes),
         )
         for a in decision.assignments
     ]

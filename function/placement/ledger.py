@@ -1,0 +1,125 @@
+"""What the fleet's deployments hold, reserve and owe, read from their statuses: pure.
+
+A placement promises GPUs on named nodes (``status.placements[].nodes``) before its pods run.
+`ledger` turns every deployment's placements, and the GPUs its own running pods already
+request on each node, into the `Reservation`s other deployments must not take (promised but
+not yet requested) and the holdings a deployment gets back when it is placed again (requested
+by its own pods, so counted in the nodes' ``requested``). `assignments_of` reads a status back
+into the `Assignment`s placement keeps stable. `deadline` says when ``ttl`` or ``idleAfter``
+runs out; `endpoint_of` names the in-cluster URL of the served model; `stack_provided` says
+whether some other bundle already brings a runtime's serving stack to a cluster. The placement
+controller (`function.reconciler.deployments`) reads the world; this module only reckons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from function.catalog.addons import SERVING, model_addon_name
+from function.model.deployment import (
+    AIModelDeploymentSpec,
+    AIModelDeploymentStatus,
+    duration_seconds,
+)
+from function.model.xr import Runtime
+from function.placement.capacity import Reservation
+from function.placement.decide import Assignment
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One deployment's placements and the GPUs its running pods request, per cluster."""
+
+    deployment: str
+    status: AIModelDeploymentStatus
+    requested: Mapping[str, Mapping[str, int]]
+    """cluster → node → GPUs requested by the deployment's running pods."""
+
+
+def assignments_of(status: AIModelDeploymentStatus | None) -> tuple[Assignment, ...]:
+    """The placements a status records, as placement's `Assignment`s."""
+    if status is None:
+        return ()
+    return tuple(
+        Assignment(
+            p.cluster,
+            p.gpu_product,
+            p.gpus_per_replica,
+            p.replicas,
+            tuple(sorted(p.nodes.items())),
+        )
+        for p in status.placements
+    )
+
+
+def ledger(placed: Iterable[Placed]) -> tuple[tuple[Reservation, ...], tuple[Reservation, ...]]:
+    """(reservations, holdings) of every deployment: promised-but-not-requested GPUs per node,
+    and GPUs requested by the deployment's own pods per node."""
+    reservations: list[Reservation] = []
+    holdings: list[Reservation] = []
+    for entry in sorted(placed, key=lambda p: p.deployment):
+        for placement in entry.status.placements:
+            requested = entry.requested.get(placement.cluster, {})
+            for node, gpus in sorted(requested.items()):
+                if gpus:
+                    holdings.append(Reservation(entry.deployment, placement.cluster, node, gpus))
+            for node, replicas in sorted(placement.nodes.items()):
+                owed = replicas * placement.gpus_per_replica - requested.get(node, 0)
+                if owed > 0:
+                    reservations.append(
+                        Reservation(entry.deployment, placement.cluster, node, owed)
+                    )
+    return tuple(reservations), tuple(holdings)
+
+
+def deadline(
+    spec: AIModelDeploymentSpec, created: datetime, last_traffic: datetime | None
+) -> tuple[datetime, str] | None:
+    """When the deployment expires and why, or None when it never does."""
+    ends: list[tuple[datetime, str]] = []
+    if spec.ttl:
+        ends.append((created + timedelta(seconds=duration_seconds(spec.ttl)), f"ttl {spec.ttl}"))
+    if spec.idle_after:
+        since = max(created, last_traffic) if last_traffic else created
+        idle = timedelta(seconds=duration_seconds(spec.idle_after))
+        ends.append((since + idle, f"idleAfter {spec.idle_after} without traffic"))
+    return min(ends) if ends else None
+
+
+ENGINE_PORT = 80
+"""The service port of the vllm-stack chart's engine Service."""
+
+
+def endpoint_of(spec: AIModelDeploymentSpec) -> str:
+    """The in-cluster URL of the served model's OpenAI-compatible API."""
+    model = spec.model
+    namespace = SERVING[model.runtime].model_namespace
+    if model.runtime is Runtime.VLLM:
+        release = model_addon_name(model.name)
+        service = f"{release}-{model.name}-engine-service"
+        return f"http://{service}.{namespace}.svc:{ENGINE_PORT}/v1"
+    return f"http://{model.name}-predictor.{namespace}.svc/v1"
+
+
+def stack_provided(
+    runtime: Runtime, cluster: str, bundles: Iterable[Mapping[str, Any]], *, exclude: str
+) -> bool:
+    """Whether a bundle other than ``exclude`` (``namespace/name``) serves the runtime's whole
+    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster)."""
+    stack = set(SERVING[runtime].stack)
+    namespace, name = cluster.split("/", 1)
+    for bundle in bundles:
+        m = bundle.get("metadata") or {}
+        if f"{m.get('namespace')}/{m.get('name')}" == exclude or m.get("deletionTimestamp"):
+            continue
+        spec = bundle.get("spec") or {}
+        ref = spec.get("clusterRef") or {}
+        if ref.get("name") != name or (ref.get("namespace") or m.get("namespace")) != namespace:
+            continue
+        names = {a.get("name") for a in spec.get("addons") or [] if isinstance(a, dict)}
+        if stack <= names:
+            return True
+    return False
