@@ -5,7 +5,8 @@ until cancelled: it serves ``/livez``, ``/readyz`` (answered by `probes`), ``/he
 process answers) and ``/metrics``, waits to become leader
 (when election is on), starts informers for AddonBundles, Cluster API Clusters, kubeconfig
 Secrets, EventSources and EventTriggers (and, on demand, for whatever kind a bundle's
-``clusterRef`` names), runs the trigger controller (`function.reconciler.triggers`), and runs
+``clusterRef`` names), runs the trigger controller (`function.reconciler.triggers`) and the
+placement controller of AIModelDeployments (`function.reconciler.deployments`), and runs
 ``workers`` reconcile loops over one work queue, with a jittered periodic resync as the safety
 net. Losing leadership stops it; the process exits and its replacement stands by.
 """
@@ -33,10 +34,14 @@ from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
 from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.model.deployment import KIND as DEPLOYMENT_KIND
 from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
+from function.model.input import FunctionInput
 from function.model.objects import Object, meta
+from function.placement.provision import XR_API_VERSION, XR_KIND
 from function.reconciler.charts import ChartFetcher
 from function.reconciler.converge import Converger, Timing
+from function.reconciler.deployments import DeploymentController
 from function.reconciler.events import EventRecorder
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs
@@ -83,6 +88,8 @@ class Settings:
     """Requests to one workload cluster at once before ``kube_qps`` applies."""
     shards: ShardSettings | None = None
     """Sharding over replicas through Leases; None reconciles every bundle."""
+    placement: FunctionInput = field(default_factory=FunctionInput)
+    """The Input placement takes its chart sources and GPU cost table from."""
 
 
 def utc_now() -> str:
@@ -146,11 +153,20 @@ class ReconcilerApp:
             EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
             clock=utc_now,
         )
+        self.deployments = DeploymentController(
+            mgmt,
+            self.store,
+            Inputs(mgmt, self.clients, self.store),
+            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
+            clock=utc_now,
+            settings=settings.placement,
+        )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
         self.shards = Shards(mgmt, settings.shards) if settings.shards else None
         if self.shards is not None:
             self.reconciler.owns = self._owns
             self.triggers.owns = self._owns
+            self.deployments.owns = self._owns
         self.ready = asyncio.Event()
         self.work_loop = WorkLoopWatch(settings.workers, settings.stall_timeout)
         self._informers: dict[GroupKind, Informer] = {}
@@ -178,6 +194,7 @@ class ReconcilerApp:
             self.work_loop.running = True
             for _ in range(max(1, self.settings.workers // 4)):
                 self._spawn(self.triggers.run_worker())
+            self._spawn(self.deployments.run_worker())  # one: decisions see each other's GPUs
             self._spawn(self._resync())
             if self.elector is not None:
                 await self.elector.hold()  # returns only by LeadershipLostError
@@ -203,17 +220,27 @@ class ReconcilerApp:
         """Shards changed hands: look at everything again (what is not ours is skipped)."""
         self.reconciler.resync()
         self.triggers.resync()
+        self.deployments.resync()
 
     # --- informers -----------------------------------------------------------------------
 
     async def _start_informers(self) -> None:
         capi_version = await self._capi_version()
         triggers = self.triggers
-        self._watch(API_VERSION, KIND, _both(self.reconciler.on_bundle, triggers.on_bundle))
+        deployments = self.deployments
+        self._watch(
+            API_VERSION,
+            KIND,
+            _both(self.reconciler.on_bundle, triggers.on_bundle, deployments.on_owned),
+        )
         self._watch(
             f"{CAPI_GROUP}/{capi_version}",
             "Cluster",
-            _both(self.reconciler.on_cluster, triggers.on_cluster),
+            _both(self.reconciler.on_cluster, triggers.on_cluster, deployments.on_cluster),
+        )
+        self._watch(XR_API_VERSION, DEPLOYMENT_KIND, deployments.on_deployment)
+        self._watch(
+            XR_API_VERSION, XR_KIND, _both(self.reconciler.on_cluster, deployments.on_owned)
         )
         for api_version, kind in CLOUD_CLUSTER_KINDS:  # an unserved kind is retried quietly
             self._watch(api_version, kind, self.reconciler.on_cluster)
@@ -291,6 +318,7 @@ class ReconcilerApp:
             await asyncio.sleep(period * random.uniform(0.9, 1.1))
             self.reconciler.resync()
             self.triggers.resync()
+            self.deployments.resync()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -304,6 +332,7 @@ class ReconcilerApp:
         self.queue.shutdown()
         await self.triggers.close()
         await self.converger.drift.close()
+        await self.deployments.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -349,12 +378,12 @@ class ReconcilerApp:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _both(first: OnChange, second: OnChange) -> OnChange:
-    """One informer feeding two controllers."""
+def _both(*controllers: OnChange) -> OnChange:
+    """One informer feeding several controllers."""
 
     def on_change(obj: dict[str, Any]) -> None:
-        first(obj)
-        second(obj)
+        for controller in controllers:
+            controller(obj)
 
     return on_change
 

@@ -19,6 +19,8 @@ hears of each object that changed or went away — on a relist too, by comparing
 kept — so a watcher of owned objects (`function.reconciler.driftwatch`) can act on one object
 rather than look at everything again; such a watcher may keep less of each object than the
 whole (``keep``: the drift watch keeps a digest of its content, not the object).
+Placement (`function.reconciler.fleetwatch`) shares the machinery for Nodes and Pods,
+keeping only the fields capacity needs.
 """
 
 from __future__ import annotations

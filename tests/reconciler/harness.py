@@ -21,6 +21,7 @@ from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.converge import Timing
 from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
+from function.testing.crossplane import crd_from_xrd
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE_API = "addons.aifleet.io/v1alpha1"
@@ -234,6 +235,7 @@ async def running(
         for plural in ("addonbundles", "eventsources", "eventtriggers"):
             crd = (REPO / "package" / "crds" / f"addons.aifleet.io_{plural}.yaml").read_text()
             mgmt.apply_manifests(crd, field_manager="crossplane")
+        install_placement_crds(mgmt)
         for namespace in (NAMESPACE, "crossplane-system"):
             mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         config = Settings(
@@ -251,6 +253,14 @@ async def running(
             yield harness
         finally:
             await harness.stop()
+
+
+def install_placement_crds(mgmt: EmulatedCluster) -> None:
+    """The AIModelDeployment CRD and the AIInferenceCluster XR's, as the packages install."""
+    crd = REPO / "package" / "crds" / "aifleet.io_aimodeldeployments.yaml"
+    mgmt.apply_manifests(crd.read_text(), field_manager="crossplane")
+    xrd = load_yaml(REPO / "xrds" / "aiinferencecluster.yaml")
+    mgmt.apply(crd_from_xrd(xrd), field_manager="crossplane")
 
 
 def load_yaml(path: Path) -> Obj:

@@ -1,0 +1,498 @@
+"""The AIModelDeployment controller: place each model on the fleet and keep it served there.
+
+One key per deployment, served by one worker so that decisions are taken one at a time and
+each sees the GPUs the previous ones reserved. `DeploymentController.reconcile` reads the
+deployment and the Cluster API Clusters of its namespace (never another namespace's), asks
+`FleetWatches` for their Nodes and Pods, and once their capacity is known decides with the pure
+`function.placement.decide.place`, given the placements it made before (stability) and the GPUs
+every other deployment of the namespace reserves or holds (`function.placement.ledger`).
+
+What it decides becomes one AddonBundle per chosen cluster (`function.placement.delivery`),
+which the bundle reconciler converges like any other: the serving stack from the catalog when
+no other bundle brings it, the model add-on gated on allocatable GPUs, health gates. Nothing
+fits and ``onNoCapacity: Provision``: an AIInferenceCluster sized for the model is composed
+(`function.placement.provision`) and the model lands on it once its GPUs are allocatable.
+``ttl`` or ``idleAfter`` running out withdraws the bundles and, with ``reclaimProvisioned``,
+deletes the provisioned cluster when no other placement uses it; so does deleting the
+deployment. Status (`function.reconciler.deploymentstatus`) carries the phase, the clusters,
+the endpoint, the GPUs held and every candidate's reason; a bad spec stops the deployment with
+a condition, a Warning event and a log line, and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from function.errors import KubeError, NotFoundError, SpecError
+from function.kube.client import KubeClient
+from function.model import bundle as bundle_model
+from function.model.common import ObjectRef
+from function.model.deployment import (
+    AIModelDeploymentSpec,
+    AIModelDeploymentStatus,
+    OnNoCapacity,
+    parse_deployment_spec,
+)
+from function.model.input import FunctionInput
+from function.model.objects import Object, meta
+from function.placement.capacity import (
+    ClusterCapacity,
+    FleetCapacity,
+    gpu_requests_by_node,
+)
+from function.placement.decide import Decision, place
+from function.placement.delivery import DEPLOYMENT_LABEL, placement_bundle
+from function.placement.ledger import Placed, assignments_of, deadline, ledger, stack_provided
+from function.placement.provision import XR_API_VERSION, XR_KIND, provision_cluster
+from function.reconciler.deploymentstatus import (
+    API_VERSION,
+    KIND,
+    expired_status,
+    live_status,
+    read_status,
+    stopped_status,
+)
+from function.reconciler.events import EventRecorder
+from function.reconciler.fleetwatch import FleetWatches
+from function.reconciler.inputs import Inputs
+from function.reconciler.instances import same_bundle
+from function.reconciler.keys import DONE, Result, TriggerKey
+from function.reconciler.queue import QueueShutDownError, WorkQueue
+from function.reconciler.readiness import CAPI_GROUP, cluster_readiness
+from function.reconciler.store import GroupKind, ObjectId, Store
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "aifleet-placement"
+TRAFFIC_ANNOTATION = "aifleet.io/last-traffic"
+"""RFC 3339 time of the last request, set by the serving side; ``idleAfter`` counts from it."""
+RECLAIM_LABEL = "aifleet.io/reclaim"
+DEPLOYMENT = GroupKind("aifleet.io", KIND)
+XR = GroupKind("aifleet.io", XR_KIND)
+BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
+CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
+DeploymentKey = TriggerKey  # a namespaced name, as a trigger's key
+
+
+@dataclass
+class _Memory:
+    written: Object | None = None
+    """The status last written (the store may not have seen it yet)."""
+    applied: dict[str, Object] = field(default_factory=dict)
+    """Bundles last applied, by name."""
+
+
+class DeploymentController:
+    """Reconciles AIModelDeployments; `run_worker` serves its queue."""
+
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        store: Store,
+        inputs: Inputs,
+        events: EventRecorder,
+        *,
+        clock: Callable[[], str],
+        settings: FunctionInput | None = None,
+    ) -> None:
+        self._mgmt = mgmt
+        self._store = store
+        self._inputs = inputs
+        self._events = events
+        self._clock = clock
+        self._settings = settings or FunctionInput()
+        self.queue: WorkQueue[DeploymentKey] = WorkQueue()
+        self.fleet = FleetWatches(self._connect, self._capacity_changed)
+        self._memory: dict[DeploymentKey, _Memory] = {}
+        self.owns: Callable[[Object], bool] = lambda deployment: True
+
+    # --- mapping changes to keys ---------------------------------------------------------
+
+    def on_deployment(self, obj: Object) -> None:
+        """A deployment changed."""
+        m = meta(obj)
+        self.queue.add(DeploymentKey(str(m.get("namespace", "")), str(m["name"])))
+
+    def on_owned(self, obj: Object) -> None:
+        """A bundle or AIInferenceCluster changed: the deployment it serves looks again."""
+        name = (meta(obj).get("labels") or {}).get(DEPLOYMENT_LABEL)
+        if name:
+            self.queue.add(DeploymentKey(str(meta(obj).get("namespace", "")), str(name)))
+
+    def on_cluster(self, obj: Object) -> None:
+        """A cluster changed: every deployment of its namespace may place there, or move."""
+        self._namespace_changed(str(meta(obj).get("namespace", "")))
+
+    def _namespace_changed(self, namespace: str) -> None:
+        for deployment in self._store.list(DEPLOYMENT, namespace):
+            self.on_deployment(deployment)
+
+    def _capacity_changed(self, cluster: ObjectId) -> None:
+        self._namespace_changed(cluster.namespace)
+
+    def resync(self) -> None:
+        """Queue every deployment."""
+        for deployment in self._store.list(DEPLOYMENT):
+            self.on_deployment(deployment)
+
+    async def _connect(self, cid: ObjectId) -> KubeClient:
+        cluster = self._store.get_id(cid)
+        if cluster is None:
+            raise NotFoundError(f"{cid} not found", status=404)
+        return await self._inputs.workload_client(None, cid, cluster)
+
+    # --- work ----------------------------------------------------------------------------
+
+    async def run_worker(self) -> None:
+        """Reconcile keys until the queue shuts down."""
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDownError:
+                return
+            try:
+                result = await self.reconcile(key)
+            except Exception:
+                log.exception("reconcile of AIModelDeployment %s failed", key)
+                self.queue.add_rate_limited(key)
+            else:
+                if result.retry:
+                    self.queue.add_rate_limited(key, at_least=result.retry_after)
+                else:
+                    self.queue.forget(key)
+                    if result.requeue_after is not None:
+                        self.queue.add_after(key, result.requeue_after)
+            finally:
+                self.queue.done(key)
+
+    async def close(self) -> None:
+        """Stop the queue and every watch."""
+        self.queue.shutdown()
+        await self.fleet.close()
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    async def reconcile(self, key: DeploymentKey) -> Result:
+        """Converge one deployment."""
+        obj = self._store.get(DEPLOYMENT, key.namespace, key.name)
+        if obj is not None and not self.owns(obj):
+            return DONE
+        if obj is None or meta(obj).get("deletionTimestamp"):
+            return await self._gone(key)
+        memory = self._memory.setdefault(key, _Memory())
+        previous = read_status(memory.written or obj.get("status"))
+        try:
+            spec = parse_deployment_spec(obj.get("spec"))
+        except SpecError as exc:
+            return await self._stopped(key, obj, previous, "InvalidSpec", str(exc))
+        now = _parse_time(self._clock())
+        ends = deadline(spec, _created(obj), _last_traffic(obj))
+        if ends is not None and now >= ends[0]:
+            return await self._expire(key, obj, spec, previous, ends)
+        clusters = self._clusters(key.namespace)
+        self.fleet.want(str(key), (ObjectId.of(c) for c in clusters if _reachable(c)))
+        current = assignments_of(previous)
+        fleet = self._capacity(key, clusters, {a.cluster for a in current})
+        if fleet is None:  # a cluster it runs on is not listed yet: decide nothing
+            return DONE
+        costs = self._settings.gpu_cost_per_hour
+        decision = place(str(key), spec, fleet, current=current, costs=costs)
+        provisioned = previous.provisioned if previous else None
+        try:
+            if not decision.complete and spec.on_no_capacity is OnNoCapacity.PROVISION:
+                provisioned = await self._provision(key, obj, spec, decision, provisioned)
+        except SpecError as exc:
+            return await self._stopped(key, obj, previous, "ProvisionFailed", str(exc))
+        bundles = await self._deliver(key, obj, spec, decision, clusters)
+        status = live_status(
+            obj, spec, decision, bundles, previous, provisioned=provisioned, now=self._clock(),
+            expires_at=_rfc3339(ends[0]) if ends else None,
+        )  # fmt: skip
+        await self._announce(obj, previous, status)
+        result = await self._write_status(key, obj, status)
+        if ends is not None and not result.retry:
+            return Result(requeue_after=max((ends[0] - now).total_seconds(), 0.05))
+        return result
+
+    def _clusters(self, namespace: str) -> list[Object]:
+        return sorted(
+            (c for c in self._store.list(CAPI_CLUSTER, namespace)),
+            key=lambda c: str(meta(c)["name"]),
+        )
+
+    def _capacity(
+        self, key: DeploymentKey, clusters: list[Object], placed_on: set[str]
+    ) -> FleetCapacity | None:
+        """The namespace's fleet as placement sees it, or None while a cluster the deployment
+        runs on has not been listed (a restart must not move it)."""
+        found: list[ClusterCapacity] = []
+        for cluster in clusters:
+            m = meta(cluster)
+            name = f"{m['namespace']}/{m['name']}"
+            labels = dict(m.get("labels") or {})
+            readiness = cluster_readiness(cluster)
+            deleting = bool(m.get("deletionTimestamp"))
+            # A cluster it already runs on stays eligible through a passing hiccup; only its
+            # loss (deletion) moves the replicas.
+            ready = not deleting and (
+                name in placed_on or (readiness.skip is None and readiness.workers_available)
+            )
+            capacity = self.fleet.capacity(ObjectId.of(cluster), name, labels, ready=ready)
+            if capacity is None:
+                if name in placed_on and not deleting:
+                    return None
+                capacity = ClusterCapacity(name, labels, (), ready=False)
+            found.append(capacity)
+        reservations, holdings = ledger(self._placed(key.namespace, clusters))
+        return FleetCapacity(tuple(found), reservations, holdings)
+
+    def _placed(self, namespace: str, clusters: list[Object]) -> list[Placed]:
+        """Every deployment of the namespace with its placements and its pods' requests."""
+        by_name = {f"{meta(c)['namespace']}/{meta(c)['name']}": c for c in clusters}
+        out = []
+        for other in self._store.list(DEPLOYMENT, namespace):
+            okey = DeploymentKey(namespace, str(meta(other)["name"]))
+            written = self._memory.get(okey)
+            status = read_status((written.written if written else None) or other.get("status"))
+            if status is None or not status.placements:
+                continue
+            model = str(((other.get("spec") or {}).get("model") or {}).get("name", ""))
+            requested: dict[str, Mapping[str, int]] = {}
+            for p in status.placements:
+                cluster = by_name.get(p.cluster)
+                if cluster is not None:
+                    pods = self.fleet.model_pods(ObjectId.of(cluster), model)
+                    requested[p.cluster] = gpu_requests_by_node(pods)
+            out.append(Placed(str(okey), status, requested))
+        return out
+
+    async def _provision(
+        self,
+        key: DeploymentKey,
+        obj: Object,
+        spec: AIModelDeploymentSpec,
+        decision: Decision,
+        provisioned: str | None,
+    ) -> str:
+        """Compose an AIInferenceCluster for what does not fit (once); its namespace/name."""
+        wanted = provision_cluster(str(key), spec, self._settings.gpu_cost_per_hour,
+                                   replicas=spec.replicas - decision.placed)  # fmt: skip
+        name = str(wanted["metadata"]["name"])
+        if self._store.get(XR, key.namespace, name) is None and provisioned is None:
+            if spec.reclaim_provisioned:
+                wanted["metadata"]["labels"][RECLAIM_LABEL] = "true"
+            log.info("AIModelDeployment %s: provisioning AIInferenceCluster %s", key, name)
+            await self._mgmt.apply(wanted, field_manager=FIELD_MANAGER, force=True)
+            await self._events.record(
+                obj,
+                reason="Provisioning",
+                message=f"no cluster can hold it ({decision.message}); provisioning "
+                f"AIInferenceCluster {key.namespace}/{name} in {wanted['spec']['region']} with "
+                f"{wanted['spec']['gpu']['minNodes']} {wanted['spec']['gpu']['product']} node(s)",
+            )
+        return f"{key.namespace}/{name}"
+
+    async def _deliver(
+        self,
+        key: DeploymentKey,
+        obj: Object,
+        spec: AIModelDeploymentSpec,
+        decision: Decision,
+        clusters: list[Object],
+    ) -> dict[str, Object]:
+        """Apply one bundle per chosen cluster, withdraw the rest; the bundles by cluster."""
+        memory = self._memory[key]
+        by_name = {f"{meta(c)['namespace']}/{meta(c)['name']}": c for c in clusters}
+        live = self._bundles(key)
+        known = [*self._store.list(BUNDLE, key.namespace), *memory.applied.values()]
+        wanted: dict[str, Object] = {}
+        for assignment in decision.assignments:
+            cluster = by_name[assignment.cluster]
+            ref = ObjectRef(
+                api_version=str(cluster["apiVersion"]), kind="Cluster", name=meta(cluster)["name"]
+            )
+            name = f"{key.namespace}/" + _bundle_name(key, assignment.cluster)
+            with_stack = not stack_provided(
+                spec.model.runtime, assignment.cluster, known, exclude=name
+            )
+            doc = placement_bundle(
+                str(key), spec, assignment, ref,
+                with_stack=with_stack, catalog=self._settings.catalog,
+            )  # fmt: skip
+            doc["metadata"]["ownerReferences"] = [_owner(obj)]
+            wanted[assignment.cluster] = doc
+        wanted_names = {str(d["metadata"]["name"]) for d in wanted.values()}
+        for name, bundle in sorted(live.items()):
+            if name not in wanted_names and not meta(bundle).get("deletionTimestamp"):
+                log.info("AIModelDeployment %s: withdrawing bundle %s", key, name)
+                await self._delete_bundle(key, name)
+        for doc in wanted.values():
+            name = str(doc["metadata"]["name"])
+            current = live.get(name)
+            if current is not None and same_bundle(current, doc):
+                continue
+            if memory.applied.get(name) == doc:
+                continue
+            log.info("AIModelDeployment %s: applying bundle %s", key, name)
+            await self._mgmt.apply(doc, field_manager=FIELD_MANAGER, force=True)
+            memory.applied[name] = doc
+        return {c: live.get(str(d["metadata"]["name"])) or d for c, d in wanted.items()}
+
+    def _bundles(self, key: DeploymentKey) -> dict[str, Object]:
+        return {
+            str(meta(b)["name"]): b
+            for b in self._store.list(BUNDLE, key.namespace)
+            if (meta(b).get("labels") or {}).get(DEPLOYMENT_LABEL) == key.name
+        }
+
+    async def _delete_bundle(self, key: DeploymentKey, name: str) -> None:
+        memory = self._memory.get(key)
+        if memory is not None:
+            memory.applied.pop(name, None)
+        with contextlib.suppress(NotFoundError):
+            await self._mgmt.delete(
+                bundle_model.API_VERSION, bundle_model.KIND, name, key.namespace
+            )
+
+    async def _withdraw(self, key: DeploymentKey) -> None:
+        for name, bundle in sorted(self._bundles(key).items()):
+            if not meta(bundle).get("deletionTimestamp"):
+                log.info("AIModelDeployment %s: withdrawing bundle %s", key, name)
+                await self._delete_bundle(key, name)
+
+    async def _reclaim(self, key: DeploymentKey, xr_name: str) -> bool:
+        """Delete the cluster provisioned for the deployment unless another one uses it."""
+        xr = self._store.get(XR, key.namespace, xr_name)
+        cluster = str(((xr or {}).get("status") or {}).get("cluster", {}).get("name") or xr_name)
+        for other in self._placed(key.namespace, []):
+            if other.deployment != str(key) and any(
+                p.cluster == f"{key.namespace}/{cluster}" for p in other.status.placements
+            ):
+                log.info("AIModelDeployment %s: %s still serves %s", key, xr_name, other.deployment)
+                return False
+        log.info("AIModelDeployment %s: reclaiming AIInferenceCluster %s", key, xr_name)
+        with contextlib.suppress(NotFoundError):
+            await self._mgmt.delete(XR_API_VERSION, XR_KIND, xr_name, key.namespace)
+        return True
+
+    async def _expire(
+        self,
+        key: DeploymentKey,
+        obj: Object,
+        spec: AIModelDeploymentSpec,
+        previous: AIModelDeploymentStatus | None,
+        ends: tuple[datetime, str],
+    ) -> Result:
+        """The ttl or idleAfter ran out: withdraw the model, reclaim what was provisioned."""
+        self.fleet.want(str(key), ())
+        await self._withdraw(key)
+        provisioned = previous.provisioned if previous else None
+        reclaimed = False
+        if provisioned and spec.reclaim_provisioned:
+            reclaimed = await self._reclaim(key, provisioned.split("/", 1)[1])
+        status = expired_status(obj, previous, ends, reclaimed=reclaimed, now=self._clock())
+        await self._announce(obj, previous, status)
+        return await self._write_status(key, obj, status)
+
+    async def _gone(self, key: DeploymentKey) -> Result:
+        """The deployment is gone or going: withdraw its bundles and reclaim its cluster."""
+        self.fleet.want(str(key), ())
+        self._memory.pop(key, None)
+        await self._withdraw(key)
+        for xr in list(self._store.list(XR, key.namespace)):
+            labels = meta(xr).get("labels") or {}
+            if labels.get(DEPLOYMENT_LABEL) == key.name and labels.get(RECLAIM_LABEL) == "true":
+                await self._reclaim(key, str(meta(xr)["name"]))
+        return DONE
+
+    async def _stopped(
+        self,
+        key: DeploymentKey,
+        obj: Object,
+        previous: AIModelDeploymentStatus | None,
+        reason: str,
+        message: str,
+    ) -> Result:
+        status = stopped_status(obj, previous, reason, message, now=self._clock())
+        if status not in (obj.get("status"), self._memory[key].written):
+            log.warning("AIModelDeployment %s: %s: %s", key, reason, message)
+            await self._events.record(obj, reason=reason, message=message, warning=True)
+        return await self._write_status(key, obj, status)
+
+    async def _announce(
+        self, obj: Object, previous: AIModelDeploymentStatus | None, status: Object
+    ) -> None:
+        """An Event when the phase or the clusters change."""
+        before = (previous.phase.value, previous.message) if previous else (None, None)
+        if (status.get("phase"), status.get("message")) == before:
+            return
+        phase = str(status.get("phase"))
+        warning = phase == "Pending"
+        text = f"{phase}: {status.get('message', '')}"
+        if warning:
+            log.warning("AIModelDeployment %s/%s: %s", meta(obj)["namespace"], meta(obj)["name"],
+                        text)  # fmt: skip
+        await self._events.record(obj, reason=phase, message=text, warning=warning)
+
+    async def _write_status(self, key: DeploymentKey, obj: Object, status: Object) -> Result:
+        memory = self._memory[key]
+        if status in (obj.get("status"), memory.written):
+            return DONE
+        try:
+            await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, status)
+        except NotFoundError:
+            return DONE
+        except KubeError as exc:
+            return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        memory.written = status
+        return DONE
+
+
+def _bundle_name(key: DeploymentKey, cluster: str) -> str:
+    return f"{key.name}-on-{cluster.split('/')[-1]}"
+
+
+def _owner(obj: Object) -> Object:
+    m = meta(obj)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": m["name"],
+        "uid": m.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _reachable(cluster: Object) -> bool:
+    """Whether the cluster's API can be watched: its control plane is up, it is not going."""
+    readiness = cluster_readiness(cluster)
+    return readiness.skip is None and readiness.control_plane_initialized
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created(obj: Object) -> datetime:
+    stamp = meta(obj).get("creationTimestamp")
+    return _parse_time(str(stamp)) if stamp else datetime.now(UTC)
+
+
+def _last_traffic(obj: Object) -> datetime | None:
+    value = (meta(obj).get("annotations") or {}).get(TRAFFIC_ANNOTATION)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        log.warning("ignoring %s=%r: not an RFC 3339 time", TRAFFIC_ANNOTATION, value)
+        return None

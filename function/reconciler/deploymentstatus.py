@@ -1,0 +1,172 @@
+"""The status of an AIModelDeployment, composed from a decision and what its bundles report.
+
+`live_status` starts from `function.placement.delivery.deployment_status` (placements, GPUs
+held, every candidate's reason), marks the clusters whose model add-on is healthy with the
+endpoint of the served model, and sets the phase: Pending (nothing fits, waiting), Placing
+(bundles on their way), Provisioning (an AIInferenceCluster is being made for it), Serving
+(every wanted replica healthy). `expired_status` and `stopped_status` are the other two ends.
+Conditions ``Placed`` and ``Serving`` keep their transition times while they hold. Pure: the
+controller (`function.reconciler.deployments`) writes what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from function.catalog.addons import model_addon_name
+from function.errors import SpecError
+from function.model.bundle import Condition
+from function.model.common import parse
+from function.model.deployment import (
+    API_VERSION,
+    KIND,
+    AIModelDeploymentSpec,
+    AIModelDeploymentStatus,
+    DeploymentPhase,
+)
+from function.model.objects import Object, meta
+from function.placement.decide import Decision
+from function.placement.delivery import deployment_status
+from function.placement.ledger import endpoint_of
+
+__all__ = ["API_VERSION", "KIND", "expired_status", "live_status", "read_status", "stopped_status"]
+
+
+def read_status(data: Any) -> AIModelDeploymentStatus | None:
+    """A status as written before, or None when there is none (or it cannot be read)."""
+    if not isinstance(data, dict) or "phase" not in data:
+        return None
+    try:
+        return parse(AIModelDeploymentStatus, data, root="status")
+    except SpecError:
+        return None
+
+
+def model_healthy(bundle: Mapping[str, Any] | None, model: str) -> bool:
+    """Whether a placement bundle reports the model add-on Healthy on its cluster."""
+    name = model_addon_name(model)
+    for cluster in ((bundle or {}).get("status") or {}).get("clusters") or []:
+        for addon in cluster.get("addons") or []:
+            if addon.get("name") == name and addon.get("phase") == "Healthy":
+                return True
+    return False
+
+
+def live_status(
+    obj: Object,
+    spec: AIModelDeploymentSpec,
+    decision: Decision,
+    bundles: Mapping[str, Object | None],
+    previous: AIModelDeploymentStatus | None,
+    *,
+    provisioned: str | None,
+    now: str,
+    expires_at: str | None,
+) -> Object:
+    """The status of a placed (or waiting) deployment; ``bundles`` by cluster."""
+    serving = frozenset(c for c, b in bundles.items() if model_healthy(b, spec.model.name))
+    status = deployment_status(decision, serving=serving, generation=_generation(obj))
+    endpoint = endpoint_of(spec)
+    placements = [
+        p.model_copy(update={"endpoint": endpoint if p.ready else None}) for p in status.placements
+    ]
+    phase = status.phase
+    if provisioned and not decision.complete:
+        phase = DeploymentPhase.PROVISIONING
+    placed = bool(placements)
+    healthy = phase is DeploymentPhase.SERVING
+    conditions = [
+        _condition(previous, "Placed", placed, "Placed" if placed else "NoCapacity",
+                   decision.message, now, obj),
+        _condition(previous, "Serving", healthy, "Healthy" if healthy else "NotServing",
+                   f"{len(serving)} of {len(placements)} cluster(s) serving", now, obj),
+    ]  # fmt: skip
+    return status.model_copy(
+        update={
+            "phase": phase,
+            "placements": placements,
+            "endpoint": placements[0].endpoint if placements else None,
+            "provisioned": provisioned,
+            "expires_at": expires_at,
+            "conditions": conditions,
+        }
+    ).to_dict()
+
+
+def expired_status(
+    obj: Object,
+    previous: AIModelDeploymentStatus | None,
+    ends: tuple[datetime, str],
+    *,
+    reclaimed: bool,
+    now: str,
+) -> Object:
+    """The status once ``ttl`` or ``idleAfter`` ran out and the model was withdrawn."""
+    when = ends[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = f"expired at {when} ({ends[1]}): model withdrawn"
+    provisioned = previous.provisioned if previous else None
+    if provisioned:
+        message += f"; {provisioned} reclaimed" if reclaimed else f"; {provisioned} kept"
+    conditions = [
+        _condition(previous, "Placed", False, "Expired", message, now, obj),
+        _condition(previous, "Serving", False, "Expired", message, now, obj),
+    ]
+    return AIModelDeploymentStatus(
+        observed_generation=_generation(obj),
+        phase=DeploymentPhase.EXPIRED,
+        message=message,
+        provisioned=None if reclaimed else provisioned,
+        expires_at=when,
+        conditions=conditions,
+    ).to_dict()
+
+
+def stopped_status(
+    obj: Object,
+    previous: AIModelDeploymentStatus | None,
+    reason: str,
+    message: str,
+    *,
+    now: str,
+) -> Object:
+    """The status of a deployment that cannot be acted on: what it had, and why it stopped."""
+    base = previous or AIModelDeploymentStatus(phase=DeploymentPhase.PENDING)
+    conditions = [
+        _condition(previous, "Placed", False, reason, message, now, obj),
+        *(c for c in base.conditions if c.type != "Placed"),
+    ]
+    return base.model_copy(
+        update={
+            "observed_generation": _generation(obj),
+            "message": message,
+            "conditions": conditions,
+        }
+    ).to_dict()
+
+
+def _condition(
+    previous: AIModelDeploymentStatus | None,
+    kind: str,
+    true: bool,
+    reason: str,
+    message: str,
+    now: str,
+    obj: Object,
+) -> Condition:
+    status = "True" if true else "False"
+    before = next((c for c in previous.conditions if c.type == kind), None) if previous else None
+    same = before is not None and (before.status, before.reason) == (status, reason)
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=before.last_transition_time if same and before else now,
+        observed_generation=_generation(obj),
+    )
+
+
+def _generation(obj: Object) -> int:
+    return int(meta(obj).get("generation") or 0)

@@ -1,0 +1,147 @@
+"""GPU clusters and AIModelDeployments for the placement controller's emulator tests.
+
+Clusters are Cluster API Clusters the simulation provisions, with one GPU machineDeployment
+whose autoscaler annotations name the GPU count and product; `equip` installs a ready
+ClusterPolicy in the workload cluster so the device plugin simulation labels the Nodes and
+makes their GPUs allocatable, as the GPU operator would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from function.model.input import CatalogSettings, FunctionInput
+from function.testing import EmulatedCluster
+from function.testing.crds import install_gpu_operator_crds
+from tests.reconciler.harness import CAPI, NAMESPACE, Harness, eventually
+
+Obj = dict[str, Any]
+XR_API = "aifleet.io/v1alpha1"
+OFFLINE = FunctionInput(catalog=CatalogSettings(repository="file://examples/charts"))
+"""Every catalog chart from the offline stand-ins, as the demo's Input."""
+AUTOSCALER = "capacity.cluster-autoscaler.kubernetes.io/"
+
+
+def gpu_cluster(name: str, region: str, product_label: str, gpus: int, nodes: int = 1) -> Obj:
+    """A Cluster API Cluster in ``region`` with ``nodes`` nodes of ``gpus`` GPUs each."""
+    annotations = {
+        AUTOSCALER + "gpu-count": str(gpus),
+        AUTOSCALER + "gpu-type": "nvidia.com/gpu",
+        AUTOSCALER + "labels": f"nvidia.com/gpu.product={product_label}",
+    }
+    return {
+        "apiVersion": CAPI,
+        "kind": "Cluster",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {"aifleet.io/region": region},
+        },
+        "spec": {
+            "topology": {
+                "classRef": {"name": "gpu-cluster"},
+                "version": "v1.33.0",
+                "controlPlane": {"replicas": 1},
+                "workers": {
+                    "machineDeployments": [
+                        {"class": "cpu-worker", "name": "cpu", "replicas": 1},
+                        {
+                            "class": "gpu-worker",
+                            "name": "gpu",
+                            "replicas": nodes,
+                            "metadata": {"annotations": annotations},
+                        },
+                    ]
+                },
+            }
+        },
+    }
+
+
+def equip(workload: EmulatedCluster) -> None:
+    """A ready GPU operator: the device plugin simulation then equips the GPU Nodes."""
+    install_gpu_operator_crds(workload)
+    workload.create(
+        {
+            "apiVersion": "nvidia.com/v1",
+            "kind": "ClusterPolicy",
+            "metadata": {"name": "cluster-policy"},
+            "spec": {},
+        }
+    )
+
+
+async def add_cluster(
+    h: Harness, name: str, region: str, product_label: str, gpus: int, nodes: int = 1
+) -> EmulatedCluster:
+    """Create the Cluster, wait for its workload cluster, equip it, wait for its GPUs."""
+    h.mgmt.create(gpu_cluster(name, region, product_label, gpus, nodes))
+    workload = await h.wait_workload(name)
+    await eventually(
+        lambda: (
+            len([n for n in workload.list("v1", "Node") if "gpu" in n["metadata"]["name"]]) == nodes
+        ),
+        within=10,
+        what=f"GPU nodes of {name}",
+    )
+    equip(workload)
+
+    def equipped() -> bool:
+        return all(
+            "nvidia.com/gpu" in ((n.get("status") or {}).get("allocatable") or {})
+            for n in workload.list("v1", "Node")
+            if "-gpu-" in n["metadata"]["name"]
+        )
+
+    await eventually(equipped, within=10, what=f"allocatable GPUs on {name}")
+    return workload
+
+
+def deployment(name: str, parameters: str, precision: str = "fp16", **spec: Any) -> Obj:
+    """An AIModelDeployment of one vLLM model."""
+    model = {
+        "name": name,
+        "parameters": parameters,
+        "precision": precision,
+        "source": f"hf://org/{name}",
+    }
+    return {
+        "apiVersion": XR_API,
+        "kind": "AIModelDeployment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"model": model, **spec},
+    }
+
+
+async def wait_deployment(h: Harness, name: str, until: Any, within: float = 20.0) -> Obj:
+    """Wait until the stored deployment satisfies ``until``."""
+    found: list[Obj] = []
+
+    def check() -> bool:
+        obj = h.mgmt.find(XR_API, "AIModelDeployment", name, NAMESPACE)
+        found[:] = [obj] if obj else []
+        return obj is not None and bool(until(obj))
+
+    await eventually(check, within=within, what=f"deployment {name}", last=found)
+    return found[0]
+
+
+def phase(obj: Obj) -> str | None:
+    """The deployment's phase."""
+    return (obj.get("status") or {}).get("phase")
+
+
+def placed_on(obj: Obj) -> list[str]:
+    """The clusters of the deployment's placements."""
+    return [p["cluster"] for p in (obj.get("status") or {}).get("placements") or []]
+
+
+def reasons(obj: Obj) -> dict[str, str]:
+    """Each candidate's reason, by cluster."""
+    return {c["cluster"]: c["reason"] for c in (obj.get("status") or {}).get("candidates") or []}
+
+
+def charts_root() -> Path:
+    """The repository root, where ``file://examples/charts`` resolves."""
+    return Path(__file__).resolve().parents[2]
