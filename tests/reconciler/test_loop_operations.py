@@ -226,6 +226,8 @@ async def test_the_install_rbac_covers_every_request_to_the_management_cluster(
         "ConfigMap": "configmaps",
         "Event": "events",
         "Lease": "leases",
+        "AIModelDeployment": "aimodeldeployments",
+        "AIInferenceCluster": "aiinferenceclusters",
     }
     made, missing = set(), set()
     for request in h.mgmt.requests.filter():
