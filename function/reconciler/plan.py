@@ -23,8 +23,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from function.errors import ConflictError, NotFoundError
-from function.kube.client import KubeClient, Object, describe, meta
+from function.kube.client import KubeClient
 from function.model.bundle import PlanAction, PlannedChange
+from function.model.objects import Object, describe, meta
 from function.reconciler.apply import ADDON_LABEL, BUNDLE_LABEL, Owner, identity, kind_key
 from function.reconciler.conflicts import conflict_message, read_managed, resolve
 from function.reconciler.hashing import HASH_ANNOTATION
