@@ -25,6 +25,7 @@ from function.reconciler.cli import reconcile
 
 
 @click.group()
+@click.version_option(package_name="function-aifleet", prog_name="aifleet")
 def cli() -> None:
     """GPU clusters and their AI add-ons from one small Crossplane resource."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -23,6 +24,11 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config.incluster_config import (
+    SERVICE_CERT_FILENAME,
+    SERVICE_TOKEN_FILENAME,
+    InClusterConfigLoader,
+)
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.util.retry import Retry
 
@@ -95,10 +101,21 @@ def _tune(cfg: k8s.Configuration, pool_size: int) -> None:
     )
 
 
-def in_cluster_configuration(*, pool_size: int = 32) -> k8s.Configuration:
-    """The configuration of the pod's service account."""
+def in_cluster_configuration(
+    *,
+    pool_size: int = 32,
+    environ: Mapping[str, str] | None = None,
+    token_file: str = SERVICE_TOKEN_FILENAME,
+    ca_file: str = SERVICE_CERT_FILENAME,
+) -> k8s.Configuration:
+    """The configuration of the pod's service account (the token is re-read as the kubelet
+    rotates it). Raises the loader's `ConfigException` outside a pod."""
     cfg = k8s.Configuration()
-    k8s_config.load_incluster_config(client_configuration=cfg)
+    InClusterConfigLoader(
+        token_filename=token_file,
+        cert_filename=ca_file,
+        environ=os.environ if environ is None else environ,
+    ).load_and_set(cfg)
     _tune(cfg, pool_size)
     return cfg
 

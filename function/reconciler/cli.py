@@ -1,37 +1,37 @@
 """``aifleet reconcile``: run the companion reconciler, from flags to `Settings`.
 
 In the function's pod the sidecar runs with in-cluster credentials and leader election;
-on a workstation ``--kubeconfig`` points it at any management cluster (the emulator's
-included).
+on a workstation it reads ``$KUBECONFIG`` or ``~/.kube/config`` as kubectl does, or
+``--kubeconfig`` points it at any management cluster (the emulator's included);
+`function.kube.kubeconfig` finds them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
 import click
-import yaml
 
-from function.kube.adapter import (
-    Configuration,
-    configuration_from_kubeconfig,
-    in_cluster_configuration,
-)
+from function.kube.adapter import Configuration
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter, user_agent
+from function.kube.kubeconfig import KubeconfigError, locate
 from function.reconciler import logs
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
 from function.reconciler.shards import ShardSettings
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
 @click.option(
     "--kubeconfig",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="KUBECONFIG",
-    help="Kubeconfig of the management cluster (default: the pod's service account).",
+    help="Kubeconfig of the management cluster (default: the pod's service account, then "
+    "$KUBECONFIG, a colon-separated list, then ~/.kube/config).",
 )
 @click.option("--context", "kube_context", help="Kubeconfig context to use.")
 @click.option("--workers", default=16, show_default=True, help="Concurrent reconciles.")
@@ -155,14 +155,13 @@ def reconcile(
             shard_count, shard_list, lease_namespace, identity, lease_name, lease_duration
         ),
     )
-    if kubeconfig is not None:
-        config = configuration_from_kubeconfig(
-            yaml.safe_load(kubeconfig.read_text()), context=kube_context
-        )
-    else:
-        config = in_cluster_configuration()
     try:
-        asyncio.run(_run(settings, config))
+        credentials = locate(kubeconfig, context=kube_context)
+    except KubeconfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    log.info("management cluster credentials from %s", credentials.source)
+    try:
+        asyncio.run(_run(settings, credentials.configuration))
     except LeadershipLostError as exc:
         raise click.ClickException(f"{exc}; exiting so a standby takes over") from None
     except KeyboardInterrupt:
