@@ -173,6 +173,15 @@ class CapiSpec(Spec):
     cpu_workers: int = Field(
         default=2, ge=0, le=100, description="Machines in the CPU worker pool."
     )
+    machine_type: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^\S+$",
+        description="Machine of the GPU worker pool as the infrastructure names it (AWS "
+        "instance type, Azure VM size, GCP machine type, OpenStack flavor); default: the "
+        "catalog's machine for the GPU product and GPUs per node.",
+    )
 
 
 class GpuSpec(Spec):

@@ -32,6 +32,7 @@ from function.compose.providers.capi import (
     KIND,
     NODE_GPU_PRODUCT_LABEL,
     api_version,
+    gpu_machine_variables,
 )
 from function.compose.providers.family import ClusterPlan
 from function.compose.sizing import (
@@ -210,7 +211,7 @@ def compose_site(
             naming.LABEL_GPU_COUNT: str(pool.total_gpus),
             naming.LABEL_GPU_MEMORY: str(pool.gpu.memory_mib),
         }
-        pools.append(_gpu_pool(pool))
+        pools.append(_gpu_pool(pool, gpu_machine_variables(capi, spec.region, pool)))
     cluster = {
         "apiVersion": api_version(version),
         "kind": KIND,
@@ -235,7 +236,7 @@ def compose_site(
     return ClusterPlan({naming.CLUSTER_RESOURCE: cluster}, ref, kubeconfig)
 
 
-def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
+def _gpu_pool(pool: PoolSize, machine: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "class": "gpu-worker",
         "name": "gpu",
@@ -245,6 +246,7 @@ def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
             "overrides": [
                 {"name": "gpuProduct", "value": pool.gpu.product.value},
                 {"name": "gpusPerNode", "value": pool.per_node},
+                *machine,
             ]
         },
     }

@@ -2,8 +2,10 @@
 
 The ClusterClass named in ``spec.capi.clusterClass`` must offer two MachineDeployment classes,
 ``cpu-worker`` and ``gpu-worker``, and the variables ``region``, ``environment``,
-``gpuProduct`` and ``gpusPerNode`` (its patches map them to flavors, instance types or host
-selectors). A GPU pool that may grow (``maxNodes`` above the nodes the models need) is the
+``gpuProduct`` and ``gpusPerNode``, plus the GPU worker's machine variables of its
+infrastructure (``instanceType``, ``vmSize``, ``machineType`` and ``accelerators``, ``flavor``,
+``hostSelector``: `function.catalog.infrastructures`), which its patches map into the machine
+template. A GPU pool that may grow (``maxNodes`` above the nodes the models need) is the
 cluster-autoscaler's: it carries the node-group bounds (the minimum is the nodes the models
 need) and no ``replicas``, as Cluster API's autoscaling guide asks of managed topologies, so
 neither the topology controller nor Crossplane's re-apply undoes a scale-up; Cluster API
@@ -21,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from function.catalog.clouds import NotOfferedError
+from function.catalog.infrastructures import gpu_variables
 from function.compose import naming
 from function.compose.providers.family import (
     ClusterPlan,
@@ -29,6 +33,7 @@ from function.compose.providers.family import (
     cluster_labels,
 )
 from function.compose.sizing import PoolSize
+from function.errors import SpecError
 from function.model.capi import read_cluster_status
 from function.model.common import ObjectRef
 from function.model.input import CapiApiVersion
@@ -85,7 +90,9 @@ def compose_cluster(request: ClusterRequest) -> dict[str, Any]:
                 "workers": {
                     "machineDeployments": [
                         {"class": CPU_WORKER_CLASS, "name": "cpu", "replicas": capi.cpu_workers},
-                        _gpu_pool(request.pool),
+                        _gpu_pool(
+                            request.pool, gpu_machine_variables(capi, spec.region, request.pool)
+                        ),
                     ]
                 },
                 "variables": [
@@ -109,7 +116,25 @@ def _control_plane_replicas(spec: ClusterSpec, capi: CapiSpec) -> int:
     return 1 if spec.environment is Environment.DEV else 3
 
 
-def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
+def gpu_machine_variables(capi: CapiSpec, region: str, pool: PoolSize) -> list[dict[str, Any]]:
+    """The variables naming the GPU pool's machine on the ClusterClass's infrastructure
+    (`function.catalog.infrastructures`); a `SpecError` at ``spec.gpu.product`` (or
+    ``perNode``) naming what a public cloud offers when it has no such machine."""
+    try:
+        return gpu_variables(
+            capi.infrastructure,
+            region=region,
+            product=pool.gpu.product,
+            per_node=pool.per_node,
+            product_label=pool.gpu.label,
+            machine_type=capi.machine_type,
+        )
+    except NotOfferedError as err:
+        hint = "; or name the machine in spec.capi.machineType"
+        raise SpecError.at(f"spec.gpu.{err.field}", f"{err}{hint}") from None
+
+
+def _gpu_pool(pool: PoolSize, machine: list[dict[str, Any]]) -> dict[str, Any]:
     annotations = {
         CAPACITY_GPU_TYPE: GPU_RESOURCE,
         CAPACITY_GPU_COUNT: str(pool.allocatable_per_node),
@@ -126,6 +151,7 @@ def _gpu_pool(pool: PoolSize) -> dict[str, Any]:
             "overrides": [
                 {"name": "gpuProduct", "value": pool.gpu.product.value},
                 {"name": "gpusPerNode", "value": pool.per_node},
+                *machine,
             ]
         },
     }
