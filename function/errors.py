@@ -15,6 +15,7 @@ above the seams catches only these.
     │   └── UnavailableError .............. 5xx, 429, timeouts, connection refused: retry
     ├── RenderError ....................... a template or chart of an add-on failed to render
     │   ├── ChartError .................... a chart could not be fetched or verified
+    │   │   └── ChartAccessError .......... credentials or TLS of a private repository
     │   └── ChartRenderError .............. a fetched chart failed to render (Helm's error)
     ├── LuaError .......................... a Lua rule failed to load or run
     └── TerminalError ..................... retrying cannot help; report and stop
@@ -23,6 +24,7 @@ above the seams catches only these.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class AifleetError(Exception):
@@ -134,6 +136,26 @@ class ChartError(RenderError):
     def __init__(self, location: SourceLocation, reason: str, *, transient: bool = False) -> None:
         super().__init__(location, reason)
         self.transient = transient
+
+
+class ChartAccess(StrEnum):
+    """Why a private chart repository could not be used, as `ChartAccessError` says."""
+
+    CREDENTIALS = "credentials"
+    """The credentials Secret is missing, lacks a key, or holds something unusable."""
+    REFUSED = "refused"
+    """The repository refused the credentials, or asked for some (HTTP 401/403)."""
+    TLS = "tls"
+    """The repository's TLS certificate could not be verified."""
+
+
+class ChartAccessError(ChartError):
+    """A chart repository's credentials or TLS failed: retrying cannot help until the
+    Secret, the CA bundle or the repository changes. The reason never holds a credential."""
+
+    def __init__(self, location: SourceLocation, reason: str, *, cause: ChartAccess) -> None:
+        super().__init__(location, reason)
+        self.cause = cause
 
 
 class ChartRenderError(RenderError):

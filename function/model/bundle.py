@@ -69,8 +69,21 @@ class HelmHooks(StrEnum):
     SKIP = "Skip"
 
 
+class ChartSecretRef(Spec):
+    """The Secret, in the bundle's namespace, holding what a private chart repository asks for.
+
+    Its keys: ``username`` and ``password`` (basic auth; a ``kubernetes.io/basic-auth``
+    Secret), or ``token`` (a bearer token, https:// repositories), or ``.dockerconfigjson``
+    (a ``kubernetes.io/dockerconfigjson`` Secret: the registry configuration for oci://, the
+    repository host's entry for https://); and, with any of them or alone, ``ca.crt``: the
+    PEM CA bundle that signs the repository's TLS certificate.
+    """
+
+    name: str = Field(min_length=1, description="Secret name in the bundle's namespace.")
+
+
 class HelmSource(Spec):
-    """A Helm chart, its version and its values."""
+    """A Helm chart, its version, its values, and how to reach a private repository."""
 
     repository: str = Field(
         pattern=r"^(https?|oci|file)://",
@@ -102,6 +115,30 @@ class HelmSource(Spec):
         "them, or Skip them as helm install --no-hooks. Provider-helm and Sveltos run hooks "
         "as Helm does; Skip also disables them for Sveltos.",
     )
+    credentials_secret_ref: ChartSecretRef | None = Field(
+        default=None,
+        description="Secret in the bundle's namespace with the repository's credentials: "
+        "username and password, token (bearer, https:// only), or .dockerconfigjson; and "
+        "optionally ca.crt, a PEM CA bundle for the repository's TLS certificate.",
+    )
+    pass_credentials: bool = Field(
+        default=False,
+        description="Send the credentials to chart downloads on another host than the "
+        "repository's too, as helm --pass-credentials.",
+    )
+    insecure_skip_tls_verify: bool = Field(
+        default=False,
+        alias="insecureSkipTLSVerify",
+        description="Do not verify the repository's TLS certificate, as helm "
+        "--insecure-skip-tls-verify.",
+    )
+
+    @model_validator(mode="after")
+    def _remote_access(self) -> Self:
+        local = self.repository.startswith("file://")
+        if local and (self.credentials_secret_ref is not None or self.insecure_skip_tls_verify):
+            raise ValueError("a file:// repository takes no credentials or TLS settings")
+        return self
 
 
 class SourceKind(StrEnum):

@@ -18,16 +18,31 @@ this process or after a restart) does no network I/O. Versions are treated as im
 Helm does. The fetcher is safe to share between threads: one download per chart version at a
 time, files written to a temporary name and renamed into place.
 
+Private repositories: a `RepositoryAccess` (from the add-on's credentials Secret,
+`function.reconciler.chartaccess`) gives Helm the username and password (``helm repo``'s
+``--username``/``--password``, ``--pass-credentials``), the CA bundle (``--ca-file``) and
+``--insecure-skip-tls-verify``, and for oci:// the registry configuration
+(``--registry-config``), through files that exist only while Helm reads them. Archives are
+downloaded with the same credentials (a bearer token for index and archive alike), sent only to
+the repository's own host unless ``passCredentials``, and never along a redirect. A chart
+fetched with a Secret is cached for that Secret only, one fetched without verifying TLS only for
+add-ons that skip verification too.
+
 Errors are `ChartError`s naming the add-on and the chart; ``transient`` marks an unreachable
-repository. Neighbours: `function.reconciler.helm` loads and renders what this module fetched.
+repository; `ChartAccessError` a refused login or an unverifiable certificate, with every
+credential redacted from what Helm or the network said. Neighbours: `function.reconciler.helm`
+loads and renders what this module fetched.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
 import os
+import re
+import ssl
 import tempfile
 import threading
 import time
@@ -40,9 +55,11 @@ from urllib.parse import urljoin, urlsplit
 
 import helm_python as helm
 import yaml
+from helm_python import _native
 
-from function.errors import ChartError, SourceLocation
+from function.errors import ChartAccess, ChartAccessError, ChartError, SourceLocation
 from function.model.bundle import HelmSource
+from function.reconciler.chartaccess import AccessFiles, RepositoryAccess, access_files
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 LOCAL_RECHECK_SECONDS = 2.0
@@ -56,11 +73,18 @@ class ChartRef:
     repository: str
     chart: str
     version: str
+    secret: str = ""
+    """The credentials Secret (``namespace/name``) the chart is fetched with, if any."""
+    unverified: bool = False
+    """Fetched without verifying the repository's certificate (``insecureSkipTLSVerify``):
+    never served to an add-on that verifies it."""
 
     @classmethod
-    def of(cls, source: HelmSource) -> ChartRef:
-        """The chart a `HelmSource` names."""
-        return cls(source.repository.rstrip("/"), source.chart, source.version)
+    def of(cls, source: HelmSource, access: RepositoryAccess | None = None) -> ChartRef:
+        """The chart a `HelmSource` names, as fetched with ``access``."""
+        secret = access.secret if access is not None else ""
+        unverified = access is not None and access.insecure_skip_tls_verify
+        return cls(source.repository.rstrip("/"), source.chart, source.version, secret, unverified)
 
     def __str__(self) -> str:
         return f"chart {self.chart}:{self.version} ({self.repository})"
@@ -103,9 +127,12 @@ class ChartFetcher:
         self._locks: dict[ChartRef, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def fetch(self, source: HelmSource, *, addon: str) -> FetchedChart:
-        """The chart ``source`` names, from memory, the cache, or its repository."""
-        ref = ChartRef.of(source)
+    def fetch(
+        self, source: HelmSource, *, addon: str, access: RepositoryAccess | None = None
+    ) -> FetchedChart:
+        """The chart ``source`` names, from memory, the cache, or its repository (reached
+        with ``access``: credentials and TLS settings)."""
+        ref = ChartRef.of(source, access)
         location = SourceLocation(addon, str(ref))
         if ref.repository.startswith("file://"):
             local = self._from_directory(ref, location)
@@ -118,16 +145,19 @@ class ChartFetcher:
             fetched = self._fetched.get(ref) or self._from_cache(ref)
             if fetched is None:
                 if ref.repository.startswith("oci://"):
-                    fetched = self._pull_oci(ref, location)
+                    fetched = self._pull_oci(ref, location, access)
                 else:
-                    fetched = self._download(ref, location)
+                    fetched = self._download(ref, location, access)
             self._fetched[ref] = fetched
             return fetched
 
-    def cached(self, source: HelmSource) -> FetchedChart | None:
-        """The chart ``source`` names if it is known without any I/O (fetched before, or a
-        ``file://`` directory looked at within ``local_recheck`` seconds), else None."""
-        ref = ChartRef.of(source)
+    def cached(
+        self, source: HelmSource, access: RepositoryAccess | None = None
+    ) -> FetchedChart | None:
+        """The chart ``source`` names if it is known without any I/O (fetched before, with
+        the same Secret, or a ``file://`` directory looked at within ``local_recheck``
+        seconds), else None."""
+        ref = ChartRef.of(source, access)
         if not ref.repository.startswith("file://"):
             return self._fetched.get(ref)
         local = self._local.get(ref)
@@ -142,7 +172,10 @@ class ChartFetcher:
     # --- the cache ----------------------------------------------------------------------
 
     def _ref_file(self, ref: ChartRef) -> Path:
-        key = hashlib.sha256(f"{ref.repository}\0{ref.chart}\0{ref.version}".encode())
+        name = f"{ref.repository}\0{ref.chart}\0{ref.version}"
+        if ref.secret or ref.unverified:
+            name += f"\0{ref.secret}\0{ref.unverified}"
+        key = hashlib.sha256(name.encode())
         return self._refs / f"{key.hexdigest()}.json"
 
     def _archive(self, digest: str) -> Path:
@@ -173,35 +206,47 @@ class ChartFetcher:
 
     # --- https:// ----------------------------------------------------------------------
 
-    def _download(self, ref: ChartRef, location: SourceLocation) -> FetchedChart:
-        entry = self._index_entry(ref, location)
-        urls = entry.get("urls") or []
-        if not urls:
-            raise ChartError(location, "the repository index lists no download URL")
-        url = urljoin(ref.repository + "/", str(urls[0]))
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ChartError(location, f"the repository index points outside HTTP(S): {url}")
-        fd, name = tempfile.mkstemp(dir=self._scratch, suffix=".tgz")
-        try:
-            with os.fdopen(fd, "wb") as out, self._open(url, location) as response:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-            expected = str(entry.get("digest") or "")
-            actual = file_digest(Path(name))
-            if expected and actual != f"sha256:{expected.removeprefix('sha256:')}":
-                raise ChartError(
-                    location,
-                    f"digest mismatch: the index says sha256:{expected}, {url} is {actual}",
-                )
-            return self._store(ref, Path(name))
-        finally:
-            Path(name).unlink(missing_ok=True)
+    def _download(
+        self, ref: ChartRef, location: SourceLocation, access: RepositoryAccess | None
+    ) -> FetchedChart:
+        with access_files(access, ref.repository, self._scratch) as files:
+            entry = self._index_entry(ref, location, access, files)
+            urls = entry.get("urls") or []
+            if not urls:
+                raise ChartError(location, "the repository index lists no download URL")
+            url = urljoin(ref.repository + "/", str(urls[0]))
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise ChartError(location, f"the repository index points outside HTTP(S): {url}")
+            fd, name = tempfile.mkstemp(dir=self._scratch, suffix=".tgz")
+            try:
+                with (
+                    os.fdopen(fd, "wb") as out,
+                    self._open(url, location, access, ref.repository) as response,
+                ):
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                expected = str(entry.get("digest") or "")
+                actual = file_digest(Path(name))
+                if expected and actual != f"sha256:{expected.removeprefix('sha256:')}":
+                    raise ChartError(
+                        location,
+                        f"digest mismatch: the index says sha256:{expected}, {url} is {actual}",
+                    )
+                return self._store(ref, Path(name))
+            finally:
+                Path(name).unlink(missing_ok=True)
 
-    def _index_entry(self, ref: ChartRef, location: SourceLocation) -> dict[str, Any]:
-        try:
-            index = helm.repo_index(ref.repository)
-        except helm.HelmError as exc:
-            raise _repository_error(location, exc.detail) from exc
+    def _index_entry(
+        self,
+        ref: ChartRef,
+        location: SourceLocation,
+        access: RepositoryAccess | None,
+        files: AccessFiles,
+    ) -> dict[str, Any]:
+        if access is not None and access.token is not None:  # Helm speaks basic auth only
+            index = self._index_over_http(ref, location, access)
+        else:
+            index = self._index_from_helm(ref, location, access, files)
         versions = index.get("entries", {}).get(ref.chart)
         if not versions:
             raise ChartError(location, f"the repository has no chart named {ref.chart!r}")
@@ -211,31 +256,118 @@ class ChartFetcher:
         known = ", ".join(str(e.get("version")) for e in versions[:10])
         raise ChartError(location, f"version {ref.version!r} not found; available: {known}")
 
-    def _open(self, url: str, location: SourceLocation) -> Any:
+    def _index_from_helm(
+        self,
+        ref: ChartRef,
+        location: SourceLocation,
+        access: RepositoryAccess | None,
+        files: AccessFiles,
+    ) -> dict[str, Any]:
+        """``index.yaml`` as ``helm repo add`` reads it, with its credentials and TLS flags."""
+        options: dict[str, Any] = {}
+        if access is not None:
+            basic = access.basic_auth(ref.repository)
+            if basic is not None:
+                options.update(username=basic[0], password=basic[1])
+            if access.insecure_skip_tls_verify:
+                options["insecure_skip_tls_verify"] = True
+            if access.pass_credentials:
+                options["pass_credentials_all"] = True
+        if files.ca_file is not None:
+            options["ca_file"] = str(files.ca_file)
         try:
-            return urllib.request.urlopen(url, timeout=self._timeout)
+            # `helm.repo_index` does not pass ca_file on; the call it wraps reads it.
+            text = _native.call_string(
+                "helm_repo_index_download",
+                ref.repository,
+                json.dumps(options) if options else None,
+            )
+        except helm.HelmError as exc:
+            raise _repository_error(location, exc.detail, access) from exc
+        index: dict[str, Any] = json.loads(text)
+        return index
+
+    def _index_over_http(
+        self, ref: ChartRef, location: SourceLocation, access: RepositoryAccess
+    ) -> dict[str, Any]:
+        url = ref.repository + "/index.yaml"
+        with self._open(url, location, access, ref.repository) as response:
+            text = response.read()
+        try:
+            index = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ChartError(location, f"{url} is not a repository index: {exc}") from exc
+        if not isinstance(index, dict):
+            raise ChartError(location, f"{url} is not a repository index")
+        return index
+
+    def _open(
+        self,
+        url: str,
+        location: SourceLocation,
+        access: RepositoryAccess | None = None,
+        repository: str = "",
+    ) -> Any:
+        request = urllib.request.Request(url)
+        context: ssl.SSLContext | None = None
+        if access is not None:
+            same_host = urlsplit(url).netloc == urlsplit(repository).netloc
+            header = _authorization(access, repository)
+            if header is not None and (same_host or access.pass_credentials):
+                request.add_unredirected_header("Authorization", header)  # not on a redirect
+            context = _tls_context(access)
+        try:
+            return urllib.request.urlopen(request, timeout=self._timeout, context=context)
         except urllib.error.HTTPError as exc:
-            raise _repository_error(location, f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+            detail = f"GET {url}: HTTP {exc.code} {exc.reason}"
+            raise _repository_error(location, detail, access) from exc
         except (urllib.error.URLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                detail = f"GET {url}: {reason.verify_message or reason}"
+                raise _tls_error(location, detail, access) from exc
             raise ChartError(location, f"GET {url}: {exc}", transient=True) from exc
 
     # --- oci:// ------------------------------------------------------------------------
 
-    def _pull_oci(self, ref: ChartRef, location: SourceLocation) -> FetchedChart:
+    def _pull_oci(
+        self, ref: ChartRef, location: SourceLocation, access: RepositoryAccess | None
+    ) -> FetchedChart:
         destination = Path(tempfile.mkdtemp(dir=self._scratch))
+        plain_http = _is_loopback(ref.repository)
+        options: dict[str, Any] = {
+            "dest_dir": str(destination),
+            "version": ref.version,
+            "plain_http": plain_http or None,
+        }
         try:
-            helm.pull(
-                f"{ref.repository}/{ref.chart}",
-                version=ref.version,
-                destination=destination,
-                plain_http=_is_loopback(ref.repository),
-            )
+            with access_files(access, ref.repository, self._scratch) as files:
+                if access is not None and access.insecure_skip_tls_verify:
+                    options["insecure_skip_tls_verify"] = True
+                if files.ca_file is not None:
+                    options["ca_file"] = str(files.ca_file)
+                client = None
+                if files.registry_config is not None:  # helm pull --registry-config
+                    client = helm.RegistryClient(
+                        plain_http=plain_http, credentials_file=files.registry_config
+                    )
+                try:
+                    handle = client._raw() if client is not None else _native.HANDLE(0)
+                    _native.call_string(
+                        "helm_pull",
+                        handle,
+                        f"{ref.repository}/{ref.chart}",
+                        json.dumps({k: v for k, v in options.items() if v is not None}),
+                    )
+                finally:
+                    if client is not None:
+                        client.close()
             archives = sorted(destination.glob("*.tgz"))
             if len(archives) != 1:
                 raise ChartError(location, "the registry returned no chart archive")
             return self._store(ref, archives[0])
         except helm.HelmError as exc:
-            raise _repository_error(location, exc.detail) from exc
+            raise _repository_error(location, exc.detail, access) from exc
         finally:
             for leftover in destination.iterdir():
                 leftover.unlink()
@@ -286,10 +418,70 @@ def _chart_version(chart_yaml: Path, location: SourceLocation) -> str:
     return str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
 
 
-def _repository_error(location: SourceLocation, detail: str) -> ChartError:
-    """Helm's and HTTP's 'not found' is final; anything else may pass (retry later)."""
+_REFUSED = re.compile(
+    r"\b(401|403)\b|unauthori[sz]ed|forbidden|authentication required|denied"
+    r"|credential not found",
+    re.IGNORECASE,
+)
+_UNTRUSTED = re.compile(
+    r"x509:|certificate (signed by unknown|is not valid|has expired)|certificate verify failed"
+    r"|tls: failed to verify",
+    re.IGNORECASE,
+)
+
+
+def _repository_error(
+    location: SourceLocation, detail: str, access: RepositoryAccess | None = None
+) -> ChartError:
+    """Helm's and HTTP's 'not found' is final, so are a refused login and an unverifiable
+    certificate; anything else may pass (retry later). Credentials are redacted first."""
+    if access is not None:
+        detail = access.redact(detail)
+    if _UNTRUSTED.search(detail):
+        return _tls_error(location, detail, access)
+    if _REFUSED.search(detail):
+        if access is not None and access.has_credentials:
+            reason = f"the repository refused the credentials of Secret {access.secret}: {detail}"
+        else:
+            reason = (
+                f"the repository asks for credentials (set helm.credentialsSecretRef): {detail}"
+            )
+        return ChartAccessError(location, reason, cause=ChartAccess.REFUSED)
     not_found = "not found" in detail.lower() or "404" in detail
     return ChartError(location, detail, transient=not not_found)
+
+
+def _tls_error(
+    location: SourceLocation, detail: str, access: RepositoryAccess | None
+) -> ChartAccessError:
+    if access is not None:
+        detail = access.redact(detail)
+    where = f" of Secret {access.secret}" if access is not None and access.secret else ""
+    hint = f"(set the CA bundle: key ca.crt{where}, or helm.insecureSkipTLSVerify)"
+    return ChartAccessError(
+        location, f"TLS certificate verification failed {hint}: {detail}", cause=ChartAccess.TLS
+    )
+
+
+def _authorization(access: RepositoryAccess, repository: str) -> str | None:
+    """The ``Authorization`` header of a request to ``repository``."""
+    if access.token is not None:
+        return f"Bearer {access.token}"
+    basic = access.basic_auth(repository)
+    if basic is None:
+        return None
+    return "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+
+
+def _tls_context(access: RepositoryAccess) -> ssl.SSLContext | None:
+    if access.insecure_skip_tls_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if access.ca_bundle is not None:
+        return ssl.create_default_context(cadata=access.ca_bundle.decode())
+    return None
 
 
 def _is_loopback(url: str) -> bool:

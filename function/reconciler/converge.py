@@ -63,6 +63,7 @@ from function.reconciler.apply import (
     resolve_kinds,
     withdraw,
 )
+from function.reconciler.chartaccess import RepositoryAccess, plain_access
 from function.reconciler.conflicts import Arbiter, conflict_message, stamp_tier
 from function.reconciler.connection import Connections
 from function.reconciler.driftwatch import DriftWatch
@@ -136,6 +137,8 @@ class _Target:
     check_drift: bool = False
     repaired: int = 0
     cluster: ObjectId | None = None
+    access: dict[str, RepositoryAccess | None] = field(default_factory=dict)
+    """Per add-on, how its chart repository is reached (read before its chart is fetched)."""
 
     @property
     def namespace(self) -> str:
@@ -341,6 +344,7 @@ class Converger:
         owner = target.owner(addon.name)
         input_hash: str | None = None
         try:
+            target.access[addon.name] = await self._chart_access(target, addon)
             input_hash, render_key = await self._input_hash(target, addon, sources)
             # A failed add-on renders again: its hash records inputs that were never applied.
             lost = self.arbiter.lost(target.key, addon.name)  # to another bundle: report it
@@ -536,13 +540,14 @@ class Converger:
 
         if addon.helm is None:
             return digest(None)
-        known = self._charts.fetcher.cached(addon.helm)
+        access = target.access.get(addon.name)
+        known = self._charts.fetcher.cached(addon.helm, access)
         if known is not None:  # no I/O: hashed here rather than handed to a thread
             return digest(known.digest)
         helm = addon.helm
 
         def fetched() -> tuple[str, str]:
-            return digest(self._charts.fetch(addon.name, helm).digest)
+            return digest(self._charts.fetch(addon.name, helm, access).digest)
 
         # Fetching may wait on a chart repository: not on the render threads.
         return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, fetched)
@@ -570,6 +575,7 @@ class Converger:
                 manifests_from=sources,
                 charts=self._charts,
                 capabilities=capabilities,
+                access=target.access.get(addon.name),
             )
             loop = asyncio.get_running_loop()
             return (await loop.run_in_executor(self._render_pool, run)).objects
@@ -580,6 +586,18 @@ class Converger:
         )
         stamped = stamp_tier(rendered, target.spec.tier)
         return prepare(stamped, owner, infos, default_namespace=addon.namespace or "default")
+
+    async def _chart_access(self, target: _Target, addon: AddonSpec) -> RepositoryAccess | None:
+        """How the add-on's chart repository is reached; its credentials Secret is read only
+        while the chart is not fetched yet (with that Secret)."""
+        if addon.helm is None:
+            return None
+        plain = plain_access(addon.helm, target.namespace)
+        if plain is None or not plain.secret:
+            return plain
+        if self._charts.fetcher.cached(addon.helm, plain) is not None:
+            return plain
+        return await self._inputs.chart_access(addon.name, addon.helm, target.namespace)
 
     async def _gpus(self, target: _Target) -> bool:
         """Whether some Node of the cluster has allocatable GPUs (read once per pass)."""

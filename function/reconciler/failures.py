@@ -17,6 +17,8 @@ from enum import StrEnum
 
 from function.errors import (
     AifleetError,
+    ChartAccess,
+    ChartAccessError,
     ChartError,
     ChartRenderError,
     KubeError,
@@ -33,6 +35,12 @@ class Reason(StrEnum):
     """The chart's repository or registry did not answer (transient)."""
     CHART_UNAVAILABLE = "ChartUnavailable"
     """The repository answered without the chart: unknown chart or version, bad digest."""
+    CHART_CREDENTIALS_INVALID = "ChartCredentialsInvalid"
+    """The chart's credentials Secret is missing, lacks a key, or holds something unusable."""
+    CHART_AUTHENTICATION_FAILED = "ChartAuthenticationFailed"
+    """The repository refused the credentials, or asked for some it was not given."""
+    CHART_TLS_FAILED = "ChartTLSVerificationFailed"
+    """The repository's TLS certificate could not be verified (CA bundle, or skip it)."""
     CHART_RENDER_FAILED = "ChartRenderFailed"
     """Helm could not render the fetched chart with the add-on's values."""
     TEMPLATE_FAILED = "TemplateFailed"
@@ -65,6 +73,13 @@ class Failure:
         return self.reason in TRANSIENT
 
 
+_ACCESS_REASONS = {
+    ChartAccess.CREDENTIALS: Reason.CHART_CREDENTIALS_INVALID,
+    ChartAccess.REFUSED: Reason.CHART_AUTHENTICATION_FAILED,
+    ChartAccess.TLS: Reason.CHART_TLS_FAILED,
+}
+
+
 def classify(exc: AifleetError) -> Failure:
     """The reason and message of an error raised while rendering or applying an add-on."""
     return Failure(_reason(exc), _message(exc))
@@ -76,6 +91,8 @@ def cluster_unreachable(exc: UnavailableError) -> Failure:
 
 
 def _reason(exc: AifleetError) -> Reason:
+    if isinstance(exc, ChartAccessError):
+        return _ACCESS_REASONS[exc.cause]
     if isinstance(exc, ChartError):
         return Reason.CHART_REPOSITORY_UNREACHABLE if exc.transient else Reason.CHART_UNAVAILABLE
     if isinstance(exc, ChartRenderError):

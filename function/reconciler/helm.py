@@ -44,6 +44,7 @@ from helm_python import _native
 from function.errors import ChartRenderError, RenderError, SourceLocation
 from function.kube.client import Capabilities
 from function.model.bundle import HelmHooks, HelmSource
+from function.reconciler.chartaccess import RepositoryAccess
 from function.reconciler.charts import ChartFetcher, FetchedChart
 from function.reconciler.manifests import parse_objects
 
@@ -217,9 +218,12 @@ class ChartRenderer:
         self.fetcher = fetcher
         self.engine = engine or default_engine()
 
-    def fetch(self, addon: str, source: HelmSource) -> FetchedChart:
-        """The add-on's chart, fetched or from the cache; its digest feeds the input hash."""
-        return self.fetcher.fetch(source, addon=addon)
+    def fetch(
+        self, addon: str, source: HelmSource, access: RepositoryAccess | None = None
+    ) -> FetchedChart:
+        """The add-on's chart, fetched (with ``access`` to a private repository) or from the
+        cache; its digest feeds the input hash."""
+        return self.fetcher.fetch(source, addon=addon, access=access)
 
     def render(
         self,
@@ -228,10 +232,11 @@ class ChartRenderer:
         values: Mapping[str, Any],
         namespace: str,
         capabilities: Capabilities | None = None,
+        access: RepositoryAccess | None = None,
     ) -> list[ChartObject]:
         """The objects the chart renders for ``values`` (already templated by the caller),
         against the target cluster's ``capabilities`` as an install into it would."""
-        chart = self.fetch(addon, source)
+        chart = self.fetch(addon, source, access)
         release = Release(
             source.release_name or addon, namespace, capabilities, not source.skip_crds
         )

@@ -6,6 +6,7 @@ Three kinds of input, each read as little as it can be:
   Secrets are in the informer store (their data only as a digest); while that digest is
   unchanged the cached client is reused without reading the Secret again;
 - **manifest sources**: the ConfigMaps and Secrets an add-on's ``manifestsFrom`` names;
+- **chart credentials**: the Secret an add-on's ``helm.credentialsSecretRef`` names;
 - the **template context**: the cluster, its infrastructure and control plane objects (read
   only when some template uses them) and the ``templateResourceRefs`` objects.
 
@@ -17,11 +18,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from function.errors import NotFoundError, RenderError, SourceLocation
+from function.errors import (
+    ChartAccess,
+    ChartAccessError,
+    ForbiddenError,
+    NotFoundError,
+    RenderError,
+    SourceLocation,
+)
 from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
-from function.model.bundle import AddonBundleSpec, AddonSpec
+from function.model.bundle import AddonBundleSpec, AddonSpec, HelmSource
 from function.model.objects import Object, meta
+from function.reconciler.chartaccess import RepositoryAccess, access_from_secret
 from function.reconciler.hashing import template_sources
 from function.reconciler.manifests import manifest_templates
 from function.reconciler.readiness import kubeconfig_location
@@ -67,6 +76,27 @@ class Inputs:
         """Close and drop the client of a cluster that is gone."""
         self._seen.pop(str(cluster_id), None)
         await self._clients.forget(str(cluster_id))
+
+    async def chart_access(
+        self, addon: str, source: HelmSource, namespace: str
+    ) -> RepositoryAccess | None:
+        """How the add-on's private chart repository is reached, from its credentials Secret
+        in the bundle's namespace; `ChartAccessError` when it cannot be read or used."""
+        ref = source.credentials_secret_ref
+        secret: Object | None = None
+        if ref is not None:
+            try:
+                secret = await self._mgmt.get("v1", "Secret", ref.name, namespace)
+            except NotFoundError:
+                secret = None
+            except ForbiddenError as exc:
+                location = SourceLocation(addon, f"chart {source.chart}:{source.version}")
+                raise ChartAccessError(
+                    location,
+                    f"credentials Secret {namespace}/{ref.name} cannot be read: {exc}",
+                    cause=ChartAccess.CREDENTIALS,
+                ) from exc
+        return access_from_secret(addon, source, namespace, secret)
 
     async def sources(self, addon: AddonSpec, namespace: str) -> dict[str, str]:
         """The templates of an add-on's ``manifestsFrom`` entries, by source label."""

@@ -38,6 +38,7 @@ from function.kube.client import Capabilities
 from function.model.bundle import AddonSpec, HelmSource
 from function.model.objects import load_yaml_documents
 from function.model.values import merge_values
+from function.reconciler.chartaccess import RepositoryAccess
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.manifests import parse_objects
 from function.reconciler.templates import TemplateContext, render_template
@@ -63,11 +64,13 @@ def render_addon(
     manifests_from: Mapping[str, str],
     charts: ChartRenderer,
     capabilities: Capabilities | None = None,
+    access: RepositoryAccess | None = None,
 ) -> RenderedAddon:
     """Render every source of ``addon``; raise `RenderError` at the first failure.
 
     ``manifests_from`` maps `function.reconciler.manifests.source_label` labels to template
-    texts, as `function.reconciler.manifests.manifest_templates` builds them.
+    texts, as `function.reconciler.manifests.manifest_templates` builds them; ``access``
+    reaches a private chart repository.
     """
     objects: list[dict[str, Any]] = []
     sources: list[str] = []
@@ -75,8 +78,9 @@ def render_addon(
     if addon.helm is not None:
         values = render_values(addon.name, addon.helm, context)
         namespace = addon.namespace or DEFAULT_NAMESPACE
-        digest = charts.fetch(addon.name, addon.helm).digest
-        for item in charts.render(addon.name, addon.helm, values, namespace, capabilities):
+        digest = charts.fetch(addon.name, addon.helm, access).digest
+        rendered = charts.render(addon.name, addon.helm, values, namespace, capabilities, access)
+        for item in rendered:
             objects.append(item.body)
             sources.append(item.file)
     texts = {"manifests": addon.manifests} if addon.manifests is not None else {}
