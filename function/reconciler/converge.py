@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from function.errors import (
+    ChartAccessError,
     ChartError,
     ForbiddenError,
     InvalidError,
@@ -118,6 +119,9 @@ class Timing:
     """Connection failures in a row after which a workload cluster is Down."""
     reconnect: float = 30.0
     """Longest pause between probes of a Down cluster (from 1 s, doubling)."""
+    credentials: float = 60.0
+    """An add-on whose chart credentials or TLS failed: its Secret (not watched: Secrets are
+    read only where referenced) is read and the repository tried again this often."""
 
 
 @dataclass
@@ -370,6 +374,8 @@ class Converger:
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
             failure = classify(exc)
+            if isinstance(exc, ChartAccessError):  # fixed in a Secret: look again later
+                target.requeue.append(self._timing.credentials)
             if not failure.transient:
                 return failed_addon(
                     addon.name, input_hash, previous, failure.message, failure.reason

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import PrivateRegistry
 
+from function.reconciler.converge import Timing
 from tests.reconciler.harness import (
     NAMESPACE,
     Harness,
@@ -26,7 +27,7 @@ from tests.reconciler.harness import (
     running,
 )
 from tests.reconciler.private_repos import USERNAME, TlsChartRepo
-from tests.reconciler.test_loop_failures import addon, logged
+from tests.reconciler.test_loop_failures import addon, logged, reason_is
 
 Obj = dict[str, Any]
 
@@ -233,3 +234,27 @@ async def test_https_chart_needs_the_ca_bundle_or_insecure_skip_tls_verify(
         assert event["message"].endswith(untrusted["message"])
         assert untrusted["message"] in logged(caplog, "ChartTLSVerificationFailed")
         assert_nowhere(h, caplog, capfd, password, token)
+
+
+async def test_a_fixed_secret_is_picked_up_without_a_change_to_the_bundle(
+    private_registry: PrivateRegistry, tmp_path: Path
+) -> None:
+    """Secrets are not watched: an add-on failed on its credentials is tried again."""
+    timing = Timing(waiting=0.05, gpu=0.1, status=0.02, credentials=0.2)
+    secret_ref = {"name": "registry-later"}
+    async with running(tmp_path, timing=timing) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        h.mgmt.apply(
+            bundle("stack", [nfd("late", private_registry.url, credentialsSecretRef=secret_ref)]),
+            field_manager="test",
+        )
+        await h.wait_bundle("stack", reason_is("late", "ChartCredentialsInvalid"))
+        wrong = credentials("registry-later", username=USERNAME, password="not-it")
+        h.mgmt.apply(wrong, field_manager="test")
+        await h.wait_bundle("stack", reason_is("late", "ChartAuthenticationFailed"))
+        right = credentials("registry-later", username=USERNAME, password=private_registry.password)
+        h.mgmt.apply(right, field_manager="test")
+        await h.wait_bundle("stack", lambda b: addon_phases(b).get("late") == "Healthy")
+        assert h.workload("c1").find(
+            "apps/v1", "DaemonSet", "late-node-feature-discovery-worker", "late"
+        )
