@@ -108,7 +108,8 @@ class DeliveryMode(Protocol):
 
 def check_deliverable(addons: list[AddonSpec], target: DeliveryTarget, mode: str) -> None:
     """Refuse add-ons that need the companion reconciler: Jinja2 templates, manifests read from
-    ConfigMaps at render time, Lua health rules, ``file://`` charts. Every such field is named."""
+    ConfigMaps at render time, Lua health rules, ``file://`` charts, private-chart credentials
+    and TLS settings. Every such field is named."""
     errors = [
         FieldError(_path(addon.name, part, target), f"{why}; delivery: {mode} cannot do that")
         for addon in addons
@@ -133,6 +134,17 @@ def _needs_reconciler(addon: AddonSpec) -> Iterator[tuple[str, str]]:
             yield "helm.repository", f"add-on {addon.name!r} reads its chart from {helm.repository}"
         if helm.values_template is not None:
             yield "helm.valuesTemplate", f"add-on {addon.name!r} has templated values"
+        if helm.credentials_secret_ref is not None:
+            secret = helm.credentials_secret_ref.name
+            yield (
+                "helm.credentialsSecretRef",
+                f"add-on {addon.name!r} reads its chart with the credentials of Secret {secret}",
+            )
+        if helm.insecure_skip_tls_verify:
+            yield (
+                "helm.insecureSkipTLSVerify",
+                f"add-on {addon.name!r} reads its chart without verifying TLS",
+            )
         if any(_TEMPLATE.search(text) for text in _strings(helm.values)):
             yield "helm.values", f"add-on {addon.name!r} has Jinja2 templates in its values"
     if addon.manifests is not None and _TEMPLATE.search(addon.manifests):
