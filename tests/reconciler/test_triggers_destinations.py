@@ -65,5 +65,8 @@ async def test_deleting_a_trigger_withdraws_what_it_instantiated(tmp_path: Path)
             within=10,
             what="the add-on withdrawn",
         )
-        assert trigger_bundles(h, "scale-up") == []
+        # The bundle goes once its finalizer has seen its objects deleted, just after them.
+        await eventually(
+            lambda: trigger_bundles(h, "scale-up") == [], within=10, what="the bundle gone"
+        )
         assert h.app is not None and h.app.triggers.watches.active() == []
