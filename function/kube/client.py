@@ -167,9 +167,17 @@ class KubeClient(Protocol):
         ...
 
     async def patch_status(
-        self, api_version: str, kind: str, name: str, namespace: str | None, status: Object
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        status: Object,
+        *,
+        resource_version: str | None = None,
     ) -> Object:
-        """Merge-patch the ``status`` subresource."""
+        """Merge-patch the ``status`` subresource; with ``resource_version``, only if the
+        object is still at that version (`ConflictError` otherwise)."""
         ...
 
     async def delete(

@@ -203,11 +203,19 @@ class RestClient(ABC):
         )
 
     async def patch_status(
-        self, api_version: str, kind: str, name: str, namespace: str | None, status: Object
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        status: Object,
+        *,
+        resource_version: str | None = None,
     ) -> Object:
-        return await self.patch(
-            api_version, kind, name, namespace, {"status": status}, subresource="status"
-        )
+        body: Object = {"status": status}
+        if resource_version is not None:  # a precondition, as kube-apiserver reads it
+            body = {"metadata": {"resourceVersion": resource_version}, **body}
+        return await self.patch(api_version, kind, name, namespace, body, subresource="status")
 
     async def delete(
         self,

@@ -33,6 +33,7 @@ from function.model.bundle import (
     parse_bundle_spec,
 )
 from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 from function.reconciler import logs
 from function.reconciler.connection import connection_changes
@@ -50,6 +51,7 @@ from function.reconciler.status import (
     read_status,
     transitions,
 )
+from function.reconciler.statuswrite import StatusWriter, merge_entries
 from function.reconciler.store import GroupKind, ObjectId, Store
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,10 @@ class Reconciler:
         """What of each bundle, other than its status, the last queued look saw."""
         self.owns: Callable[[Object], bool] = lambda bundle: True
         """Whether this replica reconciles a bundle (`function.reconciler.shards`)."""
+        self.owns_cluster: Callable[[ObjectId], bool] | None = None
+        """Whether this replica's shards hold a cluster; None when the fleet is not
+        sharded."""
+        self._status_writer = StatusWriter(mgmt)
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
@@ -336,25 +342,34 @@ class Reconciler:
             for t in current
         ):
             return DONE  # a target has not converged this generation; it queues this key
-        entries = [self.table[t] for t in current if t in self.table]
+        mine = [self.table[t] for t in current if t in self.table]
         spec = self._spec(key, bundle)
-        previous = self._read_status(key, bundle)
-        status = compose_status(
-            generation=_generation(bundle),
-            clusters=entries,
-            spec_error=str(spec) if isinstance(spec, SpecError) else None,
-            no_targets=targets.none_reason,
-            previous=previous,
-            now=self._clock(),
-            dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
-            rollout=self._rollouts.status(key),
-        )
-        wanted = status.to_dict()
-        written = self._written.get(key)
-        if wanted == bundle.get("status") or (written is not None and wanted == written[0]):
+        now, rollout = self._clock(), self._rollouts.status(key)
+        composed: list[tuple[AddonBundleStatus | None, AddonBundleStatus]] = []
+
+        def compose(base: Object) -> Object:
+            """The status over ``base``'s: this replica's entries merged over the others'."""
+            previous = self._read_status(key, base)
+            status = compose_status(
+                generation=_generation(bundle),
+                clusters=merge_entries(mine, previous, lambda ref: self._mine(key, spec, ref)),
+                spec_error=str(spec) if isinstance(spec, SpecError) else None,
+                no_targets=targets.none_reason,
+                previous=previous,
+                now=now,
+                dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
+                rollout=rollout,
+            )
+            composed.append((previous, status))
+            return status.to_dict()
+
+        written = await self._status_writer.write(bundle, compose)
+        if written is None:
+            return Result(retry=True)
+        if not written.changed:
             return DONE
-        await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, wanted)
-        self._written[key] = (wanted, status)
+        previous, status = composed[-1]
+        self._written[key] = (written.status, status)
         for change in transitions(previous, status):
             await self._events.transition(bundle, change)
         for cluster, count in drift_corrections(previous, status):
@@ -436,6 +451,14 @@ class Reconciler:
         self._specs[key] = (uid, generation, spec)
         return spec
 
+    def _mine(self, key: BundleKey, spec: AddonBundleSpec | SpecError, ref: ObjectRef) -> bool:
+        """Whether this replica writes the status entry of a cluster: every entry, unless
+        the bundle is split over shards (`_split`) and the cluster is another's."""
+        if self.owns_cluster is None or not _split(spec):
+            return True
+        gk = GroupKind.of(ref.api_version, ref.kind)
+        return self.owns_cluster(ObjectId(gk, ref.namespace or key.namespace, ref.name))
+
     def _read_status(self, key: BundleKey, bundle: Object) -> AddonBundleStatus | None:
         """`read_status`, parsed once per version of the bundle."""
         m = meta(bundle)
@@ -498,6 +521,7 @@ class Reconciler:
             self._finished.pop(target, None)
             self._converger.forget(str(key), target.cluster)
         self._written.pop(key, None)
+        self._status_writer.forget(key.namespace, key.name)
         spec = self._spec(key, bundle)
         self._index(key, _Targets() if isinstance(spec, SpecError) else self._resolve(key, spec))
 
@@ -508,6 +532,7 @@ class Reconciler:
         self._specs.pop(key, None)
         self._statuses.pop(key, None)
         self._written.pop(key, None)
+        self._status_writer.forget(key.namespace, key.name)
         self._rollouts.forget(key)
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
@@ -517,6 +542,17 @@ class Reconciler:
 
 def _generation(bundle: Object) -> int:
     return int(meta(bundle).get("generation") or 0)
+
+
+def _split(spec: AddonBundleSpec | SpecError) -> bool:
+    """Whether, on a sharded fleet, each replica converges the bundle on the clusters of its
+    own shards: a valid bundle with a ``clusterSelector`` and no ``maxUpdate`` (a rollout's
+    places are counted in one process, so such a bundle has one replica, by its uid)."""
+    return (
+        isinstance(spec, AddonBundleSpec)
+        and spec.cluster_selector is not None
+        and spec.max_update is None
+    )
 
 
 def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:

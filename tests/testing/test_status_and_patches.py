@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
@@ -55,6 +57,45 @@ def test_custom_resource_status_isolation(cluster: EmulatedCluster, api: ApiClie
     assert patched["spec"] == {"size": 1}
     assert patched["status"] == {"phase": "Ready"}
     assert patched["metadata"]["generation"] == 1
+
+
+def test_status_writes_with_a_stale_resource_version_are_409_conflict(
+    cluster: EmulatedCluster, api: ApiClient
+) -> None:
+    cluster.create(widget_crd())
+    custom = client.CustomObjectsApi(api)
+    args = ("example.com", "v1", "default", "widgets")
+    body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    created = custom.create_namespaced_custom_object(*args, {**body, "spec": {"size": 1}})
+    seen = created["metadata"]["resourceVersion"]
+    moved = custom.patch_namespaced_custom_object_status(
+        *args, "w", {"metadata": {"resourceVersion": seen}, "status": {"phase": "A"}}
+    )
+    assert moved["metadata"]["resourceVersion"] != seen
+    # A merge patch of /status and a PUT of /status, each still at the first version.
+    for write in (
+        lambda: custom.patch_namespaced_custom_object_status(
+            *args, "w", {"metadata": {"resourceVersion": seen}, "status": {"phase": "B"}}
+        ),
+        lambda: custom.replace_namespaced_custom_object_status(
+            *args,
+            "w",
+            {**body, "metadata": {"name": "w", "resourceVersion": seen}, "status": {"phase": "B"}},
+        ),
+    ):
+        with pytest.raises(ApiException) as error:
+            write()
+        assert error.value.status == 409
+        status = json.loads(error.value.body)
+        assert (status["kind"], status["status"], status["reason"]) == (
+            "Status",
+            "Failure",
+            "Conflict",
+        )
+        assert "the object has been modified" in status["message"]
+    assert cluster.get("example.com/v1", "Widget", "w", "default")["status"] == {"phase": "A"}
+    codes = [r.code for r in cluster.requests.filter(kind="Widget", subresource="status")]
+    assert codes == [200, 409, 409]
 
 
 def test_merge_patch_removes_keys_with_null(

@@ -1,0 +1,165 @@
+"""Writing a bundle's status without losing another writer's update.
+
+Several replicas may write one bundle's status, each owning the entries of the clusters in
+its shards (`function.reconciler.shards`); the bundle's spec and metadata move under them too.
+So a status write is a merge patch that carries the ``metadata.resourceVersion`` it was
+composed from — kube-apiserver refuses it with 409 Conflict when the object moved since — and
+on a conflict the bundle is read again, the writer's own entries are merged over the fresh
+status (`merge_entries`), the aggregates recomputed from the merged entries, and the write
+tried again, a bounded number of times with jittered backoff.
+
+`StatusWriter` also remembers the object each of its writes returned: the informer's copy of
+a bundle lags the writer's own last write, and composing from that copy would only earn a
+conflict and a read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from function.errors import ConflictError, NotFoundError
+from function.kube.client import KubeClient
+from function.model.bundle import (
+    API_VERSION,
+    KIND,
+    AddonBundleStatus,
+    ClusterAddonsStatus,
+)
+from function.model.common import ObjectRef
+from function.model.objects import Object, meta
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 6
+"""Writes tried before the key goes back to the queue (which retries with its backoff)."""
+BACKOFF = 0.02
+"""Seconds; the n-th retry waits a random time up to ``BACKOFF * 2**n``."""
+
+
+def merge_entries(
+    mine: Iterable[ClusterAddonsStatus],
+    fresh: AddonBundleStatus | None,
+    is_mine: Callable[[ObjectRef], bool],
+) -> list[ClusterAddonsStatus]:
+    """This writer's entries, and every entry of ``fresh`` for a cluster that is not its own
+    (as the other writer left it). An entry of its own that it no longer has is dropped."""
+    others = [e for e in (fresh.clusters if fresh else []) if not is_mine(e.cluster_ref)]
+    return [*mine, *others]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a status write did: the bundle it was composed from and the status it holds."""
+
+    base: Object
+    """The bundle as it was before the write (its status: what the write replaced)."""
+    status: Object
+    """The status the bundle has now (as sent)."""
+    changed: bool
+    """False when the bundle already had that status (nothing was sent)."""
+
+
+Compose = Callable[[Object], Object]
+"""The status to hold, composed from a given version of the bundle."""
+
+
+class StatusWriter:
+    """Conflict-retried, resourceVersion-guarded writes of bundles' status."""
+
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        *,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._mgmt = mgmt
+        self._attempts = attempts
+        self._backoff = backoff
+        self._sleep = sleep
+        self._jitter = jitter
+        self._after: dict[tuple[str, str], tuple[str, Object]] = {}
+        """By bundle (namespace, name): the resourceVersion a write was based on, and what
+        it returned."""
+        self.conflicts = 0
+        """Writes refused with 409 Conflict so far (each one retried)."""
+
+    async def write(self, bundle: Object, compose: Compose) -> Written | None:
+        """Compose the status from the newest known version of ``bundle`` and write it,
+        re-reading and composing again on each conflict; None when the attempts ran out
+        (the caller retries later) or the bundle is gone."""
+        current = self._newest(bundle)
+        for attempt in range(self._attempts):
+            wanted = compose(current)
+            if wanted == current.get("status"):
+                return Written(current, wanted, changed=False)
+            m = meta(current)
+            version = str(m.get("resourceVersion") or "")
+            try:
+                after = await self._mgmt.patch_status(
+                    API_VERSION,
+                    KIND,
+                    str(m["name"]),
+                    m.get("namespace"),
+                    wanted,
+                    resource_version=version or None,
+                )
+            except ConflictError as exc:
+                self.conflicts += 1
+                log.info(
+                    "status of %s/%s: %s; reading it again (attempt %d of %d)",
+                    m.get("namespace"),
+                    m["name"],
+                    exc,
+                    attempt + 1,
+                    self._attempts,
+                )
+                await self._sleep(self._backoff * (2**attempt) * self._jitter())
+                fresh = await self._read(current)
+                if fresh is None:
+                    return None
+                current = fresh
+                continue
+            self._after[_key(current)] = (version, after)
+            return Written(current, wanted, changed=True)
+        log.warning(
+            "status of %s/%s: still conflicting after %d attempts; retrying later",
+            meta(bundle).get("namespace"),
+            meta(bundle)["name"],
+            self._attempts,
+        )
+        return None
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is remembered of a bundle (deleted, or another replica's now)."""
+        self._after.pop((namespace, name), None)
+
+    def _newest(self, bundle: Object) -> Object:
+        """The informer's copy, unless it still predates this writer's last write."""
+        remembered = self._after.get(_key(bundle))
+        m = meta(bundle)
+        if (
+            remembered is not None
+            and remembered[0] == m.get("resourceVersion")
+            and meta(remembered[1]).get("uid") == m.get("uid")
+        ):
+            return remembered[1]
+        return bundle
+
+    async def _read(self, bundle: Object) -> Object | None:
+        m = meta(bundle)
+        try:
+            return await self._mgmt.get(API_VERSION, KIND, str(m["name"]), m.get("namespace"))
+        except NotFoundError:
+            return None
+
+
+def _key(bundle: Object) -> tuple[str, str]:
+    m = meta(bundle)
+    return str(m.get("namespace") or ""), str(m["name"])
