@@ -173,6 +173,11 @@ async def test_two_reconciler_processes_split_the_fleet_and_one_finishes_when_th
             )
             apply_bundles("v1")
             await eventually(lambda: all_ready(1), within=90, what="every bundle ready")
+            await eventually(  # a bundle's Events follow the status write that made it Ready
+                lambda: all(_reporters(h, name) for name in CLUSTERS),
+                within=10,
+                what="the events of every bundle",
+            )
             # Each cluster was written by one process only (the write log by field manager
             # and User-Agent), each object once, every event of its bundle from that process;
             # both processes took part.
