@@ -58,7 +58,9 @@ async def test_a_match_instantiates_the_addons_and_a_non_match_withdraws_them(
             within=10,
             what="the add-on withdrawn",
         )
-        assert trigger_bundles(h, "scale-up") == []
+        await eventually(  # its bundle goes once its finalizer has withdrawn the add-on
+            lambda: trigger_bundles(h, "scale-up") == [], within=10, what="the bundle deleted"
+        )
         assert len(events_of(h, "Unmatched")) == 1
 
 
