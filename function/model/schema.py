@@ -116,13 +116,18 @@ def _kube_object(description: str, **properties: dict[str, Any]) -> dict[str, An
     )
 
 
+CROSSPLANE_XR_COLUMNS = ("SYNCED", "READY", "COMPOSITION", "COMPOSITIONREVISION", "AGE")
+"""Printer columns Crossplane puts on every XR's CRD, after an XRD's own (``xcrd``)."""
+CROSSPLANE_CLAIM_COLUMNS = ("SYNCED", "READY", "CONNECTION-SECRET", "AGE")
+"""Printer columns Crossplane puts on every claim's CRD, after the XRD's own."""
+
 _XR_COLUMNS = [
     {"name": "PHASE", "type": "string", "jsonPath": ".status.phase"},
     {"name": "GPU", "type": "string", "jsonPath": ".spec.gpu.product"},
     {"name": "NODES", "type": "integer", "jsonPath": ".status.gpu.nodes"},
     {"name": "ADDONS", "type": "integer", "jsonPath": ".status.addons.ready"},
-    {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
+"""The XRDs' own columns; none may repeat one of Crossplane's."""
 
 
 @dataclass(frozen=True)
@@ -406,9 +411,20 @@ def generated_files() -> dict[str, str]:
         "package/crds/addons.aifleet.io_eventsources.yaml": event_source_crd(),
         "package/crds/addons.aifleet.io_eventtriggers.yaml": event_trigger_crd(),
     }
-    return {
-        path: HEADER + yaml.safe_dump(doc, sort_keys=False, width=100) for path, doc in docs.items()
-    }
+    return {path: HEADER + dump(doc) for path, doc in docs.items()}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes every value out in full: no ``&id001`` anchors and ``*id001`` aliases where the
+    same list appears twice (kubectl and the API server accept them, people and diffs don't)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(doc: Mapping[str, Any]) -> str:
+    """YAML of a generated document: keys in their given order, no anchors or aliases."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100)
 
 
 def main(argv: list[str] | None = None) -> int:
