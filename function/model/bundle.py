@@ -18,13 +18,15 @@ from typing import Annotated, Any, Self
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from function.errors import FieldError, SpecError
-from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, parse
+from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.limits import MAX_BUNDLE_DEPTH
 
 GROUP = "addons.aifleet.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AddonBundle"
+MAX_DEPENDENCIES = 32
+"""Add-ons one add-on may depend on: bounds the CEL rule over ``dependsOn``."""
 
 
 class SyncMode(StrEnum):
@@ -84,6 +86,14 @@ class ChartSecretRef(Spec):
 
 class HelmSource(Spec):
     """A Helm chart, its version, its values, and how to reach a private repository."""
+
+    CEL = (
+        cel(
+            "!self.repository.startsWith('file://') || (!has(self.credentialsSecretRef) "
+            "&& (!has(self.insecureSkipTLSVerify) || !self.insecureSkipTLSVerify))",
+            "a file:// repository takes no credentials or TLS settings",
+        ),
+    )
 
     repository: str = Field(
         pattern=r"^(https?|oci|file)://",
@@ -194,9 +204,24 @@ class DriftExclusion(Spec):
 class AddonSpec(Spec):
     """One add-on: a chart and/or manifests, applied as a unit after its dependencies."""
 
+    CEL = (
+        cel(
+            "has(self.helm) || has(self.manifests) "
+            "|| (has(self.manifestsFrom) && size(self.manifestsFrom) > 0)",
+            "an add-on needs helm, manifests or manifestsFrom",
+        ),
+        cel(
+            "!has(self.dependsOn) || !(self.name in self.dependsOn)",
+            "an add-on cannot depend on itself",
+            ".dependsOn",
+        ),
+    )
+
     name: str = Field(pattern=DNS_LABEL, max_length=53, description="Unique add-on name.")
     depends_on: list[str] = Field(
-        default_factory=list, description="Add-ons that must be healthy before this one starts."
+        default_factory=list,
+        max_length=MAX_DEPENDENCIES,
+        description="Add-ons that must be healthy before this one starts.",
     )
     namespace: str | None = Field(
         default=None,
@@ -265,13 +290,24 @@ class EventData(Spec):
     )
 
 
+_PERCENT_PATTERN = r"^([1-9][0-9]?|100)%$"
 IntOrPercent = Annotated[
     int | str,
-    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                cel(
+                    f"type(self) == int ? self >= 1 : self.matches('{_PERCENT_PATTERN}')",
+                    "must be a count of at least 1 or a percentage from 1% to 100%",
+                )
+            ],
+        }
+    ),
 ]
 """A count (``2``) or a percentage of a whole (``"20%"``), as Kubernetes' IntOrString."""
 
-_PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
+_PERCENT = re.compile(_PERCENT_PATTERN)
 
 
 def rollout_limit(max_update: int | str, clusters: int) -> int:
@@ -284,6 +320,18 @@ def rollout_limit(max_update: int | str, clusters: int) -> int:
 
 class AddonBundleSpec(Spec):
     """The spec of an AddonBundle."""
+
+    CEL = (
+        cel(
+            "has(self.clusterRef) != has(self.clusterSelector)",
+            "exactly one of clusterRef and clusterSelector must be set",
+        ),
+        cel(
+            "!has(self.kubeconfigSecretRef) || has(self.clusterRef)",
+            "kubeconfigSecretRef needs clusterRef",
+            ".kubeconfigSecretRef",
+        ),
+    )
 
     cluster_ref: ObjectRef | None = Field(
         default=None,

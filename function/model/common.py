@@ -5,6 +5,11 @@ fields refused. `parse` turns pydantic's validation errors into one `SpecError` 
 read ``spec.models[0].precision: unsupported value 'fp32'; allowed: fp16, fp8, int4`` — the
 message a user sees in a FATAL result or an AddonBundle condition.
 
+A spec class that checks several fields together (a pydantic ``model_validator``) declares the
+same rule in CEL beside it, in `Spec.CEL` (`cel`); the class's JSON schema carries its rules and
+those of its bases as ``x-kubernetes-validations``, so the generated CRDs and XRDs make the API
+server refuse what the parser refuses (`function.model.schema`).
+
 Before pydantic sees the data, `function.model.limits.check_shape` bounds its nesting and
 sizes. Integer fields take only integers — not ``"3"``, ``true`` or ``3.5`` — within the
 field's range, and a refusal names the whole range: ``spec.models[0].replicas: unsupported
@@ -17,13 +22,23 @@ import typing
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, ErrorDetails
 
 from function.errors import FieldError, SpecError
 from function.model.limits import MAX_DEPTH, check_shape, join_path
@@ -34,8 +49,21 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 """RFC 1123 label: what Kubernetes accepts as a namespace or a Helm release name."""
 
 
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    """One Kubernetes CEL validation rule (``self`` is the object it sits on), with the message
+    the API server returns and, when the rule is about one field, that field's path."""
+    out: JsonDict = {"rule": rule, "message": message}
+    if field_path is not None:
+        out["fieldPath"] = field_path
+    return out
+
+
 class Spec(BaseModel):
     """Base of every parsed spec: camelCase aliases, unknown fields refused, immutable."""
+
+    CEL: ClassVar[tuple[JsonDict, ...]] = ()
+    """CEL forms of the class's own model validators; subclasses inherit them, as they inherit
+    the validators."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -67,6 +95,26 @@ class Spec(BaseModel):
         ):
             raise ValueError(f"unsupported value {_short(value)}; allowed: {_range(low, high)}")
         return number
+
+    @classmethod
+    def cel_rules(cls) -> list[JsonDict]:
+        """The CEL rules of the class and its bases, bases first, each once."""
+        rules: list[JsonDict] = []
+        for klass in reversed(cls.__mro__):
+            for rule in vars(klass).get("CEL", ()):
+                if rule not in rules:
+                    rules.append(rule)
+        return rules
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        rules = cls.cel_rules()
+        if rules:
+            handler.resolve_ref_schema(schema)["x-kubernetes-validations"] = rules
+        return schema
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form: camelCase keys, enums as strings, unset optionals left out."""

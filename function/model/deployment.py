@@ -15,10 +15,10 @@ import re
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from function.model.bundle import Condition
-from function.model.common import LabelSelector, Spec, parse
+from function.model.common import LabelSelector, Spec, cel, parse
 from function.model.xr import CapiSpec, Environment, GpuProduct, ModelSpec
 
 GROUP = "aifleet.io"
@@ -100,16 +100,12 @@ class ProvisionSpec(Spec):
 class AIModelDeploymentSpec(Spec):
     """A model to serve on whichever clusters of the fleet fit it best."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.onNoCapacity) || self.onNoCapacity != 'Provision' "
-                    "|| has(self.provision)",
-                    "message": "provision is required with onNoCapacity: Provision",
-                }
-            ]
-        }
+    CEL = (
+        cel(
+            "!has(self.onNoCapacity) || self.onNoCapacity != 'Provision' || has(self.provision)",
+            "provision is required with onNoCapacity: Provision",
+            ".provision",
+        ),
     )
 
     model: ModelSpec = Field(

@@ -13,9 +13,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from function.model.common import DNS_LABEL, Spec, parse
+from function.model.common import DNS_LABEL, Spec, cel, parse
 from function.model.xr import (
     CROSSPLANE_SPEC_FIELDS,
     MIN_PARAMETERS,
@@ -111,20 +111,12 @@ class EdgeModelSpec(Spec):
 class EdgeAIClusterSpec(ClusterSpec):
     """An edge site: where, its control plane, its GPUs if any, its model, its add-ons."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.provider != 'capi' || has(self.capi)",
-                    "message": "capi is required with provider: capi",
-                },
-                {
-                    "rule": "!has(self.model) || !self.model.source.startsWith('hf://') "
-                    "|| has(self.gpu)",
-                    "message": "an hf:// model needs gpu (a CPU-only site serves ollama:// models)",
-                },
-            ]
-        }
+    CEL = (
+        cel(
+            "!has(self.model) || !self.model.source.startsWith('hf://') || has(self.gpu)",
+            "an hf:// model needs gpu (a CPU-only site serves ollama:// models)",
+            ".gpu",
+        ),
     )
 
     capi: EdgeCapiSpec | None = Field(

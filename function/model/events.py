@@ -20,7 +20,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from function.model.bundle import AddonPhase, AddonSpec, Condition, SyncMode, dependency_order
-from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, parse
+from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.notifications import Notification, NotificationStatus
 from function.model.selectors import ResourceSelector
 
@@ -59,6 +59,15 @@ class EventSourceSpec(Spec):
 class EventTriggerSpec(Spec):
     """The spec of an EventTrigger."""
 
+    CEL = (
+        cel(
+            "!has(self.notifications) || self.notifications.all(n, "
+            "self.notifications.exists_one(m, m.name == n.name))",
+            "notification names must be unique",
+            ".notifications",
+        ),
+    )
+
     source_cluster_selector: LabelSelector = Field(
         description="Clusters (Cluster API Clusters of this namespace) whose objects are watched."
     )
@@ -82,7 +91,9 @@ class EventTriggerSpec(Spec):
         "matchingResources.",
     )
     notifications: list[Notification] = Field(
-        default_factory=list, description="Where to report matches and add-on transitions."
+        default_factory=list,
+        max_length=32,
+        description="Where to report matches and add-on transitions.",
     )
 
     @model_validator(mode="after")

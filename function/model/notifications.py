@@ -35,7 +35,9 @@ class SecretKeyRef(Spec):
 class Notification(Spec):
     """One notification target."""
 
-    name: str = Field(pattern=DNS_LABEL, description="Name of the target, reported in status.")
+    name: str = Field(
+        pattern=DNS_LABEL, max_length=63, description="Name of the target, reported in status."
+    )
     type: NotificationType = Field(description="KubernetesEvent, Webhook, Slack or Teams.")
     secret_ref: SecretKeyRef | None = Field(
         default=None,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from function.model.common import DNS_LABEL, Spec, parse
+from function.model.common import DNS_LABEL, Spec, cel, parse
 from function.model.xr import (
     CROSSPLANE_SPEC_FIELDS,
     MAX_PARAMETERS,
@@ -49,17 +49,16 @@ class Optimizer(StrEnum):
     SGD = "sgd"
 
 
-_GPU_EXTRA: Any = GpuSpec.model_config.get("json_schema_extra") or {}
-_GPU_RULES = [
-    *_GPU_EXTRA.get("x-kubernetes-validations", []),
-    {"rule": "self.sharing == 'none'", "message": "training shards over whole GPUs: sharing none"},
-]
-
-
 class TrainingGpuSpec(GpuSpec):
     """The GPU pool of a training cluster: whole GPUs, and how many the model is sharded over."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _GPU_RULES})
+    CEL = (
+        cel(
+            "self.sharing == 'none'",
+            "training shards over whole GPUs: sharing must be none",
+            ".sharing",
+        ),
+    )
 
     count: int = Field(
         ge=1,

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from function.catalog.architectures import MAX_CONTEXT_LENGTH
 from function.model.bundle import AddonSpec
 from function.model.clouds import AksSpec, EksSpec, GkeSpec
-from function.model.common import DNS_LABEL, Spec, parse
+from function.model.common import DNS_LABEL, Spec, cel, parse
 
 GROUP = "aifleet.io"
 VERSION = "v1alpha1"
@@ -53,11 +53,6 @@ PARAMETERS_PATTERN = _PARAMETERS.pattern
 MIN_PARAMETERS = 1e6
 MAX_PARAMETERS = 1e13
 _SCALE = {"M": 1e6, "B": 1e9}
-
-
-def _rule(rule: str, message: str) -> JsonDict:
-    """A CEL validation the XRD schema carries for a rule the validators below enforce."""
-    return {"rule": rule, "message": message}
 
 
 class Provider(StrEnum):
@@ -187,20 +182,18 @@ class CapiSpec(Spec):
 class GpuSpec(Spec):
     """The GPU worker pool: product, sharing and autoscaling bounds."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _rule("self.maxNodes >= self.minNodes", "maxNodes must be at least minNodes"),
-                _rule(
-                    "!has(self.replicasPerGpu) || self.sharing == 'time-slicing'",
-                    "replicasPerGpu needs sharing: time-slicing",
-                ),
-                _rule(
-                    "has(self.migProfile) == (self.sharing == 'mig')",
-                    "migProfile is required with sharing: mig, and only then",
-                ),
-            ]
-        }
+    CEL: ClassVar[tuple[JsonDict, ...]] = (
+        cel("self.maxNodes >= self.minNodes", "maxNodes must be at least minNodes", ".maxNodes"),
+        cel(
+            "!has(self.replicasPerGpu) || self.sharing == 'time-slicing'",
+            "replicasPerGpu needs sharing: time-slicing",
+            ".replicasPerGpu",
+        ),
+        cel(
+            "has(self.migProfile) == (self.sharing == 'mig')",
+            "migProfile is required with sharing: mig, and only then",
+            ".migProfile",
+        ),
     )
 
     product: GpuProduct = Field(
@@ -332,18 +325,13 @@ class ClusterSpec(Spec):
     pool and its add-ons. Each XR kind adds its workload (`function.model.training`,
     `function.model.edge`); provider families (`function.compose.providers`) read only this."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                *(
-                    _rule(
-                        f"(self.provider == '{p}') == has(self.{p})",
-                        f"{p} is required with provider: {p}, and only then",
-                    )
-                    for p in Provider
-                ),
-            ]
-        }
+    CEL = tuple(
+        cel(
+            f"(self.provider == '{p}') == has(self.{p})",
+            f"{p} is required with provider: {p}, and only then",
+            f".{p}",
+        )
+        for p in Provider
     )
 
     provider: Provider = Field(default=Provider.CAPI, description="How the cluster is provisioned.")
@@ -405,6 +393,14 @@ class ClusterSpec(Spec):
 
 class AIInferenceClusterSpec(ClusterSpec):
     """An inference cluster: where, which GPUs, which models, which add-ons."""
+
+    CEL = (
+        cel(
+            "!has(self.models) || self.models.all(m, self.models.exists_one(n, n.name == m.name))",
+            "model names must be unique",
+            ".models",
+        ),
+    )
 
     models: list[ModelSpec] = Field(
         default_factory=list, max_length=32, description="Models to serve."
