@@ -1,4 +1,4 @@
-"""Credentials and TLS settings for private chart repositories, read from a Secret (pure).
+"""Credentials and TLS settings for private chart repositories, read from a Secret.
 
 An add-on's ``helm.credentialsSecretRef`` names a Secret in the bundle's namespace;
 `access_from_secret` turns it into a `RepositoryAccess`, refusing (with a
@@ -13,9 +13,12 @@ the keys below, has two kinds of credentials, or holds something unusable:
 - ``ca.crt`` — with any of them, or alone: a PEM CA bundle for the repository's certificate.
 
 `RepositoryAccess` keeps the credentials out of ``repr`` and can `redact` them from any text
-(an error from Helm or the network) before it reaches a log, an event or a status; files
-Helm reads them from exist only inside `access_files`. Neighbours: `function.reconciler.charts`
-(uses it to fetch), `function.reconciler.inputs` (reads the Secret).
+(an error from Helm or the network) before it reaches a log, an event or a status;
+`access_error` tells a refused login and an unverifiable certificate from other failures in
+what Helm or HTTP said. Everything here is pure but `access_files`: the files Helm reads the CA
+bundle and registry configuration from, which exist only inside it. Neighbours:
+`function.reconciler.charts` (uses it to fetch), `function.reconciler.inputs` (reads the
+Secret).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import base64
 import binascii
 import json
 import os
+import re
 import shutil
+import ssl
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -225,6 +230,73 @@ def access_from_secret(
         host = urlsplit(source.repository).netloc
         raise refuse(f"key {DOCKER_CONFIG!r} has no credentials for {host}")
     return access
+
+
+_REFUSED = re.compile(
+    r"\b(401|403)\b|unauthori[sz]ed|forbidden|authentication required|denied"
+    r"|credential not found",
+    re.IGNORECASE,
+)
+_UNTRUSTED = re.compile(
+    r"x509:|certificate (signed by unknown|is not valid|has expired)|certificate verify failed"
+    r"|tls: failed to verify",
+    re.IGNORECASE,
+)
+
+
+def access_error(
+    location: SourceLocation, detail: str, access: RepositoryAccess | None
+) -> ChartAccessError | None:
+    """What Helm or HTTP said (``detail``) as a refused login or an unverifiable certificate,
+    credentials redacted; None when it is neither."""
+    if access is not None:
+        detail = access.redact(detail)
+    if _UNTRUSTED.search(detail):
+        return tls_error(location, detail, access)
+    if _REFUSED.search(detail):
+        if access is not None and access.has_credentials:
+            reason = f"the repository refused the credentials of Secret {access.secret}: {detail}"
+        else:
+            reason = (
+                f"the repository asks for credentials (set helm.credentialsSecretRef): {detail}"
+            )
+        return ChartAccessError(location, reason, cause=ChartAccess.REFUSED)
+    return None
+
+
+def tls_error(
+    location: SourceLocation, detail: str, access: RepositoryAccess | None
+) -> ChartAccessError:
+    """A certificate that could not be verified, with what to set."""
+    if access is not None:
+        detail = access.redact(detail)
+    where = f" of Secret {access.secret}" if access is not None and access.secret else ""
+    hint = f"(set the CA bundle: key ca.crt{where}, or helm.insecureSkipTLSVerify)"
+    return ChartAccessError(
+        location, f"TLS certificate verification failed {hint}: {detail}", cause=ChartAccess.TLS
+    )
+
+
+def authorization(access: RepositoryAccess, repository: str) -> str | None:
+    """The ``Authorization`` header of a request to ``repository``."""
+    if access.token is not None:
+        return f"Bearer {access.token}"
+    basic = access.basic_auth(repository)
+    if basic is None:
+        return None
+    return "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+
+
+def tls_context(access: RepositoryAccess) -> ssl.SSLContext | None:
+    """How Python's HTTP client verifies the repository (None: against the system roots)."""
+    if access.insecure_skip_tls_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if access.ca_bundle is not None:
+        return ssl.create_default_context(cadata=access.ca_bundle.decode())
+    return None
 
 
 def _decoded(secret: Mapping[str, Any], refuse: Any) -> dict[str, bytes]:

@@ -6,7 +6,8 @@ into a `FetchedChart`: the chart archive or directory on local disk and its dige
 - ``https://`` (or ``http://``) — the repository's ``index.yaml`` (read by helm-python-sdk),
   the exact version picked, the ``.tgz`` downloaded and checked against the index digest.
 - ``oci://host/path`` — ``oci://host/path/<chart>:<version>`` pulled with helm-python-sdk;
-  loopback registries are spoken to over plain HTTP.
+  loopback registries are spoken to over plain HTTP, unless the add-on gives a CA bundle or
+  ``insecureSkipTLSVerify``.
 - ``file://dir`` — a directory holding ``<chart>/`` (with that version in ``Chart.yaml``) or
   ``<chart>-<version>.tgz``; relative paths are resolved against ``file_root`` (default: the
   working directory). A local chart is re-hashed whenever one of its files changes size or
@@ -36,12 +37,10 @@ loads and renders what this module fetched.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import json
 import os
-import re
 import ssl
 import tempfile
 import threading
@@ -59,7 +58,15 @@ from helm_python import _native
 
 from function.errors import ChartAccess, ChartAccessError, ChartError, SourceLocation
 from function.model.bundle import HelmSource
-from function.reconciler.chartaccess import AccessFiles, RepositoryAccess, access_files
+from function.reconciler.chartaccess import (
+    AccessFiles,
+    RepositoryAccess,
+    access_error,
+    access_files,
+    authorization,
+    tls_context,
+    tls_error,
+)
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 LOCAL_RECHECK_SECONDS = 2.0
@@ -312,10 +319,10 @@ class ChartFetcher:
         context: ssl.SSLContext | None = None
         if access is not None:
             same_host = urlsplit(url).netloc == urlsplit(repository).netloc
-            header = _authorization(access, repository)
+            header = authorization(access, repository)
             if header is not None and (same_host or access.pass_credentials):
                 request.add_unredirected_header("Authorization", header)  # not on a redirect
-            context = _tls_context(access)
+            context = tls_context(access)
         try:
             return urllib.request.urlopen(request, timeout=self._timeout, context=context)
         except urllib.error.HTTPError as exc:
@@ -325,7 +332,7 @@ class ChartFetcher:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if isinstance(reason, ssl.SSLCertVerificationError):
                 detail = f"GET {url}: {reason.verify_message or reason}"
-                raise _tls_error(location, detail, access) from exc
+                raise tls_error(location, detail, access) from exc
             raise ChartError(location, f"GET {url}: {exc}", transient=True) from exc
 
     # --- oci:// ------------------------------------------------------------------------
@@ -334,30 +341,18 @@ class ChartFetcher:
         self, ref: ChartRef, location: SourceLocation, access: RepositoryAccess | None
     ) -> FetchedChart:
         destination = Path(tempfile.mkdtemp(dir=self._scratch))
-        plain_http = _is_loopback(ref.repository)
-        options: dict[str, Any] = {
-            "dest_dir": str(destination),
-            "version": ref.version,
-            "plain_http": plain_http or None,
-        }
+        tls = access is not None and (access.insecure_skip_tls_verify or bool(access.ca_bundle))
+        plain_http = _is_loopback(ref.repository) and not tls  # TLS settings: a TLS registry
+        options: dict[str, Any] = {"dest_dir": str(destination), "version": ref.version}
+        if plain_http:
+            options["plain_http"] = True
         try:
             with access_files(access, ref.repository, self._scratch) as files:
-                if access is not None and access.insecure_skip_tls_verify:
-                    options["insecure_skip_tls_verify"] = True
-                if files.ca_file is not None:
-                    options["ca_file"] = str(files.ca_file)
-                client = None
-                if files.registry_config is not None:  # helm pull --registry-config
-                    client = helm.RegistryClient(
-                        plain_http=plain_http, credentials_file=files.registry_config
-                    )
+                client = _registry_client(ref, location, access, files, plain_http=plain_http)
                 try:
                     handle = client._raw() if client is not None else _native.HANDLE(0)
                     _native.call_string(
-                        "helm_pull",
-                        handle,
-                        f"{ref.repository}/{ref.chart}",
-                        json.dumps({k: v for k, v in options.items() if v is not None}),
+                        "helm_pull", handle, f"{ref.repository}/{ref.chart}", json.dumps(options)
                     )
                 finally:
                     if client is not None:
@@ -418,70 +413,59 @@ def _chart_version(chart_yaml: Path, location: SourceLocation) -> str:
     return str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
 
 
-_REFUSED = re.compile(
-    r"\b(401|403)\b|unauthori[sz]ed|forbidden|authentication required|denied"
-    r"|credential not found",
-    re.IGNORECASE,
-)
-_UNTRUSTED = re.compile(
-    r"x509:|certificate (signed by unknown|is not valid|has expired)|certificate verify failed"
-    r"|tls: failed to verify",
-    re.IGNORECASE,
-)
-
-
 def _repository_error(
     location: SourceLocation, detail: str, access: RepositoryAccess | None = None
 ) -> ChartError:
     """Helm's and HTTP's 'not found' is final, so are a refused login and an unverifiable
-    certificate; anything else may pass (retry later). Credentials are redacted first."""
-    if access is not None:
-        detail = access.redact(detail)
-    if _UNTRUSTED.search(detail):
-        return _tls_error(location, detail, access)
-    if _REFUSED.search(detail):
-        if access is not None and access.has_credentials:
-            reason = f"the repository refused the credentials of Secret {access.secret}: {detail}"
-        else:
-            reason = (
-                f"the repository asks for credentials (set helm.credentialsSecretRef): {detail}"
-            )
-        return ChartAccessError(location, reason, cause=ChartAccess.REFUSED)
+    certificate (`access_error`); anything else may pass (retry later)."""
+    refused = access_error(location, detail, access)
+    if refused is not None:
+        return refused
     not_found = "not found" in detail.lower() or "404" in detail
     return ChartError(location, detail, transient=not not_found)
 
 
-def _tls_error(
-    location: SourceLocation, detail: str, access: RepositoryAccess | None
-) -> ChartAccessError:
-    if access is not None:
-        detail = access.redact(detail)
-    where = f" of Secret {access.secret}" if access is not None and access.secret else ""
-    hint = f"(set the CA bundle: key ca.crt{where}, or helm.insecureSkipTLSVerify)"
-    return ChartAccessError(
-        location, f"TLS certificate verification failed {hint}: {detail}", cause=ChartAccess.TLS
-    )
-
-
-def _authorization(access: RepositoryAccess, repository: str) -> str | None:
-    """The ``Authorization`` header of a request to ``repository``."""
-    if access.token is not None:
-        return f"Bearer {access.token}"
-    basic = access.basic_auth(repository)
-    if basic is None:
+def _registry_client(
+    ref: ChartRef,
+    location: SourceLocation,
+    access: RepositoryAccess | None,
+    files: AccessFiles,
+    *,
+    plain_http: bool,
+) -> helm.RegistryClient | None:
+    """A registry client reading the add-on's registry configuration (None: Helm's default
+    client). Helm's registry client takes its TLS settings (``--ca-file``,
+    ``--insecure-skip-tls-verify``) at login, so with those it logs in first, with the
+    Secret's username and password (or the registry host's ``.dockerconfigjson`` entry)."""
+    tls = access is not None and (access.insecure_skip_tls_verify or bool(access.ca_bundle))
+    basic = access.basic_auth(ref.repository) if access is not None else None
+    if tls and basic is None:
+        raise ChartAccessError(
+            location,
+            "an oci:// registry takes the CA bundle and insecureSkipTLSVerify at login: the "
+            "credentials Secret needs username and password (or a .dockerconfigjson entry for "
+            f"{urlsplit(ref.repository).netloc}) beside them",
+            cause=ChartAccess.CREDENTIALS,
+        )
+    if files.registry_config is None:
         return None
-    return "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
-
-
-def _tls_context(access: RepositoryAccess) -> ssl.SSLContext | None:
+    client = helm.RegistryClient(plain_http=plain_http, credentials_file=files.registry_config)
+    if not tls or basic is None or access is None:
+        return client
+    options: dict[str, Any] = {}
     if access.insecure_skip_tls_verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if access.ca_bundle is not None:
-        return ssl.create_default_context(cadata=access.ca_bundle.decode())
-    return None
+        options["insecure"] = True
+    if files.ca_file is not None:
+        options["ca_file"] = str(files.ca_file)
+    host = urlsplit(ref.repository).netloc
+    try:  # helm registry login --ca-file / --insecure
+        _native.call_status(
+            "helm_registry_login", client._raw(), host, basic[0], basic[1], json.dumps(options)
+        )
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def _is_loopback(url: str) -> bool:
