@@ -13,6 +13,7 @@ import http.server
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -31,6 +32,7 @@ from function.reconciler.charts import ChartFetcher
 from function.reconciler.helm import ChartRenderer, SdkEngine
 from tests.reconciler.private_repos import (
     USERNAME,
+    Tls,
     TlsChartRepo,
     htpasswd_line,
     make_tls,
@@ -110,13 +112,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _tls_config(tls: Tls | None) -> str:
+    if tls is None:
+        return ""
+    return f", tls: {{certificate: {tls.cert_file}, key: {tls.key_file}}}"
+
+
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 20
+    unverified = ssl._create_unverified_context()  # only asks whether it is up
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log.read_text()}")
         try:
-            with urllib.request.urlopen(url, timeout=1):
+            with urllib.request.urlopen(url, timeout=1, context=unverified):
                 return
         except urllib.error.HTTPError:  # 401: up, and asking for credentials
             return
@@ -125,9 +134,11 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"docker-registry did not answer on {url}")
 
 
-def _serve_registry(work: Path, auth: str = "") -> tuple[subprocess.Popen[bytes], OciRegistry]:
-    """Start ``docker-registry`` on a free port (``auth``: extra config lines); the process
-    and the registry once it answers."""
+def _serve_registry(
+    work: Path, auth: str = "", tls: Tls | None = None
+) -> tuple[subprocess.Popen[bytes], OciRegistry]:
+    """Start ``docker-registry`` on a free port (``auth``: extra config lines; ``tls``: serve
+    HTTPS with that certificate); the process and the registry once it answers."""
     executable = shutil.which("docker-registry")
     if executable is None:
         raise RuntimeError("docker-registry is not installed; `make test` installs it")
@@ -137,7 +148,7 @@ def _serve_registry(work: Path, auth: str = "") -> tuple[subprocess.Popen[bytes]
         "version: 0.1\n"
         "log: {level: error, accesslog: {disabled: false}}\n"
         f"storage: {{filesystem: {{rootdirectory: {work / 'storage'}}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}'}}\n" + auth
+        f"http: {{addr: '127.0.0.1:{port}'{_tls_config(tls)}}}\n" + auth
     )
     log = work / "registry.log"
     with log.open("wb") as output:
@@ -145,7 +156,8 @@ def _serve_registry(work: Path, auth: str = "") -> tuple[subprocess.Popen[bytes]
             [executable, "serve", str(config)], stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}/v2/", process, log)
+        scheme = "https" if tls else "http"
+        _wait_until_up(f"{scheme}://127.0.0.1:{port}/v2/", process, log)
     except BaseException:
         process.terminate()
         process.wait(timeout=10)
@@ -200,6 +212,29 @@ def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Priva
             for name in SERVED_CHARTS:
                 client.push(package_chart(name, work), registry.url, plain_http=True)
         yield private
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def private_tls_registry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[PrivateRegistry, Tls]]:
+    """``docker-registry`` over HTTPS (a CA made here) with htpasswd auth, charts pushed."""
+    work = tmp_path_factory.mktemp("private-tls-registry")
+    tls = make_tls(work)
+    password = f"pw-{secrets.token_hex(12)}"
+    (work / "htpasswd").write_text(htpasswd_line(USERNAME, password))
+    auth = f"auth: {{htpasswd: {{realm: charts, path: {work / 'htpasswd'}}}}}\n"
+    process, registry = _serve_registry(work, auth, tls)
+    private = PrivateRegistry(registry, password)
+    try:
+        with helm.RegistryClient(credentials_file=work / "login.json") as client:
+            client.login(private.host, USERNAME, password, insecure=True)
+            for name in SERVED_CHARTS:
+                client.push(package_chart(name, work), registry.url, insecure_skip_tls_verify=True)
+        yield private, tls
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -15,7 +15,7 @@ from function.errors import ChartAccess, ChartAccessError
 from function.model.bundle import HelmSource
 from function.reconciler.chartaccess import RepositoryAccess, access_from_secret
 from function.reconciler.charts import ChartFetcher, file_digest
-from tests.reconciler.private_repos import USERNAME, TlsChartRepo
+from tests.reconciler.private_repos import USERNAME, Tls, TlsChartRepo
 
 
 def b64(text: str | bytes) -> str:
@@ -123,6 +123,41 @@ def test_a_chart_cached_for_one_secret_is_not_served_to_another(
         fetcher.fetch(src, addon="nfd", access=other)
     with pytest.raises(ChartAccessError):
         fetcher.fetch(src.model_copy(update={"credentials_secret_ref": None}), addon="nfd")
+
+
+# --- OCI registry over TLS ----------------------------------------------------------------
+
+
+def test_oci_over_tls_with_the_ca_bundle_or_insecure_skip_tls_verify(
+    private_tls_registry: tuple[PrivateRegistry, Tls], tmp_path: Path
+) -> None:
+    registry, tls = private_tls_registry
+    basic = {"username": USERNAME, "password": registry.password}
+    src = source(registry.url)
+    assert fetch(tmp_path / "ca", src, access(src, secret(**basic, ca_dot_crt=tls.ca_pem)))
+    config = {"auths": {registry.host: {"auth": b64(f"{USERNAME}:{registry.password}")}}}
+    docker = secret(_dot_dockerconfigjson=json.dumps(config), ca_dot_crt=tls.ca_pem)
+    assert fetch(tmp_path / "docker", src, access(src, docker))
+    insecure = source(registry.url, insecureSkipTLSVerify=True)
+    assert fetch(tmp_path / "insecure", insecure, access(insecure, secret(**basic)))
+
+    # (without TLS settings a loopback registry is spoken to over plain HTTP, so "no CA" is
+    # tried with the HTTPS repository below)
+    wrong = {"username": USERNAME, "password": "wrong-" + registry.password}
+    refused = failure(tmp_path / "wrong", src, access(src, secret(**wrong, ca_dot_crt=tls.ca_pem)))
+    assert refused.cause is ChartAccess.REFUSED
+    assert wrong["password"] not in str(refused)
+
+
+def test_oci_tls_settings_need_a_login(
+    private_tls_registry: tuple[PrivateRegistry, Tls], tmp_path: Path
+) -> None:
+    """Helm's registry client takes its TLS settings at login: a CA alone is refused."""
+    registry, tls = private_tls_registry
+    src = source(registry.url)
+    error = failure(tmp_path, src, access(src, secret(ca_dot_crt=tls.ca_pem)))
+    assert error.cause is ChartAccess.CREDENTIALS
+    assert "takes the CA bundle and insecureSkipTLSVerify at login" in error.reason
 
 
 # --- HTTPS repository with its own CA ------------------------------------------------------
