@@ -31,6 +31,7 @@ import re
 import shutil
 import ssl
 import tempfile
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -285,6 +286,29 @@ def authorization(access: RepositoryAccess, repository: str) -> str | None:
     if basic is None:
         return None
     return "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+
+
+class SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, keeping the ``Authorization`` header only to the same scheme and
+    host, as Go's HTTP client (Helm's) does: a chart archive redirected to a storage host
+    gets no credentials."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        """The redirected request; credentials go along only to the same origin."""
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        credentials = req.unredirected_hdrs.get("Authorization")
+        same_origin = urlsplit(newurl)[:2] == urlsplit(req.full_url)[:2]
+        if new is not None and credentials is not None and same_origin:
+            new.add_unredirected_header("Authorization", credentials)
+        return new
 
 
 def tls_context(access: RepositoryAccess) -> ssl.SSLContext | None:

@@ -25,7 +25,8 @@ Private repositories: a `RepositoryAccess` (from the add-on's credentials Secret
 ``--insecure-skip-tls-verify``, and for oci:// the registry configuration
 (``--registry-config``), through files that exist only while Helm reads them. Archives are
 downloaded with the same credentials (a bearer token for index and archive alike), sent only to
-the repository's own host unless ``passCredentials``, and never along a redirect. A chart
+the repository's own host unless ``passCredentials``, and along a redirect only to the same
+scheme and host (as Go's HTTP client, Helm's, does). A chart
 fetched with a Secret is cached for that Secret only, one fetched without verifying TLS only for
 add-ons that skip verification too.
 
@@ -61,6 +62,7 @@ from function.model.bundle import HelmSource
 from function.reconciler.chartaccess import (
     AccessFiles,
     RepositoryAccess,
+    SameHostRedirects,
     access_error,
     access_files,
     authorization,
@@ -321,10 +323,13 @@ class ChartFetcher:
             same_host = urlsplit(url).netloc == urlsplit(repository).netloc
             header = authorization(access, repository)
             if header is not None and (same_host or access.pass_credentials):
-                request.add_unredirected_header("Authorization", header)  # not on a redirect
+                request.add_unredirected_header("Authorization", header)
             context = tls_context(access)
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), SameHostRedirects()
+        )
         try:
-            return urllib.request.urlopen(request, timeout=self._timeout, context=context)
+            return opener.open(request, timeout=self._timeout)
         except urllib.error.HTTPError as exc:
             detail = f"GET {url}: HTTP {exc.code} {exc.reason}"
             raise _repository_error(location, detail, access) from exc

@@ -4,7 +4,8 @@
   (`cryptography`), so a test can present the CA bundle — or withhold it.
 - `TlsChartRepo` is python's ``http.server`` behind ``ssl``, serving packaged charts and their
   ``index.yaml`` only to requests with the right basic-auth credentials or bearer token;
-  it records each request and whether it carried credentials.
+  it records each request and whether it carried credentials. ``/hop/<file>`` redirects to
+  ``/charts/<file>`` on the same host, ``/away/<file>`` to it on ``localhost``.
 - `htpasswd_line` is what Debian's ``docker-registry`` reads for its ``htpasswd`` auth.
 """
 
@@ -129,6 +130,14 @@ class _AuthenticatingHandler(http.server.SimpleHTTPRequestHandler):
     repo: TlsChartRepo
 
     def do_GET(self) -> None:
+        for prefix, origin in (("/hop/", ""), ("/away/", f"https://localhost:{self.repo.port}")):
+            if self.path.startswith(prefix):  # a redirect, as to a storage host
+                self.repo.requests.append((self.path, False))
+                self.send_response(302)
+                self.send_header("Location", f"{origin}/charts/{self.path.removeprefix(prefix)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         header = self.headers.get("Authorization", "")
         basic = base64.b64encode(f"{USERNAME}:{self.repo.password}".encode()).decode()
         allowed = header in (f"Basic {basic}", f"Bearer {self.repo.token}")

@@ -233,6 +233,28 @@ def test_credentials_go_to_another_host_only_with_pass_credentials(
     assert fetch(tmp_path / "b", passing, access(passing, obj)).startswith("sha256:")
 
 
+def test_credentials_follow_a_redirect_to_the_same_host_only(
+    tls_chart_repo: TlsChartRepo, tmp_path: Path
+) -> None:
+    index = (tls_chart_repo.directory / "index.yaml").read_text()
+    obj = secret(
+        username=USERNAME, password=tls_chart_repo.password, ca_dot_crt=tls_chart_repo.tls.ca_pem
+    )
+    origin = f"https://127.0.0.1:{tls_chart_repo.port}"
+    for hop in ("hop", "away"):
+        (tls_chart_repo.directory / hop).mkdir(exist_ok=True)
+        archive = f"{origin}/{hop}/node-feature-discovery-0.19.0.tgz"
+        (tls_chart_repo.directory / hop / "index.yaml").write_text(
+            index.replace("- node-feature-discovery-0.19.0.tgz", f"- {archive}")
+        )
+    same = source(f"{tls_chart_repo.url}/hop")
+    assert fetch(tmp_path / "same", same, access(same, obj)).startswith("sha256:")
+    away = source(f"{tls_chart_repo.url}/away", passCredentials=True)
+    error = failure(tmp_path / "away", away, access(away, obj))
+    assert error.cause is ChartAccess.REFUSED
+    assert ("/charts/node-feature-discovery-0.19.0.tgz", False) in tls_chart_repo.requests
+
+
 # --- the Secret itself ---------------------------------------------------------------------
 
 
