@@ -337,7 +337,7 @@ class ReconcilerApp:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.elector is not None:
-            await self.elector.release()
+            await self.elector.resign()
         await self.clients.close()
         self._render_pool.shutdown(wait=False, cancel_futures=True)
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)

@@ -99,6 +99,13 @@ class Connections:
                 cluster,
                 outage.failures,
                 message,
+                extra={
+                    "cluster": str(cluster),
+                    "connectionStatus": "Down",
+                    "failures": outage.failures,
+                    "reason": "ClusterDown",
+                    "cause": message,
+                },
             )
         else:
             outage.delay = min(outage.delay * 2, self._longest)
@@ -109,7 +116,16 @@ class Connections:
         """``cluster`` answered: clear its failures; a Down one is back (`on_reconnect`)."""
         outage = self._outages.pop(cluster, None)
         if outage is not None and outage.since is not None:
-            log.info("workload cluster %s answers again (Down since %s)", cluster, outage.since)
+            log.info(
+                "workload cluster %s answers again (Down since %s)",
+                cluster,
+                outage.since,
+                extra={
+                    "cluster": str(cluster),
+                    "connectionStatus": "Up",
+                    "downSince": outage.since,
+                },
+            )
             self.on_reconnect(cluster)
 
     def forget(self, cluster: ObjectId) -> None:

@@ -108,7 +108,20 @@ class DriftWatch:
             return
         self.detected += 1
         what = "deleted" if deleted else "changed"
-        log.info("drift: %s %s on %s (add-on %s)", describe(obj), what, key.cluster, addon)
+        log.info(
+            "drift: %s %s on %s (add-on %s)",
+            describe(obj),
+            what,
+            key.cluster,
+            addon,
+            extra={
+                "bundle": str(bundle),
+                "cluster": str(key.cluster),
+                "addon": addon,
+                "object": describe(obj),
+                "drift": what,
+            },
+        )
         self._healer.suspect(target)
         self.on_drift(str(bundle), key.cluster)
 

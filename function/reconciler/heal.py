@@ -91,7 +91,19 @@ class Healer:
                 continue
             drift = find_drift(obj, current, exclusions_for(obj, addon.drift_exclusions))
             if drift:
-                log.info("drift in %s (%s): %s", describe(obj), addon.name, ", ".join(drift))
+                log.info(
+                    "drift in %s (%s): %s",
+                    describe(obj),
+                    addon.name,
+                    ", ".join(drift),
+                    extra={
+                        "bundle": f"{owner.bundle_namespace}/{owner.bundle_name}",
+                        "target": target,
+                        "addon": addon.name,
+                        "object": describe(obj),
+                        "paths": drift,  # where, never what: no values (Secret data) here
+                    },
+                )
                 await apply_object(client, obj, force=True)
                 repaired += 1
         return repaired

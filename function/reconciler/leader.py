@@ -60,17 +60,41 @@ class LeaderElector:
         self._observed_at = 0.0
         self.is_leader = False
 
+    @property
+    def holder(self) -> str | None:
+        """Who held the Lease when this candidate last read it (None: nobody, or not read)."""
+        return str(self._observed[0]) if self._observed and self._observed[0] else None
+
     async def acquire(self) -> None:
-        """Wait until this candidate holds the Lease."""
+        """Wait until this candidate holds the Lease (one line when it stands by first)."""
+        s = self._settings
+        standing_by = False
         while True:
             if await self.try_acquire_or_renew():
                 break
+            if not standing_by:
+                standing_by = True
+                log.info(
+                    "standing by: Lease %s is held by %s",
+                    s.name,
+                    self.holder,
+                    extra={
+                        "leadership": "standby",
+                        "identity": s.identity,
+                        "lease": s.name,
+                        "holder": self.holder,
+                    },
+                )
             await asyncio.sleep(self._settings.retry_period)
-        s = self._settings
         log.info(
             "became leader as %s",
             s.identity,
-            extra={"leadership": "acquired", "identity": s.identity, "lease": s.name},
+            extra={
+                "leadership": "acquired",
+                "identity": s.identity,
+                "lease": s.name,
+                "holder": s.identity,
+            },
         )
 
     async def hold(self) -> None:
@@ -86,7 +110,12 @@ class LeaderElector:
                 log.error(
                     "lost leadership: could not renew Lease %s",
                     s.name,
-                    extra={"leadership": "lost", "identity": s.identity, "lease": s.name},
+                    extra={
+                        "leadership": "lost",
+                        "identity": s.identity,
+                        "lease": s.name,
+                        "holder": self.holder,
+                    },
                 )
                 raise LeadershipLostError(f"could not renew Lease {s.name}")
 
@@ -102,6 +131,18 @@ class LeaderElector:
         except KubeError as exc:
             log.warning("could not release Lease %s: %s", self._settings.name, exc)
         self.is_leader = False
+
+    async def resign(self) -> None:
+        """Give leadership up on shutdown: `release`, with the leadership line."""
+        if not self.is_leader:
+            return
+        await self.release()
+        s = self._settings
+        log.info(
+            "gave up leadership: released Lease %s",
+            s.name,
+            extra={"leadership": "released", "identity": s.identity, "lease": s.name},
+        )
 
     def observe(self, lease: Object) -> None:
         """Note the Lease as read now, also when read elsewhere (a list of every Lease): its

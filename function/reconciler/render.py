@@ -41,7 +41,7 @@ from function.model.values import merge_values
 from function.reconciler.chartaccess import RepositoryAccess
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.manifests import parse_objects
-from function.reconciler.templates import TemplateContext, render_template
+from function.reconciler.templates import TemplateContext, redacted, render_template
 
 DEFAULT_NAMESPACE = "default"
 """The release namespace of an add-on that names none, as with ``helm template``."""
@@ -66,12 +66,30 @@ def render_addon(
     capabilities: Capabilities | None = None,
     access: RepositoryAccess | None = None,
 ) -> RenderedAddon:
-    """Render every source of ``addon``; raise `RenderError` at the first failure.
+    """Render every source of ``addon``; raise `RenderError` at the first failure (its reason
+    never quoting a value of a Secret the templates could read, whatever step failed).
 
     ``manifests_from`` maps `function.reconciler.manifests.source_label` labels to template
     texts, as `function.reconciler.manifests.manifest_templates` builds them; ``access``
     reaches a private chart repository.
     """
+    try:
+        return _render_addon(addon, context, manifests_from, charts, capabilities, access)
+    except RenderError as exc:
+        clean = redacted(exc, context.secret_values)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
+def _render_addon(
+    addon: AddonSpec,
+    context: TemplateContext,
+    manifests_from: Mapping[str, str],
+    charts: ChartRenderer,
+    capabilities: Capabilities | None,
+    access: RepositoryAccess | None,
+) -> RenderedAddon:
     objects: list[dict[str, Any]] = []
     sources: list[str] = []
     digest: str | None = None

@@ -146,28 +146,57 @@ class Shards:
                 or now - self._renewed.get(shard, now) > s.renew_deadline
             ):
                 held.discard(shard)
-                log.warning("shard %d lost: its Lease could not be renewed", shard)
+                holder = self._electors[shard].holder
+                holder = holder if holder != s.identity else None  # not renewed: nobody known
+                log.warning(
+                    "shard %d lost: its Lease could not be renewed (held by %s)",
+                    shard,
+                    holder,
+                    extra=self._fields(shard, "lost", holder),
+                )
         share = await self._share()
         for shard in sorted(held, reverse=True)[: max(0, len(held) - share)]:
             await self._electors[shard].release()
             held.discard(shard)
-            log.info("shard %d released to rebalance (share %d)", shard, share)
+            log.info(
+                "shard %d released to rebalance (share %d)",
+                shard,
+                share,
+                extra={**self._fields(shard, "released", None), "share": share},
+            )
         for shard in self._free_order():
             if len(held) >= share:
                 break
             if shard not in held and await self._electors[shard].try_acquire_or_renew():
                 held.add(shard)
                 self._renewed[shard] = now
+                log.info(
+                    "shard %d acquired",
+                    shard,
+                    extra={**self._fields(shard, "acquired", s.identity), "share": share},
+                )
         self._publish(frozenset(held), on_change)
 
     async def release(self) -> None:
         """Hand every Lease back (graceful shutdown): others take the shards at once."""
         for shard in sorted(self.held):
             await self._electors[shard].release()
+            log.info("shard %d released", shard, extra=self._fields(shard, "released", None))
         await self._member.release()
         self.held = frozenset()
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _fields(self, shard: int, change: str, holder: str | None) -> dict[str, object]:
+        """The structured fields of a shard's log line: which shard, what happened to it
+        (``leadership`` as for the leader Lease), this replica, and who holds it now."""
+        return {
+            "shard": shard,
+            "leadership": change,
+            "identity": self._settings.identity,
+            "holder": holder,
+            "lease": self.lease_name(shard),
+        }
 
     def _publish(
         self, held: frozenset[int], on_change: Callable[[frozenset[int], frozenset[int]], None]
@@ -180,6 +209,12 @@ class Shards:
                 sorted(held),
                 sorted(gained),
                 sorted(lost),
+                extra={
+                    "identity": self._settings.identity,
+                    "shards": sorted(held),
+                    "gained": sorted(gained),
+                    "lost": sorted(lost),
+                },
             )
             on_change(frozenset(gained), frozenset(lost))
 

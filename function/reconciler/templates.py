@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import traceback
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -81,6 +82,7 @@ __all__ = [
     "TemplateContext",
     "TemplateLimitError",
     "is_template",
+    "redacted",
     "referenced_variables",
     "render_template",
 ]
@@ -122,6 +124,52 @@ class TemplateContext:
         if self.matching_resources:
             names["matchingResources"] = [_plain_object(o) for o in self.matching_resources]
         return names
+
+    @cached_property
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of every Secret the context holds, encoded and decoded, longest first:
+        an error message that quotes one (``'dict object' has no attribute 's3cret'``) has
+        it replaced before the message reaches status, events or logs."""
+        found: set[str] = set()
+        objects = [*self.resources.values(), *self.matching_resources]
+        for obj in [*objects, *([self.resource] if self.resource is not None else [])]:
+            if obj.get("kind") != "Secret":
+                continue
+            for key in ("data", "stringData"):
+                for value in (obj.get(key) or {}).values():
+                    found.update(_secret_forms(str(value), encoded=key == "data"))
+        return tuple(sorted((v for v in found if len(v) >= MIN_SECRET_CHARS), key=len)[::-1])
+
+
+MIN_SECRET_CHARS = 4
+"""Shorter Secret values are not searched for in error messages (they would match words)."""
+REDACTED = "<redacted>"
+
+
+def _secret_forms(value: str, *, encoded: bool) -> list[str]:
+    forms = [value]
+    if encoded:
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            forms.append(base64.b64decode(value, validate=True).decode())
+    return [*forms, *(repr(f)[1:-1] for f in forms)]  # also as Python quotes escape it
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first) replaced by ``<redacted>``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redacted(error: RenderError, secrets: Sequence[str]) -> RenderError:
+    """``error`` (or a copy of it, of the same class) whose reason quotes none of ``secrets``."""
+    reason = redact(error.reason, secrets)
+    if reason == error.reason:
+        return error
+    clean = type(error).__new__(type(error), f"{error.location}: {reason}")
+    clean.__dict__.update(error.__dict__, reason=reason)
+    return clean
 
 
 def _plain_object(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,9 +337,20 @@ def is_template(text: str) -> bool:
 
 
 def render_template(source: str, context: TemplateContext, location: SourceLocation) -> str:
-    """Render ``source`` with ``context``; raise `RenderError` at ``location``'s file and line."""
+    """Render ``source`` with ``context``; raise `RenderError` at ``location``'s file and line,
+    its reason never quoting a value of a Secret in the context."""
     if not is_template(source):
         return source
+    try:
+        return _render(source, context, location)
+    except RenderError as exc:
+        clean = redacted(exc, context.secret_values)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
+def _render(source: str, context: TemplateContext, location: SourceLocation) -> str:
     try:
         template = _compile(source)
         start_budget()

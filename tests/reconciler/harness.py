@@ -226,9 +226,11 @@ async def running(
     *,
     workers: int = 4,
     simulation: bool | frozenset[str] = True,
+    start: bool = True,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
-    """A fleet with a management cluster, and the reconciler running against it."""
+    """A fleet with a management cluster, and the reconciler running against it (unless
+    ``start`` is false: a test that runs the reconciler in its own process)."""
     with Fleet(simulation=simulation) as fleet:
         mgmt = fleet.add_cluster("mgmt")
         install_capi_crds(mgmt)
@@ -248,7 +250,8 @@ async def running(
             **settings,
         )
         harness = Harness(fleet, mgmt, config)
-        await harness.start()
+        if start:
+            await harness.start()
         try:
             yield harness
         finally:

@@ -164,3 +164,23 @@ def test_block_tags_leave_no_blank_lines() -> None:
         "{% endfor %}\nend: true\n"
     )
     assert text == "items:\n  - env=prod\n  - region=eu-west-1\nend: true\n"
+
+
+def test_an_error_never_quotes_a_value_of_a_secret_the_template_reads() -> None:
+    password = "s3cret-Val-9f2"
+    secret = {"kind": "Secret", "data": {"password": base64.b64encode(password.encode()).decode()}}
+    context = TemplateContext(cluster=CLUSTER, resources={"creds": secret})
+    for source in (
+        "{{ cluster.labels[resources.creds.data.password | b64dec] }}",
+        "{{ cluster.labels[resources.creds.data.password] }}",
+    ):
+        error = render_error(source, context)
+        assert error.reason == "undefined value: 'dict object' has no attribute '<redacted>'"
+        assert password not in str(error)
+        assert secret["data"]["password"] not in str(error)
+        assert error.__cause__ is None  # nor does the chained Jinja2 error
+    # A ConfigMap's values are not secret: they stay in the message.
+    config = {"kind": "ConfigMap", "data": {"zone": "zone-b7"}}
+    context = TemplateContext(cluster=CLUSTER, resources={"cfg": config})
+    error = render_error("{{ cluster.labels[resources.cfg.data.zone] }}", context)
+    assert "zone-b7" in error.reason
