@@ -20,6 +20,7 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from function.errors import FieldError, SpecError
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.limits import MAX_BUNDLE_DEPTH
+from function.model.plan import PlannedChange, PlanTruncation
 
 GROUP = "addons.aifleet.io"
 VERSION = "v1alpha1"
@@ -480,29 +481,8 @@ class AddonStatus(Spec):
     """Objects of the add-on that another bundle manages on the cluster, with the winner."""
     plan: list[PlannedChange] | None = None
     """DryRun: what applying the add-on would do to each object."""
-
-
-class PlanAction(StrEnum):
-    """What applying would do to one object (Sveltos' ClusterReport actions)."""
-
-    CREATE = "Create"
-    UPDATE = "Update"
-    DELETE = "Delete"
-    CONFLICT = "Conflict"
-    NO_ACTION = "No Action"
-
-
-class PlannedChange(Spec):
-    """One object of a DryRun plan."""
-
-    action: PlanAction
-    object: str
-    """``Deployment apps/op``."""
-    diff: list[str] | None = None
-    """Update: each field that would change, ``/spec/replicas: 1 -> 3`` (Secret values are
-    never shown)."""
-    message: str | None = None
-    """Conflict: who manages the object, or which fields another field manager owns."""
+    plan_truncated: PlanTruncation | None = None
+    """DryRun: set when ``plan`` lists only part of the objects, with counts of the rest."""
 
 
 class ObjectConflict(Spec):

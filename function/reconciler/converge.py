@@ -76,7 +76,7 @@ from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
 from function.reconciler.keys import Result
 from function.reconciler.metrics import ApplyCounts
-from function.reconciler.plan import plan_addon, plan_summary
+from function.reconciler.plan import cap_plan, plan_addon, plan_summary
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
 from function.reconciler.render import render_addon
 from function.reconciler.rendercache import RenderCache
@@ -498,15 +498,17 @@ class Converger:
             tier=target.spec.tier,
             force=addon.force_conflicts,
         )
+        listed, truncated = cap_plan(changes)
         return AddonStatus(
             name=addon.name,
             phase=AddonPhase.PENDING,  # nothing is applied: not ready for anything to build on
             hash=input_hash,
             resources=len(objects),
             kinds=previous.kinds if previous else [],
-            message=plan_summary(changes),
+            message=plan_summary(listed, truncated),
             last_applied_time=last_applied(previous),
-            plan=changes,
+            plan=listed,
+            plan_truncated=truncated,
         )
 
     async def _withdraw_removed(self, target: _Target) -> None:

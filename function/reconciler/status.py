@@ -26,6 +26,7 @@ from function.model.bundle import (
 from function.model.common import ObjectRef, parse
 from function.model.objects import Object
 from function.reconciler.failures import FAILURE_REASONS, Failure
+from function.reconciler.plan import cap_status_plans
 from function.reconciler.store import ObjectId
 
 
@@ -85,8 +86,11 @@ def compose_status(
     rollout: RolloutStatus | None = None,
 ) -> AddonBundleStatus:
     """The status to write. ``no_targets`` explains an empty target set; ``rollout`` is where
-    a ``maxUpdate`` rollout stands (not Ready while clusters wait or one failed)."""
-    ordered = sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
+    a ``maxUpdate`` rollout stands (not Ready while clusters wait or one failed). DryRun
+    plans are cut to fit in status (`function.reconciler.plan.cap_status_plans`)."""
+    ordered = cap_status_plans(
+        sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
+    )
     ready, synced = _ready(ordered, spec_error, no_targets), _synced(ordered, spec_error)
     if dry_run and spec_error is None:
         ready = Condition(
