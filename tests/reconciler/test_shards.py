@@ -172,7 +172,12 @@ async def test_two_reconciler_processes_split_the_fleet_and_one_finishes_when_th
                 what="both replicas holding shards",
             )
             apply_bundles("v1")
-            await eventually(lambda: all_ready(1), within=90, what="every bundle ready")
+            # Events follow the status write that reports a bundle ready: wait for both.
+            await eventually(
+                lambda: all_ready(1) and all(_reporters(h, name) for name in CLUSTERS),
+                within=90,
+                what="every bundle ready, with its events",
+            )
             await eventually(  # a bundle's Events follow the status write that made it Ready
                 lambda: all(_reporters(h, name) for name in CLUSTERS),
                 within=10,
