@@ -68,3 +68,28 @@ def test_every_example_has_a_case() -> None:
     composites = [load(p)["request"]["observed"]["composite"]["resource"] for p in CASES]
     for example in sorted(examples.glob("*.yaml")):
         assert yaml.safe_load(example.read_text()) in composites, example.name
+
+
+def test_every_family_kind_and_delivery_mode_has_a_composing_case() -> None:
+    """Each XR kind on each provider family it allows, in each delivery mode, has a case
+    that composes (no FATAL): edge sites are Cluster API only."""
+    covered = set()
+    for path in CASES:
+        case = load(path)
+        if any(r.get("severity") == "SEVERITY_FATAL" for r in case["response"].get("results", [])):
+            continue
+        xr = case["request"]["observed"]["composite"]["resource"]
+        delivery = (case["request"].get("input") or {}).get("delivery", "reconciler")
+        covered.add((xr["kind"], xr["spec"].get("provider", "capi"), delivery))
+    families = {
+        "AIInferenceCluster": ("capi", "eks", "gke", "aks"),
+        "AITrainingCluster": ("capi", "eks", "gke", "aks"),
+        "EdgeAICluster": ("capi",),
+    }
+    wanted = {
+        (kind, family, delivery)
+        for kind, allowed in families.items()
+        for family in allowed
+        for delivery in ("reconciler", "crossplane", "sveltos")
+    }
+    assert sorted(wanted - covered) == []
