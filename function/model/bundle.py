@@ -28,6 +28,24 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AddonBundle"
 MAX_DEPENDENCIES = 32
 """Add-ons one add-on may depend on: bounds the CEL rule over ``dependsOn``."""
+MAX_ADDONS = 128
+"""Add-ons of one bundle or trigger: bounds the CEL rules over names and dependencies."""
+
+ADDON_LIST_RULES = (
+    cel(
+        "!has(self.addons) || self.addons.all(a, self.addons.exists_one(b, b.name == a.name))",
+        "add-on names must be unique",
+        ".addons",
+    ),
+    cel(
+        "!has(self.addons) || self.addons.all(a, !has(a.dependsOn) "
+        "|| a.dependsOn.all(d, self.addons.exists(b, b.name == d)))",
+        "every dependsOn must name an add-on of this list",
+        ".addons",
+    ),
+)
+"""What `dependency_order` checks besides cycles (CEL cannot follow a path of any length;
+the reconciler reports a cycle in the object's status)."""
 
 
 class SyncMode(StrEnum):
@@ -332,6 +350,7 @@ class AddonBundleSpec(Spec):
             "kubeconfigSecretRef needs clusterRef",
             ".kubeconfigSecretRef",
         ),
+        *ADDON_LIST_RULES,
     )
 
     cluster_ref: ObjectRef | None = Field(
@@ -372,7 +391,9 @@ class AddonBundleSpec(Spec):
         "count or a percentage of the targets (rounded down, at least 1). A cluster is done "
         "when its add-ons are healthy; a cluster that fails stops the rollout. Unset: all.",
     )
-    addons: list[AddonSpec] = Field(default_factory=list, description="The add-ons to apply.")
+    addons: list[AddonSpec] = Field(
+        default_factory=list, max_length=MAX_ADDONS, description="The add-ons to apply."
+    )
     event_data: EventData | None = Field(
         default=None,
         description="Set by an EventTrigger on the bundles it instantiates: the event that "

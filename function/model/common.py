@@ -168,6 +168,8 @@ def _message(err: ErrorDetails) -> str:
         return (
             f"a text of {len(err['input']):,} characters; allowed: at most {ctx.get('max_length')}"
         )
+    if kind == "too_long":
+        return f"{ctx.get('actual_length')} items; allowed: at most {ctx.get('max_length')}"
     if kind in _BOUNDS:
         bound, allowed = _BOUNDS[kind]
         return (

@@ -32,6 +32,14 @@ KIND = "EdgeAICluster"
 LEGACY_KIND = "XEdgeAICluster"
 PLURAL = "edgeaiclusters"
 MAX_EDGE_PARAMETERS = 14e9
+_EDGE_PARAMETERS_RANGE = cel(
+    "self.endsWith('M') "
+    "? self.matches('^0*([1-9][0-9]{0,3}([.][0-9]+)?|1[0-3][0-9]{3}([.][0-9]+)?|14000([.]0+)?)M$') "
+    ": self.matches('^0*([0-9]([.][0-9]+)?|1[0-3]([.][0-9]+)?|14([.]0+)?)B$') "
+    "&& !self.matches('^0+([.]0+)?B$')",
+    "must be from 1M to 14B parameters",
+)
+"""`MAX_EDGE_PARAMETERS` and the lower bound as CEL, for text that matches the pattern."""
 """An edge site serves small models; larger ones belong on an AIInferenceCluster."""
 
 
@@ -86,7 +94,9 @@ class EdgeModelSpec(Spec):
 
     name: str = Field(pattern=DNS_LABEL, max_length=40, description="Model name.")
     parameters: str = Field(
-        pattern=PARAMETERS_PATTERN, description="Parameter count with a unit: 500M, 3B, 8B."
+        pattern=PARAMETERS_PATTERN,
+        description="Parameter count with a unit: 500M, 3B, 8B (from 1M to 14B).",
+        json_schema_extra={"x-kubernetes-validations": [_EDGE_PARAMETERS_RANGE]},
     )
     precision: Precision = Field(default=Precision.FP16, description="Precision of the weights.")
     source: str = Field(

@@ -19,7 +19,15 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from function.model.bundle import AddonPhase, AddonSpec, Condition, SyncMode, dependency_order
+from function.model.bundle import (
+    ADDON_LIST_RULES,
+    MAX_ADDONS,
+    AddonPhase,
+    AddonSpec,
+    Condition,
+    SyncMode,
+    dependency_order,
+)
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.notifications import Notification, NotificationStatus
 from function.model.selectors import ResourceSelector
@@ -66,6 +74,7 @@ class EventTriggerSpec(Spec):
             "notification names must be unique",
             ".notifications",
         ),
+        *ADDON_LIST_RULES,
     )
 
     source_cluster_selector: LabelSelector = Field(
@@ -87,6 +96,7 @@ class EventTriggerSpec(Spec):
     sync_mode: SyncMode = Field(default=SyncMode.CONTINUOUS, description="How add-ons are kept.")
     addons: list[AddonSpec] = Field(
         min_length=1,
+        max_length=MAX_ADDONS,
         description="The add-ons to instantiate; templates also see resource, resources and "
         "matchingResources.",
     )

@@ -20,6 +20,7 @@ from function.model.xr import (
     MAX_PARAMETERS,
     MIN_PARAMETERS,
     PARAMETERS_PATTERN,
+    PARAMETERS_RANGE,
     ClusterSpec,
     GpuSpec,
     Sharing,
@@ -81,6 +82,7 @@ class TrainingModelSpec(Spec):
     parameters: str = Field(
         pattern=PARAMETERS_PATTERN,
         description="Parameter count with a unit: 350M, 8B, 70B (from 1M to 10000B).",
+        json_schema_extra={"x-kubernetes-validations": [PARAMETERS_RANGE]},
     )
     precision: TrainingPrecision = Field(
         default=TrainingPrecision.BF16, description="Training precision."

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from function.catalog.architectures import MAX_CONTEXT_LENGTH
-from function.model.bundle import AddonSpec
+from function.model.bundle import MAX_ADDONS, AddonSpec
 from function.model.clouds import AksSpec, EksSpec, GkeSpec
 from function.model.common import DNS_LABEL, Spec, cel, parse
 
@@ -28,6 +28,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AIInferenceCluster"
 LEGACY_KIND = "XAIInferenceCluster"
 """The composite kind of the legacy (Crossplane 1.x) XRD, whose claim kind is `KIND`."""
+MAX_EXTRA_ADDONS = MAX_ADDONS // 2
+"""Extra add-ons of one cluster: with the catalog's they make one AddonBundle, so they leave
+room for the catalog under the bundle's `MAX_ADDONS`."""
 
 CROSSPLANE_SPEC_FIELDS = frozenset(
     {
@@ -53,6 +56,15 @@ PARAMETERS_PATTERN = _PARAMETERS.pattern
 MIN_PARAMETERS = 1e6
 MAX_PARAMETERS = 1e13
 _SCALE = {"M": 1e6, "B": 1e9}
+
+PARAMETERS_RANGE = cel(
+    "self.endsWith('M') ? !self.matches('^0+([.][0-9]+)?M$') "
+    ": self.matches('^0*([0-9]{1,4}([.][0-9]+)?|10000([.]0+)?)B$') "
+    "&& !self.matches('^0+([.]0+)?B$')",
+    "must be from 1M to 10000B parameters",
+)
+"""The range `ModelSpec` checks in Python, in CEL (which has no substring to parse the
+number with): at least 1M, at most 10000B, for text that already matches the pattern."""
 
 
 class Provider(StrEnum):
@@ -253,6 +265,7 @@ class ModelSpec(Spec):
     parameters: str = Field(
         pattern=_PARAMETERS.pattern,
         description="Parameter count with a unit: 350M, 8B, 70B (from 1M to 10000B).",
+        json_schema_extra={"x-kubernetes-validations": [PARAMETERS_RANGE]},
     )
     precision: Precision = Field(default=Precision.FP16, description="Precision of the weights.")
     context_length: int = Field(
@@ -312,6 +325,7 @@ class AddonOverrides(Spec):
     )
     extra: list[AddonSpec] = Field(
         default_factory=list,
+        max_length=MAX_EXTRA_ADDONS,
         description="Add-ons to install after the catalog's; may depend on catalog add-ons.",
     )
     values: dict[str, dict[str, Any]] = Field(

@@ -11,7 +11,7 @@ breaks, fail here.
 """
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import celpy
@@ -54,7 +54,29 @@ def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _parameters(cls: type[Spec], base: dict[str, Any], low: str, high: str) -> list[Example]:
+    """Parameter counts on both sides of the range from ``low`` to ``high`` a model class allows."""
+    inside = [low, "1.000M", "01M", "999M", "0.001B", "8B", high, f"0{high}"]
+    outside = ["0M", "0.5M", "0.999M", "0B", "0.000B", "10001B", "99999B", "9999999B"]
+    if cls is edge.EdgeModelSpec:
+        inside += ["13999.999M", "13.999B", "14.000B"]
+        outside += ["14001M", "14.001B", "15B", "70B", "1000B"]
+    else:
+        inside += ["9999999.999M", "9999.999B", "10000.000B"]
+        outside += ["10000.001B"]
+    return [(f"parameters-{v}", {**base, "parameters": v}, True) for v in inside] + [
+        (f"parameters-{v}", {**base, "parameters": v}, False) for v in outside
+    ]
+
+
 EXAMPLES: dict[type[Spec], list[Example]] = {
+    xr.ModelSpec: _parameters(xr.ModelSpec, _MODEL, "1M", "10000B"),
+    edge.EdgeModelSpec: _parameters(
+        edge.EdgeModelSpec, {**_MODEL, "source": "ollama://qwen2.5:0.5b"}, "1M", "14B"
+    ),
+    training.TrainingModelSpec: _parameters(
+        training.TrainingModelSpec, {"name": "m", "parameters": "8B"}, "1M", "10000B"
+    ),
     xr.GpuSpec: [
         ("defaults", {"product": "L4"}, True),
         ("nodes-in-order", {"product": "L4", "minNodes": 2, "maxNodes": 2}, True),
@@ -171,6 +193,17 @@ EXAMPLES: dict[type[Spec], list[Example]] = {
         ("max-update-over-all", {"clusterSelector": _SELECTOR, "maxUpdate": "101%"}, False),
         ("max-update-text", {"clusterSelector": _SELECTOR, "maxUpdate": "two"}, False),
         ("addon-without-content", {"clusterRef": _REF, "addons": [{"name": "a"}]}, False),
+        (
+            "dependencies",
+            {"clusterRef": _REF, "addons": [_ADDON, {**_ADDON, "name": "b", "dependsOn": ["a"]}]},
+            True,
+        ),
+        ("repeated-addon", {"clusterRef": _REF, "addons": [_ADDON, _ADDON]}, False),
+        (
+            "unknown-dependency",
+            {"clusterRef": _REF, "addons": [_ADDON, {**_ADDON, "name": "b", "dependsOn": ["c"]}]},
+            False,
+        ),
     ],
     events.EventTriggerSpec: [
         ("no-notifications", _TRIGGER, True),
@@ -185,6 +218,8 @@ EXAMPLES: dict[type[Spec], list[Example]] = {
             {**_TRIGGER, "addons": [{**_ADDON, "dependsOn": ["a"]}]},
             False,
         ),
+        ("repeated-addon", {**_TRIGGER, "addons": [_ADDON, _ADDON]}, False),
+        ("unknown-dependency", {**_TRIGGER, "addons": [{**_ADDON, "dependsOn": ["b"]}]}, False),
     ],
 }
 
@@ -254,9 +289,16 @@ def structural_errors(schema: dict[str, Any], value: Any) -> list[str]:
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(value)]
 
 
+PARSERS: dict[type[Spec], Callable[[Any], Spec]] = {
+    bundle.AddonBundleSpec: bundle.parse_bundle_spec,
+    events.EventTriggerSpec: events.parse_event_trigger_spec,
+}
+"""The classes whose parse function checks more than the class (add-on names, dependencies)."""
+
+
 def parser_accepts(cls: type[Spec], value: dict[str, Any]) -> bool:
     try:
-        parse(cls, value)
+        PARSERS.get(cls, lambda data: parse(cls, data))(value)
     except SpecError:
         return False
     return True
