@@ -10,8 +10,11 @@ class that gains a model validator without CEL rules and examples, and a CEL rul
 breaks, fail here.
 """
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import celpy
@@ -20,12 +23,16 @@ import pytest
 import yaml
 from pydantic.config import JsonDict
 
+import function.model
 from function.errors import SpecError
 from function.model import bundle, deployment, edge, events, training, xr
 from function.model.common import Spec, parse
-from function.model.schema import generated_files, openapi_schema
+from function.model.schema import XR_KINDS, generated_files, openapi_schema
 
-MODULES = (xr, edge, training, deployment, bundle, events)
+MODULES = [
+    importlib.import_module(f"function.model.{m.name}")
+    for m in pkgutil.iter_modules(function.model.__path__)
+]
 CEL = celpy.Environment()
 
 Example = tuple[str, dict[str, Any], bool]
@@ -402,3 +409,107 @@ def test_generated_rules_compile_and_their_field_paths_exist() -> None:
         if path is not None:
             assert isinstance(path, str) and path.startswith(".")
             assert path[1:] in node.get("properties", {}), f"{relative}: {path}"
+
+
+# --- the committed files, on whole objects ---------------------------------------------------
+
+ROOT = Path(__file__).parents[2]
+CRD_FILES = {
+    "AddonBundle": "package/crds/addons.aifleet.io_addonbundles.yaml",
+    "EventTrigger": "package/crds/addons.aifleet.io_eventtriggers.yaml",
+    "EventSource": "package/crds/addons.aifleet.io_eventsources.yaml",
+    "AIModelDeployment": "package/crds/aifleet.io_aimodeldeployments.yaml",
+}
+
+
+def committed_schema(kind: str) -> dict[str, Any]:
+    """The openAPIV3Schema a committed XRD or CRD gives ``kind``."""
+    if kind in CRD_FILES:
+        relative = CRD_FILES[kind]
+    elif kind.startswith("X"):
+        relative = f"xrds/legacy/{kind.lower()}.yaml"
+    else:
+        relative = f"xrds/{kind.lower()}.yaml"
+    doc = yaml.safe_load((ROOT / relative).read_text())
+    schema: dict[str, Any] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def our_objects() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every example and golden object of a kind the repository defines."""
+    paths = [
+        *sorted((ROOT / "examples").rglob("*.yaml")),
+        *sorted((ROOT / "tests" / "cases").glob("*.yaml")),
+    ]
+    for path in paths:
+        if "charts" in path.parts:
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict):
+                continue
+            if "response" in doc:  # a golden case: its composed objects
+                resources = (doc["response"].get("desired") or {}).get("resources") or {}
+                for name, resource in resources.items():
+                    yield f"{path.name}:{name}", resource["resource"]
+            elif "kind" in doc and "apiVersion" in doc:
+                yield path.name, doc
+
+
+SCHEMA_KINDS = {
+    *CRD_FILES,
+    *(k.kind for k in XR_KINDS),
+    *(k.legacy_kind for k in XR_KINDS),
+}
+
+
+def _ours(obj: dict[str, Any]) -> bool:
+    group = str(obj.get("apiVersion", "")).split("/")[0]
+    return group in (xr.GROUP, bundle.GROUP) and obj.get("kind") in SCHEMA_KINDS
+
+
+OBJECTS = [pytest.param(obj, id=name) for name, obj in our_objects() if _ours(obj)]
+
+
+def test_objects_of_every_kind_are_checked() -> None:
+    kinds = {param.values[0]["kind"] for param in OBJECTS}
+    assert {"AIInferenceCluster", "AddonBundle", "AIModelDeployment", "EventTrigger"} <= kinds
+
+
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_every_example_and_composed_object_keeps_the_committed_rules(obj: dict[str, Any]) -> None:
+    schema = committed_schema(obj["kind"])
+    assert broken_rules(schema, defaulted(schema, obj)) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "path"),
+    [
+        ("AIInferenceCluster", {**_CLUSTER, "gpu": {"product": "L4", "minNodes": 5}}, ".spec.gpu"),
+        ("XAIInferenceCluster", _with(_CLUSTER, provider="eks", capi=None), ".spec"),
+        ("EdgeAICluster", _with(_CLUSTER, gpu=None, model=_MODEL), ".spec"),
+        (
+            "AITrainingCluster",
+            {
+                **_CLUSTER,
+                "gpu": {"product": "H100", "count": 8, "sharing": "mig", "migProfile": "1g.10gb"},
+                "model": {"name": "m", "parameters": "8B"},
+            },
+            ".spec.gpu",
+        ),
+        (
+            "AIInferenceCluster",
+            {**_CLUSTER, "models": [{**_MODEL, "parameters": "0.5M"}]},
+            ".spec.models[0].parameters",
+        ),
+        ("AddonBundle", {"clusterSelector": _SELECTOR, "clusterRef": _REF}, ".spec"),
+        ("AddonBundle", {"clusterRef": _REF, "addons": [{"name": "a"}]}, ".spec.addons[0]"),
+        ("EventTrigger", {**_TRIGGER, "notifications": [_EVENT, _EVENT]}, ".spec"),
+        ("AIModelDeployment", {"model": _MODEL, "onNoCapacity": "Provision"}, ".spec"),
+    ],
+)
+def test_the_committed_files_refuse_at_the_rules_place(
+    kind: str, spec: dict[str, Any], path: str
+) -> None:
+    schema = committed_schema(kind)
+    obj = {"apiVersion": "v", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+    assert [where for where, _ in broken_rules(schema, defaulted(schema, obj))] == [path]
