@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
+from function.testing import rbac
+from function.testing.access import DEFAULT_TOKEN, Denial
 from function.testing.apiserver import ApiServer
 from function.testing.faults import Faults
 from function.testing.selectors import parse_field_selector, parse_label_selector
@@ -89,19 +91,29 @@ class EmulatedCluster:
         """Whether the API server accepts connections."""
         return self.server.online
 
-    def kubeconfig(self, name: str | None = None) -> Obj:
+    def kubeconfig(self, name: str | None = None, *, service_account: str | None = None) -> Obj:
         """A kubeconfig for this cluster (``name`` names its cluster, user and context).
 
         Works with `kubernetes.config.new_client_from_config_dict` and, as YAML, with kubectl.
-        Names follow Cluster API's kubeconfig Secrets: ``<name>-admin@<name>``.
+        Names follow Cluster API's kubeconfig Secrets: ``<name>-admin@<name>``. Its token is
+        ``system:admin``'s; with ``service_account="<namespace>/<name>"`` it is that service
+        account's, which `enable_rbac` then holds to the cluster's RBAC objects.
         """
         name = name or self.name
         user, context = f"{name}-admin", f"{name}-admin@{name}"
+        token = DEFAULT_TOKEN
+        if service_account is not None:
+            namespace, _, account = service_account.partition("/")
+            if not namespace or not account:
+                raise ValueError(f"service_account must be <namespace>/<name>: {service_account!r}")
+            token = self.server.access.issue_token(rbac.service_account(namespace, account))
+            user = f"{namespace}-{account}"
+            context = f"{user}@{name}"
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
-            "users": [{"name": user, "user": {"token": "emulator"}}],
+            "users": [{"name": user, "user": {"token": token}}],
             "contexts": [{"name": context, "context": {"cluster": name, "user": user}}],
             "current-context": context,
             "preferences": {},
@@ -135,6 +147,16 @@ class EmulatedCluster:
     def requests(self) -> RequestLog:
         """Answered HTTP requests (see `writelog.RequestLog`)."""
         return self.server.requests
+
+    def enable_rbac(self, enabled: bool = True) -> None:
+        """Authorize every HTTP request against the Roles, ClusterRoles and bindings stored in
+        this cluster, denying what none grants (the in-process helpers are not checked)."""
+        self.server.access.enable_rbac(enabled)
+
+    @property
+    def rbac_denials(self) -> builtins.list[Denial]:
+        """The requests RBAC refused, oldest first (see `enable_rbac`)."""
+        return self.server.access.denied
 
     @property
     def faults(self) -> Faults:

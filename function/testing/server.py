@@ -24,6 +24,7 @@ import yaml
 from aiohttp import web
 
 from function.testing import discovery
+from function.testing.access import Access
 from function.testing.apiserver import ApiServer
 from function.testing.faults import Faults, RequestInfo
 from function.testing.resources import ResourceType
@@ -69,6 +70,7 @@ class ClusterServer:
         self.api = api
         self.settings = settings
         self.requests = RequestLog()
+        self.access = Access(api.store)
         self.port = 0
         self.online = False
         self._run_on_loop = run_on_loop
@@ -125,6 +127,10 @@ class ClusterServer:
         CLIENT.set(request.headers.get("User-Agent", ""))  # this request's task only
         route: Route | None = None
         try:
+            refused = self._authorize(request)
+            if refused is not None:
+                route = self._route_or_none(request)  # to log what was refused
+                raise refused
             route = self._route(request)
             verdict = self.faults.judge(_info(route))
             if verdict.delay:
@@ -138,6 +144,29 @@ class ClusterServer:
             response = _error_response(error)
         self._log(route, response.status)
         return response
+
+    def _authorize(self, request: web.BaseRequest) -> StatusError | None:
+        """Authenticate and authorize before routing, as kube-apiserver's filters do (so a
+        forbidden request for a kind that is not served is 403, not 404)."""
+        access = self.access
+        if not access.enabled:
+            return None
+        try:
+            access.check(
+                request.method,
+                request.path,
+                request.query,
+                request.headers.get("Authorization", ""),
+            )
+        except StatusError as error:
+            return error
+        return None
+
+    def _route_or_none(self, request: web.BaseRequest) -> Route | None:
+        try:
+            return self._route(request)
+        except StatusError:
+            return None
 
     def _log(self, route: Route | None, code: int) -> None:
         info = _info(route) if route else RequestInfo("unknown", "", "", "")

@@ -44,7 +44,7 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details is not None:  # kube-apiserver sends `"details": {}` on some refusals
             status["details"] = self.details
         return status
 

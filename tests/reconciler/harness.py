@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE_API = "addons.aifleet.io/v1alpha1"
 CAPI = "cluster.x-k8s.io/v1beta2"
 NAMESPACE = "team-a"
+INSTALL_RBAC = REPO / "examples" / "install" / "rbac.yaml"
+INSTALL_SERVICE_ACCOUNT = "crossplane-system/function-aifleet"
 GPU_ANNOTATIONS = {
     "capacity.cluster-autoscaler.kubernetes.io/gpu-count": "2",
     "capacity.cluster-autoscaler.kubernetes.io/gpu-type": "nvidia.com/gpu",
@@ -98,12 +100,15 @@ class Harness:
     mgmt: EmulatedCluster
     settings: Settings
     app: ReconcilerApp | None = None
+    service_account: str | None = None
+    """``<namespace>/<name>`` the reconciler authenticates as (None: the cluster's admin)."""
     _task: asyncio.Task[None] | None = None
     _adapter: ApiAdapter | None = None
 
     async def start(self) -> ReconcilerApp:
         """Start a reconciler (a fresh process, as far as it can tell)."""
-        self._adapter = ApiAdapter(configuration_from_kubeconfig(self.mgmt.kubeconfig()))
+        kubeconfig = self.mgmt.kubeconfig(service_account=self.service_account)
+        self._adapter = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
         self.app = ReconcilerApp(self.settings, self._adapter)
         self._task = asyncio.create_task(self.app.run())
         await asyncio.wait_for(self.app.ready.wait(), 10)
@@ -227,10 +232,13 @@ async def running(
     workers: int = 4,
     simulation: bool | frozenset[str] = True,
     start: bool = True,
+    rbac: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A fleet with a management cluster, and the reconciler running against it (unless
-    ``start`` is false: a test that runs the reconciler in its own process)."""
+    ``start`` is false: a test that runs the reconciler in its own process). With ``rbac``,
+    the install's RBAC is applied, the emulator denies what it does not grant, and the
+    reconciler runs as the install's service account."""
     with Fleet(simulation=simulation) as fleet:
         mgmt = fleet.add_cluster("mgmt")
         install_capi_crds(mgmt)
@@ -250,6 +258,10 @@ async def running(
             **settings,
         )
         harness = Harness(fleet, mgmt, config)
+        if rbac:
+            mgmt.apply_manifests(INSTALL_RBAC.read_text(), field_manager="kubectl")
+            mgmt.enable_rbac()
+            harness.service_account = INSTALL_SERVICE_ACCOUNT
         if start:
             await harness.start()
         try:
