@@ -42,6 +42,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import ssl
 import tempfile
 import threading
@@ -418,6 +419,10 @@ def _chart_version(chart_yaml: Path, location: SourceLocation) -> str:
     return str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
 
 
+_NOT_FOUND_CODE = re.compile(r"\b404\b(?![.:\d])")
+"""HTTP 404 in a message, not the digits of a port or an address (``127.0.0.1:40481``)."""
+
+
 def _repository_error(
     location: SourceLocation, detail: str, access: RepositoryAccess | None = None
 ) -> ChartError:
@@ -426,7 +431,7 @@ def _repository_error(
     refused = access_error(location, detail, access)
     if refused is not None:
         return refused
-    not_found = "not found" in detail.lower() or "404" in detail
+    not_found = "not found" in detail.lower() or _NOT_FOUND_CODE.search(detail) is not None
     return ChartError(location, detail, transient=not not_found)
 
 

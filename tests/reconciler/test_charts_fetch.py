@@ -11,9 +11,14 @@ import pytest
 import yaml
 from conftest import HttpChartRepo, OciRegistry
 
-from function.errors import ChartError
+from function.errors import ChartError, SourceLocation
 from function.model.bundle import HelmSource
-from function.reconciler.charts import ChartFetcher, directory_digest, file_digest
+from function.reconciler.charts import (
+    ChartFetcher,
+    _repository_error,
+    directory_digest,
+    file_digest,
+)
 from function.reconciler.helm import ChartRenderer, SdkEngine
 
 
@@ -186,3 +191,14 @@ def test_an_edited_local_chart_gets_a_new_digest_after_the_recheck_interval(
     values.write_text(values.read_text() + "\nextra: 1\n")
     assert eager.fetch(source, addon="nfd").digest != before
     assert lazy.fetch(source, addon="nfd").digest == before  # not looked at again yet
+
+
+def test_a_refused_connection_is_transient_whatever_the_port_number() -> None:
+    where = SourceLocation("remote", "x:1.0.0")
+    refused = (
+        'Get "http://127.0.0.1:40481/charts/index.yaml": '
+        "dial tcp 127.0.0.1:40481: connect: connection refused"
+    )
+    assert _repository_error(where, refused).transient
+    assert not _repository_error(where, "failed to fetch index.yaml : 404 Not Found").transient
+    assert not _repository_error(where, "response status code 404").transient
