@@ -533,6 +533,9 @@ class ClusterAddonsStatus(Spec):
     """Status of a bundle on one target cluster."""
 
     cluster_ref: ObjectRef
+    observed_generation: int | None = None
+    """The bundle generation the cluster was last converged for (replicas that share a
+    bundle's clusters converge it at their own pace)."""
     ready: bool = False
     addons: list[AddonStatus] = Field(default_factory=list)
     drift: DriftStatus | None = None

@@ -53,7 +53,7 @@ from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
 from function.reconciler.shards import Shards, ShardSettings, shard_of
-from function.reconciler.store import GroupKind, Store
+from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.triggers import TriggerController
 from function.reconciler.watch import Informer, OnChange
 
@@ -165,6 +165,7 @@ class ReconcilerApp:
         self.shards = Shards(mgmt, settings.shards) if settings.shards else None
         if self.shards is not None:
             self.reconciler.owns = self._owns
+            self.reconciler.owns_cluster = self._owns_cluster
             self.triggers.owns = self._owns
             self.deployments.owns = self._owns
         self.ready = asyncio.Event()
@@ -215,6 +216,13 @@ class ReconcilerApp:
             namespace = str(ref.get("namespace") or meta(obj).get("namespace", ""))
             cluster = self.store.get(gk, namespace, str(ref["name"]))
         return self.shards.owns(shard_of(cluster or obj, self.shards.count))
+
+    def _owns_cluster(self, cid: ObjectId) -> bool:
+        """Whether this replica's shards include a cluster (one no longer served goes by its
+        name, the same on every replica)."""
+        assert self.shards is not None
+        cluster = self.store.get_id(cid)
+        return self.shards.owns(shard_of(cluster, self.shards.count, fallback=str(cid)))
 
     def _shards_changed(self, gained: frozenset[int], lost: frozenset[int]) -> None:
         """Shards changed hands: look at everything again (what is not ours is skipped)."""

@@ -9,6 +9,11 @@ Secrets) to keys; `app` wires them to informers.
 
 Per-target results live in memory (`table`), seeded from the bundle's own status after a
 restart so that hashes recorded there still gate re-rendering: a restart writes nothing.
+
+On a sharded fleet a bundle with a ``clusterSelector`` is split (`statuswrite.splits`): every
+replica resolves its targets, converges those on clusters of its own shards and publishes
+their status entries over the others' (`publish.StatusPublisher`); deleted, each withdraws
+from its clusters and the last removes the finalizer. Other bundles have one replica.
 """
 
 from __future__ import annotations
@@ -36,22 +41,15 @@ from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 from function.reconciler import logs
-from function.reconciler.connection import connection_changes
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
+from function.reconciler.publish import StatusPublisher
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.rollout import Rollouts
-from function.reconciler.status import (
-    all_failed,
-    cluster_ref,
-    compose_status,
-    drift_corrections,
-    read_status,
-    transitions,
-)
-from function.reconciler.statuswrite import StatusWriter, merge_entries
+from function.reconciler.status import all_failed, cluster_ref
+from function.reconciler.statuswrite import StatusWriter, splits, stamped
 from function.reconciler.store import GroupKind, ObjectId, Store
 
 log = logging.getLogger(__name__)
@@ -95,8 +93,6 @@ class Reconciler:
         self._store = store
         self._converger = converger
         self._queue = queue
-        self._events = events
-        self._clock = clock
         self._ensure_informer = ensure_informer
         self._status_delay = status_delay
         self.table: dict[TargetKey, ClusterAddonsStatus] = {}
@@ -105,11 +101,6 @@ class Reconciler:
         self._targets: dict[BundleKey, _Targets] = {}
         self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
-        self._statuses: dict[BundleKey, tuple[str, str, AddonBundleStatus | None]] = {}
-        """The bundle's status as last parsed, by uid and resourceVersion."""
-        self._written: dict[BundleKey, tuple[Object, AddonBundleStatus]] = {}
-        """The status last written, as sent and as composed (so reading it back costs no
-        parse)."""
         self._in_flight: dict[BundleKey, int] = {}
         self._idle: dict[BundleKey, asyncio.Event] = {}
         self._signatures: dict[BundleKey, tuple[object, ...]] = {}
@@ -119,7 +110,7 @@ class Reconciler:
         self.owns_cluster: Callable[[ObjectId], bool] | None = None
         """Whether this replica's shards hold a cluster; None when the fleet is not
         sharded."""
-        self._status_writer = StatusWriter(mgmt)
+        self._publisher = StatusPublisher(StatusWriter(mgmt), events, clock)
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
@@ -183,7 +174,11 @@ class Reconciler:
         """Converge what ``key`` names (nothing, for a bundle of another replica's shard)."""
         bundle_key = key if isinstance(key, BundleKey) else key.bundle
         bundle = self._store.get(BUNDLE, bundle_key.namespace, bundle_key.name)
-        if bundle is not None and not self.owns(bundle):
+        if bundle is not None and self._split(bundle_key, bundle):
+            if isinstance(key, TargetKey) and not self._owns_target(key):
+                self._not_my_target(key)
+                return DONE
+        elif bundle is not None and not self.owns(bundle):
             self._not_mine(bundle_key, bundle)
             return DONE
         if isinstance(key, BundleKey):
@@ -224,7 +219,7 @@ class Reconciler:
         if cluster is None:
             await self._converger.forget_cluster(key.cluster)
         previous = self.table.get(key) or _status_for(
-            self._read_status(key.bundle, bundle), key.cluster
+            self._publisher.read(key.bundle, bundle), key.cluster
         )
         targets = self._targets.get(key.bundle)
         async with self._running(key.bundle):
@@ -335,53 +330,33 @@ class Reconciler:
         targets = self._targets.get(key)
         if targets is None:
             return DONE  # its BundleKey has not run yet; it queues this key again
-        current = [TargetKey(key, cid) for cid in sorted(targets.clusters)]
+        split = self._split(key, bundle)
+        current = [
+            TargetKey(key, cid)
+            for cid in sorted(targets.clusters)
+            if not split or self._owns_target(TargetKey(key, cid))
+        ]
         if any(
             self._generations.get(t) != _generation(bundle)
             and not self._rollouts.waiting(key, t.cluster)
             for t in current
         ):
             return DONE  # a target has not converged this generation; it queues this key
-        mine = [self.table[t] for t in current if t in self.table]
+        mine = [
+            stamped(self.table[t], self._generations.get(t)) for t in current if t in self.table
+        ]
         spec = self._spec(key, bundle)
-        now, rollout = self._clock(), self._rollouts.status(key)
-        composed: list[tuple[AddonBundleStatus | None, AddonBundleStatus]] = []
-
-        def compose(base: Object) -> Object:
-            """The status over ``base``'s: this replica's entries merged over the others'."""
-            previous = self._read_status(key, base)
-            status = compose_status(
-                generation=_generation(bundle),
-                clusters=merge_entries(mine, previous, lambda ref: self._mine(key, spec, ref)),
-                spec_error=str(spec) if isinstance(spec, SpecError) else None,
-                no_targets=targets.none_reason,
-                previous=previous,
-                now=now,
-                dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
-                rollout=rollout,
-            )
-            composed.append((previous, status))
-            return status.to_dict()
-
-        written = await self._status_writer.write(bundle, compose)
-        if written is None:
-            return Result(retry=True)
-        if not written.changed:
-            return DONE
-        previous, status = composed[-1]
-        self._written[key] = (written.status, status)
-        for change in transitions(previous, status):
-            await self._events.transition(bundle, change)
-        for cluster, count in drift_corrections(previous, status):
-            message = f"re-applied {count} object(s) that drifted on {cluster}"
-            await self._events.record(
-                bundle, reason="DriftCorrected", message=message, warning=True
-            )
-        for link in connection_changes(previous, status):
-            await self._events.record(
-                bundle, reason=link.reason, message=link.describe(), warning=link.down
-            )
-        return DONE
+        return await self._publisher.publish(
+            key,
+            bundle,
+            mine,
+            (lambda ref: self._mine(key, spec, ref)) if split else None,
+            generation=_generation(bundle),
+            spec_error=str(spec) if isinstance(spec, SpecError) else None,
+            no_targets=targets.none_reason,
+            dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
+            rollout=self._rollouts.status(key),
+        )
 
     # --- finalizer and deletion ----------------------------------------------------------
 
@@ -407,10 +382,13 @@ class Reconciler:
         await self._until_idle(key)  # an apply begun before the deletion ends first
         spec = self._spec(key, bundle)
         parsed = None if isinstance(spec, SpecError) else spec
+        split = self._split(key, bundle)
         if parsed is None or parsed.stop_matching_behavior is StopMatchingBehavior.WITHDRAW_ADDONS:
             for cid in self._known_clusters(key, bundle):
+                if split and not self._owns_target(TargetKey(key, cid)):
+                    continue  # another replica's to withdraw
                 previous = self.table.get(TargetKey(key, cid)) or _status_for(
-                    self._read_status(key, bundle), cid
+                    self._publisher.read(key, bundle), cid
                 )
                 if previous is None:
                     continue
@@ -420,6 +398,11 @@ class Reconciler:
                     )
                 except UnavailableError as exc:
                     return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        if split and await self._publisher.hand_over(
+            key, bundle, lambda ref: self._mine(key, spec, ref)
+        ):
+            self._forget(key)
+            return DONE  # the last replica to withdraw lets the bundle go
         patch = [
             {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
             {
@@ -451,26 +434,29 @@ class Reconciler:
         self._specs[key] = (uid, generation, spec)
         return spec
 
+    def _split(self, key: BundleKey, bundle: Object) -> bool:
+        """Whether the fleet is sharded and each replica converges the bundle on the clusters
+        of its own shards (`splits`)."""
+        return self.owns_cluster is not None and splits(self._spec(key, bundle))
+
+    def _owns_target(self, key: TargetKey) -> bool:
+        return self.owns_cluster is None or self.owns_cluster(key.cluster)
+
     def _mine(self, key: BundleKey, spec: AddonBundleSpec | SpecError, ref: ObjectRef) -> bool:
         """Whether this replica writes the status entry of a cluster: every entry, unless
-        the bundle is split over shards (`_split`) and the cluster is another's."""
-        if self.owns_cluster is None or not _split(spec):
+        the bundle is split over shards and the cluster is another's."""
+        if self.owns_cluster is None or not splits(spec):
             return True
         gk = GroupKind.of(ref.api_version, ref.kind)
         return self.owns_cluster(ObjectId(gk, ref.namespace or key.namespace, ref.name))
 
-    def _read_status(self, key: BundleKey, bundle: Object) -> AddonBundleStatus | None:
-        """`read_status`, parsed once per version of the bundle."""
-        m = meta(bundle)
-        uid, version = str(m.get("uid", "")), str(m.get("resourceVersion", ""))
-        cached = self._statuses.get(key)
-        if cached is not None and cached[:2] == (uid, version) and version:
-            return cached[2]
-        written = self._written.get(key)
-        raw = bundle.get("status")
-        status = written[1] if written is not None and raw == written[0] else read_status(bundle)
-        self._statuses[key] = (uid, version, status)
-        return status
+    def _not_my_target(self, key: TargetKey) -> None:
+        """Another replica's shard holds the cluster: forget what was known of the target
+        (its status entry is the other's to write)."""
+        self.table.pop(key, None)
+        self._generations.pop(key, None)
+        self._finished.pop(key, None)
+        self._converger.forget(str(key.bundle), key.cluster)
 
     def _resolve(self, key: BundleKey, spec: AddonBundleSpec) -> _Targets:
         if spec.cluster_ref is not None:
@@ -500,7 +486,7 @@ class Reconciler:
     def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
         """Clusters this bundle has status for, in memory or in its status."""
         known = {t.cluster for t in self.table if t.bundle == key}
-        status = self._read_status(key, bundle)
+        status = self._publisher.read(key, bundle)
         for entry in status.clusters if status else []:
             ref = entry.cluster_ref
             known.add(
@@ -520,8 +506,7 @@ class Reconciler:
             self._generations.pop(target, None)
             self._finished.pop(target, None)
             self._converger.forget(str(key), target.cluster)
-        self._written.pop(key, None)
-        self._status_writer.forget(key.namespace, key.name)
+        self._publisher.forget_written(key)
         spec = self._spec(key, bundle)
         self._index(key, _Targets() if isinstance(spec, SpecError) else self._resolve(key, spec))
 
@@ -530,9 +515,7 @@ class Reconciler:
         del self._targets[key]
         self._signatures.pop(key, None)
         self._specs.pop(key, None)
-        self._statuses.pop(key, None)
-        self._written.pop(key, None)
-        self._status_writer.forget(key.namespace, key.name)
+        self._publisher.forget(key)
         self._rollouts.forget(key)
         for target in [t for t in self.table if t.bundle == key]:
             del self.table[target]
@@ -542,17 +525,6 @@ class Reconciler:
 
 def _generation(bundle: Object) -> int:
     return int(meta(bundle).get("generation") or 0)
-
-
-def _split(spec: AddonBundleSpec | SpecError) -> bool:
-    """Whether, on a sharded fleet, each replica converges the bundle on the clusters of its
-    own shards: a valid bundle with a ``clusterSelector`` and no ``maxUpdate`` (a rollout's
-    places are counted in one process, so such a bundle has one replica, by its uid)."""
-    return (
-        isinstance(spec, AddonBundleSpec)
-        and spec.cluster_selector is not None
-        and spec.max_update is None
-    )
 
 
 def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:

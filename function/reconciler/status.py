@@ -91,7 +91,8 @@ def compose_status(
     ordered = cap_status_plans(
         sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
     )
-    ready, synced = _ready(ordered, spec_error, no_targets), _synced(ordered, spec_error)
+    ready = _ready(ordered, spec_error, no_targets, generation)
+    synced = _synced(ordered, spec_error)
     if dry_run and spec_error is None:
         ready = Condition(
             type="Ready",
@@ -160,7 +161,10 @@ def drift_corrections(
 
 
 def _ready(
-    clusters: Sequence[ClusterAddonsStatus], spec_error: str | None, no_targets: str | None
+    clusters: Sequence[ClusterAddonsStatus],
+    spec_error: str | None,
+    no_targets: str | None,
+    generation: int | None,
 ) -> Condition:
     if spec_error is not None:
         return Condition(type="Ready", status="False", reason="InvalidSpec", message=spec_error)
@@ -171,11 +175,20 @@ def _ready(
     addons = [a for c in clusters for a in c.addons]
     done = sum(a.phase in READY_PHASES for a in addons)
     summary = f"{done}/{len(addons)} add-ons ready on {len(clusters)} cluster(s)"
+    behind = [c for c in clusters if _behind(c, generation)]
+    if behind:  # another replica has yet to converge this generation on its clusters
+        message = f"{summary}; {len(behind)} cluster(s) not yet at generation {generation}"
+        return Condition(type="Ready", status="False", reason="AddonsPending", message=message)
     if all(c.ready for c in clusters):
         return Condition(type="Ready", status="True", reason="AddonsReady", message=summary)
     failed = any(a.phase is AddonPhase.FAILED for a in addons)
     reason = "AddonsFailed" if failed else "AddonsPending"
     return Condition(type="Ready", status="False", reason=reason, message=summary)
+
+
+def _behind(cluster: ClusterAddonsStatus, generation: int | None) -> bool:
+    seen = cluster.observed_generation
+    return seen is not None and generation is not None and seen < generation
 
 
 def _synced(clusters: Sequence[ClusterAddonsStatus], spec_error: str | None) -> Condition:

@@ -21,11 +21,12 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from function.errors import ConflictError, NotFoundError
+from function.errors import ConflictError, NotFoundError, SpecError
 from function.kube.client import KubeClient
 from function.model.bundle import (
     API_VERSION,
     KIND,
+    AddonBundleSpec,
     AddonBundleStatus,
     ClusterAddonsStatus,
 )
@@ -51,6 +52,31 @@ def merge_entries(
     return [*mine, *others]
 
 
+def splits(spec: AddonBundleSpec | SpecError) -> bool:
+    """Whether, on a sharded fleet, each replica converges the bundle on the clusters of its
+    own shards and writes their entries: a valid bundle with a ``clusterSelector`` and no
+    ``maxUpdate`` (a rollout's places are counted in one process, so such a bundle, like one
+    with a ``clusterRef``, has a single replica)."""
+    return (
+        isinstance(spec, AddonBundleSpec)
+        and spec.cluster_selector is not None
+        and spec.max_update is None
+    )
+
+
+def stamped(entry: ClusterAddonsStatus, generation: int | None) -> ClusterAddonsStatus:
+    """A cluster's entry with the bundle generation it was converged for."""
+    if entry.observed_generation == generation:
+        return entry
+    return entry.model_copy(update={"observed_generation": generation})
+
+
+def restricted(status: AddonBundleStatus, keep: Callable[[ObjectRef], bool]) -> AddonBundleStatus:
+    """``status`` with only the entries of the clusters ``keep`` names."""
+    kept = [c for c in status.clusters if keep(c.cluster_ref)]
+    return status.model_copy(update={"clusters": kept})
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What a status write did: the bundle it was composed from and the status it holds."""
@@ -63,8 +89,8 @@ class Written:
     """False when the bundle already had that status (nothing was sent)."""
 
 
-Compose = Callable[[Object], Object]
-"""The status to hold, composed from a given version of the bundle."""
+Compose = Callable[[Object], Object | None]
+"""The status to hold, composed from a given version of the bundle; None: write nothing."""
 
 
 class StatusWriter:
@@ -97,8 +123,8 @@ class StatusWriter:
         current = self._newest(bundle)
         for attempt in range(self._attempts):
             wanted = compose(current)
-            if wanted == current.get("status"):
-                return Written(current, wanted, changed=False)
+            if wanted is None or wanted == current.get("status"):
+                return Written(current, current.get("status") or {}, changed=False)
             m = meta(current)
             version = str(m.get("resourceVersion") or "")
             try:
@@ -120,6 +146,8 @@ class StatusWriter:
                     attempt + 1,
                     self._attempts,
                 )
+                if attempt + 1 == self._attempts:
+                    break
                 await self._sleep(self._backoff * (2**attempt) * self._jitter())
                 fresh = await self._read(current)
                 if fresh is None:

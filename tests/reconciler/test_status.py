@@ -1,8 +1,9 @@
 """Bundle status composition: conditions, transition times, events on phase changes."""
 
-from function.model.bundle import AddonPhase, AddonStatus, ClusterAddonsStatus
+from function.model.bundle import AddonBundleStatus, AddonPhase, AddonStatus, ClusterAddonsStatus
 from function.model.common import ObjectRef
 from function.reconciler.status import compose_status, transitions
+from function.reconciler.statuswrite import merge_entries, stamped
 
 REF = ObjectRef(api_version="cluster.x-k8s.io/v1beta2", kind="Cluster", name="c1", namespace="t")
 
@@ -131,3 +132,41 @@ def test_transitions_name_each_changed_addon() -> None:
     ]
     assert transitions(None, old) == []  # steps on the way are in status, not in events
     assert transitions(new, new) == []
+
+
+def test_entries_merge_over_the_other_writers_and_count_in_the_aggregates() -> None:
+    def on(name: str, generation: int, *phases: AddonPhase) -> ClusterAddonsStatus:
+        ref = REF.model_copy(update={"name": name})
+        return stamped(cluster(*phases).model_copy(update={"cluster_ref": ref}), generation)
+
+    fresh = AddonBundleStatus(
+        clusters=[on("c1", 2, AddonPhase.PENDING), on("c2", 2, AddonPhase.HEALTHY)]
+    )
+    mine = [on("c1", 2, AddonPhase.HEALTHY)]  # c1 is this writer's; c2 another's
+    merged = merge_entries(mine, fresh, lambda ref: ref.name == "c1")
+    assert [(c.cluster_ref.name, c.addons[0].phase) for c in merged] == [
+        ("c1", AddonPhase.HEALTHY),
+        ("c2", AddonPhase.HEALTHY),
+    ]
+    s = compose_status(
+        generation=2, clusters=merged, spec_error=None, no_targets=None, previous=None, now="T"
+    )
+    ready = s.conditions[0]
+    assert (ready.status, ready.message) == ("True", "2/2 add-ons ready on 2 cluster(s)")
+
+    # The other writer's cluster is still at the last generation: not Ready yet.
+    behind = merge_entries(
+        mine,
+        AddonBundleStatus(clusters=[on("c2", 1, AddonPhase.HEALTHY)]),
+        lambda ref: ref.name == "c1",
+    )
+    s = compose_status(
+        generation=2, clusters=behind, spec_error=None, no_targets=None, previous=None, now="T"
+    )
+    ready = s.conditions[0]
+    assert (ready.status, ready.reason) == ("False", "AddonsPending")
+    assert (
+        ready.message == "2/2 add-ons ready on 2 cluster(s); 1 cluster(s) not yet at generation 2"
+    )
+    # An entry of its own that it no longer has (departed) is dropped.
+    assert merge_entries([], fresh, lambda ref: ref.name == "c1") == [fresh.clusters[1]]
