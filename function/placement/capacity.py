@@ -58,6 +58,8 @@ class ClusterCapacity:
     labels: Mapping[str, str] = field(default_factory=dict)
     nodes: tuple[NodeCapacity, ...] = ()
     ready: bool = True
+    unready_reason: str = "cluster is not ready"
+    """Why a cluster that is not ready is refused (its Nodes not listed yet, say)."""
 
     @property
     def region(self) -> str | None:

@@ -99,7 +99,8 @@ class Decision:
             return f"placed {self.placed} of {self.wanted} replicas on {where}"
         if self.assignments:
             return f"placed {self.placed} of {self.wanted} replicas on {where}; no room for more"
-        return f"no cluster can hold a replica ({self.need_gib} GiB) of {len(self.verdicts)} seen"
+        seen = len(self.verdicts)
+        return f"no cluster of the {seen} seen can hold a replica ({self.need_gib} GiB)"
 
 
 @dataclass
@@ -205,14 +206,25 @@ def place(
             reason = f"{verb}: {held.replicas} x {held.gpus_per_replica} {held.product}; "
             verdicts[name] = Verdict(name, reason + option.explanation, option.score, held.replicas)
         else:
-            passed = "not needed" if top is None else f"score {option.score} below the chosen {top}"
-            verdicts[name] = Verdict(name, f"{passed}; {option.explanation}", option.score)
+            verdicts[name] = Verdict(name, _passed_over(option, top, bool(current)), option.score)
     return Decision(
         wanted=spec.replicas,
         assignments=tuple(assignments[k] for k in sorted(assignments)),
         verdicts=tuple(verdicts[k] for k in sorted(verdicts)),
         need_gib=round(need / GIB, 1),
     )
+
+
+def _passed_over(option: _Option, top: float | None, placed_before: bool) -> str:
+    """Why an eligible cluster holds no replica."""
+    if top is None:
+        passed = "not needed"
+    elif option.score > top and placed_before:
+        passed = f"score {option.score} above the kept {top}, but a placed deployment does not "
+        passed += "move while its clusters hold it"
+    else:
+        passed = f"score {option.score} below the chosen {top}"
+    return f"{passed}; {option.explanation}"
 
 
 def _add(assignments: dict[str, Assignment], option: _Option, replicas: int) -> None:
@@ -250,7 +262,7 @@ def _constraint_refusal(spec: AIModelDeploymentSpec, cluster: ClusterCapacity) -
     """Why the cluster may not run the deployment at all, or None."""
     rules = spec.placement
     if not cluster.ready:
-        return "cluster is not ready"
+        return cluster.unready_reason
     if rules.regions and cluster.region not in rules.regions:
         allowed = ", ".join(rules.regions)
         return f"region {cluster.region or '(none)'} not allowed (allowed: {allowed})"

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,7 +98,7 @@ def utc_now() -> str:
 
 
 class ReconcilerApp:
-    """The sidecar."""
+    """The sidecar; ``clock`` stamps statuses and events and tells when a ttl runs out."""
 
     def __init__(
         self,
@@ -107,6 +107,7 @@ class ReconcilerApp:
         *,
         clients: WorkloadClients | None = None,
         charts: ChartRenderer | None = None,
+        clock: Callable[[], str] = utc_now,
     ) -> None:
         self.settings = settings
         self.mgmt = mgmt
@@ -133,7 +134,7 @@ class ReconcilerApp:
             self.store,
             render_pool=self._render_pool,
             fetch_pool=self._fetch_pool,
-            clock=utc_now,
+            clock=clock,
             timing=settings.timing,
         )
         self.reconciler = Reconciler(
@@ -141,8 +142,8 @@ class ReconcilerApp:
             self.store,
             self.converger,
             self.queue,
-            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
-            clock=utc_now,
+            EventRecorder(mgmt, clock=clock, instance=_identity(settings)),
+            clock=clock,
             ensure_informer=self._ensure_informer,
             status_delay=settings.timing.status,
         )
@@ -150,15 +151,15 @@ class ReconcilerApp:
             mgmt,
             self.store,
             Inputs(mgmt, self.clients, self.store),
-            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
-            clock=utc_now,
+            EventRecorder(mgmt, clock=clock, instance=_identity(settings)),
+            clock=clock,
         )
         self.deployments = DeploymentController(
             mgmt,
             self.store,
             Inputs(mgmt, self.clients, self.store),
-            EventRecorder(mgmt, clock=utc_now, instance=_identity(settings)),
-            clock=utc_now,
+            EventRecorder(mgmt, clock=clock, instance=_identity(settings)),
+            clock=clock,
             settings=settings.placement,
         )
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None

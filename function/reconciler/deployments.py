@@ -24,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from function.errors import KubeError, NotFoundError, SpecError
 from function.kube.client import KubeClient
@@ -34,6 +34,7 @@ from function.model.common import ObjectRef
 from function.model.deployment import (
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
+    DeploymentPhase,
     OnNoCapacity,
     parse_deployment_spec,
 )
@@ -46,14 +47,17 @@ from function.placement.capacity import (
 )
 from function.placement.decide import Decision, place
 from function.placement.delivery import DEPLOYMENT_LABEL, placement_bundle
-from function.placement.ledger import Placed, assignments_of, deadline, ledger, stack_provided
+from function.placement.ledger import Placed, assignments_of, ledger, stack_provided
 from function.placement.provision import XR_API_VERSION, XR_KIND, provision_cluster
 from function.reconciler.deploymentstatus import (
     API_VERSION,
     KIND,
     expired_status,
+    expiry,
     live_status,
+    parse_time,
     read_status,
+    rfc3339,
     stopped_status,
 )
 from function.reconciler.events import EventRecorder
@@ -68,8 +72,6 @@ from function.reconciler.store import GroupKind, ObjectId, Store
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "aifleet-placement"
-TRAFFIC_ANNOTATION = "aifleet.io/last-traffic"
-"""RFC 3339 time of the last request, set by the serving side; ``idleAfter`` counts from it."""
 RECLAIM_LABEL = "aifleet.io/reclaim"
 DEPLOYMENT = GroupKind("aifleet.io", KIND)
 XR = GroupKind("aifleet.io", XR_KIND)
@@ -189,28 +191,34 @@ class DeploymentController:
             spec = parse_deployment_spec(obj.get("spec"))
         except SpecError as exc:
             return await self._stopped(key, obj, previous, "InvalidSpec", str(exc))
-        now = _parse_time(self._clock())
-        ends = deadline(spec, _created(obj), _last_traffic(obj))
+        now = parse_time(self._clock())
+        ends = expiry(obj, spec)
         if ends is not None and now >= ends[0]:
             return await self._expire(key, obj, spec, previous, ends)
         clusters = self._clusters(key.namespace)
         self.fleet.want(str(key), (ObjectId.of(c) for c in clusters if _reachable(c)))
         current = assignments_of(previous)
-        fleet = self._capacity(key, clusters, {a.cluster for a in current})
-        if fleet is None:  # a cluster it runs on is not listed yet: decide nothing
+        seen = self._capacity(key, clusters, {a.cluster for a in current})
+        if seen is None:  # a cluster it runs on is not listed yet: decide nothing
             return DONE
+        fleet, known = seen
+        if not known and not current:  # first placed once every reachable cluster is read:
+            return DONE  # it would stay where it lands; listed, the watches queue it again
         costs = self._settings.gpu_cost_per_hour
         decision = place(str(key), spec, fleet, current=current, costs=costs)
         provisioned = previous.provisioned if previous else None
         try:
-            if not decision.complete and spec.on_no_capacity is OnNoCapacity.PROVISION:
+            # Provision only when every reachable cluster's capacity has been read: one not
+            # listed yet may well hold the model.
+            short = not decision.complete and spec.on_no_capacity is OnNoCapacity.PROVISION
+            if short and (known or provisioned):
                 provisioned = await self._provision(key, obj, spec, decision, provisioned)
         except SpecError as exc:
             return await self._stopped(key, obj, previous, "ProvisionFailed", str(exc))
         bundles = await self._deliver(key, obj, spec, decision, clusters)
         status = live_status(
             obj, spec, decision, bundles, previous, provisioned=provisioned, now=self._clock(),
-            expires_at=_rfc3339(ends[0]) if ends else None,
+            expires_at=rfc3339(ends[0]) if ends else None,
         )  # fmt: skip
         await self._announce(obj, previous, status)
         result = await self._write_status(key, obj, status)
@@ -226,10 +234,12 @@ class DeploymentController:
 
     def _capacity(
         self, key: DeploymentKey, clusters: list[Object], placed_on: set[str]
-    ) -> FleetCapacity | None:
-        """The namespace's fleet as placement sees it, or None while a cluster the deployment
-        runs on has not been listed (a restart must not move it)."""
+    ) -> tuple[FleetCapacity, bool] | None:
+        """The namespace's fleet as placement sees it and whether the capacity of every
+        reachable cluster is known; None while a cluster the deployment runs on has not been
+        listed (a restart must not move it)."""
         found: list[ClusterCapacity] = []
+        known = True
         for cluster in clusters:
             m = meta(cluster)
             name = f"{m['namespace']}/{m['name']}"
@@ -246,9 +256,16 @@ class DeploymentController:
                 if name in placed_on and not deleting:
                     return None
                 capacity = ClusterCapacity(name, labels, (), ready=False)
+                if not deleting and _reachable(cluster):
+                    error = self.fleet.error(ObjectId.of(cluster))
+                    if error:
+                        why = f"its Nodes cannot be watched: {error}"
+                    else:
+                        known, why = False, "its Nodes and Pods are not listed yet"
+                    capacity = replace(capacity, unready_reason=why)
             found.append(capacity)
         reservations, holdings = ledger(self._placed(key.namespace, clusters))
-        return FleetCapacity(tuple(found), reservations, holdings)
+        return FleetCapacity(tuple(found), reservations, holdings), known
 
     def _placed(self, namespace: str, clusters: list[Object]) -> list[Placed]:
         """Every deployment of the namespace with its placements and its pods' requests."""
@@ -290,7 +307,7 @@ class DeploymentController:
             await self._events.record(
                 obj,
                 reason="Provisioning",
-                message=f"no cluster can hold it ({decision.message}); provisioning "
+                message=f"{decision.message}; provisioning "
                 f"AIInferenceCluster {key.namespace}/{name} in {wanted['spec']['region']} with "
                 f"{wanted['spec']['gpu']['minNodes']} {wanted['spec']['gpu']['product']} node(s)",
             )
@@ -390,6 +407,8 @@ class DeploymentController:
         """The ttl or idleAfter ran out: withdraw the model, reclaim what was provisioned."""
         self.fleet.want(str(key), ())
         await self._withdraw(key)
+        if previous is not None and previous.phase is DeploymentPhase.EXPIRED:
+            return DONE  # said and done: what it reclaimed stays in its message
         provisioned = previous.provisioned if previous else None
         reclaimed = False
         if provisioned and spec.reclaim_provisioned:
@@ -472,27 +491,3 @@ def _reachable(cluster: Object) -> bool:
     """Whether the cluster's API can be watched: its control plane is up, it is not going."""
     readiness = cluster_readiness(cluster)
     return readiness.skip is None and readiness.control_plane_initialized
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def _rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _created(obj: Object) -> datetime:
-    stamp = meta(obj).get("creationTimestamp")
-    return _parse_time(str(stamp)) if stamp else datetime.now(UTC)
-
-
-def _last_traffic(obj: Object) -> datetime | None:
-    value = (meta(obj).get("annotations") or {}).get(TRAFFIC_ANNOTATION)
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        log.warning("ignoring %s=%r: not an RFC 3339 time", TRAFFIC_ANNOTATION, value)
-        return None

@@ -5,12 +5,15 @@ held, every candidate's reason), marks the clusters whose model add-on is health
 endpoint of the served model, and sets the phase: Pending (nothing fits, waiting), Placing
 (bundles on their way), Provisioning (an AIInferenceCluster is being made for it), Serving
 (every wanted replica healthy). `expired_status` and `stopped_status` are the other two ends.
-Conditions ``Placed`` and ``Serving`` keep their transition times while they hold. Pure: the
-controller (`function.reconciler.deployments`) writes what these return.
+Conditions ``Placed`` and ``Serving`` keep their transition times while they hold. `expiry`
+reads when ``ttl`` or ``idleAfter`` runs out from the object (its creation, its
+``aifleet.io/last-traffic`` annotation). Pure: the controller (`function.reconciler.deployments`)
+writes what these return.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +32,25 @@ from function.model.deployment import (
 from function.model.objects import Object, meta
 from function.placement.decide import Decision
 from function.placement.delivery import deployment_status
-from function.placement.ledger import endpoint_of
+from function.placement.ledger import deadline, endpoint_of
 
-__all__ = ["API_VERSION", "KIND", "expired_status", "live_status", "read_status", "stopped_status"]
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "TRAFFIC_ANNOTATION",
+    "expired_status",
+    "expiry",
+    "live_status",
+    "parse_time",
+    "read_status",
+    "rfc3339",
+    "stopped_status",
+]
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_ANNOTATION = "aifleet.io/last-traffic"
+"""RFC 3339 time of the last request, set by the serving side; ``idleAfter`` counts from it."""
 
 
 def read_status(data: Any) -> AIModelDeploymentStatus | None:
@@ -42,6 +61,36 @@ def read_status(data: Any) -> AIModelDeploymentStatus | None:
         return parse(AIModelDeploymentStatus, data, root="status")
     except SpecError:
         return None
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time of second precision, as the clock and Kubernetes write it."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def rfc3339(when: datetime) -> str:
+    """``when`` as Kubernetes writes times."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expiry(obj: Object, spec: AIModelDeploymentSpec) -> tuple[datetime, str] | None:
+    """When the deployment expires and why: ``ttl`` from its creation, ``idleAfter`` from its
+    last traffic signal (the `TRAFFIC_ANNOTATION`), or None."""
+    stamp = meta(obj).get("creationTimestamp")
+    created = parse_time(str(stamp)) if stamp else datetime.now(UTC)
+    return deadline(spec, created, _last_traffic(obj))
+
+
+def _last_traffic(obj: Object) -> datetime | None:
+    value = (meta(obj).get("annotations") or {}).get(TRAFFIC_ANNOTATION)
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        log.warning("ignoring %s=%r: not an RFC 3339 time", TRAFFIC_ANNOTATION, value)
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def model_healthy(bundle: Mapping[str, Any] | None, model: str) -> bool:

@@ -122,7 +122,7 @@ def test_place_exits_2_when_a_deployment_does_not_fit(tmp_path: Path) -> None:
         cli, ["place", str(EXAMPLES / "llama-70b.yaml"), "--fleet", str(fleet)]
     )
     assert result.exit_code == 2
-    assert "no cluster can hold a replica" in result.output
+    assert "seen can hold a replica" in result.output
     assert (
         "default/a  region (none) not allowed (allowed: eu-west-1, eu-central-1)" in result.output
     )

@@ -137,7 +137,7 @@ def test_environment_and_product_refusals() -> None:
         "default/dev": "environment dev is not prod",
         "default/l4": "L4 not allowed (allowed: H100-80GB)",
     }
-    assert decision.message == "no cluster can hold a replica (17.5 GiB) of 3 seen"
+    assert decision.message == "no cluster of the 3 seen can hold a replica (17.5 GiB)"
 
 
 def test_lowest_cost_per_replica_wins_and_the_fleet_can_override_prices() -> None:
@@ -209,7 +209,10 @@ def test_a_placed_deployment_stays_when_another_cluster_becomes_better() -> None
     decision = place(D, spec(), clusters, current=current)
     assert split(decision) == {"default/a": 1}
     assert reasons(decision)["default/a"].startswith("kept: ")
-    assert reasons(decision)["default/b"].startswith("score -1.85 below the chosen -6.9")
+    assert reasons(decision)["default/b"].startswith(
+        "score -1.85 above the kept -6.9, but a placed deployment does not move while its "
+        "clusters hold it; "
+    )
 
 
 def test_small_capacity_changes_do_not_move_it() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.reconciler.app import ReconcilerApp, Settings
+from function.reconciler.app import ReconcilerApp, Settings, utc_now
 from function.reconciler.converge import Timing
 from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
 from function.testing.crossplane import crd_from_xrd
@@ -102,6 +102,8 @@ class Harness:
     app: ReconcilerApp | None = None
     service_account: str | None = None
     """``<namespace>/<name>`` the reconciler authenticates as (None: the cluster's admin)."""
+    clock: Callable[[], str] = utc_now
+    """The reconciler's clock (a test moves it forward to expire a ttl)."""
     _task: asyncio.Task[None] | None = None
     _adapter: ApiAdapter | None = None
 
@@ -109,7 +111,7 @@ class Harness:
         """Start a reconciler (a fresh process, as far as it can tell)."""
         kubeconfig = self.mgmt.kubeconfig(service_account=self.service_account)
         self._adapter = ApiAdapter(configuration_from_kubeconfig(kubeconfig))
-        self.app = ReconcilerApp(self.settings, self._adapter)
+        self.app = ReconcilerApp(self.settings, self._adapter, clock=self.clock)
         self._task = asyncio.create_task(self.app.run())
         await asyncio.wait_for(self.app.ready.wait(), 10)
         return self.app
@@ -233,6 +235,7 @@ async def running(
     simulation: bool | frozenset[str] = True,
     start: bool = True,
     rbac: bool = False,
+    clock: Callable[[], str] = utc_now,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A fleet with a management cluster, and the reconciler running against it (unless
@@ -257,7 +260,7 @@ async def running(
             timing=settings.pop("timing", Timing(waiting=0.05, gpu=0.1, status=0.02)),
             **settings,
         )
-        harness = Harness(fleet, mgmt, config)
+        harness = Harness(fleet, mgmt, config, clock=clock)
         if rbac:
             mgmt.apply_manifests(INSTALL_RBAC.read_text(), field_manager="kubectl")
             mgmt.enable_rbac()

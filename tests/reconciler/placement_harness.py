@@ -3,21 +3,32 @@
 Clusters are Cluster API Clusters the simulation provisions, with one GPU machineDeployment
 whose autoscaler annotations name the GPU count and product; `equip` installs a ready
 ClusterPolicy in the workload cluster so the device plugin simulation labels the Nodes and
-makes their GPUs allocatable, as the GPU operator would.
+makes their GPUs allocatable, as the GPU operator would. `crossplane` plays Crossplane for the
+AIInferenceClusters placement provisions (the function composes them in-process), and `Clock`
+is the reconciler's clock, moved forward by tests to run out a ttl without waiting for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from function.errors import NotFoundError
+from function.fn.runner import FunctionRunner
 from function.model.input import CatalogSettings, FunctionInput
+from function.model.objects import load_documents
 from function.testing import EmulatedCluster
 from function.testing.crds import install_gpu_operator_crds
-from tests.reconciler.harness import CAPI, NAMESPACE, Harness, eventually
+from function.testing.crossplane import CompositionLoop
+from tests.reconciler.harness import CAPI, NAMESPACE, REPO, Harness, eventually
 
 Obj = dict[str, Any]
 XR_API = "aifleet.io/v1alpha1"
+XR_KIND = "AIInferenceCluster"
 OFFLINE = FunctionInput(catalog=CatalogSettings(repository="file://examples/charts"))
 """Every catalog chart from the offline stand-ins, as the demo's Input."""
 AUTOSCALER = "capacity.cluster-autoscaler.kubernetes.io/"
@@ -145,3 +156,51 @@ def reasons(obj: Obj) -> dict[str, str]:
 def charts_root() -> Path:
     """The repository root, where ``file://examples/charts`` resolves."""
     return Path(__file__).resolve().parents[2]
+
+
+class Clock:
+    """Wall-clock time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> str:
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def now(self) -> datetime:
+        """The time the reconciler sees."""
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.offset += timedelta(seconds=seconds)
+
+
+@contextlib.asynccontextmanager
+async def crossplane(h: Harness, period: float = 0.1) -> AsyncIterator[list[str]]:
+    """Compose every AIInferenceCluster of the namespace through the function, again and again,
+    as Crossplane's composite controller would; yield the names of the XRs composed so far."""
+    step_input = load_documents([REPO / "examples" / "input-offline.yaml"])[0]
+    runner = FunctionRunner()
+    loop = CompositionLoop(h.mgmt, lambda req: asyncio.run(runner.RunFunction(req)), step_input)
+    composed: list[str] = []
+
+    async def play() -> None:
+        while True:
+            for xr in h.mgmt.list(XR_API, XR_KIND, NAMESPACE):
+                name = xr["metadata"]["name"]
+                if xr["metadata"].get("deletionTimestamp") or not xr.get("spec", {}).get("region"):
+                    continue
+                with contextlib.suppress(NotFoundError):
+                    await asyncio.to_thread(loop.step, XR_API, XR_KIND, name, NAMESPACE)
+                if name not in composed:
+                    composed.append(name)
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(play())
+    try:
+        yield composed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
