@@ -84,12 +84,29 @@ class Connections:
         with contextlib.suppress(NotFoundError):  # an answer all the same
             await client.get("v1", "Namespace", "kube-system")
 
-    def failed(self, cluster: ObjectId, message: str) -> float | None:
-        """Count a connection failure; the seconds until the next probe once it is Down."""
+    def failed(
+        self, cluster: ObjectId, message: str, *, down_since: str | None = None
+    ) -> float | None:
+        """Count a connection failure; the seconds until the next probe once it is Down.
+
+        ``down_since``: the status already reports the cluster Down since then (a process
+        that started meanwhile knows no failures): it stays Down from that time, rather than
+        reported up, counted to the threshold again and found Down anew."""
         outage = self._outages.setdefault(cluster, _Outage())
         outage.failures += 1
         outage.message = message
         if outage.since is None:
+            if down_since is not None:
+                outage.since, outage.delay = down_since, self._first
+                outage.next_probe = self._clock() + outage.delay
+                log.info(
+                    "workload cluster %s is still Down (since %s): %s",
+                    cluster,
+                    down_since,
+                    message,
+                    extra={"cluster": str(cluster), "connectionStatus": "Down", "cause": message},
+                )
+                return outage.delay
             if outage.failures < self.threshold:
                 return None
             outage.since = self._now()

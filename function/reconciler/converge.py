@@ -51,6 +51,7 @@ from function.model.bundle import (
     AddonStatus,
     ClusterAddonsStatus,
     ClusterGate,
+    ConnectionStatus,
     SyncMode,
     dependency_order,
 )
@@ -226,7 +227,7 @@ class Converger:
             return status, Result(requeue_after=self._timing.gpu)
         except UnavailableError as exc:
             status = all_held(ref, spec, previous, cluster_unreachable(exc))
-            return self._unreachable(cluster_id, status, exc)
+            return self._unreachable(cluster_id, status, exc, previous)
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
         target = _Target(bundle, spec, client, context, before, self._clock(), key)
@@ -238,7 +239,7 @@ class Converger:
             await self._withdraw_removed(target)
         except UnavailableError as exc:
             held = all_held(ref, spec, previous, cluster_unreachable(exc))
-            return self._unreachable(cluster_id, held, exc)
+            return self._unreachable(cluster_id, held, exc, previous)
         except KubeError as exc:
             log.warning("withdrawing removed add-ons from %s: %s", cluster_id, exc)
             assert previous is not None  # something was removed, so something was there
@@ -257,7 +258,7 @@ class Converger:
             status = cluster_status(
                 ref, spec, addons, drift_after(previous, target.repaired, target.now)
             )
-            return self._unreachable(cluster_id, status, exc)
+            return self._unreachable(cluster_id, status, exc, previous)
         self.connections.answered(cluster_id)
         self.counts.written += target.repaired
         if target.check_drift:
@@ -274,11 +275,18 @@ class Converger:
         return status, Result(requeue_after=requeue)
 
     def _unreachable(
-        self, cluster_id: ObjectId, status: ClusterAddonsStatus, exc: UnavailableError
+        self,
+        cluster_id: ObjectId,
+        status: ClusterAddonsStatus,
+        exc: UnavailableError,
+        previous: ClusterAddonsStatus | None,
     ) -> tuple[ClusterAddonsStatus, Result]:
         """A target whose cluster did not answer: counted; retried with back-off, or at the
-        next probe once the cluster is Down."""
-        probe = self.connections.failed(cluster_id, cluster_unreachable(exc).message)
+        next probe once the cluster is Down (as its status may say already)."""
+        down = previous is not None and previous.connection_status is ConnectionStatus.DOWN
+        since = previous.down_since if previous is not None and down else None
+        message = cluster_unreachable(exc).message
+        probe = self.connections.failed(cluster_id, message, down_since=since)
         status = self.connections.mark(cluster_id, status)
         if probe is not None:
             return status, Result(requeue_after=probe)

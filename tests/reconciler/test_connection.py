@@ -59,3 +59,17 @@ def test_an_answer_below_the_threshold_resets_the_count_without_a_reconnect() ->
     assert c.failed(CLUSTER, "refused") is None
     assert not c.is_down(CLUSTER)
     assert back == []
+
+
+def test_a_cluster_the_status_reports_down_stays_down_since_then_on_its_first_failure() -> None:
+    back: list[ObjectId] = []
+    c = Connections(now=lambda: "T1", threshold=3, first_probe=1.0, longest=4.0, clock=Clock())
+    c.on_reconnect = back.append
+    assert c.failed(CLUSTER, "refused", down_since="T0") == 1.0
+    assert c.is_down(CLUSTER)
+    ref = ObjectRef(api_version="cluster.x-k8s.io/v1beta2", kind="Cluster", name="c1")
+    marked = c.mark(CLUSTER, ClusterAddonsStatus(cluster_ref=ref))
+    assert (marked.connection_status, marked.down_since) == (ConnectionStatus.DOWN, "T0")
+    assert c.failed(CLUSTER, "refused", down_since="T0") == 2.0  # backs off as before
+    c.answered(CLUSTER)
+    assert back == [CLUSTER]
