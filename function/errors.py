@@ -12,6 +12,7 @@ above the seams catches only these.
     │   ├── GoneError ..................... a watch's resourceVersion is too old (410)
     │   ├── InvalidError (ValueError) ..... 400/422: the server rejected the object
     │   ├── ForbiddenError (PermissionError) 401/403
+    │   │   └── SecretNamespaceError ...... a Secret outside the namespaces it may read
     │   └── UnavailableError .............. 5xx, 429, timeouts, connection refused: retry
     ├── RenderError ....................... a template or chart of an add-on failed to render
     │   ├── ChartError .................... a chart could not be fetched or verified
@@ -97,6 +98,11 @@ class InvalidError(KubeError, ValueError):
 
 class ForbiddenError(KubeError, PermissionError):
     """The credentials are missing or not allowed to do this (401, 403)."""
+
+
+class SecretNamespaceError(ForbiddenError):
+    """A Secret the reconciler was asked to read lies outside ``--secret-namespaces``: it is
+    refused before any request, since its RBAC grants no read there either."""
 
 
 class UnavailableError(KubeError):

@@ -2,13 +2,14 @@
 
 `ReconcilerApp` builds every part from `Settings` and a management-cluster client, then runs
 until cancelled: it serves ``/livez``, ``/readyz`` (answered by `probes`), ``/healthz`` (the
-process answers) and ``/metrics``, waits to become leader
-(when election is on), starts informers for AddonBundles, Cluster API Clusters, kubeconfig
-Secrets, EventSources and EventTriggers (and, on demand, for whatever kind a bundle's
-``clusterRef`` names), runs the trigger controller (`function.reconciler.triggers`) and the
-placement controller of AIModelDeployments (`function.reconciler.deployments`), and runs
-``workers`` reconcile loops over one work queue, with a jittered periodic resync as the safety
-net. Losing leadership stops it; the process exits and its replacement stands by.
+process answers) and ``/metrics``, waits to become leader (when election is on), starts
+informers for AddonBundles, Cluster API Clusters, kubeconfig Secrets (cluster-wide, or one
+per namespace of ``--secret-namespaces``), EventSources and EventTriggers (and, on demand, for
+whatever kind a bundle's ``clusterRef`` names), runs the trigger controller
+(`function.reconciler.triggers`) and the placement controller of AIModelDeployments
+(`function.reconciler.deployments`), and runs ``workers`` reconcile loops over one work
+queue, with a jittered periodic resync as the safety net. Losing leadership stops it; the
+process exits and its replacement stands by.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from function.reconciler.probes import ProbeAnswer, WorkLoopWatch, readiness
 from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
+from function.reconciler.secretscope import SecretScope
 from function.reconciler.shards import Shards, ShardSettings, shard_of
 from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.triggers import TriggerController
@@ -90,6 +92,8 @@ class Settings:
     """Sharding over replicas through Leases; None reconciles every bundle."""
     placement: FunctionInput = field(default_factory=FunctionInput)
     """The Input placement takes its chart sources and GPU cost table from."""
+    secret_scope: SecretScope = field(default_factory=SecretScope)
+    """Where Secrets are watched and read (``--secret-namespaces``; default: everywhere)."""
 
 
 def utc_now() -> str:
@@ -136,6 +140,7 @@ class ReconcilerApp:
             fetch_pool=self._fetch_pool,
             clock=clock,
             timing=settings.timing,
+            secret_scope=settings.secret_scope,
         )
         self.reconciler = Reconciler(
             mgmt,
@@ -150,18 +155,19 @@ class ReconcilerApp:
         self.triggers = TriggerController(
             mgmt,
             self.store,
-            Inputs(mgmt, self.clients, self.store),
+            Inputs(mgmt, self.clients, self.store, settings.secret_scope),
             EventRecorder(mgmt, clock=clock, instance=_identity(settings)),
             clock=clock,
         )
         self.deployments = DeploymentController(
             mgmt,
             self.store,
-            Inputs(mgmt, self.clients, self.store),
+            Inputs(mgmt, self.clients, self.store, settings.secret_scope),
             EventRecorder(mgmt, clock=clock, instance=_identity(settings)),
             clock=clock,
             settings=settings.placement,
         )
+        self.triggers.notifier.scope = settings.secret_scope
         self.elector = LeaderElector(mgmt, settings.lease) if settings.lease else None
         self.shards = Shards(mgmt, settings.shards) if settings.shards else None
         if self.shards is not None:
@@ -171,7 +177,8 @@ class ReconcilerApp:
             self.deployments.owns = self._owns
         self.ready = asyncio.Event()
         self.work_loop = WorkLoopWatch(settings.workers, settings.stall_timeout)
-        self._informers: dict[GroupKind, Informer] = {}
+        self._informers: dict[tuple[GroupKind, str | None], Informer] = {}
+        """By kind and namespace (None: cluster-wide)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.metrics.watch_state(
             queue_depth=lambda: len(self.queue),
@@ -255,11 +262,24 @@ class ReconcilerApp:
             self._watch(api_version, kind, self.reconciler.on_cluster)
         self._watch(API_VERSION, EVENT_SOURCE_KIND, triggers.on_source)
         self._watch(API_VERSION, EVENT_TRIGGER_KIND, triggers.on_trigger)
-        self._watch("v1", "Secret", self.reconciler.on_secret, label_selector=CLUSTER_NAME_LABEL)
+        scope = self.settings.secret_scope
+        if scope.cluster_wide:
+            log.info("watching kubeconfig Secrets in every namespace (no --secret-namespaces)")
+        else:
+            listed = ", ".join(sorted(scope.namespaces or ()))
+            log.info("reading Secrets only in namespaces %s (--secret-namespaces)", listed)
+        for namespace in scope.watched():
+            self._watch(
+                "v1",
+                "Secret",
+                self.reconciler.on_secret,
+                label_selector=CLUSTER_NAME_LABEL,
+                namespace=namespace,
+            )
         await asyncio.gather(*(i.synced.wait() for i in self._informers.values()))
 
     def _ensure_informer(self, api_version: str, kind: str) -> None:
-        if GroupKind.of(api_version, kind) not in self._informers:
+        if (GroupKind.of(api_version, kind), None) not in self._informers:
             self._watch(api_version, kind, self.reconciler.on_cluster)
 
     def _watch(
@@ -269,11 +289,18 @@ class ReconcilerApp:
         on_change: OnChange,
         *,
         label_selector: str | None = None,
+        namespace: str | None = None,
     ) -> None:
         informer = Informer(
-            self.mgmt, self.store, api_version, kind, on_change, label_selector=label_selector
+            self.mgmt,
+            self.store,
+            api_version,
+            kind,
+            on_change,
+            label_selector=label_selector,
+            namespace=namespace,
         )
-        self._informers[GroupKind(informer.gk.group, kind)] = informer
+        self._informers[(GroupKind(informer.gk.group, kind), namespace)] = informer
         self._spawn(informer.run())
 
     async def _capi_version(self) -> str:

@@ -21,6 +21,7 @@ from function.kube.kubeconfig import KubeconfigError, locate
 from function.reconciler import logs
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
+from function.reconciler.secretscope import SecretScope
 from function.reconciler.shards import ShardSettings
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,15 @@ log = logging.getLogger(__name__)
     default="",
     help="Hold only these shards (comma-separated, e.g. 0,2) instead of a fair share.",
 )
+@click.option(
+    "--secret-namespaces",
+    "secret_namespaces",
+    envvar="AIFLEET_SECRET_NAMESPACES",
+    multiple=True,
+    help="Read Secrets (kubeconfigs, chart credentials, manifestsFrom, webhooks) only in these "
+    "namespaces, watching each on its own; repeat or comma-separate (env "
+    "AIFLEET_SECRET_NAMESPACES, space- or comma-separated). Default: every namespace.",
+)
 @click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
 @click.option(
     "--log-format",
@@ -136,6 +146,7 @@ def reconcile(
     lease_duration: float,
     shard_count: int,
     shard_list: str,
+    secret_namespaces: tuple[str, ...],
     debug: bool,
     log_format: str,
 ) -> None:
@@ -154,6 +165,7 @@ def reconcile(
         shards=_shards(
             shard_count, shard_list, lease_namespace, identity, lease_name, lease_duration
         ),
+        secret_scope=SecretScope.of(secret_namespaces or None),
     )
     try:
         credentials = locate(kubeconfig, context=kube_context)

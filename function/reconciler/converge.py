@@ -38,6 +38,7 @@ from function.errors import (
     LuaError,
     NotFoundError,
     RenderError,
+    SecretNamespaceError,
     UnavailableError,
 )
 from function.kube.client import KubeClient
@@ -69,7 +70,13 @@ from function.reconciler.chartaccess import RepositoryAccess, plain_access
 from function.reconciler.conflicts import Arbiter, conflict_message, stamp_tier
 from function.reconciler.connection import Connections
 from function.reconciler.driftwatch import DriftWatch
-from function.reconciler.failures import Failure, Reason, classify, cluster_unreachable
+from function.reconciler.failures import (
+    Failure,
+    Reason,
+    classify,
+    cluster_unreachable,
+    secret_out_of_scope,
+)
 from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
@@ -81,6 +88,7 @@ from function.reconciler.plan import cap_plan, plan_addon, plan_summary
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
 from function.reconciler.render import render_addon
 from function.reconciler.rendercache import RenderCache
+from function.reconciler.secretscope import SecretScope
 from function.reconciler.status import (
     all_held,
     all_pending,
@@ -172,9 +180,10 @@ class Converger:
         clock: Callable[[], str],
         timing: Timing | None = None,
         counts: ApplyCounts | None = None,
+        secret_scope: SecretScope | None = None,
     ) -> None:
         self.counts = counts or ApplyCounts()
-        self._inputs = Inputs(mgmt, clients, store)
+        self._inputs = Inputs(mgmt, clients, store, secret_scope)
         self._charts = charts
         self._renders = RenderCache()
         self._render_pool = render_pool
@@ -222,6 +231,8 @@ class Converger:
             sources = {a.name: await self._sources(a, namespace) for a in spec.addons}
             needs = referenced_names(spec, sources)
             context = await self._inputs.context(namespace, spec, cluster, needs)
+        except SecretNamespaceError as exc:  # the flag or the bundle must change, not retried
+            return all_held(ref, spec, previous, secret_out_of_scope(exc)), Result()
         except (NotFoundError, InvalidError, ForbiddenError, RenderError) as exc:
             status = all_pending(ref, spec, previous, str(exc))
             return status, Result(requeue_after=self._timing.gpu)

@@ -24,6 +24,7 @@ from function.errors import (
     KubeError,
     LuaError,
     RenderError,
+    SecretNamespaceError,
     UnavailableError,
 )
 
@@ -51,6 +52,8 @@ class Reason(StrEnum):
     """The workload cluster refused an object of the add-on."""
     HEALTH_CHECK_FAILED = "HealthCheckFailed"
     """The add-on's Lua health rule failed to load or run."""
+    SECRET_NAMESPACE_NOT_ALLOWED = "SecretNamespaceNotAllowed"
+    """A Secret the bundle needs lies outside the reconciler's ``--secret-namespaces``."""
 
 
 TRANSIENT = frozenset({Reason.CHART_REPOSITORY_UNREACHABLE, Reason.CLUSTER_UNREACHABLE})
@@ -90,6 +93,11 @@ def cluster_unreachable(exc: UnavailableError) -> Failure:
     return Failure(Reason.CLUSTER_UNREACHABLE, _message(exc))
 
 
+def secret_out_of_scope(exc: SecretNamespaceError) -> Failure:
+    """The failure of a Secret the reconciler may not read (``--secret-namespaces``)."""
+    return Failure(Reason.SECRET_NAMESPACE_NOT_ALLOWED, str(exc))
+
+
 def _reason(exc: AifleetError) -> Reason:
     if isinstance(exc, ChartAccessError):
         return _ACCESS_REASONS[exc.cause]
@@ -101,6 +109,8 @@ def _reason(exc: AifleetError) -> Reason:
         return Reason.TEMPLATE_FAILED
     if isinstance(exc, UnavailableError):
         return Reason.CLUSTER_UNREACHABLE
+    if isinstance(exc, SecretNamespaceError):
+        return Reason.SECRET_NAMESPACE_NOT_ALLOWED
     if isinstance(exc, LuaError):
         return Reason.HEALTH_CHECK_FAILED
     if isinstance(exc, KubeError):

@@ -10,7 +10,9 @@ Three kinds of input, each read as little as it can be:
 - the **template context**: the cluster, its infrastructure and control plane objects (read
   only when some template uses them) and the ``templateResourceRefs`` objects.
 
-A namespaced bundle may read only its own namespace; the refusal names the field.
+A namespaced bundle may read only its own namespace; the refusal names the field. Every
+Secret read first passes the `SecretScope` (``--secret-namespaces``), whose refusal names the
+namespace and the flag.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from function.errors import (
     ForbiddenError,
     NotFoundError,
     RenderError,
+    SecretNamespaceError,
     SourceLocation,
 )
 from function.kube.client import KubeClient
@@ -34,6 +37,7 @@ from function.reconciler.chartaccess import RepositoryAccess, access_from_secret
 from function.reconciler.hashing import template_sources
 from function.reconciler.manifests import manifest_templates
 from function.reconciler.readiness import kubeconfig_location
+from function.reconciler.secretscope import SecretScope
 from function.reconciler.store import DATA_DIGEST, GroupKind, ObjectId, Store
 from function.reconciler.templates import TemplateContext, referenced_variables
 
@@ -43,8 +47,15 @@ SECRET = GroupKind("", "Secret")
 class Inputs:
     """Reads a target's inputs; shared by every worker."""
 
-    def __init__(self, mgmt: KubeClient, clients: WorkloadClients, store: Store) -> None:
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        clients: WorkloadClients,
+        store: Store,
+        scope: SecretScope | None = None,
+    ) -> None:
         self._mgmt = mgmt
+        self.scope = scope or SecretScope()
         self._clients = clients
         self._store = store
         self._seen: dict[str, str] = {}
@@ -55,6 +66,7 @@ class Inputs:
     ) -> KubeClient:
         """The cluster's client; `NotFoundError` while its kubeconfig Secret is missing."""
         name, namespace, key = kubeconfig_location(spec, cluster_id, cluster)
+        self.scope.check(namespace, name, "kubeconfig Secret")
         cluster_key = str(cluster_id)
         digest = _digest(self._store.get(SECRET, namespace, name))
         if digest is not None and self._seen.get(cluster_key) == digest:
@@ -86,14 +98,16 @@ class Inputs:
         secret: Object | None = None
         if ref is not None:
             try:
+                self.scope.check(namespace, ref.name, "credentials Secret")
                 secret = await self._mgmt.get("v1", "Secret", ref.name, namespace)
             except NotFoundError:
                 secret = None
             except ForbiddenError as exc:
                 location = SourceLocation(addon, f"chart {source.chart}:{source.version}")
+                unread = f"credentials Secret {namespace}/{ref.name} cannot be read: {exc}"
                 raise ChartAccessError(
                     location,
-                    f"credentials Secret {namespace}/{ref.name} cannot be read: {exc}",
+                    str(exc) if isinstance(exc, SecretNamespaceError) else unread,
                     cause=ChartAccess.CREDENTIALS,
                 ) from exc
         return access_from_secret(addon, source, namespace, secret)
@@ -109,6 +123,8 @@ class Inputs:
                     SourceLocation(addon.name, where),
                     "manifestsFrom may only read the bundle's namespace",
                 )
+            if source.kind.value == "Secret":
+                self.scope.check(namespace, source.name, "manifestsFrom Secret")
             obj = await self._get_or_none("v1", source.kind.value, source.name, namespace)
             sources |= manifest_templates(
                 source, obj, addon=addon.name, default_namespace=namespace
@@ -132,6 +148,8 @@ class Inputs:
                 raise RenderError(
                     where, "templateResourceRefs may only read the bundle's namespace"
                 )
+            if res.kind == "Secret" and res.api_version == "v1":
+                self.scope.check(ns, res.name, "templateResourceRefs Secret")
             obj = await self._get_or_none(res.api_version, res.kind, res.name, ns)
             if obj is None and not ref.optional:
                 raise RenderError(where, f"{res.kind} {ns}/{res.name} not found")

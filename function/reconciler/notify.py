@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from function.errors import KubeError
+from function.errors import KubeError, SecretNamespaceError
 from function.kube.client import KubeClient
 from function.model.notifications import (
     DeliveryStatus,
@@ -32,6 +32,7 @@ from function.model.notifications import (
     NotificationStatus,
     NotificationType,
 )
+from function.reconciler.secretscope import SecretScope
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class Notifier:
         timeout: float = 10.0,
     ) -> None:
         self._mgmt = mgmt
+        self.scope = SecretScope()
+        """Where webhook Secrets may be read (``--secret-namespaces``)."""
         self._clock = clock
         self._attempts = attempts
         self._first_delay = first_delay
@@ -168,6 +171,7 @@ class Notifier:
             return f"could not reach the receiver ({type(exc).__name__})"
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        self.scope.check(namespace, name, "notification Secret")
         return await self._mgmt.get("v1", "Secret", name, namespace)
 
     @staticmethod
@@ -181,6 +185,8 @@ class Notifier:
         """The URL in the Secret, or ``!`` and why it could not be read."""
         try:
             secret = await wait(namespace, name)
+        except SecretNamespaceError as exc:
+            return f"!{exc}"
         except KubeError as exc:
             return f"!Secret {namespace}/{name}: {type(exc).__name__}"
         data = secret.get("data") or {}

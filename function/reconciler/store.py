@@ -93,12 +93,18 @@ class Store:
         return self._objects.get(oid.gk, {}).pop((oid.namespace, oid.name), None)
 
     def replace(
-        self, gk: GroupKind, objects: builtins.list[Object]
+        self, gk: GroupKind, objects: builtins.list[Object], namespace: str | None = None
     ) -> tuple[builtins.list[Object], builtins.list[Object]]:
-        """Swap in a fresh list of a kind; return (changed or new, deleted) objects."""
+        """Swap in a fresh list of a kind (of one namespace: the others are kept, as another
+        informer lists them); return (changed or new, deleted) objects."""
         fresh = {(str(meta(o).get("namespace") or ""), str(meta(o)["name"])): o for o in objects}
         old = self._objects.get(gk, {})
-        self._objects[gk] = fresh
+        if namespace is not None:
+            old = {key: o for key, o in old.items() if key[0] == namespace}
+            kept = {key: o for key, o in self._objects.get(gk, {}).items() if key[0] != namespace}
+            self._objects[gk] = kept | fresh
+        else:
+            self._objects[gk] = fresh
         changed = [o for key, o in fresh.items() if _version(old.get(key)) != _version(o)]
         deleted = [o for key, o in old.items() if key not in fresh]
         return changed, deleted

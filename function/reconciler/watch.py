@@ -4,7 +4,9 @@ An informer lists, then watches from the list's resourceVersion, following bookm
 the server says the version is gone (410) it lists again and reports the differences, so no
 change is lost across reconnects. Failures back off and retry forever. The informer calls
 ``on_change`` with each object that changed or went away — it does not say how, because the
-reconciler is level-based and only needs to know which keys to look at again.
+reconciler is level-based and only needs to know which keys to look at again. An informer
+watches one namespace or (``namespace=None``) all of them; several namespaced informers of
+one kind share the store, each replacing only its own namespace on a relist.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Informer:
         on_change: OnChange,
         *,
         label_selector: str | None = None,
+        namespace: str | None = None,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
@@ -47,6 +50,8 @@ class Informer:
         self._store = store
         self._on_change = on_change
         self._selector = label_selector
+        self.namespace = namespace
+        self._where = f"{self.gk} in {namespace}" if namespace else str(self.gk)
         self._watch_timeout = watch_timeout
         self._max_backoff = max_backoff
         self._failures = 0
@@ -61,21 +66,24 @@ class Informer:
                 while True:
                     version = await self._watch(version)
             except GoneError:
-                log.info("%s: watch expired, listing again", self.gk)
+                log.info("%s: watch expired, listing again", self._where)
             except NotFoundError as exc:
-                log.info("%s is not served yet: %s", self.gk, exc)
+                log.info("%s is not served yet: %s", self._where, exc)
                 self.synced.set()  # nothing to wait for: there are no such objects
                 await self._backoff(cap=self._max_backoff)
             except KubeError as exc:
-                log.warning("%s: %s", self.gk, exc)
+                log.warning("%s: %s", self._where, exc)
                 await self._backoff()
             except Exception:  # an informer must not die: its cache would go stale silently
-                log.exception("%s: informer failed; listing again", self.gk)
+                log.exception("%s: informer failed; listing again", self._where)
                 await self._backoff()
 
     async def _relist(self) -> str:
-        listed = await self._client.list(self.api_version, self.kind, label_selector=self._selector)
-        changed, deleted = self._store.replace(self.gk, [slim(o) for o in listed.items])
+        listed = await self._client.list(
+            self.api_version, self.kind, namespace=self.namespace, label_selector=self._selector
+        )
+        items = [slim(o) for o in listed.items]
+        changed, deleted = self._store.replace(self.gk, items, self.namespace)
         for obj in (*changed, *deleted):
             self._on_change(obj)
         return listed.resource_version
@@ -85,6 +93,7 @@ class Informer:
             self.api_version,
             self.kind,
             resource_version=version,
+            namespace=self.namespace,
             label_selector=self._selector,
             timeout_seconds=self._watch_timeout,
         )

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -28,6 +28,11 @@ BUNDLE_API = "addons.aifleet.io/v1alpha1"
 CAPI = "cluster.x-k8s.io/v1beta2"
 NAMESPACE = "team-a"
 INSTALL_RBAC = REPO / "examples" / "install" / "rbac.yaml"
+SECRET_RBAC = {
+    "cluster-wide": REPO / "examples" / "install" / "rbac-secrets.yaml",
+    "secret-namespaces": REPO / "examples" / "install" / "secret-namespaces" / "rbac-secrets.yaml",
+}
+"""The two forms of the install's Secret reads: a ClusterRole, or a Role per namespace."""
 INSTALL_SERVICE_ACCOUNT = "crossplane-system/function-aifleet"
 GPU_ANNOTATIONS = {
     "capacity.cluster-autoscaler.kubernetes.io/gpu-count": "2",
@@ -234,14 +239,16 @@ async def running(
     workers: int = 4,
     simulation: bool | frozenset[str] = True,
     start: bool = True,
-    rbac: bool = False,
+    rbac: bool | Literal["secret-namespaces"] = False,
     clock: Callable[[], str] = utc_now,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A fleet with a management cluster, and the reconciler running against it (unless
     ``start`` is false: a test that runs the reconciler in its own process). With ``rbac``,
     the install's RBAC is applied, the emulator denies what it does not grant, and the
-    reconciler runs as the install's service account."""
+    reconciler runs as the install's service account; Secrets are granted cluster-wide, or
+    with ``rbac="secret-namespaces"`` by the per-namespace Roles (whose namespaces are
+    created)."""
     with Fleet(simulation=simulation) as fleet:
         mgmt = fleet.add_cluster("mgmt")
         install_capi_crds(mgmt)
@@ -262,7 +269,17 @@ async def running(
         )
         harness = Harness(fleet, mgmt, config, clock=clock)
         if rbac:
+            secrets = SECRET_RBAC[
+                "secret-namespaces" if rbac == "secret-namespaces" else "cluster-wide"
+            ]
+            for doc in yaml.safe_load_all(secrets.read_text()):
+                namespace = (doc or {}).get("metadata", {}).get("namespace")
+                if namespace and mgmt.find("v1", "Namespace", namespace) is None:
+                    mgmt.create(
+                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                    )
             mgmt.apply_manifests(INSTALL_RBAC.read_text(), field_manager="kubectl")
+            mgmt.apply_manifests(secrets.read_text(), field_manager="kubectl")
             mgmt.enable_rbac()
             harness.service_account = INSTALL_SERVICE_ACCOUNT
         if start:
