@@ -11,6 +11,7 @@ Status shapes live here too, since the function reads what the reconciler writes
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Self
@@ -55,6 +56,78 @@ class SyncMode(StrEnum):
     CONTINUOUS = "Continuous"
     CONTINUOUS_WITH_DRIFT_DETECTION = "ContinuousWithDriftDetection"
     DRY_RUN = "DryRun"
+
+
+DEFAULT_SYNC_MODE = SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
+"""The sync mode of a bundle, trigger or Input that names none: the one default."""
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    """What a sync mode means for the reconciler, decided once per mode.
+
+    The reconciler asks the bundle's policy (`AddonBundleSpec.policy`) rather than testing
+    the mode wherever the answer matters.
+    """
+
+    mode: SyncMode
+    writes: bool
+    """Applies, prunes and withdraws objects in the workload cluster; False (DryRun): plans
+    what applying would do, writing nothing."""
+    follows_dependencies: bool
+    """An add-on waits for its dependencies to be healthy; False (DryRun): every add-on is
+    planned at once, since nothing it depends on will be applied."""
+    reapplies: bool
+    """A done add-on whose inputs change is rendered and applied again; False (OneTime): it
+    stays as first applied."""
+    watches_drift: bool
+    """Applied objects are watched and checked for drift, and drift is taken back."""
+    tolerates_unknown: bool
+    """Objects of kinds the cluster does not serve yet are planned rather than refused (a
+    dry run, where another add-on's CRD would define them)."""
+
+
+SYNC_POLICIES: dict[SyncMode, SyncPolicy] = {
+    SyncMode.ONE_TIME: SyncPolicy(
+        SyncMode.ONE_TIME,
+        writes=True,
+        follows_dependencies=True,
+        reapplies=False,
+        watches_drift=False,
+        tolerates_unknown=False,
+    ),
+    SyncMode.CONTINUOUS: SyncPolicy(
+        SyncMode.CONTINUOUS,
+        writes=True,
+        follows_dependencies=True,
+        reapplies=True,
+        watches_drift=False,
+        tolerates_unknown=False,
+    ),
+    SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION: SyncPolicy(
+        SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION,
+        writes=True,
+        follows_dependencies=True,
+        reapplies=True,
+        watches_drift=True,
+        tolerates_unknown=False,
+    ),
+    SyncMode.DRY_RUN: SyncPolicy(
+        SyncMode.DRY_RUN,
+        writes=False,
+        follows_dependencies=False,
+        reapplies=True,
+        watches_drift=False,
+        tolerates_unknown=True,
+    ),
+}
+"""Every sync mode's policy."""
+
+SYNC_MODE_DESCRIPTION = (
+    "How add-ons are kept: OneTime applies each once, Continuous re-applies on change, "
+    "ContinuousWithDriftDetection (the default) also watches applied objects and takes drift "
+    "back, DryRun writes nothing and reports what applying would change."
+)
 
 
 class StopMatchingBehavior(StrEnum):
@@ -365,7 +438,7 @@ class AddonBundleSpec(Spec):
         description="Kubeconfig Secret of clusterRef; defaults to <name>-kubeconfig/value for "
         "Cluster API and to the managed resource's connection Secret for Crossplane.",
     )
-    sync_mode: SyncMode = Field(default=SyncMode.CONTINUOUS, description="How add-ons are kept.")
+    sync_mode: SyncMode = Field(default=DEFAULT_SYNC_MODE, description=SYNC_MODE_DESCRIPTION)
     stop_matching_behavior: StopMatchingBehavior = Field(
         default=StopMatchingBehavior.WITHDRAW_ADDONS,
         description="What happens to add-ons on a cluster the bundle no longer targets.",
@@ -399,6 +472,18 @@ class AddonBundleSpec(Spec):
         description="Set by an EventTrigger on the bundles it instantiates: the event that "
         "templates see as resource and matchingResources.",
     )
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The short wire form, always stating ``syncMode``: a composed bundle says how it is
+        kept rather than leaving it to the CRD's default."""
+        full = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        short = super().to_manifest()
+        return {k: short.get(k, v) for k, v in full.items() if k in short or k == "syncMode"}
+
+    @property
+    def policy(self) -> SyncPolicy:
+        """What the bundle's sync mode has the reconciler do."""
+        return SYNC_POLICIES[self.sync_mode]
 
     @field_validator("max_update")
     @classmethod

@@ -21,7 +21,9 @@ from pydantic import Field, model_validator
 
 from function.model.bundle import (
     ADDON_LIST_RULES,
+    DEFAULT_SYNC_MODE,
     MAX_ADDONS,
+    SYNC_MODE_DESCRIPTION,
     AddonPhase,
     AddonSpec,
     Condition,
@@ -93,7 +95,11 @@ class EventTriggerSpec(Spec):
         description="Clusters of this namespace that receive the add-ons; the cluster where the "
         "event happened when unset.",
     )
-    sync_mode: SyncMode = Field(default=SyncMode.CONTINUOUS, description="How add-ons are kept.")
+    sync_mode: SyncMode = Field(
+        default=DEFAULT_SYNC_MODE,
+        description="Sync mode of the instantiated bundles, which always state it. "
+        + SYNC_MODE_DESCRIPTION,
+    )
     addons: list[AddonSpec] = Field(
         min_length=1,
         max_length=MAX_ADDONS,

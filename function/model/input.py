@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from function.model.bundle import SyncMode
+from function.model.bundle import DEFAULT_SYNC_MODE, SyncMode
 from function.model.common import Spec, parse
 from function.model.xr import GpuProduct
 
@@ -124,8 +124,9 @@ class FunctionInput(Spec):
         "readiness (crossplane), or Sveltos profiles chained by dependency tier (sveltos).",
     )
     sync_mode: SyncMode = Field(
-        default=SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION,
-        description="Sync mode of the composed AddonBundle or Sveltos profiles.",
+        default=DEFAULT_SYNC_MODE,
+        description="Sync mode of the composed AddonBundle or Sveltos profiles, which always "
+        "state it (ContinuousWithDriftDetection when unset, as for a bundle).",
     )
     catalog: CatalogSettings = Field(
         default_factory=CatalogSettings, description="Where the catalog's charts come from."

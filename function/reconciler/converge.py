@@ -53,7 +53,6 @@ from function.model.bundle import (
     ClusterAddonsStatus,
     ClusterGate,
     ConnectionStatus,
-    SyncMode,
     dependency_order,
 )
 from function.model.objects import Object, meta
@@ -243,7 +242,7 @@ class Converger:
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
         target = _Target(bundle, spec, client, context, before, self._clock(), key)
         target.cluster = cluster_id
-        drifting = spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
+        drifting = spec.policy.watches_drift
         target.check_drift = drifting and self._healer.due(key)
         addons: dict[str, AddonStatus] = {}
         try:
@@ -280,7 +279,7 @@ class Converger:
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
         )
-        if spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+        if drifting:
             target.requeue.append(self._timing.drift)
         requeue = min(target.requeue) if target.requeue else None
         return status, Result(requeue_after=requeue)
@@ -353,13 +352,15 @@ class Converger:
         sources: Sources,
     ) -> AddonStatus:
         previous = target.previous.get(addon.name)
-        dry_run = target.spec.sync_mode is SyncMode.DRY_RUN  # plans every add-on at once
-        blocked = (
-            [] if dry_run else [d for d in addon.depends_on if done[d].phase not in READY_PHASES]
-        )
+        policy = target.spec.policy
+        blocked = [
+            d
+            for d in (addon.depends_on if policy.follows_dependencies else ())
+            if done[d].phase not in READY_PHASES
+        ]
         if blocked:
             return pending_addon(addon.name, target.previous, f"waiting for {', '.join(blocked)}")
-        if target.spec.sync_mode is SyncMode.ONE_TIME and _done(previous):
+        if not policy.reapplies and _done(previous):
             assert previous is not None
             return previous
         if isinstance(sources, RenderError):
@@ -385,10 +386,8 @@ class Converger:
                 return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
-            objects = await self._render(
-                target, addon, owner, sources, render_key, tolerate_unknown=dry_run
-            )
-            if dry_run:
+            objects = await self._render(target, addon, owner, sources, render_key)
+            if not policy.writes:
                 return await self._dry_run(target, addon, owner, objects, previous, input_hash)
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
@@ -422,7 +421,7 @@ class Converger:
     ) -> AddonStatus:
         """Inputs as last applied: done stays done (checking drift when due), a dry run's
         plan stands, others are judged again from what is live."""
-        if target.spec.sync_mode is SyncMode.DRY_RUN:
+        if not target.spec.policy.writes:
             return previous
         if previous.phase in READY_PHASES:
             if target.check_drift and previous.hash is not None:
@@ -481,7 +480,7 @@ class Converger:
             applied = await apply()
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
-        if applied.written and target.spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION:
+        if applied.written and target.spec.policy.watches_drift:
             self._healer.applied(target.key)
         base = AddonStatus(
             name=addon.name,
@@ -532,7 +531,7 @@ class Converger:
 
     async def _withdraw_removed(self, target: _Target) -> None:
         """Withdraw the add-ons the bundle no longer has (their status entries go too)."""
-        if target.spec.sync_mode is SyncMode.DRY_RUN:
+        if not target.spec.policy.writes:
             return
         names = {a.name for a in target.spec.addons}
         for name, previous in target.previous.items():
@@ -561,7 +560,7 @@ class Converger:
                 target.context,
                 sources,
                 chart,
-                sync_mode=target.spec.sync_mode.value,
+                sync_mode=target.spec.policy.mode.value,
                 tier=target.spec.tier,
             )
 
@@ -586,8 +585,6 @@ class Converger:
         owner: Owner,
         sources: dict[str, str],
         render_key: str,
-        *,
-        tolerate_unknown: bool = False,
     ) -> list[Object]:
         """The add-on's objects, rendered in a worker thread (or as another target with the
         same input hash rendered them) and prepared for apply."""
@@ -609,7 +606,10 @@ class Converger:
 
         rendered = await self._renders.get(render_key, render)
         infos = await resolve_kinds(
-            target.client, rendered, addon=addon.name, tolerate_unknown=tolerate_unknown
+            target.client,
+            rendered,
+            addon=addon.name,
+            tolerate_unknown=target.spec.policy.tolerates_unknown,
         )
         stamped = stamp_tier(rendered, target.spec.tier)
         return prepare(stamped, owner, infos, default_namespace=addon.namespace or "default")

@@ -68,7 +68,7 @@ class StatusPublisher:
         generation: int,
         spec_error: str | None,
         no_targets: str | None,
-        dry_run: bool,
+        writes: bool,
         rollout: RolloutStatus | None,
     ) -> Result:
         """Write the status of ``mine`` (every entry, unless ``is_mine`` says which are this
@@ -85,7 +85,7 @@ class StatusPublisher:
                 no_targets=no_targets,
                 previous=previous,
                 now=now,
-                dry_run=dry_run,
+                writes=writes,
                 rollout=rollout,
             )
             composed.append((previous, status))

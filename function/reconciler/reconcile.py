@@ -34,7 +34,6 @@ from function.model.bundle import (
     AddonBundleStatus,
     ClusterAddonsStatus,
     StopMatchingBehavior,
-    SyncMode,
     parse_bundle_spec,
 )
 from function.model.clusters import CLOUD_CLUSTER_KINDS
@@ -354,7 +353,7 @@ class Reconciler:
             generation=_generation(bundle),
             spec_error=str(spec) if isinstance(spec, SpecError) else None,
             no_targets=targets.none_reason,
-            dry_run=not isinstance(spec, SpecError) and spec.sync_mode is SyncMode.DRY_RUN,
+            writes=isinstance(spec, SpecError) or spec.policy.writes,
             rollout=self._rollouts.status(key),
         )
 

@@ -82,7 +82,7 @@ def compose_status(
     no_targets: str | None,
     previous: AddonBundleStatus | None,
     now: str,
-    dry_run: bool = False,
+    writes: bool = True,
     rollout: RolloutStatus | None = None,
 ) -> AddonBundleStatus:
     """The status to write. ``no_targets`` explains an empty target set; ``rollout`` is where
@@ -93,7 +93,7 @@ def compose_status(
     )
     ready = _ready(ordered, spec_error, no_targets, generation)
     synced = _synced(ordered, spec_error)
-    if dry_run and spec_error is None:
+    if not writes and spec_error is None:
         ready = Condition(
             type="Ready",
             status="False",

@@ -30,7 +30,7 @@ def test_parses_defaults_and_camel_case() -> None:
             },
         )
     )
-    assert spec.sync_mode is SyncMode.CONTINUOUS
+    assert spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
     assert spec.addons[1].gate is ClusterGate.CONTROL_PLANE_INITIALIZED
     assert spec.addons[1].helm is not None and spec.addons[1].helm.release_name is None
     assert spec.to_dict()["addons"][1]["dependsOn"] == ["nfd"]

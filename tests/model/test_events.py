@@ -24,7 +24,7 @@ def test_a_trigger_parses_with_its_defaults() -> None:
         }
     )
     assert (spec.one_for_event, spec.destination_cluster_selector) == (False, None)
-    assert spec.sync_mode is SyncMode.CONTINUOUS
+    assert spec.sync_mode is SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
     assert spec.notifications[0].type is NotificationType.SLACK
     assert spec.notifications[0].secret_ref is not None
     assert spec.notifications[0].secret_ref.key == "url"

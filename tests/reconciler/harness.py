@@ -70,8 +70,9 @@ def capi_cluster(name: str, *, gpu_nodes: int = 1, labels: dict[str, str] | None
 
 
 def bundle(name: str, addons: list[Obj], **spec: Any) -> Obj:
-    """An AddonBundle in the test namespace."""
-    body: Obj = {"addons": addons, **spec}
+    """An AddonBundle in the test namespace, in Continuous mode unless ``syncMode`` says:
+    most tests follow applies, and drift watching is tested where it is asked for."""
+    body: Obj = {"syncMode": "Continuous", "addons": addons, **spec}
     body.setdefault("clusterRef", {"apiVersion": CAPI, "kind": "Cluster", "name": "c1"})
     return {
         "apiVersion": BUNDLE_API,
