@@ -39,7 +39,8 @@ from function.model.bundle import KubeconfigSecretRef
 from function.model.common import ObjectRef
 from function.model.input import CloudGroups, FunctionInput
 from function.model.limits import check_shape
-from function.model.xr import CLOUDS, ClusterSpec, SecretKeyRef
+from function.model.xr import CLOUDS, ClusterSpec
+from function.model.xrstatus import SecretKeyRef
 
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     **observed_fields(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from function.errors import SpecError
-from function.model.bundle import READY_PHASES, AddonBundleStatus, AddonPhase
+from function.model.bundlestatus import READY_PHASES, AddonBundleStatus, AddonPhase
 from function.model.common import parse
 
 

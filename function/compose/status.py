@@ -18,7 +18,7 @@ from function.compose.providers.family import ClusterState
 from function.compose.readiness import AddonsState
 from function.compose.sizing import PoolSize
 from function.model.common import ObjectRef
-from function.model.xr import (
+from function.model.xrstatus import (
     AddonsSummary,
     ClusterStatus,
     GpuStatus,

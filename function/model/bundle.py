@@ -5,13 +5,13 @@ label selector over clusters), how to keep add-ons in sync, and an ordered set o
 Helm charts and/or Jinja2 manifest streams with their dependencies, health rules and drift
 exclusions. The function builds `AddonBundleSpec` objects in `function.compose.addons`; the
 reconciler parses bundles with `parse_bundle_spec` and orders add-ons with `dependency_order`.
-Status shapes live here too, since the function reads what the reconciler writes.
+Sync modes and their policies are in `function.model.sync`; the status the reconciler
+writes, which the function reads, is in `function.model.bundlestatus`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Self
@@ -21,7 +21,13 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from function.errors import FieldError, SpecError
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.limits import MAX_BUNDLE_DEPTH
-from function.model.plan import PlannedChange, PlanTruncation
+from function.model.sync import (
+    DEFAULT_SYNC_MODE,
+    SYNC_MODE_DESCRIPTION,
+    SYNC_POLICIES,
+    SyncMode,
+    SyncPolicy,
+)
 
 GROUP = "addons.aifleet.io"
 VERSION = "v1alpha1"
@@ -47,87 +53,6 @@ ADDON_LIST_RULES = (
 )
 """What `dependency_order` checks besides cycles (CEL cannot follow a path of any length;
 the reconciler reports a cycle in the object's status)."""
-
-
-class SyncMode(StrEnum):
-    """How the reconciler keeps a bundle's add-ons in the workload cluster (Sveltos' modes)."""
-
-    ONE_TIME = "OneTime"
-    CONTINUOUS = "Continuous"
-    CONTINUOUS_WITH_DRIFT_DETECTION = "ContinuousWithDriftDetection"
-    DRY_RUN = "DryRun"
-
-
-DEFAULT_SYNC_MODE = SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION
-"""The sync mode of a bundle, trigger or Input that names none: the one default."""
-
-
-@dataclass(frozen=True)
-class SyncPolicy:
-    """What a sync mode means for the reconciler, decided once per mode.
-
-    The reconciler asks the bundle's policy (`AddonBundleSpec.policy`) rather than testing
-    the mode wherever the answer matters.
-    """
-
-    mode: SyncMode
-    writes: bool
-    """Applies, prunes and withdraws objects in the workload cluster; False (DryRun): plans
-    what applying would do, writing nothing."""
-    follows_dependencies: bool
-    """An add-on waits for its dependencies to be healthy; False (DryRun): every add-on is
-    planned at once, since nothing it depends on will be applied."""
-    reapplies: bool
-    """A done add-on whose inputs change is rendered and applied again; False (OneTime): it
-    stays as first applied."""
-    watches_drift: bool
-    """Applied objects are watched and checked for drift, and drift is taken back."""
-    tolerates_unknown: bool
-    """Objects of kinds the cluster does not serve yet are planned rather than refused (a
-    dry run, where another add-on's CRD would define them)."""
-
-
-SYNC_POLICIES: dict[SyncMode, SyncPolicy] = {
-    SyncMode.ONE_TIME: SyncPolicy(
-        SyncMode.ONE_TIME,
-        writes=True,
-        follows_dependencies=True,
-        reapplies=False,
-        watches_drift=False,
-        tolerates_unknown=False,
-    ),
-    SyncMode.CONTINUOUS: SyncPolicy(
-        SyncMode.CONTINUOUS,
-        writes=True,
-        follows_dependencies=True,
-        reapplies=True,
-        watches_drift=False,
-        tolerates_unknown=False,
-    ),
-    SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION: SyncPolicy(
-        SyncMode.CONTINUOUS_WITH_DRIFT_DETECTION,
-        writes=True,
-        follows_dependencies=True,
-        reapplies=True,
-        watches_drift=True,
-        tolerates_unknown=False,
-    ),
-    SyncMode.DRY_RUN: SyncPolicy(
-        SyncMode.DRY_RUN,
-        writes=False,
-        follows_dependencies=False,
-        reapplies=True,
-        watches_drift=False,
-        tolerates_unknown=True,
-    ),
-}
-"""Every sync mode's policy."""
-
-SYNC_MODE_DESCRIPTION = (
-    "How add-ons are kept: OneTime applies each once, Continuous re-applies on change, "
-    "ContinuousWithDriftDetection (the default) also watches applied objects and takes drift "
-    "back, DryRun writes nothing and reports what applying would change."
-)
 
 
 class StopMatchingBehavior(StrEnum):
@@ -551,117 +476,3 @@ def dependency_order(addons: list[AddonSpec], *, root: str = "spec.addons") -> l
         ordered.extend(ready)
         sorter.done(*ready)
     return [addons[i] for i in ordered]
-
-
-# --- status: written by the reconciler, read by the function ---------------------------------
-
-
-class AddonPhase(StrEnum):
-    """Where one add-on stands on one cluster."""
-
-    PENDING = "Pending"  # not started: cluster not ready or dependencies not healthy
-    WAITING = "Waiting"  # applied, waiting for its health checks
-    APPLIED = "Applied"  # applied; no health checks apply (or DryRun computed the diff)
-    HEALTHY = "Healthy"  # applied and healthy; dependants may start
-    FAILED = "Failed"  # render or apply failed; `message` says where and why
-
-
-READY_PHASES = frozenset({AddonPhase.HEALTHY, AddonPhase.APPLIED})
-
-
-class AddonStatus(Spec):
-    """Status of one add-on on one cluster."""
-
-    name: str
-    phase: AddonPhase
-    hash: str | None = None
-    resources: int = 0
-    kinds: list[str] = Field(default_factory=list)
-    """The apiVersion/kind of every kind applied (``apps/v1/Deployment``), to find them again."""
-    message: str | None = None
-    reason: str | None = None
-    """Why the add-on is failed or held back (``TemplateFailed``, ``ClusterUnreachable``...);
-    unset while all is well."""
-    last_applied_time: str | None = None
-    conflicts: list[ObjectConflict] | None = None
-    """Objects of the add-on that another bundle manages on the cluster, with the winner."""
-    plan: list[PlannedChange] | None = None
-    """DryRun: what applying the add-on would do to each object."""
-    plan_truncated: PlanTruncation | None = None
-    """DryRun: set when ``plan`` lists only part of the objects, with counts of the rest."""
-
-
-class ObjectConflict(Spec):
-    """An object two bundles apply on one cluster, and which of them manages it."""
-
-    object: str
-    """``ConfigMap apps/settings``."""
-    winner: str
-    """The managing bundle, ``<namespace>/<name>``."""
-    winner_tier: int
-
-
-class DriftStatus(Spec):
-    """How often drift was corrected on a cluster."""
-
-    count: int = 0
-    last_detected: str | None = None
-
-
-class ConnectionStatus(StrEnum):
-    """Whether a workload cluster answers; set only once it has stopped answering."""
-
-    DOWN = "Down"  # several connections in a row failed; retried with capped back-off
-
-
-class ClusterAddonsStatus(Spec):
-    """Status of a bundle on one target cluster."""
-
-    cluster_ref: ObjectRef
-    observed_generation: int | None = None
-    """The bundle generation the cluster was last converged for (replicas that share a
-    bundle's clusters converge it at their own pace)."""
-    ready: bool = False
-    addons: list[AddonStatus] = Field(default_factory=list)
-    drift: DriftStatus | None = None
-    connection_status: ConnectionStatus | None = None
-    """``Down`` after consecutive connection failures; unset while the cluster answers."""
-    connection_message: str | None = None
-    """The connection failure that took the cluster Down (the latest, when it differs)."""
-    down_since: str | None = None
-    """When the cluster was found Down."""
-
-
-class Condition(Spec):
-    """A Kubernetes condition (metav1.Condition)."""
-
-    type: str
-    status: str
-    reason: str
-    message: str = ""
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
-
-
-class RolloutStatus(Spec):
-    """How far the bundle's current generation has rolled across its clusters (maxUpdate)."""
-
-    generation: int | None = None
-    updating_clusters: list[str] = Field(default_factory=list)
-    """Clusters the change is being applied to (at most maxUpdate)."""
-    updated_clusters: int = 0
-    """Clusters whose add-ons are healthy with the change."""
-    failed_clusters: list[str] = Field(default_factory=list)
-    """Clusters where the change failed: the rollout goes no further while there are any."""
-    waiting_clusters: int = 0
-    """Clusters still to get the change."""
-    message: str | None = None
-
-
-class AddonBundleStatus(Spec):
-    """The status of an AddonBundle."""
-
-    observed_generation: int | None = None
-    clusters: list[ClusterAddonsStatus] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=list)
-    rollout: RolloutStatus | None = None

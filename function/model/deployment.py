@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from function.model.bundle import Condition
+from function.model.bundlestatus import Condition
 from function.model.common import LabelSelector, Spec, cel, parse
 from function.model.xr import CapiSpec, Environment, GpuProduct, ModelSpec
 

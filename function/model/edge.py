@@ -24,9 +24,9 @@ from function.model.xr import (
     ClusterSpec,
     GpuSpec,
     Precision,
-    XRStatus,
     parameter_count,
 )
+from function.model.xrstatus import XRStatus
 
 KIND = "EdgeAICluster"
 LEGACY_KIND = "XEdgeAICluster"

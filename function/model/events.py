@@ -10,7 +10,7 @@ while objects match: on the source cluster itself, or on the clusters of
 are Sveltos'; both objects are confined to clusters of their own namespace, like bundles.
 
 The Lua side is `function.lua.events`; the reconciler side is `function.reconciler.triggers`.
-Status shapes live here too, as for `function.model.bundle`.
+Status shapes live here too (a bundle's are in `function.model.bundlestatus`).
 """
 
 from __future__ import annotations
@@ -19,20 +19,12 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from function.model.bundle import (
-    ADDON_LIST_RULES,
-    DEFAULT_SYNC_MODE,
-    MAX_ADDONS,
-    SYNC_MODE_DESCRIPTION,
-    AddonPhase,
-    AddonSpec,
-    Condition,
-    SyncMode,
-    dependency_order,
-)
+from function.model.bundle import ADDON_LIST_RULES, MAX_ADDONS, AddonSpec, dependency_order
+from function.model.bundlestatus import AddonPhase, Condition
 from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.notifications import Notification, NotificationStatus
 from function.model.selectors import ResourceSelector
+from function.model.sync import DEFAULT_SYNC_MODE, SYNC_MODE_DESCRIPTION, SyncMode
 
 EVENT_SOURCE_KIND = "EventSource"
 EVENT_TRIGGER_KIND = "EventTrigger"

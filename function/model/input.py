@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from function.model.bundle import DEFAULT_SYNC_MODE, SyncMode
 from function.model.common import Spec, parse
+from function.model.sync import DEFAULT_SYNC_MODE, SyncMode
 from function.model.xr import GpuProduct
 
 GROUP = "aifleet.fn.crossplane.io"

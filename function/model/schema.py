@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from function.model import bundle, deployment, edge, events, training, xr
+from function.model import bundle, bundlestatus, deployment, edge, events, training, xr, xrstatus
 from function.model import input as fn_input
 
 HEADER = "# Generated from function/model by `python -m function.model.schema --write`.\n"
@@ -150,7 +150,7 @@ XR_KINDS = (
         xr.LEGACY_KIND,
         "aiinferenceclusters",
         xr.AIInferenceClusterSpec,
-        xr.AIInferenceClusterStatus,
+        xrstatus.AIInferenceClusterStatus,
         "An inference cluster: GPU nodes sized for its models, and the add-ons that serve them.",
         "aiinferencecluster-capi",
     ),
@@ -279,7 +279,7 @@ def addon_bundle_crd() -> dict[str, Any]:
     top = _kube_object(
         "Add-ons to apply to a cluster in dependency order, kept in sync by the reconciler.",
         spec=openapi_schema(bundle.AddonBundleSpec),
-        status=openapi_schema(bundle.AddonBundleStatus),
+        status=openapi_schema(bundlestatus.AddonBundleStatus),
     )
     version = {
         "name": bundle.VERSION,

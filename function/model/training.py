@@ -24,9 +24,9 @@ from function.model.xr import (
     ClusterSpec,
     GpuSpec,
     Sharing,
-    XRStatus,
     parameter_count,
 )
+from function.model.xrstatus import XRStatus
 
 KIND = "AITrainingCluster"
 LEGACY_KIND = "XAITrainingCluster"

@@ -18,7 +18,7 @@ from function.compose.addons import catalog_chart
 from function.compose.serving import model_addon
 from function.compose.sizing import GPU_MEMORY_UTILIZATION, ModelFit, replica_need_bytes
 from function.model import bundle
-from function.model.bundle import AddonBundleSpec, AddonSpec, HelmSource, SyncMode
+from function.model.bundle import AddonBundleSpec, AddonSpec, HelmSource
 from function.model.common import ObjectRef
 from function.model.deployment import (
     AIModelDeploymentSpec,
@@ -26,6 +26,7 @@ from function.model.deployment import (
     DeploymentPhase,
 )
 from function.model.input import CatalogSettings
+from function.model.sync import SyncMode
 from function.placement.decide import Assignment, Decision
 from function.placement.explain import status_of
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,6 +224,29 @@ async def apply_objects(
         await delete_quietly(client, obj)
         result.pruned += 1
     return result
+
+
+class KnownNamespaces:
+    """Per workload client, the namespaces known to exist (created or found), so that an
+    add-on's namespace costs one request per client rather than one per apply."""
+
+    def __init__(self) -> None:
+        self._known: weakref.WeakKeyDictionary[KubeClient, set[str]] = weakref.WeakKeyDictionary()
+
+    async def ensure(self, client: KubeClient, name: str) -> None:
+        """Create ``name`` unless it is known to exist."""
+        known = self._known.setdefault(client, set())
+        if name not in known:
+            await ensure_namespace(client, name)
+            known.add(name)
+
+    def forget(self, client: KubeClient, name: str) -> bool:
+        """Forget that ``name`` exists (it was deleted since); whether it was known."""
+        known = self._known.get(client, set())
+        if name not in known:
+            return False
+        known.discard(name)
+        return True
 
 
 async def ensure_namespace(client: KubeClient, name: str) -> bool:

@@ -70,6 +70,7 @@ from function.reconciler.chartaccess import (
     tls_context,
     tls_error,
 )
+from function.reconciler.chartdigest import Signature, directory_digest, file_digest, signature_of
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 LOCAL_RECHECK_SECONDS = 2.0
@@ -133,7 +134,7 @@ class ChartFetcher:
         self._fetched: dict[ChartRef, FetchedChart] = {}
         self._local: dict[ChartRef, tuple[float, FetchedChart]] = {}
         """``file://`` charts as last found, and when (valid for ``local_recheck`` seconds)."""
-        self._directories: dict[Path, tuple[float, _Signature, tuple[str, str]]] = {}
+        self._directories: dict[Path, tuple[float, Signature, tuple[str, str]]] = {}
         self._locks: dict[ChartRef, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -402,7 +403,7 @@ class ChartFetcher:
         known = self._directories.get(chart_dir)
         if known is not None and now - known[0] < self._local_recheck:
             return known[2]
-        signature = _signature(chart_dir)
+        signature = signature_of(chart_dir)
         if known is not None and known[1] == signature:
             self._directories[chart_dir] = (now, signature, known[2])
             return known[2]
@@ -486,35 +487,3 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def file_digest(path: Path) -> str:
-    """``sha256:<hex>`` of a file: for a chart archive, the digest repository indexes carry."""
-    with path.open("rb") as data:
-        return f"sha256:{hashlib.file_digest(data, 'sha256').hexdigest()}"
-
-
-_Signature = tuple[tuple[str, int, int], ...]
-
-
-def _files(directory: Path) -> list[Path]:
-    found = [Path(root, name) for root, _, names in os.walk(directory) for name in names]
-    return sorted(found)
-
-
-def _signature(directory: Path) -> _Signature:
-    """Path, size and modification time of every file: cheap to read, changes on any edit."""
-    signature = []
-    for path in _files(directory):
-        stat = path.stat()
-        signature.append((path.as_posix(), stat.st_size, stat.st_mtime_ns))
-    return tuple(signature)
-
-
-def directory_digest(directory: Path) -> str:
-    """``sha256:<hex>`` over the relative paths and contents of every file under ``directory``."""
-    digest = hashlib.sha256()
-    for path in _files(directory):
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return f"sha256:{digest.hexdigest()}"

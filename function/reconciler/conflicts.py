@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from function.errors import NotFoundError
 from function.kube.client import KubeClient
-from function.model.bundle import AddonBundleSpec, ObjectConflict
+from function.model.bundle import AddonBundleSpec
+from function.model.bundlestatus import ObjectConflict
 from function.model.objects import Object, describe, meta
 from function.reconciler.apply import (
     ADDON_LABEL,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from function.errors import NotFoundError
 from function.kube.client import KubeClient
-from function.model.bundle import AddonBundleStatus, ClusterAddonsStatus, ConnectionStatus
+from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus, ConnectionStatus
 from function.reconciler.store import ObjectId
 
 log = logging.getLogger(__name__)

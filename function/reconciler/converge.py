@@ -16,17 +16,17 @@ the workload cluster), walks the add-ons in dependency order and returns the clu
   drifted object queues its target at once, and its check takes drifted objects back
   (`heal`); once per drift period the check runs anyway, as the safety net.
 
-`withdraw` removes a bundle's add-ons from a cluster, in reverse dependency order.
+`withdraw` removes a bundle's add-ons from a cluster, in reverse dependency order. What a pass
+knows is its `TargetPass`; reading, hashing and rendering an add-on is `AddonRenderer`'s
+(`function.reconciler.rendering`), a DryRun's plan `function.reconciler.plan`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 from function.errors import (
@@ -44,30 +44,25 @@ from function.errors import (
 from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients
 from function.lua.health import compile_health_rule
-from function.model.bundle import (
+from function.model.bundle import AddonBundleSpec, AddonSpec, ClusterGate, dependency_order
+from function.model.bundlestatus import (
     READY_PHASES,
-    AddonBundleSpec,
     AddonPhase,
-    AddonSpec,
     AddonStatus,
     ClusterAddonsStatus,
-    ClusterGate,
     ConnectionStatus,
-    dependency_order,
 )
 from function.model.objects import Object, meta
 from function.reconciler.apply import (
+    KnownNamespaces,
     Owner,
     apply_objects,
-    ensure_namespace,
-    prepare,
     read_owned,
-    resolve_kinds,
     withdraw,
 )
-from function.reconciler.chartaccess import RepositoryAccess, plain_access
-from function.reconciler.conflicts import Arbiter, conflict_message, stamp_tier
+from function.reconciler.conflicts import Arbiter, conflict_message
 from function.reconciler.connection import Connections
+from function.reconciler.convergepass import TargetPass
 from function.reconciler.driftwatch import DriftWatch
 from function.reconciler.failures import (
     Failure,
@@ -77,16 +72,14 @@ from function.reconciler.failures import (
     secret_out_of_scope,
 )
 from function.reconciler.gate import HealthGate, lua_message
-from function.reconciler.hashing import HASH_ANNOTATION, addon_hashes
 from function.reconciler.heal import Healer
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
 from function.reconciler.keys import Result
 from function.reconciler.metrics import ApplyCounts
-from function.reconciler.plan import cap_plan, plan_addon, plan_summary
+from function.reconciler.plan import planned_addon
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
-from function.reconciler.render import render_addon
-from function.reconciler.rendercache import RenderCache
+from function.reconciler.rendering import AddonRenderer, Sources
 from function.reconciler.secretscope import SecretScope
 from function.reconciler.status import (
     all_held,
@@ -100,7 +93,6 @@ from function.reconciler.status import (
     pending_addon,
 )
 from function.reconciler.store import ObjectId, Store
-from function.reconciler.templates import TemplateContext
 
 log = logging.getLogger(__name__)
 
@@ -132,38 +124,6 @@ class Timing:
     read only where referenced) is read and the repository tried again this often."""
 
 
-@dataclass
-class _Target:
-    """What one converge pass knows about its bundle and cluster."""
-
-    bundle: Object
-    spec: AddonBundleSpec
-    client: KubeClient
-    context: TemplateContext
-    previous: dict[str, AddonStatus]
-    now: str
-    key: str
-    """``<bundle namespace>/<bundle name>@<cluster>``: this target in caches."""
-    requeue: list[float] = field(default_factory=list)
-    gpu_capacity: bool | None = None
-    check_drift: bool = False
-    repaired: int = 0
-    cluster: ObjectId | None = None
-    access: dict[str, RepositoryAccess | None] = field(default_factory=dict)
-    """Per add-on, how its chart repository is reached (read before its chart is fetched)."""
-
-    @property
-    def namespace(self) -> str:
-        return str(meta(self.bundle)["namespace"])
-
-    def owner(self, addon: str) -> Owner:
-        return Owner(self.namespace, str(meta(self.bundle)["name"]), addon)
-
-
-Sources = dict[str, str] | RenderError
-"""An add-on's manifestsFrom templates, or why they could not be read."""
-
-
 class Converger:
     """Converges targets; shared by every worker."""
 
@@ -183,14 +143,10 @@ class Converger:
     ) -> None:
         self.counts = counts or ApplyCounts()
         self._inputs = Inputs(mgmt, clients, store, secret_scope)
-        self._charts = charts
-        self._renders = RenderCache()
-        self._render_pool = render_pool
-        self._namespaces: weakref.WeakKeyDictionary[KubeClient, set[str]] = (
-            weakref.WeakKeyDictionary()
+        self._renderer = AddonRenderer(
+            self._inputs, charts, render_pool=render_pool, fetch_pool=fetch_pool, counts=self.counts
         )
-        """Per workload client, the namespaces known to exist (created or found)."""
-        self._fetch_pool = fetch_pool
+        self._namespaces = KnownNamespaces()
         self._clock = clock
         self._timing = timing or Timing()
         self._healer = Healer(self._timing.drift)
@@ -227,7 +183,7 @@ class Converger:
         try:
             client = await self._inputs.workload_client(spec, cluster_id, cluster)
             await self.connections.probe(cluster_id, client)
-            sources = {a.name: await self._sources(a, namespace) for a in spec.addons}
+            sources = {a.name: await self._renderer.sources(a, namespace) for a in spec.addons}
             needs = referenced_names(spec, sources)
             context = await self._inputs.context(namespace, spec, cluster, needs)
         except SecretNamespaceError as exc:  # the flag or the bundle must change, not retried
@@ -240,7 +196,7 @@ class Converger:
             return self._unreachable(cluster_id, status, exc, previous)
         before = {a.name: a for a in (previous.addons if previous else [])}
         key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
-        target = _Target(bundle, spec, client, context, before, self._clock(), key)
+        target = TargetPass(bundle, spec, client, context, before, self._clock(), key)
         target.cluster = cluster_id
         drifting = spec.policy.watches_drift
         target.check_drift = drifting and self._healer.due(key)
@@ -345,7 +301,7 @@ class Converger:
 
     async def _addon(
         self,
-        target: _Target,
+        target: TargetPass,
         addon: AddonSpec,
         readiness: ClusterReadiness,
         done: Mapping[str, AddonStatus],
@@ -368,8 +324,8 @@ class Converger:
         owner = target.owner(addon.name)
         input_hash: str | None = None
         try:
-            target.access[addon.name] = await self._chart_access(target, addon)
-            input_hash, render_key = await self._input_hash(target, addon, sources)
+            target.access[addon.name] = await self._renderer.chart_access(target, addon)
+            input_hash, render_key = await self._renderer.input_hash(target, addon, sources)
             # A failed add-on renders again: its hash records inputs that were never applied.
             lost = self.arbiter.lost(target.key, addon.name)  # to another bundle: report it
             if (
@@ -386,9 +342,17 @@ class Converger:
                 return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
-            objects = await self._render(target, addon, owner, sources, render_key)
+            objects = await self._renderer.render(target, addon, owner, sources, render_key)
             if not policy.writes:
-                return await self._dry_run(target, addon, owner, objects, previous, input_hash)
+                return await planned_addon(
+                    target.client,
+                    owner,
+                    objects,
+                    previous,
+                    input_hash,
+                    tier=target.spec.tier,
+                    force=addon.force_conflicts,
+                )
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
             failure = classify(exc)
@@ -412,7 +376,7 @@ class Converger:
 
     async def _unchanged(
         self,
-        target: _Target,
+        target: TargetPass,
         addon: AddonSpec,
         owner: Owner,
         previous: AddonStatus,
@@ -430,7 +394,7 @@ class Converger:
                     target.key,
                     owner,
                     addon,
-                    partial(self._render, target, addon, owner, sources, render_key),
+                    partial(self._renderer.render, target, addon, owner, sources, render_key),
                 )
             return previous
         kinds = self._gate.kinds_to_read(target.key, addon.name, previous.kinds)
@@ -441,17 +405,15 @@ class Converger:
 
     async def _apply(
         self,
-        target: _Target,
+        target: TargetPass,
         addon: AddonSpec,
         owner: Owner,
         objects: list[Object],
         previous: AddonStatus | None,
         input_hash: str,
     ) -> AddonStatus:
-        namespaces = self._namespaces.setdefault(target.client, set())
-        if addon.namespace and addon.namespace not in namespaces:
-            await ensure_namespace(target.client, addon.namespace)
-            namespaces.add(addon.namespace)
+        if addon.namespace:
+            await self._namespaces.ensure(target.client, addon.namespace)
         assert target.cluster is not None
         claim = await self.arbiter.claim(
             target.client, target.key, target.cluster, owner, objects, target.spec
@@ -472,11 +434,9 @@ class Converger:
         try:
             applied = await apply()
         except NotFoundError:
-            if not addon.namespace or addon.namespace not in namespaces:
+            if not addon.namespace or not self._namespaces.forget(target.client, addon.namespace):
                 raise
-            namespaces.discard(addon.namespace)  # deleted since: create it again, once
-            await ensure_namespace(target.client, addon.namespace)
-            namespaces.add(addon.namespace)
+            await self._namespaces.ensure(target.client, addon.namespace)  # deleted: once more
             applied = await apply()
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
@@ -499,37 +459,7 @@ class Converger:
         self._gate.settled(target.key, addon.name)
         return await self._gate.judge(target.key, addon, base, applied.live, target.requeue)
 
-    async def _dry_run(
-        self,
-        target: _Target,
-        addon: AddonSpec,
-        owner: Owner,
-        objects: list[Object],
-        previous: AddonStatus | None,
-        input_hash: str,
-    ) -> AddonStatus:
-        changes = await plan_addon(
-            target.client,
-            owner,
-            objects,
-            previous.kinds if previous else [],
-            tier=target.spec.tier,
-            force=addon.force_conflicts,
-        )
-        listed, truncated = cap_plan(changes)
-        return AddonStatus(
-            name=addon.name,
-            phase=AddonPhase.PENDING,  # nothing is applied: not ready for anything to build on
-            hash=input_hash,
-            resources=len(objects),
-            kinds=previous.kinds if previous else [],
-            message=plan_summary(listed, truncated),
-            last_applied_time=last_applied(previous),
-            plan=listed,
-            plan_truncated=truncated,
-        )
-
-    async def _withdraw_removed(self, target: _Target) -> None:
+    async def _withdraw_removed(self, target: TargetPass) -> None:
         """Withdraw the add-ons the bundle no longer has (their status entries go too)."""
         if not target.spec.policy.writes:
             return
@@ -540,93 +470,7 @@ class Converger:
                 self.counts.pruned += removed
                 log.info("withdrew %d objects of removed add-on %s", removed, name)
 
-    # --- reading and rendering -----------------------------------------------------------
-
-    async def _sources(self, addon: AddonSpec, namespace: str) -> Sources:
-        try:
-            return await self._inputs.sources(addon, namespace)
-        except RenderError as exc:
-            return exc
-
-    async def _input_hash(
-        self, target: _Target, addon: AddonSpec, sources: dict[str, str]
-    ) -> tuple[str, str]:
-        """What the add-on would render from, hashed with and without the target (fetching
-        its chart, hence a thread): the input hash and the render key."""
-
-        def digest(chart: str | None) -> tuple[str, str]:
-            return addon_hashes(
-                addon,
-                target.context,
-                sources,
-                chart,
-                sync_mode=target.spec.policy.mode.value,
-                tier=target.spec.tier,
-            )
-
-        if addon.helm is None:
-            return digest(None)
-        access = target.access.get(addon.name)
-        known = self._charts.fetcher.cached(addon.helm, access)
-        if known is not None:  # no I/O: hashed here rather than handed to a thread
-            return digest(known.digest)
-        helm = addon.helm
-
-        def fetched() -> tuple[str, str]:
-            return digest(self._charts.fetch(addon.name, helm, access).digest)
-
-        # Fetching may wait on a chart repository: not on the render threads.
-        return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, fetched)
-
-    async def _render(
-        self,
-        target: _Target,
-        addon: AddonSpec,
-        owner: Owner,
-        sources: dict[str, str],
-        render_key: str,
-    ) -> list[Object]:
-        """The add-on's objects, rendered in a worker thread (or as another target with the
-        same input hash rendered them) and prepared for apply."""
-
-        async def render() -> list[Object]:
-            capabilities = await target.client.capabilities() if addon.helm else None
-            self.counts.renders += 1
-            run = partial(
-                render_addon,
-                addon,
-                target.context,
-                manifests_from=sources,
-                charts=self._charts,
-                capabilities=capabilities,
-                access=target.access.get(addon.name),
-            )
-            loop = asyncio.get_running_loop()
-            return (await loop.run_in_executor(self._render_pool, run)).objects
-
-        rendered = await self._renders.get(render_key, render)
-        infos = await resolve_kinds(
-            target.client,
-            rendered,
-            addon=addon.name,
-            tolerate_unknown=target.spec.policy.tolerates_unknown,
-        )
-        stamped = stamp_tier(rendered, target.spec.tier)
-        return prepare(stamped, owner, infos, default_namespace=addon.namespace or "default")
-
-    async def _chart_access(self, target: _Target, addon: AddonSpec) -> RepositoryAccess | None:
-        """How the add-on's chart repository is reached; its credentials Secret is read only
-        while the chart is not fetched yet (with that Secret)."""
-        if addon.helm is None:
-            return None
-        plain = plain_access(addon.helm, target.namespace)
-        if plain is None or not plain.secret:
-            return plain
-        if self._charts.fetcher.cached(addon.helm, plain) is not None:
-            return plain
-        return await self._inputs.chart_access(addon.name, addon.helm, target.namespace)
-
-    async def _gpus(self, target: _Target) -> bool:
+    async def _gpus(self, target: TargetPass) -> bool:
         """Whether some Node of the cluster has allocatable GPUs (read once per pass)."""
         if target.gpu_capacity is None:
             nodes = await target.client.list("v1", "Node")
@@ -647,8 +491,3 @@ def _applied_kinds(previous: AddonStatus | None) -> list[str] | None:
 
 def _done(previous: AddonStatus | None) -> bool:
     return previous is not None and previous.phase in READY_PHASES
-
-
-def _hash_of(obj: Object) -> str | None:
-    value = (meta(obj).get("annotations") or {}).get(HASH_ANNOTATION)
-    return str(value) if value is not None else None

@@ -20,7 +20,7 @@ from typing import Any
 
 from function.catalog.addons import model_addon_name
 from function.errors import SpecError
-from function.model.bundle import Condition
+from function.model.bundlestatus import Condition
 from function.model.common import parse
 from function.model.deployment import (
     API_VERSION,

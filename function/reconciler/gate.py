@@ -17,7 +17,8 @@ from functools import partial
 
 from function.errors import LuaError
 from function.lua.health import compile_health_rule
-from function.model.bundle import AddonPhase, AddonSpec, AddonStatus
+from function.model.bundle import AddonSpec
+from function.model.bundlestatus import AddonPhase, AddonStatus
 from function.model.health import HealthStatus, Verdict
 from function.model.objects import Object
 from function.reconciler.apply import kind_key

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from function.model.bundle import READY_PHASES, AddonPhase, ClusterAddonsStatus
+from function.model.bundlestatus import READY_PHASES, AddonPhase, ClusterAddonsStatus
 from function.reconciler.failures import FAILURE_REASONS
 
 log = logging.getLogger("function.reconciler.targets")

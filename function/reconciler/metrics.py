@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from function.model.bundle import ClusterAddonsStatus
+from function.model.bundlestatus import ClusterAddonsStatus
 from function.reconciler.keys import TargetKey
 
 

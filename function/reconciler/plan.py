@@ -30,7 +30,7 @@ from typing import Any
 
 from function.errors import ConflictError, NotFoundError
 from function.kube.client import KubeClient
-from function.model.bundle import AddonStatus, ClusterAddonsStatus
+from function.model.bundlestatus import AddonPhase, AddonStatus, ClusterAddonsStatus
 from function.model.objects import Object, describe, meta
 from function.model.plan import (
     MAX_DIFF_LINE_CHARS,
@@ -91,6 +91,34 @@ async def plan_addon(
         if key not in wanted and _owned(live, owner):
             changes.append(PlannedChange(action=PlanAction.DELETE, object=describe(live)))
     return changes
+
+
+async def planned_addon(
+    client: KubeClient,
+    owner: Owner,
+    objects: Sequence[Object],
+    previous: AddonStatus | None,
+    input_hash: str,
+    *,
+    tier: int,
+    force: bool,
+) -> AddonStatus:
+    """A DryRun add-on's status: its plan, cut to fit (`cap_plan`) and summed up in its
+    message; Pending, since nothing is applied for anything to build on."""
+    kinds = previous.kinds if previous else []
+    changes = await plan_addon(client, owner, objects, kinds, tier=tier, force=force)
+    listed, truncated = cap_plan(changes)
+    return AddonStatus(
+        name=owner.addon,
+        phase=AddonPhase.PENDING,
+        hash=input_hash,
+        resources=len(objects),
+        kinds=kinds,
+        message=plan_summary(listed, truncated),
+        last_applied_time=previous.last_applied_time if previous else None,
+        plan=listed,
+        plan_truncated=truncated,
+    )
 
 
 _GETS = 10

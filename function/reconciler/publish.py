@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from function.model.bundle import AddonBundleStatus, ClusterAddonsStatus, RolloutStatus
+from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus, RolloutStatus
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 from function.reconciler.connection import connection_changes

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 from function.errors import NotFoundError, SpecError, UnavailableError
 from function.kube.client import KubeClient, PatchType
@@ -31,12 +30,10 @@ from function.model.bundle import (
     GROUP,
     KIND,
     AddonBundleSpec,
-    AddonBundleStatus,
-    ClusterAddonsStatus,
     StopMatchingBehavior,
     parse_bundle_spec,
 )
-from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.model.bundlestatus import ClusterAddonsStatus
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 from function.reconciler import logs
@@ -45,32 +42,17 @@ from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
 from function.reconciler.publish import StatusPublisher
 from function.reconciler.queue import WorkQueue
-from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.rollout import Rollouts
-from function.reconciler.status import all_failed, cluster_ref
+from function.reconciler.status import all_failed, cluster_ref, entry_for
 from function.reconciler.statuswrite import StatusWriter, splits, stamped
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.targets import CAPI_CLUSTER, EnsureInformer, TargetIndex, Targets
 
 log = logging.getLogger(__name__)
 
 BUNDLE = GroupKind(GROUP, KIND)
-CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
-SELECTABLE = (CAPI_CLUSTER, *(GroupKind.of(v, k) for v, k in CLOUD_CLUSTER_KINDS))
-"""Cluster kinds a ``clusterSelector`` picks from: Cluster API's and the cloud families'."""
 FINALIZER = "addons.aifleet.io/cleanup"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
-
-EnsureInformer = Callable[[str, str], None]
-"""Start watching (apiVersion, kind) if nothing watches it yet."""
-
-
-@dataclass
-class _Targets:
-    """What the last `BundleKey` reconcile of a bundle resolved."""
-
-    clusters: set[ObjectId] = field(default_factory=set)
-    selector: bool = False
-    none_reason: str | None = None
 
 
 class Reconciler:
@@ -92,13 +74,11 @@ class Reconciler:
         self._store = store
         self._converger = converger
         self._queue = queue
-        self._ensure_informer = ensure_informer
         self._status_delay = status_delay
         self.table: dict[TargetKey, ClusterAddonsStatus] = {}
         self._generations: dict[TargetKey, int] = {}
         """The bundle generation each table entry was converged for."""
-        self._targets: dict[BundleKey, _Targets] = {}
-        self._by_cluster: dict[ObjectId, set[BundleKey]] = {}
+        self._targets = TargetIndex(store, ensure_informer)
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
         self._in_flight: dict[BundleKey, int] = {}
         self._idle: dict[BundleKey, asyncio.Event] = {}
@@ -112,7 +92,7 @@ class Reconciler:
         self._publisher = StatusPublisher(StatusWriter(mgmt), events, clock)
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
-        converger.arbiter.shared = lambda cid: len(self._by_cluster.get(cid, ())) > 1
+        converger.arbiter.shared = lambda cid: len(self._targets.bundles_on(cid)) > 1
         self._rollouts = Rollouts()
         self._finished: dict[TargetKey, int] = {}
         """The generation each target last logged as finished applying."""
@@ -161,11 +141,10 @@ class Reconciler:
             self._queue.add(key)
 
     def _cluster_changed(self, cid: ObjectId) -> None:
-        for bundle in self._by_cluster.get(cid, ()):
+        for bundle in self._targets.bundles_on(cid):
             self._queue.add(TargetKey(bundle, cid))
-        for bundle, targets in self._targets.items():
-            if targets.selector and bundle.namespace == cid.namespace:
-                self._queue.add(bundle)
+        for bundle in self._targets.selecting(cid.namespace):
+            self._queue.add(bundle)
 
     # --- reconcile -----------------------------------------------------------------------
 
@@ -197,11 +176,11 @@ class Reconciler:
             await self._add_finalizer(bundle)
         spec = self._spec(key, bundle)
         targets = (
-            _Targets(none_reason=str(spec))
+            Targets(none_reason=str(spec))
             if isinstance(spec, SpecError)
-            else self._resolve(key, spec)
+            else self._targets.resolve(key, spec)
         )
-        self._index(key, targets)
+        self._targets.index(key, targets)
         for cid in targets.clusters | self._known_clusters(key, bundle):
             self._queue.add(TargetKey(key, cid))
         self._queue.add(StatusKey(key))
@@ -217,7 +196,7 @@ class Reconciler:
         cluster = self._store.get_id(key.cluster)
         if cluster is None:
             await self._converger.forget_cluster(key.cluster)
-        previous = self.table.get(key) or _status_for(
+        previous = self.table.get(key) or entry_for(
             self._publisher.read(key.bundle, bundle), key.cluster
         )
         targets = self._targets.get(key.bundle)
@@ -386,7 +365,7 @@ class Reconciler:
             for cid in self._known_clusters(key, bundle):
                 if split and not self._owns_target(TargetKey(key, cid)):
                     continue  # another replica's to withdraw
-                previous = self.table.get(TargetKey(key, cid)) or _status_for(
+                previous = self.table.get(TargetKey(key, cid)) or entry_for(
                     self._publisher.read(key, bundle), cid
                 )
                 if previous is None:
@@ -457,31 +436,6 @@ class Reconciler:
         self._finished.pop(key, None)
         self._converger.forget(str(key.bundle), key.cluster)
 
-    def _resolve(self, key: BundleKey, spec: AddonBundleSpec) -> _Targets:
-        if spec.cluster_ref is not None:
-            ref = spec.cluster_ref
-            self._ensure_informer(ref.api_version, ref.kind)
-            cid = ObjectId(GroupKind.of(ref.api_version, ref.kind), key.namespace, ref.name)
-            return _Targets({cid})
-        assert spec.cluster_selector is not None
-        selector = spec.cluster_selector
-        clusters = {
-            ObjectId.of(c)
-            for gk in SELECTABLE
-            for c in self._store.list(gk, key.namespace)
-            if selector.matches(meta(c).get("labels") or {})
-        }
-        reason = None if clusters else "no cluster matches the selector"
-        return _Targets(clusters, selector=True, none_reason=reason)
-
-    def _index(self, key: BundleKey, targets: _Targets) -> None:
-        old = self._targets.get(key)
-        for cid in old.clusters if old else ():
-            self._by_cluster.get(cid, set()).discard(key)
-        for cid in targets.clusters:
-            self._by_cluster.setdefault(cid, set()).add(key)
-        self._targets[key] = targets
-
     def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
         """Clusters this bundle has status for, in memory or in its status."""
         known = {t.cluster for t in self.table if t.bundle == key}
@@ -507,11 +461,12 @@ class Reconciler:
             self._converger.forget(str(key), target.cluster)
         self._publisher.forget_written(key)
         spec = self._spec(key, bundle)
-        self._index(key, _Targets() if isinstance(spec, SpecError) else self._resolve(key, spec))
+        self._targets.index(
+            key, Targets() if isinstance(spec, SpecError) else self._targets.resolve(key, spec)
+        )
 
     def _forget(self, key: BundleKey) -> None:
-        self._index(key, _Targets())
-        del self._targets[key]
+        self._targets.drop(key)
         self._signatures.pop(key, None)
         self._specs.pop(key, None)
         self._publisher.forget(key)
@@ -535,12 +490,3 @@ def _tenant_checked(spec: AddonBundleSpec, namespace: str) -> AddonBundleSpec:
             f"a bundle may only target clusters in its own namespace ({namespace})",
         )
     return spec
-
-
-def _status_for(status: AddonBundleStatus | None, cid: ObjectId) -> ClusterAddonsStatus | None:
-    """The bundle's recorded status on one cluster (after a restart, the only memory)."""
-    for entry in status.clusters if status else []:
-        ref = entry.cluster_ref
-        if (GroupKind.of(ref.api_version, ref.kind), ref.name) == (cid.gk, cid.name):
-            return entry
-    return None

@@ -17,12 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from function.model.bundle import (
-    AddonPhase,
-    ClusterAddonsStatus,
-    RolloutStatus,
-    rollout_limit,
-)
+from function.model.bundle import rollout_limit
+from function.model.bundlestatus import AddonPhase, ClusterAddonsStatus, RolloutStatus
 from function.reconciler.keys import BundleKey
 from function.reconciler.store import ObjectId
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
-from function.model.bundle import (
+from function.model.bundle import AddonBundleSpec
+from function.model.bundlestatus import (
     READY_PHASES,
-    AddonBundleSpec,
     AddonBundleStatus,
     AddonPhase,
     AddonStatus,
@@ -27,7 +27,7 @@ from function.model.common import ObjectRef, parse
 from function.model.objects import Object
 from function.reconciler.failures import FAILURE_REASONS, Failure
 from function.reconciler.plan import cap_status_plans
-from function.reconciler.store import ObjectId
+from function.reconciler.store import GroupKind, ObjectId
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,3 +347,12 @@ def drift_after(
     if not repaired:
         return known
     return DriftStatus(count=(known.count if known else 0) + repaired, last_detected=now)
+
+
+def entry_for(status: AddonBundleStatus | None, cid: ObjectId) -> ClusterAddonsStatus | None:
+    """The bundle's recorded status on one cluster (after a restart, the only memory)."""
+    for entry in status.clusters if status else []:
+        ref = entry.cluster_ref
+        if (GroupKind.of(ref.api_version, ref.kind), ref.name) == (cid.gk, cid.name):
+            return entry
+    return None

@@ -23,13 +23,8 @@ from dataclasses import dataclass
 
 from function.errors import ConflictError, NotFoundError, SpecError
 from function.kube.client import KubeClient
-from function.model.bundle import (
-    API_VERSION,
-    KIND,
-    AddonBundleSpec,
-    AddonBundleStatus,
-    ClusterAddonsStatus,
-)
+from function.model.bundle import API_VERSION, KIND, AddonBundleSpec
+from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 

@@ -34,7 +34,6 @@ from function.model.events import (
     EVENT_TRIGGER_KIND,
     EventTriggerSpec,
     EventTriggerStatus,
-    TriggerClusterStatus,
     parse_event_source_spec,
     parse_event_trigger_spec,
 )
@@ -59,13 +58,12 @@ from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.triggerplan import (
     ResourceKey,
     from_status,
-    instances,
     next_matching,
     observe,
 )
 from function.reconciler.triggerstatus import (
     ClusterOutcome,
-    cluster_entry,
+    cluster_entries,
     compose,
     deliveries,
     describe_match,
@@ -411,34 +409,11 @@ class TriggerController:
         bundles: list[Object],
         status: EventTriggerStatus | None,
     ) -> Result:
-        old = {c.cluster_ref.name: c for c in status.clusters} if status else {}
         now = self._clock()
-        entries: list[TriggerClusterStatus] = []
         mine = [b for b in bundles if owned_by(b, key.name)]
-        total = 0
-        for name, outcome in sorted(outcomes.items()):
-            before = old.get(name)
-            if outcome is None:
-                if before is not None:
-                    entries.append(before)
-                    total += len(before.matching_resources)
-                continue
-            stamp = (
-                before.last_evaluation_time
-                if before is not None and from_status(before.matching_resources) == outcome.matching
-                else now
-            )
-            resources = instances(
-                key.name, name, outcome.matching, one_for_event=spec.one_for_event
-            )
-            entries.append(
-                cluster_entry(
-                    ClusterOutcome(outcome.cluster, outcome.matching, outcome.message, stamp),
-                    mine,
-                    resources,
-                )
-            )
-            total += len(outcome.matching)
+        entries, total = cluster_entries(
+            key.name, outcomes, mine, status, one_for_event=spec.one_for_event, now=now
+        )
         for reason, text, warning in phase_notices(status, entries):
             await self._tell(trigger, spec, reason, text, warning=warning)
         message = f"{total} matching object(s) on {len(outcomes)} cluster(s)"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
-from function.model.bundle import READY_PHASES, AddonPhase, Condition
+from function.model.bundlestatus import READY_PHASES, AddonPhase, Condition
 from function.model.common import ObjectRef, parse
 from function.model.events import (
     EventTriggerStatus,
@@ -26,7 +26,7 @@ from function.model.notifications import NotificationStatus
 from function.model.objects import Object, meta
 from function.reconciler.instances import SOURCE_CLUSTER_LABEL
 from function.reconciler.status import read_status
-from function.reconciler.triggerplan import ResourceKey, to_status
+from function.reconciler.triggerplan import ResourceKey, from_status, instances, to_status
 
 _ORDER = [
     AddonPhase.FAILED,
@@ -192,3 +192,42 @@ def describe_match(rk: ResourceKey, cluster: str, message: str | None) -> str:
     where = f"{namespace}/" if namespace else ""
     text = f"{kind} {where}{name} on {cluster}"
     return f"{text}: {message}" if message else text
+
+
+def cluster_entries(
+    trigger: str,
+    outcomes: Mapping[str, ClusterOutcome | None],
+    bundles: Sequence[Object],
+    status: EventTriggerStatus | None,
+    *,
+    one_for_event: bool,
+    now: str,
+) -> tuple[list[TriggerClusterStatus], int]:
+    """Each source cluster's status entry, and how many objects match over all of them: a
+    cluster not evaluated this time (None: its watches are not synced) keeps its entry; one
+    whose matching set is unchanged keeps its evaluation time."""
+    old = {c.cluster_ref.name: c for c in status.clusters} if status else {}
+    entries: list[TriggerClusterStatus] = []
+    total = 0
+    for name, outcome in sorted(outcomes.items()):
+        before = old.get(name)
+        if outcome is None:
+            if before is not None:
+                entries.append(before)
+                total += len(before.matching_resources)
+            continue
+        stamp = (
+            before.last_evaluation_time
+            if before is not None and from_status(before.matching_resources) == outcome.matching
+            else now
+        )
+        resources = instances(trigger, name, outcome.matching, one_for_event=one_for_event)
+        entries.append(
+            cluster_entry(
+                ClusterOutcome(outcome.cluster, outcome.matching, outcome.message, stamp),
+                bundles,
+                resources,
+            )
+        )
+        total += len(outcome.matching)
+    return entries, total

@@ -5,10 +5,11 @@ import jsonschema
 
 from function.compose.delivery import DELIVERY, DeliveryTarget
 from function.compose.providers.family import ClusterState
-from function.model.bundle import AddonSpec, SyncMode
+from function.model.bundle import AddonSpec
 from function.model.common import ObjectRef
 from function.model.input import Delivery
-from function.model.xr import SecretKeyRef
+from function.model.sync import SyncMode
+from function.model.xrstatus import SecretKeyRef
 from tests.schema.test_upstream_schemas import SCHEMAS, cel_errors
 
 EKS = DeliveryTarget(

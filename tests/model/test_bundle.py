@@ -3,7 +3,9 @@
 import pytest
 
 from function.errors import SpecError
-from function.model.bundle import AddonPhase, ClusterGate, SyncMode, parse_bundle_spec
+from function.model.bundle import ClusterGate, parse_bundle_spec
+from function.model.bundlestatus import AddonPhase
+from function.model.sync import SyncMode
 
 
 def bundle(*addons: dict, **spec: object) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from function.errors import SpecError
-from function.model.bundle import SyncMode
 from function.model.events import parse_event_source_spec, parse_event_trigger_spec
 from function.model.notifications import NotificationType
+from function.model.sync import SyncMode
 
 ADDON = {"name": "extra-replica", "manifests": "kind: ConfigMap"}
 

@@ -13,12 +13,8 @@ from conftest import HttpChartRepo, OciRegistry
 
 from function.errors import ChartError, SourceLocation
 from function.model.bundle import HelmSource
-from function.reconciler.charts import (
-    ChartFetcher,
-    _repository_error,
-    directory_digest,
-    file_digest,
-)
+from function.reconciler.chartdigest import directory_digest, file_digest
+from function.reconciler.charts import ChartFetcher, _repository_error
 from function.reconciler.helm import ChartRenderer, SdkEngine
 
 

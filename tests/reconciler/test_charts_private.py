@@ -14,7 +14,8 @@ from conftest import PrivateRegistry
 from function.errors import ChartAccess, ChartAccessError
 from function.model.bundle import HelmSource
 from function.reconciler.chartaccess import RepositoryAccess, access_from_secret
-from function.reconciler.charts import ChartFetcher, file_digest
+from function.reconciler.chartdigest import file_digest
+from function.reconciler.charts import ChartFetcher
 from tests.reconciler.private_repos import USERNAME, Tls, TlsChartRepo
 
 

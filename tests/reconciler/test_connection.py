@@ -1,7 +1,7 @@
 """Counting a cluster's connection failures: Down after the threshold, probes one at a time
 with doubling back-off up to the cap, back on the first answer."""
 
-from function.model.bundle import ClusterAddonsStatus, ConnectionStatus
+from function.model.bundlestatus import ClusterAddonsStatus, ConnectionStatus
 from function.model.common import ObjectRef
 from function.reconciler.connection import Connections
 from function.reconciler.store import GroupKind, ObjectId

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from function.model.bundle import AddonPhase, AddonStatus, ClusterAddonsStatus
+from function.model.bundlestatus import AddonPhase, AddonStatus, ClusterAddonsStatus
 from function.model.common import ObjectRef
 from function.model.plan import (
     MAX_DIFF_LINE_CHARS,

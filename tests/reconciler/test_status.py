@@ -1,6 +1,11 @@
 """Bundle status composition: conditions, transition times, events on phase changes."""
 
-from function.model.bundle import AddonBundleStatus, AddonPhase, AddonStatus, ClusterAddonsStatus
+from function.model.bundlestatus import (
+    AddonBundleStatus,
+    AddonPhase,
+    AddonStatus,
+    ClusterAddonsStatus,
+)
 from function.model.common import ObjectRef
 from function.reconciler.status import compose_status, transitions
 from function.reconciler.statuswrite import merge_entries, stamped

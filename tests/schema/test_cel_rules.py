@@ -14,11 +14,8 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import celpy
-import jsonschema
 import pytest
 import yaml
 from pydantic.config import JsonDict
@@ -27,38 +24,33 @@ import function.model
 from function.errors import SpecError
 from function.model import bundle, deployment, edge, events, training, xr
 from function.model.common import Spec, parse
-from function.model.schema import XR_KINDS, generated_files, openapi_schema
+from function.model.schema import generated_files, openapi_schema
+from tests.schema.cel import (
+    _ADDON,
+    _CAPI,
+    _CLUSTER,
+    _EKS,
+    _EVENT,
+    _FILE_HELM,
+    _HELM,
+    _MODEL,
+    _REF,
+    _SELECTOR,
+    _TRIGGER,
+    CEL,
+    _with,
+    broken_rules,
+    defaulted,
+    structural_errors,
+)
 
 MODULES = [
     importlib.import_module(f"function.model.{m.name}")
     for m in pkgutil.iter_modules(function.model.__path__)
 ]
-CEL = celpy.Environment()
 
 Example = tuple[str, dict[str, Any], bool]
 """(name, object at the class's level, whether the parser accepts it)"""
-
-_CAPI = {"infrastructure": "aws"}
-_EKS = {
-    "roleArn": "arn:aws:iam::123456789012:role/c",
-    "nodeRoleArn": "arn:aws:iam::123456789012:role/n",
-    "subnetIds": ["subnet-0a1b2c3d", "subnet-0b1c2d3e"],
-}
-_CLUSTER = {"region": "eu-west-1", "capi": _CAPI, "gpu": {"product": "L4"}}
-_MODEL = {"name": "m", "parameters": "8B", "source": "hf://org/m"}
-_ADDON = {"name": "a", "manifests": "kind: ConfigMap"}
-_HELM = {"repository": "https://charts.example.com", "chart": "c", "version": "1.0.0"}
-_FILE_HELM = {**_HELM, "repository": "file:///charts"}
-_SELECTOR = {"matchLabels": {"gpu": "true"}}
-_REF = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": "c"}
-_TRIGGER = {"sourceClusterSelector": {}, "eventSourceName": "gpu-hot", "addons": [_ADDON]}
-_EVENT = {"name": "n", "type": "KubernetesEvent"}
-
-
-def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """``base`` with top-level fields replaced; a value of None removes the field."""
-    out = {**base, **changes}
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def _parameters(cls: type[Spec], base: dict[str, Any], low: str, high: str) -> list[Example]:
@@ -254,48 +246,6 @@ def own_model_validators(cls: type[Spec]) -> set[str]:
     }
 
 
-def defaulted(schema: dict[str, Any], value: Any) -> Any:
-    """``value`` with the schema's ``default``s filled in where a field is absent."""
-    if isinstance(value, dict):
-        out = dict(value)
-        for key, child in (schema.get("properties") or {}).items():
-            if key in out:
-                out[key] = defaulted(child, out[key])
-            elif "default" in child:
-                out[key] = defaulted(child, child["default"])
-        return out
-    if isinstance(value, list) and "items" in schema:
-        return [defaulted(schema["items"], item) for item in value]
-    return value
-
-
-def broken_rules(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str, str]]:
-    """(path, rule) of every CEL rule of ``schema`` and its descendants ``value`` breaks."""
-    out = []
-    for rule in schema.get("x-kubernetes-validations", []):
-        program = CEL.program(CEL.compile(rule["rule"]))
-        try:
-            result = program.evaluate({"self": celpy.json_to_cel(value)})
-            holds = not isinstance(result, Exception) and bool(result)
-        except celpy.CELEvalError:  # the API server refuses what it cannot evaluate, too
-            holds = False
-        if not holds:
-            out.append((path or ".", rule["rule"]))
-    if isinstance(value, dict):
-        for key, child in (schema.get("properties") or {}).items():
-            if key in value:
-                out += broken_rules(child, value[key], f"{path}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            out += broken_rules(schema["items"], item, f"{path}[{i}]")
-    return out
-
-
-def structural_errors(schema: dict[str, Any], value: Any) -> list[str]:
-    validator = jsonschema.Draft7Validator(schema)
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(value)]
-
-
 PARSERS: dict[type[Spec], Callable[[Any], Spec]] = {
     bundle.AddonBundleSpec: bundle.parse_bundle_spec,
     events.EventTriggerSpec: events.parse_event_trigger_spec,
@@ -409,107 +359,3 @@ def test_generated_rules_compile_and_their_field_paths_exist() -> None:
         if path is not None:
             assert isinstance(path, str) and path.startswith(".")
             assert path[1:] in node.get("properties", {}), f"{relative}: {path}"
-
-
-# --- the committed files, on whole objects ---------------------------------------------------
-
-ROOT = Path(__file__).parents[2]
-CRD_FILES = {
-    "AddonBundle": "package/crds/addons.aifleet.io_addonbundles.yaml",
-    "EventTrigger": "package/crds/addons.aifleet.io_eventtriggers.yaml",
-    "EventSource": "package/crds/addons.aifleet.io_eventsources.yaml",
-    "AIModelDeployment": "package/crds/aifleet.io_aimodeldeployments.yaml",
-}
-
-
-def committed_schema(kind: str) -> dict[str, Any]:
-    """The openAPIV3Schema a committed XRD or CRD gives ``kind``."""
-    if kind in CRD_FILES:
-        relative = CRD_FILES[kind]
-    elif kind.startswith("X"):
-        relative = f"xrds/legacy/{kind.lower()}.yaml"
-    else:
-        relative = f"xrds/{kind.lower()}.yaml"
-    doc = yaml.safe_load((ROOT / relative).read_text())
-    schema: dict[str, Any] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return schema
-
-
-def our_objects() -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every example and golden object of a kind the repository defines."""
-    paths = [
-        *sorted((ROOT / "examples").rglob("*.yaml")),
-        *sorted((ROOT / "tests" / "cases").glob("*.yaml")),
-    ]
-    for path in paths:
-        if "charts" in path.parts:
-            continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict):
-                continue
-            if "response" in doc:  # a golden case: its composed objects
-                resources = (doc["response"].get("desired") or {}).get("resources") or {}
-                for name, resource in resources.items():
-                    yield f"{path.name}:{name}", resource["resource"]
-            elif "kind" in doc and "apiVersion" in doc:
-                yield path.name, doc
-
-
-SCHEMA_KINDS = {
-    *CRD_FILES,
-    *(k.kind for k in XR_KINDS),
-    *(k.legacy_kind for k in XR_KINDS),
-}
-
-
-def _ours(obj: dict[str, Any]) -> bool:
-    group = str(obj.get("apiVersion", "")).split("/")[0]
-    return group in (xr.GROUP, bundle.GROUP) and obj.get("kind") in SCHEMA_KINDS
-
-
-OBJECTS = [pytest.param(obj, id=name) for name, obj in our_objects() if _ours(obj)]
-
-
-def test_objects_of_every_kind_are_checked() -> None:
-    kinds = {param.values[0]["kind"] for param in OBJECTS}
-    assert {"AIInferenceCluster", "AddonBundle", "AIModelDeployment", "EventTrigger"} <= kinds
-
-
-@pytest.mark.parametrize("obj", OBJECTS)
-def test_every_example_and_composed_object_keeps_the_committed_rules(obj: dict[str, Any]) -> None:
-    schema = committed_schema(obj["kind"])
-    assert broken_rules(schema, defaulted(schema, obj)) == []
-
-
-@pytest.mark.parametrize(
-    ("kind", "spec", "path"),
-    [
-        ("AIInferenceCluster", {**_CLUSTER, "gpu": {"product": "L4", "minNodes": 5}}, ".spec.gpu"),
-        ("XAIInferenceCluster", _with(_CLUSTER, provider="eks", capi=None), ".spec"),
-        ("EdgeAICluster", _with(_CLUSTER, gpu=None, model=_MODEL), ".spec"),
-        (
-            "AITrainingCluster",
-            {
-                **_CLUSTER,
-                "gpu": {"product": "H100", "count": 8, "sharing": "mig", "migProfile": "1g.10gb"},
-                "model": {"name": "m", "parameters": "8B"},
-            },
-            ".spec.gpu",
-        ),
-        (
-            "AIInferenceCluster",
-            {**_CLUSTER, "models": [{**_MODEL, "parameters": "0.5M"}]},
-            ".spec.models[0].parameters",
-        ),
-        ("AddonBundle", {"clusterSelector": _SELECTOR, "clusterRef": _REF}, ".spec"),
-        ("AddonBundle", {"clusterRef": _REF, "addons": [{"name": "a"}]}, ".spec.addons[0]"),
-        ("EventTrigger", {**_TRIGGER, "notifications": [_EVENT, _EVENT]}, ".spec"),
-        ("AIModelDeployment", {"model": _MODEL, "onNoCapacity": "Provision"}, ".spec"),
-    ],
-)
-def test_the_committed_files_refuse_at_the_rules_place(
-    kind: str, spec: dict[str, Any], path: str
-) -> None:
-    schema = committed_schema(kind)
-    obj = {"apiVersion": "v", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
-    assert [where for where, _ in broken_rules(schema, defaulted(schema, obj))] == [path]

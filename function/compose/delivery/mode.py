@@ -20,9 +20,10 @@ from function.compose.providers.family import ClusterState
 from function.compose.providers.managed import condition, managed_failure, managed_ready
 from function.compose.readiness import AddonsState
 from function.errors import FieldError, SpecError
-from function.model.bundle import AddonSpec, SyncMode
+from function.model.bundle import AddonSpec
 from function.model.common import ObjectRef
-from function.model.xr import SecretKeyRef
+from function.model.sync import SyncMode
+from function.model.xrstatus import SecretKeyRef
 
 __all__ = [
     "Delivered",

@@ -50,15 +50,8 @@ from function.model.bundle import AddonSpec, ClusterGate
 from function.model.common import ObjectRef
 from function.model.edge import Broker, ControlPlane, EdgeAIClusterSpec, EdgeModelSpec
 from function.model.input import FunctionInput
-from function.model.xr import (
-    GpuSpec,
-    Infrastructure,
-    ModelSpec,
-    Provider,
-    Runtime,
-    SecretKeyRef,
-    Sharing,
-)
+from function.model.xr import GpuSpec, Infrastructure, ModelSpec, Provider, Runtime, Sharing
+from function.model.xrstatus import SecretKeyRef
 
 LABEL_EDGE = f"{naming.LABEL_PREFIX}edge"
 LABEL_CONTROL_PLANE = f"{naming.LABEL_PREFIX}control-plane"

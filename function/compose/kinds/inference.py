@@ -10,7 +10,7 @@ from function.compose.kinds.kind import Workload
 from function.compose.providers import FAMILIES, ClusterRequest
 from function.compose.serving import check_model_sources
 from function.compose.sizing import PoolSize, size_pool
-from function.model import xr
+from function.model import xr, xrstatus
 from function.model.input import FunctionInput
 
 
@@ -39,7 +39,7 @@ class InferenceKind:
 def models_status(pool: PoolSize) -> list[dict[str, Any]]:
     """How each model was sized, as ``status.models`` reports it."""
     return [
-        xr.ModelStatus(
+        xrstatus.ModelStatus(
             name=fit.model.name,
             runtime=fit.model.runtime.value,
             gpus_per_replica=fit.devices_per_replica,

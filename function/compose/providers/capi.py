@@ -37,13 +37,8 @@ from function.errors import SpecError
 from function.model.capi import read_cluster_status
 from function.model.common import ObjectRef
 from function.model.input import CapiApiVersion
-from function.model.xr import (
-    CapiSpec,
-    ClusterSpec,
-    Environment,
-    Infrastructure,
-    SecretKeyRef,
-)
+from function.model.xr import CapiSpec, ClusterSpec, Environment, Infrastructure
+from function.model.xrstatus import SecretKeyRef
 
 GROUP = "cluster.x-k8s.io"
 KIND = "Cluster"

@@ -18,7 +18,8 @@ from function.compose import naming
 from function.compose.sizing import PoolSize
 from function.model.common import ObjectRef
 from function.model.input import FunctionInput
-from function.model.xr import ClusterSpec, SecretKeyRef
+from function.model.xr import ClusterSpec
+from function.model.xrstatus import SecretKeyRef
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from function.errors import SpecError
 from function.model.clusters import KUBECONFIG_KEY_ANNOTATION, KUBECONFIG_SECRET_ANNOTATION
 from function.model.common import ObjectRef
 from function.model.input import CloudGroups
-from function.model.xr import Provider, SecretKeyRef
+from function.model.xr import Provider
+from function.model.xrstatus import SecretKeyRef
 
 PAUSED_ANNOTATION = "crossplane.io/paused"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}

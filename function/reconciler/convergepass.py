@@ -1,0 +1,47 @@
+"""What one converge pass knows about its bundle and cluster.
+
+The converger builds one `TargetPass` per `TargetKey` reconcile and hands it to each step of
+the pass (`function.reconciler.rendering` reads and renders with it, the converger applies,
+plans and judges health with it); it lives only as long as the pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from function.kube.client import KubeClient
+from function.model.bundle import AddonBundleSpec
+from function.model.bundlestatus import AddonStatus
+from function.model.objects import Object, meta
+from function.reconciler.apply import Owner
+from function.reconciler.chartaccess import RepositoryAccess
+from function.reconciler.store import ObjectId
+from function.reconciler.templates import TemplateContext
+
+
+@dataclass
+class TargetPass:
+    """What one converge pass knows about its bundle and cluster."""
+
+    bundle: Object
+    spec: AddonBundleSpec
+    client: KubeClient
+    context: TemplateContext
+    previous: dict[str, AddonStatus]
+    now: str
+    key: str
+    """``<bundle namespace>/<bundle name>@<cluster>``: this target in caches."""
+    requeue: list[float] = field(default_factory=list)
+    gpu_capacity: bool | None = None
+    check_drift: bool = False
+    repaired: int = 0
+    cluster: ObjectId | None = None
+    access: dict[str, RepositoryAccess | None] = field(default_factory=dict)
+    """Per add-on, how its chart repository is reached (read before its chart is fetched)."""
+
+    @property
+    def namespace(self) -> str:
+        return str(meta(self.bundle)["namespace"])
+
+    def owner(self, addon: str) -> Owner:
+        return Owner(self.namespace, str(meta(self.bundle)["name"]), addon)
