@@ -18,8 +18,7 @@ above the seams catches only these.
     │   ├── ChartError .................... a chart could not be fetched or verified
     │   │   └── ChartAccessError .......... credentials or TLS of a private repository
     │   └── ChartRenderError .............. a fetched chart failed to render (Helm's error)
-    ├── LuaError .......................... a Lua rule failed to load or run
-    └── TerminalError ..................... retrying cannot help; report and stop
+    └── LuaError .......................... a Lua rule failed to load or run
 """
 
 from __future__ import annotations
@@ -177,7 +176,3 @@ class LuaError(AifleetError):
         self.rule = rule
         self.reason = reason
         self.line = line
-
-
-class TerminalError(AifleetError):
-    """Retrying cannot help (a dependency cycle, a forbidden target); report it and stop."""

@@ -1,14 +1,18 @@
 """Names and labels every composed object agrees on.
 
 The composed `Cluster` takes the XR's name, so its kubeconfig Secret is ``<xr>-kubeconfig``
-(the Cluster API convention the reconciler reads). The composition resource names (``cluster``,
-``addon-bundle``) key desired and observed resources between `function.fn.runner` and
-`function.compose`. Cluster labels carry the ``aifleet.io/`` prefix for fleet policies.
+(the Cluster API convention the reconciler reads, named in `function.model.capi`). The
+composition resource names (``cluster``, ``addon-bundle``) key desired and observed resources
+between `function.fn.runner` and `function.compose`. Cluster labels carry the ``aifleet.io/``
+prefix for fleet policies.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from function.model.capi import KUBECONFIG_KEY as KUBECONFIG_KEY
+from function.model.capi import kubeconfig_secret as kubeconfig_secret
 
 CLUSTER_RESOURCE: Final = "cluster"
 BUNDLE_RESOURCE: Final = "addon-bundle"
@@ -27,14 +31,8 @@ LABEL_MODEL: Final = f"{LABEL_PREFIX}model"
 
 CLAIM_NAMESPACE_LABEL: Final = "crossplane.io/claim-namespace"
 DEFAULT_NAMESPACE: Final = "default"
-KUBECONFIG_KEY: Final = "value"
 
 
 def bundle_name(xr_name: str) -> str:
     """The AddonBundle of one XR."""
     return f"{xr_name}-addons"
-
-
-def kubeconfig_secret(cluster_name: str) -> str:
-    """The Secret Cluster API writes the cluster's admin kubeconfig to (key ``value``)."""
-    return f"{cluster_name}-kubeconfig"

@@ -189,17 +189,27 @@ def desired_state(
     XR about once a minute with nothing changed. ``legacy``: a cluster-scoped XR; ``kind``: the
     XR's kind (`function.compose.kinds.KINDS`)."""
     try:
-        key = json.dumps([name, tenant, spec, settings.to_dict(), legacy, kind], sort_keys=True)
-        return _desired_state(key)
+        key = json.dumps([name, tenant, spec, legacy, kind], sort_keys=True)
+        return _desired_state(_Request(key + settings.model_dump_json(), key, settings))
     except RecursionError:  # a spec nested too deep for JSON; the parser would refuse it too
         check_shape(spec, "spec")  # names the field nested too deep
         raise
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What `_desired_state` is asked: memoised by ``key`` (the XR's fields and the Input, as
+    JSON), carrying the parsed Input so that a miss does not parse it again."""
+
+    key: str
+    xr: str = field(compare=False)
+    settings: FunctionInput = field(compare=False)
+
+
 @functools.lru_cache(maxsize=MEMOISED_XRS)
-def _desired_state(key: str) -> DesiredState:
-    name, tenant, raw_spec, raw_settings, legacy, kind = json.loads(key)
-    settings = FunctionInput.model_validate(raw_settings)
+def _desired_state(request: _Request) -> DesiredState:
+    name, tenant, raw_spec, legacy, kind = json.loads(request.xr)
+    settings = request.settings
     workload = kind_of(kind).workload(name, tenant, raw_spec, settings)
     spec, plan, pool = workload.spec, workload.plan, workload.pool
     _check_scope(spec, settings, legacy)
@@ -256,7 +266,10 @@ def _check_scope(spec: ClusterSpec, settings: FunctionInput, legacy: bool) -> No
 def _bundle_kubeconfig(kubeconfig: SecretKeyRef, ref: ObjectRef) -> KubeconfigSecretRef | None:
     """The bundle names its kubeconfig only where the reconciler's convention (Cluster API's
     ``<name>-kubeconfig``/``value``) would not find it."""
-    if (kubeconfig.name, kubeconfig.key) == (naming.kubeconfig_secret(ref.name), "value"):
+    if (kubeconfig.name, kubeconfig.key) == (
+        naming.kubeconfig_secret(ref.name),
+        naming.KUBECONFIG_KEY,
+    ):
         return None
     return KubeconfigSecretRef(name=kubeconfig.name, key=kubeconfig.key)
 

@@ -1,8 +1,10 @@
 """Clients for workload clusters, built from their kubeconfig Secrets and cached.
 
-Cluster API refreshes kubeconfig certificates and EKS tokens expire, so the Secret is re-read
-on every reconcile and the client is keyed by the digest of its content: an unchanged Secret
-reuses the client and its connection pool, a changed one replaces it. Kubeconfig contents are
+Cluster API refreshes kubeconfig certificates and EKS tokens expire, so a client is checked
+against the digest of the kubeconfig it was built from: the caller hands in the Secret's
+kubeconfig when the Secret changed (the reconciler watches kubeconfig Secrets and re-reads one
+only when its content moved), an unchanged one reuses the client and its connection pool, a
+changed one replaces it. Kubeconfig contents are
 credentials: they never appear in errors, logs or status.
 """
 

@@ -24,7 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+KUBECONFIG_KEY: Final = "value"
+"""The data key of the Secret Cluster API writes a cluster's admin kubeconfig to."""
+
+
+def kubeconfig_secret(cluster_name: str) -> str:
+    """The Secret Cluster API writes a cluster's admin kubeconfig to (key `KUBECONFIG_KEY`)."""
+    return f"{cluster_name}-kubeconfig"
+
 
 GROUP = "cluster.x-k8s.io"
 PAUSED_ANNOTATION = "cluster.x-k8s.io/paused"

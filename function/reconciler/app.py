@@ -46,7 +46,7 @@ from function.reconciler.deployments import DeploymentController
 from function.reconciler.events import EventRecorder
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs
-from function.reconciler.keys import BundleKey, Key, StatusKey, TargetKey
+from function.reconciler.keys import BundleKey, Key, StatusKey, TargetKey, requeue
 from function.reconciler.leader import LeaderElector, LeaseSettings
 from function.reconciler.metrics import Metrics
 from function.reconciler.probes import ProbeAnswer, WorkLoopWatch, readiness
@@ -335,14 +335,9 @@ class ReconcilerApp:
                 self.metrics.reconciles.labels(kind, "error").inc()
                 self.queue.add_rate_limited(key)
             else:
-                if result.retry:
-                    self.metrics.reconciles.labels(kind, "retry").inc()
-                    self.queue.add_rate_limited(key, at_least=result.retry_after)
-                else:
-                    self.metrics.reconciles.labels(kind, "success").inc()
-                    self.queue.forget(key)
-                    if result.requeue_after is not None:
-                        self.queue.add_after(key, result.requeue_after)
+                outcome = "retry" if result.retry else "success"
+                self.metrics.reconciles.labels(kind, outcome).inc()
+                requeue(self.queue, key, result)
             finally:
                 self.metrics.duration.labels(kind).observe(time.perf_counter() - started)
                 self.queue.done(key)

@@ -28,7 +28,7 @@ from typing import Any
 from function.errors import ConflictError, NotFoundError, RenderError, SourceLocation
 from function.kube.client import KubeClient, ResourceInfo
 from function.model.objects import Object, describe, group_of, meta
-from function.reconciler.hashing import HASH_ANNOTATION, object_hash
+from function.reconciler.hashing import recorded_hash, with_hash_annotation
 
 BUNDLE_LABEL = "addons.aifleet.io/bundle"
 ADDON_LABEL = "addons.aifleet.io/addon"
@@ -130,11 +130,8 @@ def prepare(
         m["labels"] = {**(m.get("labels") or {}), **owner.labels()}
         annotations = dict(m.get("annotations") or {})
         annotations[BUNDLE_ANNOTATION] = f"{owner.bundle_namespace}/{owner.bundle_name}"
-        annotations.pop(HASH_ANNOTATION, None)
         m["annotations"] = annotations
-        stamped = {**obj, "metadata": m}
-        annotations[HASH_ANNOTATION] = object_hash(stamped)
-        out.append(stamped)
+        out.append(with_hash_annotation({**obj, "metadata": m}))
     out.sort(key=install_rank)
     return out
 
@@ -208,7 +205,7 @@ async def apply_objects(
     wanted = {identity(o) for o in objects}
     for obj in objects:
         current = live.get(identity(obj))
-        if current is not None and _hash(current) == _hash(obj):
+        if current is not None and recorded_hash(current) == recorded_hash(obj):
             result.unchanged += 1
             result.live.append(current)
             continue
@@ -308,12 +305,6 @@ async def _served(client: KubeClient, obj: Object, wait: float) -> bool:
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-
-
-def _hash(obj: Object) -> str | None:
-    annotations = meta(obj).get("annotations") or {}
-    value = annotations.get(HASH_ANNOTATION)
-    return str(value) if value is not None else None
 
 
 def _crd_scopes(objects: Iterable[Object]) -> dict[tuple[str, str], bool]:

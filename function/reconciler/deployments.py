@@ -64,8 +64,8 @@ from function.reconciler.events import EventRecorder
 from function.reconciler.fleetwatch import FleetWatches
 from function.reconciler.inputs import Inputs
 from function.reconciler.instances import same_bundle
-from function.reconciler.keys import DONE, Result, TriggerKey
-from function.reconciler.queue import QueueShutDownError, WorkQueue
+from function.reconciler.keys import DONE, Result, TriggerKey, work
+from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP, cluster_readiness
 from function.reconciler.store import GroupKind, ObjectId, Store
 
@@ -151,25 +151,7 @@ class DeploymentController:
 
     async def run_worker(self) -> None:
         """Reconcile keys until the queue shuts down."""
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDownError:
-                return
-            try:
-                result = await self.reconcile(key)
-            except Exception:
-                log.exception("reconcile of AIModelDeployment %s failed", key)
-                self.queue.add_rate_limited(key)
-            else:
-                if result.retry:
-                    self.queue.add_rate_limited(key, at_least=result.retry_after)
-                else:
-                    self.queue.forget(key)
-                    if result.requeue_after is not None:
-                        self.queue.add_after(key, result.requeue_after)
-            finally:
-                self.queue.done(key)
+        await work(self.queue, self.reconcile, "AIModelDeployment")
 
     async def close(self) -> None:
         """Stop the queue and every watch."""

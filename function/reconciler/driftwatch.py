@@ -32,7 +32,7 @@ from function.model.objects import Object, describe, meta
 from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION, BUNDLE_LABEL, split_kind_key
 from function.reconciler.drift import ignored
 from function.reconciler.eventwatch import EventWatches, WatchKey
-from function.reconciler.hashing import HASH_ANNOTATION, canonical_json
+from function.reconciler.hashing import canonical_json, recorded_hash
 from function.reconciler.heal import Healer
 from function.reconciler.inputs import Inputs
 from function.reconciler.store import ObjectId, Store
@@ -132,7 +132,7 @@ def moved(before: Object | None, after: Object, deleted: bool) -> bool:
     `fingerprint`)."""
     if deleted:
         return not ignored(before, after)
-    if before is None or _hash(before) != _hash(after) or ignored(after):
+    if before is None or recorded_hash(before) != recorded_hash(after) or ignored(after):
         return False
     return _digest(before) != _digest(after)
 
@@ -161,11 +161,6 @@ def _digest(obj: Object) -> str:
     m = {k: v for k, v in meta(obj).items() if k not in _VOLATILE}
     content = {**{k: v for k, v in obj.items() if k != "status"}, "metadata": m}
     return hashlib.sha256(canonical_json(content)).hexdigest()
-
-
-def _hash(obj: Object) -> str | None:
-    value = (meta(obj).get("annotations") or {}).get(HASH_ANNOTATION)
-    return str(value) if value is not None else None
 
 
 def _watch_key(cluster: ObjectId, kind_key: str) -> WatchKey:

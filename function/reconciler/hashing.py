@@ -1,16 +1,18 @@
 """Hashes that let the reconciler skip work: steady state is zero renders and zero writes.
 
-Two gates, both pure (design §7):
+Two gates, both pure:
 
-- `addon_input_hash` — everything that decides what one add-on renders on one cluster: its
-  spec, the context values its templates read, its ``manifestsFrom`` texts, the chart digest
-  and the renderer's format version. The reconciler compares it with the hash in the bundle's
-  status and renders only when it differs.
+- `addon_hashes` — everything that decides what one add-on renders on one cluster: its spec,
+  the context values its templates read, its ``manifestsFrom`` texts, the chart digest, the
+  sync mode, the tier and the renderer's format version (the input hash), and the same without
+  the target (the render key, shared by targets that render alike). The converger compares the
+  input hash with the one in the bundle's status and renders only when it differs.
 - `object_hash` — the "essence" of one desired object (Sveltos-style): server-populated
   metadata (``managedFields``, ``resourceVersion``, ``uid``, ``generation``,
   ``creationTimestamp`` …), ``status`` and our own ``addons.aifleet.io/`` annotations removed,
   keys sorted, SHA-256. The apply step stamps it as the `HASH_ANNOTATION` annotation
-  (`with_hash_annotation`) and skips the write when the live object carries the same value.
+  (`with_hash_annotation`) and skips the write when the live object carries the same value
+  (`recorded_hash`); the drift watch and DryRun's plan compare it the same way.
   Because annotations under `OWN_ANNOTATION_PREFIX` never count, metadata whose change must
   cause a write belongs in labels or under another prefix.
 
@@ -83,6 +85,13 @@ def object_essence(obj: Mapping[str, Any]) -> dict[str, Any]:
 def object_hash(obj: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of `object_essence`: equal for objects that apply the same way."""
     return _sha256(object_essence(obj))
+
+
+def recorded_hash(obj: Mapping[str, Any]) -> str | None:
+    """The `object_hash` an applied object carries (`HASH_ANNOTATION`), if any."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(HASH_ANNOTATION)
+    return str(value) if value is not None else None
 
 
 def with_hash_annotation(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,16 @@ Three kinds of work, each level-based (a key names what to look at, never what h
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from function.reconciler.queue import QueueShutDownError, WorkQueue
 from function.reconciler.store import ObjectId
+
+log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,3 +80,33 @@ class Result:
 
 
 DONE = Result()
+
+
+def requeue(queue: WorkQueue[K], key: K, result: Result) -> None:
+    """Put ``key`` back as ``result`` asks: a retry with backoff, or forgotten (its backoff
+    reset) and looked at again after ``requeue_after`` if set."""
+    if result.retry:
+        queue.add_rate_limited(key, at_least=result.retry_after)
+        return
+    queue.forget(key)
+    if result.requeue_after is not None:
+        queue.add_after(key, result.requeue_after)
+
+
+async def work(queue: WorkQueue[K], reconcile: Callable[[K], Awaitable[Result]], what: str) -> None:
+    """Reconcile keys of ``queue`` until it shuts down: a reconcile that raises is logged
+    (``what``: the kind of object) and retried with backoff."""
+    while True:
+        try:
+            key = await queue.get()
+        except QueueShutDownError:
+            return
+        try:
+            result = await reconcile(key)
+        except Exception:
+            log.exception("reconcile of %s %s failed", what, key)
+            queue.add_rate_limited(key)
+        else:
+            requeue(queue, key, result)
+        finally:
+            queue.done(key)

@@ -47,7 +47,7 @@ from function.model.plan import (
 )
 from function.reconciler.apply import ADDON_LABEL, BUNDLE_LABEL, Owner, identity, kind_key
 from function.reconciler.conflicts import Identity, conflict_message, read_managed, resolve
-from function.reconciler.hashing import HASH_ANNOTATION
+from function.reconciler.hashing import HASH_ANNOTATION, recorded_hash
 
 _VOLATILE_METADATA = frozenset(
     {"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"}
@@ -77,7 +77,7 @@ async def plan_addon(
             changes.append(PlannedChange(action=PlanAction.CONFLICT, object=name, message=message))
             continue
         live = managed.get(identity(obj))
-        if live is not None and _owned(live, owner) and _hash(live) == _hash(obj):
+        if live is not None and _owned(live, owner) and recorded_hash(live) == recorded_hash(obj):
             changes.append(PlannedChange(action=PlanAction.NO_ACTION, object=name))
             continue
         if live is None and present is not None:
@@ -345,8 +345,3 @@ def _show(value: Any) -> str:
 def _owned(live: Object, owner: Owner) -> bool:
     labels = meta(live).get("labels") or {}
     return labels.get(BUNDLE_LABEL) == owner.bundle_id and labels.get(ADDON_LABEL) == owner.addon
-
-
-def _hash(obj: Object) -> str | None:
-    value = (meta(obj).get("annotations") or {}).get(HASH_ANNOTATION)
-    return str(value) if value is not None else None

@@ -3,7 +3,8 @@
 A key added N times before a worker takes it runs once; a key added while it is being
 processed is marked dirty and runs again after `done`, never twice at once. Failures back off
 per key (exponential from ``base_delay`` to ``max_delay``, with jitter); `forget` resets a key
-after a success. Nothing here knows what a key means: the reconciler's `ObjectKey` goes in.
+after a success. Nothing here knows what a key means: the reconciler's keys go in
+(`function.reconciler.keys`: `BundleKey`, `TargetKey`, `StatusKey`, `TriggerKey`...).
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def kubeconfig_location(
     if spec is not None and spec.kubeconfig_secret_ref is not None:
         return spec.kubeconfig_secret_ref.name, namespace, spec.kubeconfig_secret_ref.key
     if cluster_id.gk.group == CAPI_GROUP:
-        return f"{cluster_id.name}-kubeconfig", namespace, "value"
+        return capi.kubeconfig_secret(cluster_id.name), namespace, capi.KUBECONFIG_KEY
     stamped = meta(cluster).get("annotations") or {}
     if stamped.get(KUBECONFIG_SECRET_ANNOTATION):  # a cluster a cloud family composed
         key = str(stamped.get(KUBECONFIG_KEY_ANNOTATION) or "kubeconfig")

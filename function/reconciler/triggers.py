@@ -50,9 +50,9 @@ from function.reconciler.instances import (
     owned_by,
     same_bundle,
 )
-from function.reconciler.keys import DONE, Result, TriggerKey
+from function.reconciler.keys import DONE, Result, TriggerKey, work
 from function.reconciler.notify import Notice, Notifier
-from function.reconciler.queue import QueueShutDownError, WorkQueue
+from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.triggerplan import (
@@ -179,23 +179,7 @@ class TriggerController:
 
     async def run_worker(self) -> None:
         """Reconcile keys until the queue shuts down."""
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDownError:
-                return
-            try:
-                result = await self.reconcile(key)
-            except Exception:
-                log.exception("reconcile of EventTrigger %s failed", key)
-                self.queue.add_rate_limited(key)
-            else:
-                if result.retry:
-                    self.queue.add_rate_limited(key, at_least=result.retry_after)
-                else:
-                    self.queue.forget(key)
-            finally:
-                self.queue.done(key)
+        await work(self.queue, self.reconcile, "EventTrigger")
 
     async def close(self) -> None:
         """Stop the queue and every watch."""
