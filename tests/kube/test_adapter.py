@@ -21,35 +21,9 @@ from function.kube.aio import AioAdapter, TokenBucket, user_agent
 from function.kube.client import EventType, KubeClient, PatchType
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.testing import EmulatedCluster, Fleet
+from tests.objects import crd
 
-WIDGETS = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {
-        "group": "example.com",
-        "names": {
-            "kind": "Widget",
-            "plural": "widgets",
-            "singular": "widget",
-            "listKind": "WidgetList",
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+WIDGETS = crd("example.com", "Widget")
 
 
 def config_map(name: str, **data: str) -> dict[str, Any]:

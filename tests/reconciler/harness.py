@@ -156,6 +156,15 @@ class Harness:
         """The bundle as stored now."""
         return self.mgmt.get(BUNDLE_API, "AddonBundle", name, NAMESPACE)
 
+    async def delete_bundle(self, name: str, within: float = 10.0) -> None:
+        """Delete a bundle and wait until it is gone (its finalizer released)."""
+        self.mgmt.delete(BUNDLE_API, "AddonBundle", name, NAMESPACE)
+        await eventually(
+            lambda: self.mgmt.find(BUNDLE_API, "AddonBundle", name, NAMESPACE) is None,
+            within=within,
+            what=f"bundle {name} deleted",
+        )
+
     async def wait_bundle(
         self, name: str, until: Callable[[Obj], bool], within: float = 15.0
     ) -> Obj:

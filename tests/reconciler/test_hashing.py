@@ -14,6 +14,7 @@ from function.reconciler.hashing import (
     with_hash_annotation,
 )
 from function.reconciler.templates import TemplateContext
+from tests.objects import gpu_operator_addon
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -88,16 +89,7 @@ CLUSTER = {
 
 
 def addon(**fields: Any) -> AddonSpec:
-    base = {
-        "name": "gpu-operator",
-        "namespace": "gpu-operator",
-        "helm": {
-            "repository": "file://examples/charts",
-            "chart": "gpu-operator",
-            "version": "v26.7.0",
-            "values": {"driver": {"version": "{{ cluster.labels.region }}"}},
-        },
-    }
+    base = gpu_operator_addon(values={"driver": {"version": "{{ cluster.labels.region }}"}})
     return AddonSpec.model_validate({**base, **fields})
 
 

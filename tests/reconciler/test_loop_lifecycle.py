@@ -8,8 +8,8 @@ import pytest
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.converge import Timing
 from function.reconciler.leader import LeaderElector, LeadershipLostError, LeaseSettings
+from tests.objects import gpu_operator_addon
 from tests.reconciler.harness import (
-    BUNDLE_API,
     CAPI,
     NAMESPACE,
     addon_phases,
@@ -42,12 +42,7 @@ async def test_deleting_a_bundle_withdraws_its_addons_then_releases_it(tmp_path:
         workload = h.workload("c1")
         mark = workload.writes.mark()
 
-        h.mgmt.delete(BUNDLE_API, "AddonBundle", "stack", NAMESPACE)
-        await eventually(
-            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "stack", NAMESPACE) is None,
-            within=10,
-            what="bundle deletion",
-        )
+        await h.delete_bundle("stack")
         assert workload.writes.names(since=mark, verb="delete") == [
             "ConfigMap/apps/b",
             "ConfigMap/apps/a",
@@ -63,12 +58,7 @@ async def test_leave_addons_keeps_them_when_the_bundle_goes(tmp_path: Path) -> N
             field_manager="test",
         )
         await h.wait_bundle("stack", is_ready)
-        h.mgmt.delete(BUNDLE_API, "AddonBundle", "stack", NAMESPACE)
-        await eventually(
-            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "stack", NAMESPACE) is None,
-            within=10,
-            what="bundle deletion",
-        )
+        await h.delete_bundle("stack")
         assert h.workload("c1").find("v1", "ConfigMap", "a", "apps") is not None
 
 
@@ -104,15 +94,7 @@ async def test_a_selector_follows_cluster_labels_and_withdraws_from_clusters_it_
 
 
 async def test_a_model_waits_for_allocatable_gpus(tmp_path: Path) -> None:
-    policy = {
-        "name": "gpu-operator",
-        "namespace": "gpu-operator",
-        "helm": {
-            "repository": "file://examples/charts",
-            "chart": "gpu-operator",
-            "version": "v26.7.0",
-        },
-    }
+    policy = gpu_operator_addon()
     model = {**configmap_addon("model", "gpu-operator"), "gate": "GPUAllocatable"}
     async with running(tmp_path) as h:
         h.mgmt.apply(capi_cluster("c1", gpu_nodes=2), field_manager="test")
@@ -289,11 +271,6 @@ async def test_deleting_a_bundle_while_it_is_being_applied_leaves_nothing_behind
             within=10,
             what="the first object",
         )
-        h.mgmt.delete(BUNDLE_API, "AddonBundle", "stack", NAMESPACE)
-        await eventually(
-            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "stack", NAMESPACE) is None,
-            within=15,
-            what="bundle deletion",
-        )
+        await h.delete_bundle("stack", within=15)
         await h.settle()
         assert [m["metadata"]["name"] for m in workload.list("v1", "ConfigMap", "apps")] == []

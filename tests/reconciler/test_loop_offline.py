@@ -8,7 +8,6 @@ from pathlib import Path
 
 from function.reconciler.converge import Timing
 from tests.reconciler.harness import (
-    BUNDLE_API,
     CAPI,
     NAMESPACE,
     Harness,
@@ -151,10 +150,5 @@ async def test_a_down_cluster_being_deleted_is_skipped_not_waited_on(tmp_path: P
             assert "connectionStatus" not in entry(got, "c1")
             # Deleting the bundle does not wait for the unreachable, departing cluster.
             started = time.monotonic()
-            h.mgmt.delete(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE)
-            await eventually(
-                lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE) is None,
-                within=3,
-                what="the bundle deleted",
-            )
+            await h.delete_bundle("fleet", within=3)
             assert time.monotonic() - started < 3

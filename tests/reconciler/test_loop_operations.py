@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from function.reconciler.leader import LeaseSettings
+from tests.objects import crd
 from tests.reconciler.harness import (
     BUNDLE_API,
     CAPI,
@@ -24,35 +25,7 @@ from tests.reconciler.harness import (
 from tests.reconciler.triggers_harness import gpu_source, trigger, utilization
 
 MR_API = "eks.aws.m.upbound.io/v1beta1"
-MR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "clusters.eks.aws.m.upbound.io"},
-    "spec": {
-        "group": "eks.aws.m.upbound.io",
-        "names": {
-            "kind": "Cluster",
-            "plural": "clusters",
-            "singular": "cluster",
-            "listKind": "ClusterList",
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-                "subresources": {"status": {}},
-            }
-        ],
-    },
-}
+MR_CRD = crd("eks.aws.m.upbound.io", "Cluster", versions=("v1beta1",), status=True)
 
 
 async def test_a_crossplane_managed_cluster_is_targeted_through_its_connection_secret(
@@ -171,12 +144,7 @@ async def test_the_install_rbac_covers_every_request_to_the_management_cluster(
         h.mgmt.apply(capi_cluster("c1"), field_manager="test")
         h.mgmt.apply(bundle("stack", [configmap_addon("a")]), field_manager="test")
         await h.wait_bundle("stack", is_ready)
-        h.mgmt.delete(BUNDLE_API, "AddonBundle", "stack", NAMESPACE)
-        await eventually(
-            lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "stack", NAMESPACE) is None,
-            within=10,
-            what="bundle deletion",
-        )
+        await h.delete_bundle("stack")
         # An event trigger instantiates a bundle, and withdraws it when the event is over.
         utilization(h.workload("c1"), "90")
         h.mgmt.apply(gpu_source(), field_manager="test")

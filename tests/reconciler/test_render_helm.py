@@ -14,6 +14,7 @@ from function.reconciler.charts import ChartFetcher
 from function.reconciler.helm import ChartRenderer, SdkEngine
 from function.reconciler.render import render_addon, render_values
 from function.reconciler.templates import TemplateContext
+from tests.objects import gpu_operator_addon
 
 CONTEXT = TemplateContext(
     cluster={
@@ -25,18 +26,7 @@ CONTEXT = TemplateContext(
 
 
 def gpu_operator(**helm: Any) -> AddonSpec:
-    return AddonSpec.model_validate(
-        {
-            "name": "gpu-operator",
-            "namespace": "gpu-operator",
-            "helm": {
-                "repository": "file://examples/charts",
-                "chart": "gpu-operator",
-                "version": "v26.7.0",
-                **helm,
-            },
-        }
-    )
+    return AddonSpec.model_validate(gpu_operator_addon(**helm))
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

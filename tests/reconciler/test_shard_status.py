@@ -184,11 +184,6 @@ async def test_two_replicas_converge_one_bundle_and_both_halves_of_its_status_su
             assert kinds <= {"Lease"}, kinds
 
             # Deleted, each replica withdraws its clusters; the last lets the bundle go.
-            h.mgmt.delete(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE)
-            await eventually(
-                lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE) is None,
-                within=30,
-                what="the bundle deleted",
-            )
+            await h.delete_bundle("fleet", within=30)
             for name in CLUSTERS:
                 assert h.workload(name).find("v1", "ConfigMap", "a", "apps") is None, name

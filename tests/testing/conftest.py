@@ -18,6 +18,7 @@ from kubernetes import client, dynamic
 from kubernetes.client import ApiClient
 
 from function.testing import EmulatedCluster, Fleet
+from tests.objects import crd
 
 APPLY = "application/apply-patch+yaml"
 
@@ -101,27 +102,4 @@ def deployment(name: str, replicas: int = 1, image: str = "nginx:1.27") -> dict[
 
 def widget_crd(*, status: bool = True, versions: tuple[str, ...] = ("v1",)) -> dict[str, Any]:
     """A namespaced test CRD ``widgets.example.com``."""
-    entries = []
-    for index, version in enumerate(versions):
-        entry: dict[str, Any] = {
-            "name": version,
-            "served": True,
-            "storage": index == len(versions) - 1,
-            "schema": {
-                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-            },
-        }
-        if status:
-            entry["subresources"] = {"status": {}}
-        entries.append(entry)
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
-            "scope": "Namespaced",
-            "versions": entries,
-        },
-    }
+    return crd("example.com", "Widget", versions=versions, status=status, list_kind=False)
