@@ -24,6 +24,7 @@ knows is its `TargetPass`; reading, hashing and rendering an add-on is `AddonRen
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class Converger:
         self._namespaces = KnownNamespaces()
         self._clock = clock
         self._timing = timing or Timing()
-        self._healer = Healer(self._timing.drift)
+        self._healer = Healer(self._timing.drift, time.monotonic)
         self.drift = DriftWatch(self._inputs, store, self._healer)
         self.arbiter = Arbiter()
         self._gate = HealthGate(render_pool, self._timing.waiting)

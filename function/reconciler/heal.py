@@ -31,8 +31,10 @@ Render = Callable[[], Awaitable[list[Object]]]
 class Healer:
     """Drift checks and repairs, for every target in drift-detection mode."""
 
-    def __init__(self, period: float) -> None:
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._period = period
+        self._clock = clock
+        """Seconds, monotonic: when checks are due and how long a repair took."""
         self._checked: dict[str, float] = {}
         self.detected: dict[str, float] = {}
         """Targets a watch saw drift on, with when (monotonic), until they are checked."""
@@ -41,7 +43,7 @@ class Healer:
 
     def due(self, target: str) -> bool:
         """Whether ``target`` is to be checked now (and note that it is)."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked.get(target, -inf) < self._period * 0.9:
             return False
         self._checked[target] = now
@@ -50,18 +52,18 @@ class Healer:
     def applied(self, target: str) -> None:
         """``target`` was just written to: its next check is a period from now (objects
         just applied are what was applied; a cold fleet is not checked while it converges)."""
-        self._checked[target] = time.monotonic()
+        self._checked[target] = self._clock()
 
     def suspect(self, target: str) -> None:
         """A watch saw an object of ``target`` move: it is due at once."""
         self._checked.pop(target, None)
-        self.detected.setdefault(target, time.monotonic())
+        self.detected.setdefault(target, self._clock())
 
     def checked(self, target: str, repaired: int) -> None:
         """A drift check of ``target`` ended: time the repair of what a watch saw."""
         detected = self.detected.pop(target, None)
         if detected is not None and repaired:
-            self.restored.append(time.monotonic() - detected)
+            self.restored.append(self._clock() - detected)
             del self.restored[:-10_000]
 
     def forget(self, target: str) -> None:

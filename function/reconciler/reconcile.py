@@ -7,8 +7,9 @@ one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw f
 many targets changed. The `on_*` methods map changed objects (bundles, clusters, kubeconfig
 Secrets) to keys; `app` wires them to informers.
 
-Per-target results live in memory (`table`), seeded from the bundle's own status after a
-restart so that hashes recorded there still gate re-rendering: a restart writes nothing.
+Per-target results live in memory (one `Remembered` record per target, `function.reconciler.
+memory`), seeded from the bundle's own status after a restart so that hashes recorded there
+still gate re-rendering: a restart writes nothing.
 
 On a sharded fleet a bundle with a ``clusterSelector`` is split (`statuswrite.splits`): every
 replica resolves its targets, converges those on clusters of its own shards and publishes
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from function.errors import NotFoundError, SpecError, UnavailableError
 from function.kube.client import KubeClient, PatchType
@@ -40,6 +41,7 @@ from function.reconciler import logs
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
+from function.reconciler.memory import Remembered, StatusView
 from function.reconciler.publish import StatusPublisher
 from function.reconciler.queue import WorkQueue
 from function.reconciler.rollout import Rollouts
@@ -75,9 +77,10 @@ class Reconciler:
         self._converger = converger
         self._queue = queue
         self._status_delay = status_delay
-        self.table: dict[TargetKey, ClusterAddonsStatus] = {}
-        self._generations: dict[TargetKey, int] = {}
-        """The bundle generation each table entry was converged for."""
+        self._memory: dict[TargetKey, Remembered] = {}
+        """What each target's last converge found: one record, forgotten at once."""
+        self.table: Mapping[TargetKey, ClusterAddonsStatus] = StatusView(self._memory)
+        """Each target's last status (read by the metrics)."""
         self._targets = TargetIndex(store, ensure_informer)
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
         self._in_flight: dict[BundleKey, int] = {}
@@ -94,8 +97,6 @@ class Reconciler:
         converger.arbiter.on_displaced = self._look_again
         converger.arbiter.shared = lambda cid: len(self._targets.bundles_on(cid)) > 1
         self._rollouts = Rollouts()
-        self._finished: dict[TargetKey, int] = {}
-        """The generation each target last logged as finished applying."""
         converger.connections.on_reconnect = self._cluster_changed  # catch up every target
 
     # --- mapping changes to keys ---------------------------------------------------------
@@ -137,7 +138,7 @@ class Reconciler:
         """Queue everything: the periodic safety net."""
         for bundle in self._store.list(BUNDLE):
             self._queue.add(BundleKey(str(meta(bundle)["namespace"]), str(meta(bundle)["name"])))
-        for key in list(self.table):
+        for key in list(self._memory):
             self._queue.add(key)
 
     def _cluster_changed(self, cid: ObjectId) -> None:
@@ -196,7 +197,7 @@ class Reconciler:
         cluster = self._store.get_id(key.cluster)
         if cluster is None:
             await self._converger.forget_cluster(key.cluster)
-        previous = self.table.get(key) or entry_for(
+        previous = self._status_of(key) or entry_for(
             self._publisher.read(key.bundle, bundle), key.cluster
         )
         targets = self._targets.get(key.bundle)
@@ -206,7 +207,7 @@ class Reconciler:
             if not self._admitted(key, bundle, spec, previous, len(targets.clusters)):
                 self._queue.add_after(StatusKey(key.bundle), self._status_delay)
                 return DONE  # waits for a place in the rollout; `_record` queues it then
-            if self._generations.get(key) != _generation(bundle):
+            if self._generation_of(key) != _generation(bundle):
                 logs.target_started(str(key.bundle), str(key.cluster), _generation(bundle))
             try:
                 status, result = await self._converger.converge(
@@ -223,18 +224,17 @@ class Reconciler:
     def _record(self, key: TargetKey, bundle: Object, status: ClusterAddonsStatus) -> None:
         """Keep a target's status; queue a status write when it (or the generation) moved."""
         generation = _generation(bundle)
-        if self.table.get(key) != status or self._generations.get(key) != generation:
+        old = self._memory.get(key)
+        if old is None or old.status != status or old.generation != generation:
             finished = logs.target_progress(
                 str(key.bundle),
                 str(key.cluster),
                 generation,
-                self.table.get(key),
+                old.status if old else None,
                 status,
-                was_finished=self._finished.get(key) == generation,
+                was_finished=old is not None and old.finished == generation,
             )
-            self._finished[key] = generation if finished else -1
-            self.table[key] = status
-            self._generations[key] = generation
+            self._memory[key] = Remembered(status, generation, generation if finished else -1)
             self._queue.add_after(StatusKey(key.bundle), self._status_delay)
         targets = self._targets.get(key.bundle)
         clusters = targets.clusters if targets is not None else set()
@@ -251,7 +251,7 @@ class Reconciler:
     ) -> bool:
         """Whether the target may converge now: it has this generation already (or a status
         from before a restart), or the bundle's rollout gives it a place."""
-        converged = self._generations.get(key)
+        converged = self._generation_of(key)
         generation = _generation(bundle)
         if converged == generation or (converged is None and previous is not None):
             return True
@@ -293,11 +293,8 @@ class Reconciler:
                 await self._converger.withdraw(bundle, spec, key.cluster, cluster, previous)
             except UnavailableError as exc:
                 return Result(retry=True, retry_after=exc.retry_after or 0.0)
-        self.table.pop(key, None)
-        self._generations.pop(key, None)
-        self._finished.pop(key, None)
+        self._forget_target(key)
         self._rollouts.forget(key.bundle, key.cluster)
-        self._converger.forget(str(key.bundle), key.cluster)
         self._queue.add(StatusKey(key.bundle))
         return DONE
 
@@ -315,13 +312,15 @@ class Reconciler:
             if not split or self._owns_target(TargetKey(key, cid))
         ]
         if any(
-            self._generations.get(t) != _generation(bundle)
+            self._generation_of(t) != _generation(bundle)
             and not self._rollouts.waiting(key, t.cluster)
             for t in current
         ):
             return DONE  # a target has not converged this generation; it queues this key
         mine = [
-            stamped(self.table[t], self._generations.get(t)) for t in current if t in self.table
+            stamped(m.status, m.generation)
+            for t in current
+            if (m := self._memory.get(t)) is not None
         ]
         spec = self._spec(key, bundle)
         return await self._publisher.publish(
@@ -365,7 +364,7 @@ class Reconciler:
             for cid in self._known_clusters(key, bundle):
                 if split and not self._owns_target(TargetKey(key, cid)):
                     continue  # another replica's to withdraw
-                previous = self.table.get(TargetKey(key, cid)) or entry_for(
+                previous = self._status_of(TargetKey(key, cid)) or entry_for(
                     self._publisher.read(key, bundle), cid
                 )
                 if previous is None:
@@ -397,6 +396,19 @@ class Reconciler:
         return DONE
 
     # --- bookkeeping ---------------------------------------------------------------------
+
+    def _status_of(self, key: TargetKey) -> ClusterAddonsStatus | None:
+        remembered = self._memory.get(key)
+        return remembered.status if remembered else None
+
+    def _generation_of(self, key: TargetKey) -> int | None:
+        remembered = self._memory.get(key)
+        return remembered.generation if remembered else None
+
+    def _forget_target(self, key: TargetKey) -> None:
+        """Drop all that is kept about a target, here and in the converger."""
+        self._memory.pop(key, None)
+        self._converger.forget(str(key.bundle), key.cluster)
 
     def _spec(self, key: BundleKey, bundle: Object) -> AddonBundleSpec | SpecError:
         m = meta(bundle)
@@ -431,14 +443,11 @@ class Reconciler:
     def _not_my_target(self, key: TargetKey) -> None:
         """Another replica's shard holds the cluster: forget what was known of the target
         (its status entry is the other's to write)."""
-        self.table.pop(key, None)
-        self._generations.pop(key, None)
-        self._finished.pop(key, None)
-        self._converger.forget(str(key.bundle), key.cluster)
+        self._forget_target(key)
 
     def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
         """Clusters this bundle has status for, in memory or in its status."""
-        known = {t.cluster for t in self.table if t.bundle == key}
+        known = {t.cluster for t in self._memory if t.bundle == key}
         status = self._publisher.read(key, bundle)
         for entry in status.clusters if status else []:
             ref = entry.cluster_ref
@@ -454,11 +463,8 @@ class Reconciler:
     def _not_mine(self, key: BundleKey, bundle: Object) -> None:
         """Another replica reconciles the bundle: keep only the index that brings it back
         when its cluster changes, and forget the rest (its status is the other's to write)."""
-        for target in [t for t in self.table if t.bundle == key]:
-            del self.table[target]
-            self._generations.pop(target, None)
-            self._finished.pop(target, None)
-            self._converger.forget(str(key), target.cluster)
+        for target in [t for t in self._memory if t.bundle == key]:
+            self._forget_target(target)
         self._publisher.forget_written(key)
         spec = self._spec(key, bundle)
         self._targets.index(
@@ -471,10 +477,8 @@ class Reconciler:
         self._specs.pop(key, None)
         self._publisher.forget(key)
         self._rollouts.forget(key)
-        for target in [t for t in self.table if t.bundle == key]:
-            del self.table[target]
-            self._generations.pop(target, None)
-            self._converger.forget(str(key), target.cluster)
+        for target in [t for t in self._memory if t.bundle == key]:
+            self._forget_target(target)
 
 
 def _generation(bundle: Object) -> int:
