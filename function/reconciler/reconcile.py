@@ -250,12 +250,26 @@ class Reconciler:
         clusters: int,
     ) -> bool:
         """Whether the target may converge now: it has this generation already (or a status
-        from before a restart), or the bundle's rollout gives it a place."""
+        entry of it from before a restart), or the bundle's rollout gives it a place."""
         converged = self._generation_of(key)
         generation = _generation(bundle)
-        if converged == generation or (converged is None and previous is not None):
-            return True
-        return self._rollouts.admit(key.bundle, generation, key.cluster, spec.max_update, clusters)
+        if converged is None and previous is not None:  # an entry without one: as current
+            converged = previous.observed_generation or generation
+
+        def recorded() -> list[ClusterAddonsStatus]:
+            status = self._publisher.read(key.bundle, bundle)
+            entries = status.clusters if status else []
+            return [e for e in entries if self._mine(key.bundle, spec, e.cluster_ref)]
+
+        return self._rollouts.admit(
+            key.bundle,
+            generation,
+            key.cluster,
+            spec.max_update,
+            clusters,
+            recorded,
+            current=converged == generation,
+        )
 
     @contextlib.asynccontextmanager
     async def _running(self, bundle: BundleKey) -> AsyncIterator[None]:

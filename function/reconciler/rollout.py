@@ -7,20 +7,23 @@ add-ons fail stops the rollout from spreading (nothing more is admitted) until i
 the bundle changes again. Clusters still updating when the bundle changes keep their places.
 
 Targets that already converged the current generation (health re-checks, drift repairs,
-resyncs) and targets seen for the first time with a status from before a restart go ahead
-without a place: they are not a change reaching a cluster. What is kept here is per process
-and per bundle; `status` summarises it for the bundle's `RolloutStatus`.
+resyncs), in this process or, by their status entry, before a restart, go ahead without a
+place: they are not a change reaching a cluster. What is kept here is per process and per
+bundle; a process that starts mid-rollout takes it up from the bundle's status (`admit`'s
+``recorded``): clusters at the current generation are updating, updated or failed as their
+entries say, so a restart spreads the change no faster. `status` summarises it for the
+bundle's `RolloutStatus`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from function.model.bundle import rollout_limit
 from function.model.bundlestatus import AddonPhase, ClusterAddonsStatus, RolloutStatus
 from function.reconciler.keys import BundleKey
-from function.reconciler.store import ObjectId
+from function.reconciler.store import GroupKind, ObjectId
 
 
 @dataclass
@@ -51,14 +54,20 @@ class Rollouts:
         cluster: ObjectId,
         max_update: int | str | None,
         clusters: int,
+        recorded: Callable[[], Iterable[ClusterAddonsStatus]] = tuple,
+        *,
+        current: bool = False,
     ) -> bool:
         """Whether ``cluster`` may converge ``generation`` now; if not, it waits for a place
-        (`record` hands it one)."""
+        (`record` hands it one). ``current``: it has ``generation`` already and goes ahead.
+        ``recorded``: the bundle's status entries of this process's clusters, where a rollout
+        it has not seen yet resumes from."""
         if max_update is None:
             self._rollouts.pop(bundle, None)
             return True
-        rollout = self._current(bundle, generation, rollout_limit(max_update, clusters))
-        if rollout.admitted(cluster):
+        limit = rollout_limit(max_update, clusters)
+        rollout = self._current(bundle, generation, limit, recorded)
+        if current or rollout.admitted(cluster):
             return True
         if rollout.failed or len(rollout.updating) >= rollout.limit:
             rollout.waiting.add(cluster)
@@ -140,14 +149,43 @@ class Rollouts:
             message=message,
         )
 
-    def _current(self, bundle: BundleKey, generation: int, limit: int) -> _Rollout:
+    def _current(
+        self,
+        bundle: BundleKey,
+        generation: int,
+        limit: int,
+        recorded: Callable[[], Iterable[ClusterAddonsStatus]],
+    ) -> _Rollout:
         rollout = self._rollouts.get(bundle)
-        if rollout is None or rollout.generation != generation:
-            carried = rollout.updating if rollout is not None else set()
-            rollout = _Rollout(generation, limit, updating=set(carried))
+        if rollout is None:
+            rollout = _resumed(bundle, generation, limit, recorded())
+            self._rollouts[bundle] = rollout
+        elif rollout.generation != generation:
+            rollout = _Rollout(generation, limit, updating=set(rollout.updating))
             self._rollouts[bundle] = rollout
         rollout.limit = limit
         return rollout
+
+
+def _resumed(
+    bundle: BundleKey, generation: int, limit: int, recorded: Iterable[ClusterAddonsStatus]
+) -> _Rollout:
+    """A rollout as the bundle's status leaves it: each cluster entry at ``generation`` has
+    its place, as `Rollouts.record` gave it (pure)."""
+    rollout = _Rollout(generation, limit)
+    for entry in recorded:
+        if entry.observed_generation != generation:
+            continue
+        ref = entry.cluster_ref
+        gk = GroupKind.of(ref.api_version, ref.kind)
+        cluster = ObjectId(gk, ref.namespace or bundle.namespace, ref.name)
+        if any(a.phase is AddonPhase.FAILED for a in entry.addons):
+            rollout.failed.add(cluster)
+        elif entry.ready:
+            rollout.updated.add(cluster)
+        else:
+            rollout.updating.add(cluster)
+    return rollout
 
 
 def _name(cluster: ObjectId) -> str:

@@ -10,7 +10,8 @@ tried again, a bounded number of times with jittered backoff.
 
 `StatusWriter` also remembers the object each of its writes returned: the informer's copy of
 a bundle lags the writer's own last write, and composing from that copy would only earn a
-conflict and a read.
+conflict and a read. The patch nulls what the new status no longer has, so nothing of an
+older status stays behind.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ def merge_entries(
     (as the other writer left it). An entry of its own that it no longer has is dropped."""
     others = [e for e in (fresh.clusters if fresh else []) if not is_mine(e.cluster_ref)]
     return [*mine, *others]
+
+
+def merge_patch(current: Object, wanted: Object) -> Object:
+    """The merge patch (RFC 7386) that turns ``current`` into ``wanted``: ``wanted`` with a
+    null for each key ``current`` has and ``wanted`` drops, in nested objects too (lists are
+    replaced whole), so that a field that went away (a rollout's message, the rollout
+    itself) does not stay behind (pure)."""
+    patch: Object = dict(wanted)
+    for key, value in current.items():
+        if key not in wanted:
+            patch[key] = None
+        elif isinstance(value, dict) and isinstance(wanted[key], dict):
+            patch[key] = merge_patch(value, wanted[key])
+    return patch
 
 
 def splits(spec: AddonBundleSpec | SpecError) -> bool:
@@ -128,7 +143,7 @@ class StatusWriter:
                     KIND,
                     str(m["name"]),
                     m.get("namespace"),
-                    wanted,
+                    merge_patch(current.get("status") or {}, wanted),
                     resource_version=version or None,
                 )
             except ConflictError as exc:

@@ -215,3 +215,33 @@ async def test_restarting_the_reconciler_mid_fleet_writes_nothing(tmp_path: Path
             within=5,
             what="the ConfigMap restored after the restart",
         )
+
+
+async def test_bundles_on_one_cluster_share_one_watch_per_kind(tmp_path: Path) -> None:
+    async with running(tmp_path, timing=NO_PERIODIC_CHECK) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        workload = await h.wait_workload("c1")
+        watches = workload.requests.mark()
+        for name in ("one", "two"):
+            addons = [configmap_addon(f"cfg-{name}")]
+            h.mgmt.apply(bundle(name, addons, syncMode=DRIFT), field_manager="test")
+        for name in ("one", "two"):
+            await h.wait_bundle(name, is_ready)
+        await h.settle()
+        assert h.app is not None
+        assert [k.kind for k in h.app.converger.drift.active()] == ["ConfigMap"]
+        assert workload.requests.count(since=watches, verb="watch", kind="ConfigMap") == 1
+        # The one watch queues the bundle whose object moved, and only that one repairs.
+        mark = workload.writes.mark()
+        workload.delete("v1", "ConfigMap", "cfg-two", "apps")
+        await eventually(
+            lambda: workload.find("v1", "ConfigMap", "cfg-two", "apps") is not None,
+            within=5,
+            what="cfg-two restored",
+        )
+        await h.settle()
+        assert workload.writes.names(since=mark, field_manager="aifleet") == [
+            "ConfigMap/apps/cfg-two"
+        ]
+        await h.wait_bundle("two", lambda b: _drift_count(b) == 1)
+        assert _drift_count(h.bundle("one")) == 0

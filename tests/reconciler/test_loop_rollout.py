@@ -186,3 +186,67 @@ async def test_a_bad_max_update_is_refused_naming_the_field(tmp_path: Path) -> N
         message = condition(got, "Ready")["message"]
         assert "spec.maxUpdate" in message
         assert "'0%' is not a percentage" in message
+
+
+async def test_a_restart_mid_rollout_keeps_to_max_update(tmp_path: Path) -> None:
+    clusters = names(4)
+    async with running(tmp_path) as h:
+        for name in clusters:
+            h.mgmt.apply(capi_cluster(name, labels={"env": "edge"}), field_manager="test")
+        for name in clusters:
+            await h.wait_workload(name)
+        async with operator(h, clusters):
+            h.mgmt.apply(fleet("v1", maxUpdate=1), field_manager="test")
+            await h.wait_bundle("fleet", rolled_out(1, 4), within=30)
+        # Nothing acknowledges v2: the first cluster it reaches stays updating.
+        marks = {name: h.workload(name).writes.mark() for name in clusters}
+        h.mgmt.apply(fleet("v2", maxUpdate=1), field_manager="test")
+        rolling = await h.wait_bundle(
+            "fleet",
+            lambda b: (
+                len(((b.get("status") or {}).get("rollout") or {}).get("updatingClusters") or [])
+                == 1
+                and b["status"]["rollout"]["generation"] == 2
+            ),
+        )
+        await asyncio.sleep(0.5)
+
+        def reached() -> list[str]:
+            return [
+                name
+                for name in clusters
+                if h.workload(name).writes.filter(
+                    since=marks[name], field_manager=FIELD_MANAGER, name="gated"
+                )
+            ]
+
+        assert reached() == [rolling["status"]["rollout"]["updatingClusters"][0].split("/")[1]]
+        await h.restart()
+        await asyncio.sleep(1.5)  # time enough to spread, were the bound lost
+        assert reached() == [rolling["status"]["rollout"]["updatingClusters"][0].split("/")[1]]
+        rollout = h.bundle("fleet")["status"]["rollout"]
+        assert (rollout["generation"], len(rollout["updatingClusters"])) == (2, 1)
+        assert rollout["waitingClusters"] == 3
+
+        # Acknowledged, the change rolls on from where it was, one cluster at a time.
+        async with operator(h, clusters):
+            got = await h.wait_bundle("fleet", rolled_out(2, 4), within=30)
+        spans = windows(h, clusters, marks)
+        assert most_at_once(spans) == 1
+        assert condition(got, "Ready")["status"] == "True"
+
+        # Rolled out and settled, a restart writes nothing: the rollout's status stays.
+        await h.settle()
+        settled, mgmt_mark = h.bundle("fleet")["status"], h.mgmt.writes.mark()
+        assert settled["rollout"] == {
+            "generation": 2,
+            "updatingClusters": [],
+            "updatedClusters": 4,
+            "failedClusters": [],
+            "waitingClusters": 0,
+        }
+        await h.restart()
+        await asyncio.sleep(0.5)
+        await h.settle()
+        assert h.mgmt.writes.filter(since=mgmt_mark) == []
+        assert h.bundle("fleet")["status"] == settled

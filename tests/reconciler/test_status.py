@@ -8,7 +8,7 @@ from function.model.bundlestatus import (
 )
 from function.model.common import ObjectRef
 from function.reconciler.status import compose_status, transitions
-from function.reconciler.statuswrite import merge_entries, stamped
+from function.reconciler.statuswrite import merge_entries, merge_patch, stamped
 
 REF = ObjectRef(api_version="cluster.x-k8s.io/v1beta2", kind="Cluster", name="c1", namespace="t")
 
@@ -175,3 +175,24 @@ def test_entries_merge_over_the_other_writers_and_count_in_the_aggregates() -> N
     )
     # An entry of its own that it no longer has (departed) is dropped.
     assert merge_entries([], fresh, lambda ref: ref.name == "c1") == [fresh.clusters[1]]
+
+
+def test_a_status_patch_nulls_what_the_new_status_dropped() -> None:
+    current = {
+        "observedGeneration": 1,
+        "rollout": {"generation": 1, "waitingClusters": 1, "message": "1 waiting"},
+        "clusters": [{"name": "c1", "connectionStatus": "Down"}],
+        "gone": {"a": 1},
+    }
+    wanted = {
+        "observedGeneration": 2,
+        "rollout": {"generation": 2, "waitingClusters": 0},
+        "clusters": [{"name": "c1"}],
+    }
+    assert merge_patch(current, wanted) == {
+        "observedGeneration": 2,
+        "rollout": {"generation": 2, "waitingClusters": 0, "message": None},
+        "clusters": [{"name": "c1"}],  # lists are replaced whole
+        "gone": None,
+    }
+    assert merge_patch({}, wanted) == wanted
