@@ -135,7 +135,8 @@ class _Watch:
         for item in listed.items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", self.key.kind)
-            objects[resource_key(item)] = self._keep(item)
+            kept = self._keep(item)
+            objects[resource_key(kept)] = kept
         before, self.view.objects = self.view.objects, objects
         if self._on_event is not None:
             for key, obj in objects.items():

@@ -42,8 +42,8 @@ class StatusPublisher:
         self._statuses: dict[BundleKey, tuple[str, str, AddonBundleStatus | None]] = {}
         """The bundle's status as last parsed, by uid and resourceVersion."""
         self._written: dict[BundleKey, tuple[Object, AddonBundleStatus]] = {}
-        """The status last written, as sent and as composed (so reading it back costs no
-        parse)."""
+        """The status last written, as sent and as composed, until it is read back (so that
+        costs no parse)."""
 
     def read(self, key: BundleKey, bundle: Object) -> AddonBundleStatus | None:
         """`read_status`, parsed once per version of the bundle."""
@@ -53,8 +53,11 @@ class StatusPublisher:
         if cached is not None and cached[:2] == (uid, version) and version:
             return cached[2]
         written = self._written.get(key)
-        raw = bundle.get("status")
-        status = written[1] if written is not None and raw == written[0] else read_status(bundle)
+        if written is not None and bundle.get("status") == written[0]:
+            status: AddonBundleStatus | None = written[1]
+            del self._written[key]  # kept from now on as this version's parse
+        else:
+            status = read_status(bundle)
         self._statuses[key] = (uid, version, status)
         return status
 

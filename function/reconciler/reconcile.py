@@ -105,6 +105,7 @@ class Reconciler:
         """A bundle changed: look at it again — unless only its status did (our own write)."""
         m = meta(obj)
         key = BundleKey(str(m.get("namespace", "")), str(m["name"]))
+        self._publisher.writer.seen(obj)
         signature = (
             m.get("uid"),
             m.get("generation"),

@@ -10,8 +10,8 @@ tried again, a bounded number of times with jittered backoff.
 
 `StatusWriter` also remembers the object each of its writes returned: the informer's copy of
 a bundle lags the writer's own last write, and composing from that copy would only earn a
-conflict and a read. The patch nulls what the new status no longer has, so nothing of an
-older status stays behind.
+conflict and a read; it forgets it as soon as the informer has a newer copy (`seen`). The
+patch nulls what the new status no longer has, so nothing of an older status stays behind.
 """
 
 from __future__ import annotations
@@ -173,6 +173,20 @@ class StatusWriter:
             self._attempts,
         )
         return None
+
+    def seen(self, bundle: Object) -> None:
+        """The informer has a version of ``bundle``: once it is not the one the last write
+        was based on (it caught up with the write, or moved past it), what that write
+        returned is of no more use, and a settled fleet would otherwise hold a second copy
+        of every bundle it wrote."""
+        key = _key(bundle)
+        remembered = self._after.get(key)
+        if remembered is not None and remembered[0] != meta(bundle).get("resourceVersion"):
+            del self._after[key]
+
+    def __len__(self) -> int:
+        """Bundles whose last write's result is remembered."""
+        return len(self._after)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is remembered of a bundle (deleted, or another replica's now)."""

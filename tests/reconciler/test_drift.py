@@ -1,7 +1,8 @@
 """Drift: what counts as a live object moving away from what was applied."""
 
 from function.model.bundle import DriftExclusion, DriftTarget
-from function.reconciler.drift import MISSING, exclusions_for, find_drift
+from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION
+from function.reconciler.drift import IGNORE_ANNOTATION, MISSING, exclusions_for, find_drift
 from function.reconciler.driftwatch import fingerprint, moved
 from function.reconciler.hashing import HASH_ANNOTATION
 
@@ -182,3 +183,20 @@ def test_a_watch_fingerprint_sorts_events_as_the_whole_object_does() -> None:
     kept = fingerprint(before)
     assert "spec" not in kept and "managedFields" not in kept["metadata"]
     assert kept["metadata"]["annotations"] == {HASH_ANNOTATION: "h1"}
+
+
+def test_a_fingerprint_keeps_only_what_sorting_reads_and_still_sees_every_edit() -> None:
+    before = _owned(2)
+    before["metadata"]["labels"] = {ADDON_LABEL: "op", "team": "a"}
+    before["metadata"]["annotations"].update({BUNDLE_ANNOTATION: "ns/b", "note": "x"})
+    kept = fingerprint(before)
+    assert kept["metadata"]["labels"] == {ADDON_LABEL: "op"}
+    assert kept["metadata"]["annotations"] == {HASH_ANNOTATION: "h1", BUNDLE_ANNOTATION: "ns/b"}
+    relabelled = _owned(2, rv="2")
+    relabelled["metadata"]["labels"] = {ADDON_LABEL: "op", "team": "b"}
+    relabelled["metadata"]["annotations"].update({BUNDLE_ANNOTATION: "ns/b", "note": "x"})
+    assert moved(kept, fingerprint(relabelled), False)  # a dropped label still counts
+    opted_out = _owned(5, rv="3")
+    opted_out["metadata"]["annotations"][IGNORE_ANNOTATION] = "true"
+    assert fingerprint(opted_out)["metadata"]["annotations"][IGNORE_ANNOTATION] == "true"
+    assert not moved(kept, fingerprint(opted_out), False)
