@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -149,15 +150,24 @@ class AioAdapter(RestClient):
                 if resp.status >= 400:
                     raise error_from_status(resp.status, await resp.read(), resp.headers, what=what)
                 buffer = bytearray()
+                ready: deque[bytes] = deque()
                 # Lines are split here rather than by `StreamReader.readline`, whose 64 KiB
-                # limit a watch event of a large CRD exceeds.
+                # limit a watch event of a large CRD exceeds. Nothing read is referenced from
+                # this frame while it waits for more (lines are yielded out of ``ready``, the
+                # buffer starts afresh when empty), so an idle watch holds no event's bytes.
                 async for chunk in resp.content.iter_any():
                     buffer += chunk
+                    del chunk
                     while (end := buffer.find(b"\n")) >= 0:
                         line = bytes(buffer[:end]).strip()
                         del buffer[: end + 1]
                         if line:
-                            yield line
+                            ready.append(line)
+                        del line
+                    if not buffer:
+                        buffer = bytearray()
+                    while ready:
+                        yield ready.popleft()
                 if buffer.strip():
                     yield bytes(buffer).strip()
         except KubeError:

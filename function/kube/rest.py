@@ -136,7 +136,11 @@ class RestClient(ABC):
         what = f"watch {kind}"
         lines = self._lines(object_path(info, namespace), query, timeout_seconds, what=what)
         async for line in lines:
-            yield _decode_event(line, what=what)
+            event = [_decode_event(line, what=what)]
+            del line
+            # Yielded out of a list, so that this frame holds no reference to the event
+            # while it waits for the next: an idle watch would keep its last object alive.
+            yield event.pop()
 
     async def create(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])

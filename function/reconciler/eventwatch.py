@@ -176,6 +176,7 @@ class _Watch:
                 self._on_event(self.key, known, obj, deleted)
             self.view.error = None
             self._on_change(self.key.cluster)
+            del event, obj, known  # an idle watch keeps only what ``keep`` kept
         return version
 
     def _failed(self, message: str) -> None:
