@@ -123,6 +123,8 @@ class StatusWriter:
         self._after: dict[tuple[str, str], tuple[str, Object]] = {}
         """By bundle (namespace, name): the resourceVersion a write was based on, and what
         it returned."""
+        self._seen: dict[tuple[str, str], str] = {}
+        """By bundle: the resourceVersion the informer last had (`seen`)."""
         self.conflicts = 0
         """Writes refused with 409 Conflict so far (each one retried)."""
 
@@ -164,7 +166,11 @@ class StatusWriter:
                     return None
                 current = fresh
                 continue
-            self._after[_key(current)] = (version, after)
+            key = _key(current)
+            if self._seen.get(key) != meta(after).get("resourceVersion"):
+                self._after[key] = (version, after)
+            else:  # the informer delivered the write before its response came back
+                self._after.pop(key, None)
             return Written(current, wanted, changed=True)
         log.warning(
             "status of %s/%s: still conflicting after %d attempts; retrying later",
@@ -180,8 +186,10 @@ class StatusWriter:
         returned is of no more use, and a settled fleet would otherwise hold a second copy
         of every bundle it wrote."""
         key = _key(bundle)
+        version = meta(bundle).get("resourceVersion")
+        self._seen[key] = str(version or "")
         remembered = self._after.get(key)
-        if remembered is not None and remembered[0] != meta(bundle).get("resourceVersion"):
+        if remembered is not None and remembered[0] != version:
             del self._after[key]
 
     def __len__(self) -> int:
@@ -191,6 +199,7 @@ class StatusWriter:
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is remembered of a bundle (deleted, or another replica's now)."""
         self._after.pop((namespace, name), None)
+        self._seen.pop((namespace, name), None)
 
     def _newest(self, bundle: Object) -> Object:
         """The informer's copy, unless it still predates this writer's last write."""

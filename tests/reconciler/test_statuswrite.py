@@ -10,7 +10,16 @@ from typing import Any
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import AioAdapter
 from function.reconciler.statuswrite import StatusWriter
-from tests.reconciler.harness import BUNDLE_API, NAMESPACE, bundle, configmap_addon, running
+from tests.reconciler.harness import (
+    BUNDLE_API,
+    NAMESPACE,
+    bundle,
+    capi_cluster,
+    configmap_addon,
+    eventually,
+    is_ready,
+    running,
+)
 
 
 async def test_a_write_is_composed_from_the_last_write_until_the_informer_catches_up(
@@ -54,3 +63,14 @@ async def test_a_write_is_composed_from_the_last_write_until_the_informer_catche
             assert fresh["status"] == {"observedGeneration": 3}
         finally:
             await client.close()
+
+
+async def test_a_settled_bundle_is_not_held_twice(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        addons = [configmap_addon("a"), configmap_addon("b", "a")]
+        h.mgmt.apply(bundle("stack", addons), field_manager="test")
+        await h.wait_bundle("stack", is_ready)
+        assert h.app is not None
+        writer = h.app.reconciler._publisher.writer
+        await eventually(lambda: len(writer) == 0, within=5, what="the writes forgotten")
