@@ -9,7 +9,11 @@ sizes the replica from scratch and scores it, then takes the best node's cluster
 choose the same cluster for every single-replica deployment (checked), so the ratio measures the
 cost of grouping nodes by product and sizing once per group, not a different answer.
 
-    python benchmarks/placement.py [--clusters 1000] [--seconds 3]
+Then, on the emulator with the real reconciler (`benchmarks/_placement_e2e.py`): the time from
+an `AIModelDeployment` created to its model add-on healthy on a ready cluster, median over
+``--runs``, beside the same AddonBundle applied directly in the same run.
+
+    python benchmarks/placement.py [--clusters 1000] [--seconds 3] [--runs 20]
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=20, help="End-to-end runs (0: none).")
     args = parser.parse_args()
     fleet = make_fleet(args.clusters)
     specs = deployments()
@@ -174,6 +179,10 @@ def main() -> None:
     )  # fmt: skip
     spread_rate = rate(lambda: place("bench/e", many, fleet), args.seconds)
     print(f"place() 64 replicas spread: {spread_rate:8.1f} decisions/s")
+    if args.runs:
+        from benchmarks._placement_e2e import report
+
+        report(args.runs)
 
 
 if __name__ == "__main__":

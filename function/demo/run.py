@@ -112,12 +112,14 @@ def run_function(target: str, request: fnv1.RunFunctionRequest) -> fnv1.RunFunct
 
 
 def management_cluster(fleet: Fleet) -> EmulatedCluster:
-    """An emulated management cluster with the CRDs Crossplane and CAPI would install."""
+    """An emulated management cluster with the CRDs Crossplane, CAPI and the package install."""
     mgmt = fleet.add_cluster("mgmt")
     install_capi_crds(mgmt)
     for plural in ("addonbundles", "eventsources", "eventtriggers"):
         crd = ROOT / "package" / "crds" / f"addons.aifleet.io_{plural}.yaml"
         mgmt.apply_manifests(crd.read_text(), field_manager="crossplane")
+    deployments = ROOT / "package" / "crds" / "aifleet.io_aimodeldeployments.yaml"
+    mgmt.apply_manifests(deployments.read_text(), field_manager="crossplane")
     xrd = load_documents([ROOT / "xrds" / "aiinferencecluster.yaml"])[0]
     mgmt.apply(crd_from_xrd(xrd), field_manager="crossplane")
     mgmt.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
