@@ -3,21 +3,27 @@
 In the function's pod the sidecar runs with in-cluster credentials and leader election;
 on a workstation it reads ``$KUBECONFIG`` or ``~/.kube/config`` as kubectl does, or
 ``--kubeconfig`` points it at any management cluster (the emulator's included);
-`function.kube.kubeconfig` finds them.
+`function.kube.kubeconfig` finds them. Placement reads the Composition's Input from
+``--placement-input`` (the sidecar does not see the pipeline's) and ``--gpu-costs`` overrides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 from pathlib import Path
 
 import click
+import yaml
 
+from function.errors import SpecError
 from function.kube.adapter import Configuration
 from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, AioAdapter, user_agent
 from function.kube.kubeconfig import KubeconfigError, locate
+from function.model.input import FunctionInput, parse_input
+from function.model.xr import GpuProduct
 from function.reconciler import logs
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.leader import LeadershipLostError, LeaseSettings
@@ -120,6 +126,18 @@ log = logging.getLogger(__name__)
     "namespaces, watching each on its own; repeat or comma-separate (env "
     "AIFLEET_SECRET_NAMESPACES, space- or comma-separated). Default: every namespace.",
 )
+@click.option(
+    "--placement-input",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The Function Input (YAML, as in the Composition's step) placement takes its chart "
+    "sources and gpuCostPerHour table from.",
+)
+@click.option(
+    "--gpu-costs",
+    default="",
+    help="USD per GPU-hour for placement's cost preference, e.g. H100-80GB=6.5,L4=0.7; wins "
+    "over the Input's gpuCostPerHour and the catalog's table, product by product.",
+)
 @click.option("--debug", "-d", is_flag=True, help="Emit debug logs.")
 @click.option(
     "--log-format",
@@ -147,6 +165,8 @@ def reconcile(
     shard_count: int,
     shard_list: str,
     secret_namespaces: tuple[str, ...],
+    placement_input: Path | None,
+    gpu_costs: str,
     debug: bool,
     log_format: str,
 ) -> None:
@@ -166,6 +186,7 @@ def reconcile(
             shard_count, shard_list, lease_namespace, identity, lease_name, lease_duration
         ),
         secret_scope=SecretScope.of(secret_namespaces or None),
+        placement=placement_settings(placement_input, gpu_costs),
     )
     try:
         credentials = locate(kubeconfig, context=kube_context)
@@ -178,6 +199,41 @@ def reconcile(
         raise click.ClickException(f"{exc}; exiting so a standby takes over") from None
     except KeyboardInterrupt:
         pass
+
+
+def placement_settings(path: Path | None, costs: str) -> FunctionInput:
+    """The Input placement reads (``--placement-input``), with ``--gpu-costs`` over its cost
+    table; a bad file or cost names the flag, the field and the value."""
+    settings = FunctionInput()
+    if path is not None:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        if len(docs) != 1:
+            raise click.BadParameter(
+                f"{path}: expected one Input document, found {len(docs)}",
+                param_hint="--placement-input",
+            )
+        try:
+            settings = parse_input(docs[0])
+        except SpecError as exc:
+            raise click.BadParameter(f"{path}: {exc}", param_hint="--placement-input") from None
+    table = dict(settings.gpu_cost_per_hour)
+    for part in filter(None, (p.strip() for p in costs.split(","))):
+        product, _, price = part.partition("=")
+        try:
+            key, value = GpuProduct(product.strip()), float(price)
+        except ValueError:
+            known = ", ".join(p.value for p in GpuProduct)
+            raise click.BadParameter(
+                f"{part!r} is not PRODUCT=USD with a product among {known}",
+                param_hint="--gpu-costs",
+            ) from None
+        if not math.isfinite(value) or value < 0:
+            raise click.BadParameter(
+                f"{part!r}: a cost is a finite number of USD, not negative",
+                param_hint="--gpu-costs",
+            )
+        table[key] = value
+    return settings.model_copy(update={"gpu_cost_per_hour": table})
 
 
 def _lease(
