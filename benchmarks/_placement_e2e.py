@@ -30,43 +30,16 @@ from function.model.input import CatalogSettings, FunctionInput
 from function.reconciler.app import ReconcilerApp, Settings
 from function.reconciler.converge import Timing
 from function.testing import EmulatedCluster, Fleet, workload_cluster_name
-from function.testing.crds import install_gpu_operator_crds
+from function.testing.gpu_fleet import capi_gpu_cluster, equip, gpus_allocatable
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "team-a"
 XR_API = "aifleet.io/v1alpha1"
 BUNDLE_API = "addons.aifleet.io/v1alpha1"
-CAPI = "cluster.x-k8s.io/v1beta2"
 CLUSTER = "gpu-1"
-AUTOSCALER = "capacity.cluster-autoscaler.kubernetes.io/"
 MODEL_ADDON = "model-llama-8b"
 TIMEOUT = 60.0
 Obj = dict[str, Any]
-
-
-def gpu_cluster() -> Obj:
-    """A Cluster API Cluster with one node of eight H100s."""
-    annotations = {
-        AUTOSCALER + "gpu-count": "8",
-        AUTOSCALER + "gpu-type": "nvidia.com/gpu",
-        AUTOSCALER + "labels": "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
-    }
-    gpu: Obj = {"class": "gpu-worker", "name": "gpu", "replicas": 1}
-    gpu["metadata"] = {"annotations": annotations}
-    workers = [{"class": "cpu-worker", "name": "cpu", "replicas": 1}, gpu]
-    topology = {
-        "classRef": {"name": "gpu-cluster"},
-        "version": "v1.33.0",
-        "controlPlane": {"replicas": 1},
-        "workers": {"machineDeployments": workers},
-    }
-    labels = {"aifleet.io/region": "eu-west-1"}
-    return {
-        "apiVersion": CAPI,
-        "kind": "Cluster",
-        "metadata": {"name": CLUSTER, "namespace": NAMESPACE, "labels": labels},
-        "spec": {"topology": topology},
-    }
 
 
 def deployment(name: str) -> Obj:
@@ -106,25 +79,18 @@ async def until(check: Callable[[], bool], what: str) -> None:
 async def ready_fleet(fleet: Fleet) -> EmulatedCluster:
     """The management cluster with the GPU cluster provisioned and its GPUs allocatable."""
     mgmt = management_cluster(fleet)
-    mgmt.apply(gpu_cluster(), field_manager="kubectl")
+    labels = {"aifleet.io/region": "eu-west-1"}
+    cluster = capi_gpu_cluster(CLUSTER, NAMESPACE, labels, "NVIDIA-H100-80GB-HBM3", 8)
+    mgmt.apply(cluster, field_manager="kubectl")
     name = workload_cluster_name("mgmt", NAMESPACE, CLUSTER)
     await until(lambda: name in fleet, "the workload cluster")
     workload = fleet[name]
-    await until(lambda: any("-gpu-" in n["metadata"]["name"] for n in workload.list("v1", "Node")),
-                "the GPU node")  # fmt: skip
-    install_gpu_operator_crds(workload)
-    policy = {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy",
-              "metadata": {"name": "cluster-policy"}, "spec": {}}  # fmt: skip
-    workload.create(policy)
-
-    def allocatable() -> bool:
-        return all(
-            "nvidia.com/gpu" in ((n.get("status") or {}).get("allocatable") or {})
-            for n in workload.list("v1", "Node")
-            if "-gpu-" in n["metadata"]["name"]
-        )
-
-    await until(allocatable, "allocatable GPUs")
+    await until(
+        lambda: any("-gpu-" in n["metadata"]["name"] for n in workload.list("v1", "Node")),
+        "the GPU node",
+    )
+    equip(workload)
+    await until(lambda: gpus_allocatable(workload, 1), "allocatable GPUs")
     return mgmt
 
 

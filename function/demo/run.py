@@ -11,9 +11,10 @@
    the GPU operator has made GPUs allocatable.
 4. The XR's status follows the bundle's; the demo prints each transition, the final statuses,
    and proves that a second full resync writes nothing.
-5. An `AIModelDeployment` is placed on the fleet — the new cluster and two existing GPU
-   clusters, their capacity read from their Nodes and Pods — and the decision is printed with
-   the reason for every cluster.
+5. An `AIModelDeployment` is applied and the reconciler's placement controller places it on
+   the fleet — the new cluster and two more Cluster API GPU clusters, their capacity read from
+   watches of their Nodes and Pods — and serves it there (`function.demo.placement`); the
+   phases, the decision and the reason for every cluster are printed from its status.
 6. The seed's event scenario (`function.demo.events`): the workload cluster's GPU utilisation
    ConfigMap crosses 80 % and an EventTrigger deploys one more model server; below 80 % it is
    withdrawn. Both transitions are printed.
@@ -42,19 +43,16 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function.demo.events import show_events
 from function.demo.kinds import show_kinds
+from function.demo.placement import place_a_model
 from function.fn.render import to_yaml
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.model.deployment import parse_deployment_spec
+from function.model.input import parse_input
 from function.model.objects import load_documents
-from function.placement.decide import place
-from function.placement.explain import render_decision
 from function.reconciler.app import ReconcilerApp, Settings
-from function.reconciler.capacity import FleetMember, read_fleet
 from function.reconciler.converge import Timing
 from function.testing import (
     EmulatedCluster,
     Fleet,
-    add_gpu_cluster,
     install_capi_crds,
     workload_cluster_name,
 )
@@ -64,12 +62,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 XR_FILE = EXAMPLES / "xrs" / "h100-kserve.yaml"
 INPUT_FILE = EXAMPLES / "input-offline.yaml"
-DEPLOYMENT_FILE = EXAMPLES / "placement" / "demo-llama-70b-fp8.yaml"
-EXISTING_CLUSTERS = {
-    # name: (labels, GFD product label, GPUs per node, nodes)
-    "edge-l4": ({"aifleet.io/region": "eu-central-1"}, "NVIDIA-L4", 1, 3),
-    "us-a100": ({"aifleet.io/region": "us-east-1"}, "NVIDIA-A100-SXM4-80GB", 8, 1),
-}
 BUNDLE_API, XR_API = "addons.aifleet.io/v1alpha1", "aifleet.io/v1alpha1"
 STARTUP_TIMEOUT_SECONDS = 30
 DEMO_TIMEOUT_SECONDS = 90
@@ -182,34 +174,6 @@ async def settle(app: ReconcilerApp, quiet: float = 0.5) -> None:
         await asyncio.sleep(0.05)
 
 
-async def place_a_model(mgmt: EmulatedCluster, fleet: Fleet, workload: EmulatedCluster) -> None:
-    """Place the example AIModelDeployment on the new cluster and two existing ones."""
-    doc = load_documents([DEPLOYMENT_FILE])[0]
-    spec = parse_deployment_spec(doc["spec"])
-    cluster = mgmt.get("cluster.x-k8s.io/v1beta2", "Cluster", "llama-eu", "team-a")
-    clusters = {"team-a/llama-eu": (workload, cluster["metadata"].get("labels", {}))}
-    for name, (labels, product, gpus, nodes) in EXISTING_CLUSTERS.items():
-        clusters[f"team-a/{name}"] = (
-            await asyncio.to_thread(add_gpu_cluster, fleet, name, product, gpus, nodes),
-            labels,
-        )
-    adapters = [
-        ApiAdapter(configuration_from_kubeconfig(c.kubeconfig())) for c, _ in clusters.values()
-    ]
-    try:
-        members = [
-            FleetMember(name, adapter, labels)
-            for (name, (_, labels)), adapter in zip(clusters.items(), adapters, strict=True)
-        ]
-        capacity = await read_fleet(members)
-    finally:
-        for adapter in adapters:
-            await adapter.close()
-    name = f"{doc['metadata']['namespace']}/{doc['metadata']['name']}"
-    print(f"\naifleet place {DEPLOYMENT_FILE.relative_to(ROOT)}  # on the fleet's live capacity")
-    print(render_decision(name, place(name, spec, capacity)), end="")
-
-
 def summarize(mgmt: EmulatedCluster, workload: EmulatedCluster, xr: dict[str, Any]) -> None:
     """Print the final XR status and what the workload cluster now runs."""
     print("\nAIInferenceCluster status:")
@@ -244,6 +208,7 @@ async def demo() -> None:
             charts_root=ROOT,
             probe_address=None,
             timing=Timing(waiting=0.2, gpu=0.3),
+            placement=parse_input(step_input),
         )
         client = ApiAdapter(configuration_from_kubeconfig(mgmt.kubeconfig()))
         app = ReconcilerApp(settings, client)
@@ -260,7 +225,7 @@ async def demo() -> None:
             await settle(app)
             writes = mgmt.writes.count(since=marks[0]) + workload.writes.count(since=marks[1])
             print(f"\nA second full resync wrote {writes} objects (hash-gated: nothing changed).")
-            await place_a_model(mgmt, fleet, workload)
+            await place_a_model(mgmt, fleet)
             await show_events(mgmt, workload, "llama-eu")
             await asyncio.to_thread(show_kinds, partial(run_function, target))
         finally:

@@ -17,8 +17,13 @@ async def test_the_example_xr_becomes_ready_and_a_resync_writes_nothing(
     assert healthy.index("nfd") < healthy.index("gpu-operator") < healthy.index("model-llama-3-70b")
     assert "node llama-eu-gpu-0: 8 GPUs NVIDIA-H100-80GB-HBM3" in out
     assert "A second full resync wrote 0 objects" in out
+    assert "kubectl apply -f examples/placement/demo-llama-70b-fp8.yaml  # placed by" in out
+    placed = "placed 2 of 2 replicas on team-a/llama-eu (2 x 2 H100-80GB)"
+    assert f"AIModelDeployment team-a/llama-70b-fp8: Serving - {placed}" in out
+    assert f"team-a/llama-70b-fp8: Serving: {placed}" in out
     assert (
-        "team-a/llama-70b-fp8: placed 2 of 2 replicas on team-a/llama-eu (2 x 2 H100-80GB)" in out
+        "team-a/llama-eu: 2 replica(s) x 2 H100-80GB = 4 GPUs [llama-eu-gpu-0=2] serving at "
+        "http://model-llama-3-70b-fp8-llama-3-70b-fp8-engine-service.vllm.svc:80/v1" in out
     )
     assert "team-a/edge-l4   needs 4 L4 GPUs on one node, largest node has 1" in out
     assert "team-a/us-a100   region us-east-1 not allowed" in out

@@ -10,6 +10,7 @@ from function.model.common import ObjectRef
 from function.model.deployment import parse_deployment_spec
 from function.placement.decide import place
 from function.placement.delivery import deployment_status, placement_bundle
+from function.placement.explain import render_decision, render_status
 from function.placement.fleetfile import load_fleet
 
 ROOT = Path(__file__).parents[2]
@@ -72,3 +73,21 @@ def test_the_status_follows_the_decision_and_the_healthy_clusters() -> None:
     empty = deployment_status(place("team/x", huge, small))
     assert empty.phase == "Pending" and empty.gpus_held == 0
     assert empty.candidates[0].reason.endswith("GiB per replica, more than 8 L4 GPUs hold")
+
+
+def test_a_written_status_renders_like_the_decision_with_phase_and_endpoint() -> None:
+    _, made = decision(replicas=2)
+    status = deployment_status(made, serving=frozenset({"team/a"}))
+    served = status.placements[0].model_copy(update={"endpoint": "http://llama.vllm.svc:80/v1"})
+    status = status.model_copy(update={"placements": [served]})
+    text = render_status("team/llama", status)
+    assert text.splitlines()[0] == (
+        "team/llama: Serving: placed 2 of 2 replicas on team/a (2 x 4 H100-80GB)"
+    )
+    assert (
+        "  team/a: 2 replica(s) x 4 H100-80GB = 8 GPUs [gpu=2] serving at "
+        "http://llama.vllm.svc:80/v1" in text
+    )
+    # the cluster lines are the decision's
+    decided = render_decision("team/llama", made)
+    assert text.split("clusters:\n")[1] == decided.split("clusters:\n")[1]

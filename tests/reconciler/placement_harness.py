@@ -1,11 +1,12 @@
 """GPU clusters and AIModelDeployments for the placement controller's emulator tests.
 
 Clusters are Cluster API Clusters the simulation provisions, with one GPU machineDeployment
-whose autoscaler annotations name the GPU count and product; `equip` installs a ready
-ClusterPolicy in the workload cluster so the device plugin simulation labels the Nodes and
-makes their GPUs allocatable, as the GPU operator would. `crossplane` plays Crossplane for the
-AIInferenceClusters placement provisions (the function composes them in-process), and `Clock`
-is the reconciler's clock, moved forward by tests to run out a ttl without waiting for it.
+whose autoscaler annotations name the GPU count and product; `add_cluster` then installs a
+ready ClusterPolicy in the workload cluster so the device plugin simulation labels the Nodes
+and makes their GPUs allocatable, as the GPU operator would (`function.testing.gpu_fleet`).
+`crossplane` plays Crossplane for the AIInferenceClusters placement provisions (the function
+composes them in-process), and `Clock` is the reconciler's clock, moved forward by tests to run
+out a ttl without waiting for it.
 """
 
 from __future__ import annotations
@@ -22,65 +23,21 @@ from function.fn.runner import FunctionRunner
 from function.model.input import CatalogSettings, FunctionInput
 from function.model.objects import load_documents
 from function.testing import EmulatedCluster
-from function.testing.crds import install_gpu_operator_crds
 from function.testing.crossplane import CompositionLoop
-from tests.reconciler.harness import CAPI, NAMESPACE, REPO, Harness, eventually
+from function.testing.gpu_fleet import capi_gpu_cluster, equip, gpus_allocatable
+from tests.reconciler.harness import NAMESPACE, REPO, Harness, eventually
 
 Obj = dict[str, Any]
 XR_API = "aifleet.io/v1alpha1"
 XR_KIND = "AIInferenceCluster"
 OFFLINE = FunctionInput(catalog=CatalogSettings(repository="file://examples/charts"))
 """Every catalog chart from the offline stand-ins, as the demo's Input."""
-AUTOSCALER = "capacity.cluster-autoscaler.kubernetes.io/"
 
 
 def gpu_cluster(name: str, region: str, product_label: str, gpus: int, nodes: int = 1) -> Obj:
     """A Cluster API Cluster in ``region`` with ``nodes`` nodes of ``gpus`` GPUs each."""
-    annotations = {
-        AUTOSCALER + "gpu-count": str(gpus),
-        AUTOSCALER + "gpu-type": "nvidia.com/gpu",
-        AUTOSCALER + "labels": f"nvidia.com/gpu.product={product_label}",
-    }
-    return {
-        "apiVersion": CAPI,
-        "kind": "Cluster",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "labels": {"aifleet.io/region": region},
-        },
-        "spec": {
-            "topology": {
-                "classRef": {"name": "gpu-cluster"},
-                "version": "v1.33.0",
-                "controlPlane": {"replicas": 1},
-                "workers": {
-                    "machineDeployments": [
-                        {"class": "cpu-worker", "name": "cpu", "replicas": 1},
-                        {
-                            "class": "gpu-worker",
-                            "name": "gpu",
-                            "replicas": nodes,
-                            "metadata": {"annotations": annotations},
-                        },
-                    ]
-                },
-            }
-        },
-    }
-
-
-def equip(workload: EmulatedCluster) -> None:
-    """A ready GPU operator: the device plugin simulation then equips the GPU Nodes."""
-    install_gpu_operator_crds(workload)
-    workload.create(
-        {
-            "apiVersion": "nvidia.com/v1",
-            "kind": "ClusterPolicy",
-            "metadata": {"name": "cluster-policy"},
-            "spec": {},
-        }
-    )
+    labels = {"aifleet.io/region": region}
+    return capi_gpu_cluster(name, NAMESPACE, labels, product_label, gpus, nodes)
 
 
 async def add_cluster(
@@ -91,21 +48,16 @@ async def add_cluster(
     workload = await h.wait_workload(name)
     await eventually(
         lambda: (
-            len([n for n in workload.list("v1", "Node") if "gpu" in n["metadata"]["name"]]) == nodes
+            len([n for n in workload.list("v1", "Node") if "-gpu-" in n["metadata"]["name"]])
+            == nodes
         ),
         within=10,
         what=f"GPU nodes of {name}",
     )
     equip(workload)
-
-    def equipped() -> bool:
-        return all(
-            "nvidia.com/gpu" in ((n.get("status") or {}).get("allocatable") or {})
-            for n in workload.list("v1", "Node")
-            if "-gpu-" in n["metadata"]["name"]
-        )
-
-    await eventually(equipped, within=10, what=f"allocatable GPUs on {name}")
+    await eventually(
+        lambda: gpus_allocatable(workload, nodes), within=10, what=f"allocatable GPUs on {name}"
+    )
     return workload
 
 
