@@ -9,21 +9,22 @@ objects, and objects that are direct elements of a top-level list, are *tracked*
 result returns one of them, it comes back as the very Python object that went in (changes a
 script made to it are not carried back).
 
-Out of Lua (`to_python`): the trusted side of the sandbox (``sandbox.lua``) has already
-copied the result with raw access, following gopher-lua's ``ToGoValue``: a table with a
-non-empty array part is an array of ``t[1..#t]`` (its other keys are dropped), any other
-table is an object with string keys — so an empty table is ``{}``, never ``[]``. Numbers
-that are whole come back as ``int``, others as ``float``.
+Out of Lua (`from_json`): the trusted side of the sandbox (``sandbox.lua``) has already
+encoded the result as JSON with raw access, following gopher-lua's ``ToGoValue``: a table
+with a non-empty array part is an array of ``t[1..#t]`` (its other keys are dropped, a hole
+is ``null``), any other table is an object with string keys — so an empty table is ``{}``,
+never ``[]``. Numbers that are whole (below 2^63) come back as ``int``, others as ``float``.
+One string crosses back per evaluation or batch, decoded by the C JSON parser, instead of a
+Python call per table read.
 
 `function.lua.runtime` calls both; nothing else touches lupa values.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
-
-from lupa.lua51 import lua_type
 
 INPUT_REF = "\0input"
 """Key of the marker ``sandbox.lua`` puts where a result holds a tracked input object."""
@@ -54,18 +55,20 @@ def globals_to_lua(runtime: Any, values: Mapping[str, Any]) -> tuple[Any, Any, l
     return runtime.table_from(converted), runtime.table_from(tracked_tables), tracked
 
 
-def to_python(value: Any, tracked: list[Any]) -> Any:
-    """A plain result copied by ``sandbox.lua`` → Python values (see the module docstring)."""
-    if lua_type(value) != "table":
-        return value
-    length = len(value)
-    if length > 0:
-        return [to_python(value[i], tracked) for i in range(1, length + 1)]
-    items = dict(value.items())
-    ref = items.get(INPUT_REF)
-    if ref is not None and len(items) == 1:
-        return tracked[int(ref) - 1]
-    return {str(k): to_python(v, tracked) for k, v in items.items()}
+def from_json(encoded: str | None, tracked: list[Any]) -> Any:
+    """A result encoded by ``sandbox.lua`` → Python values (see the module docstring)."""
+    if encoded is None:
+        return None
+    if not tracked:
+        return json.loads(encoded)
+
+    def resolve(obj: dict[str, Any]) -> Any:
+        ref = obj.get(INPUT_REF)
+        if ref is not None and len(obj) == 1:
+            return tracked[int(ref) - 1]
+        return obj
+
+    return json.loads(encoded, object_hook=resolve)
 
 
 def _scalar_or_table(runtime: Any, value: Any) -> Any:

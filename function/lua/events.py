@@ -148,12 +148,16 @@ class EventRules:
             if script is None:
                 matched.update(dict.fromkeys(selected))
                 continue
-            evaluations = self.sandbox.evaluate_each(
-                script, [_visible(script, objects[i]) for i in selected], argument="obj"
+            names = reachable_names(script.source)
+            visible = (
+                (objects[i] for i in selected)
+                if names is None
+                else (prune(objects[i], names) for i in selected)
             )
-            for i, evaluation in zip(selected, evaluations, strict=True):
-                printed.extend(evaluation.printed)
-                matching, message = _object_result(script.name, evaluation.value)
+            evaluations = self.sandbox.each(script, visible, argument="obj")
+            for i, (value, lines, _) in zip(selected, evaluations, strict=True):
+                printed.extend(lines)
+                matching, message = _object_result(script.name, value)
                 if matching:
                     matched[i] = message
         candidates = sorted(matched)

@@ -70,8 +70,19 @@ def reachable_names(source: str) -> frozenset[str] | None:
 
 def prune(value: Any, names: frozenset[str]) -> Any:
     """``value`` with only the fields named in ``names``, at every level."""
+    kind = type(value)
+    if kind is dict:
+        pruned = {}
+        for key, item in value.items():
+            if key in names:
+                pruned[key] = item if type(item) in _SCALARS else prune(item, names)
+        return pruned
+    if kind is list:
+        return [item if type(item) in _SCALARS else prune(item, names) for item in value]
     if isinstance(value, Mapping):
-        return {k: prune(v, names) for k, v in value.items() if k in names}
-    if isinstance(value, list):
-        return [prune(v, names) for v in value]
+        return prune(dict(value), names)
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types `prune` keeps as they are, without a call."""

@@ -207,109 +207,101 @@ local checks = load_helper("checks", memory)
 local helpers = load_helper("helpers", python_helpers, checks,
   load_helper("strings", python_helpers, checks))
 
--- A fresh environment per evaluation. The library tables are copied on first read: a name
--- the script assigns is its own from then on, and reading _G copies them all, so neither
--- pairs(_G) nor setmetatable(_G, ...) can tell the difference. fallback(env, name) is asked
--- first for names the environment lacks (hand_over_on_read's globals).
-local function new_env(printed, fallback)
-  local env = copy(base)
-  for name, fn in next, helpers.globals do env[name] = fn end
-  local modules = {}
-  env.require = function(name)
-    local module = modules[name]
-    if module == nil then
-      local shared = helpers.modules[name]
-      if shared == nil then error("module '" .. tostring(name) .. "' not found", 2) end
-      module = copy(shared)
-      modules[name] = module
-    end
-    return module
-  end
-  local own = {}
-  env.getmetatable = function(v)
-    if type(v) ~= "table" then return nil end
-    local mt = getmetatable(v)
-    if mt == own then return nil end
-    return mt
-  end
-  env.print = function(...)
-    if #printed < MAX_PRINTED then
-      local parts = {}
-      for i = 1, select("#", ...) do
-        local v = select(i, ...)
-        parts[i] = type(v) == "string" and v or type(v) == "number" and tostring(v)
-          or type(v) == "boolean" and tostring(v) or type(v) == "nil" and "nil" or type(v)
+-- A fresh environment per evaluation, built lazily: an empty table whose metatable serves
+-- the whitelisted functions (shared: functions cannot be changed) and creates the
+-- evaluation's own values on first read: copies of the library tables and of required
+-- modules, and print, require and getmetatable bound to this evaluation. Nothing is ever
+-- shared between two environments but functions. A name the script assigns is its own from
+-- then on (even if it assigns nil); reading _G puts every global in the table itself, so
+-- neither pairs(_G) nor setmetatable(_G, ...) can tell the difference. fallback(env, name)
+-- is asked first for names the environment lacks (hand_over_on_read's globals).
+local shared_globals = copy(base)
+for name, fn in next, helpers.globals do shared_globals[name] = fn end
+local OWN_NAMES = { "print", "require", "getmetatable" }
+for name in next, libraries do OWN_NAMES[#OWN_NAMES + 1] = name end
+
+-- The evaluation's own value for a global name: created on first read, kept in made.
+local function make(name, printed, own)
+  local shared = libraries[name]
+  if shared ~= nil then return copy(shared) end
+  if name == "print" then
+    return function(...)
+      if #printed < MAX_PRINTED then
+        local parts = {}
+        for i = 1, select("#", ...) do
+          local v = select(i, ...)
+          parts[i] = type(v) == "string" and v or type(v) == "number" and tostring(v)
+            or type(v) == "boolean" and tostring(v) or type(v) == "nil" and "nil" or type(v)
+        end
+        printed[#printed + 1] = table.concat(parts, "\t")
       end
-      printed[#printed + 1] = table.concat(parts, "\t")
+    end
+  elseif name == "require" then
+    local modules = {}
+    return function(module_name)
+      local module = modules[module_name]
+      if module == nil then
+        local shared_module = helpers.modules[module_name]
+        if shared_module == nil then
+          error("module '" .. tostring(module_name) .. "' not found", 2)
+        end
+        module = copy(shared_module)
+        modules[module_name] = module
+      end
+      return module
+    end
+  elseif name == "getmetatable" then
+    return function(v)
+      if type(v) ~= "table" then return nil end
+      local mt = getmetatable(v)
+      if mt == own then return nil end
+      return mt
     end
   end
-  local assigned = {}
-  local function library(name)
-    local shared = libraries[name]
-    if shared == nil or assigned[name] then return nil end
-    local copied = copy(shared)
-    rawset(env, name, copied)
-    return copied
+  return nil
+end
+
+local function new_env(printed, fallback)
+  local env, own, assigned, made, whole = {}, {}, {}, {}, false
+  local function made_value(name)
+    local value = made[name]
+    if value == nil then
+      value = make(name, printed, own)
+      made[name] = value
+    end
+    return value
   end
   own.__index = function(t, name)
     if fallback ~= nil then
       local value = fallback(t, name)
       if value ~= nil then return value end
     end
-    if name == "_G" and not assigned._G then
-      for lib in next, libraries do
-        if rawget(t, lib) == nil then library(lib) end
+    if whole or assigned[name] then return nil end
+    local value = shared_globals[name]
+    if value ~= nil then return value end
+    if name == "_G" then
+      whole = true
+      for global, fn in next, shared_globals do
+        if not assigned[global] then rawset(t, global, fn) end
+      end
+      for _, global in ipairs(OWN_NAMES) do
+        if not assigned[global] then rawset(t, global, made_value(global)) end
       end
       rawset(t, "_G", t)
       return t
     end
-    return library(name)
+    return made_value(name)
   end
   own.__newindex = function(t, name, value)
     assigned[name] = true
     rawset(t, name, value)
   end
-  setmetatable(env, own)
-  return env
+  return setmetatable(env, own)
 end
 
--- Results are copied with raw access only (no metamethod of the script runs outside the
--- limits), following Sveltos' conversion: a table with a non-empty array part is an array of
--- t[1..#t], any other table (the empty one included) an object with string keys.
-local function plain(v, origins, visiting, depth)
-  local kind = type(v)
-  if kind ~= "table" then
-    if kind == "string" or kind == "number" or kind == "boolean" or kind == "nil" then
-      return v
-    end
-    error("the result holds a " .. kind .. ", which has no JSON form", 0)
-  end
-  local origin = origins[v]
-  if origin ~= nil then return { [INPUT_REF] = origin } end
-  if visiting[v] then error("the result holds a table that contains itself", 0) end
-  if depth > MAX_DEPTH then error("the result is nested deeper than " .. MAX_DEPTH, 0) end
-  visiting[v] = true
-  local copied = {}
-  local n = #v
-  if n > 0 then
-    for i = 1, n do
-      local item = rawget(v, i)
-      if item ~= nil then copied[i] = plain(item, origins, visiting, depth + 1) end
-    end
-  else
-    for key, item in next, v do
-      local key_kind = type(key)
-      if key_kind == "number" or key_kind == "boolean" then
-        key = tostring(key)
-      elseif key_kind ~= "string" then
-        error("the result has a " .. key_kind .. " as a key", 0)
-      end
-      copied[key] = plain(item, origins, visiting, depth + 1)
-    end
-  end
-  visiting[v] = nil
-  return copied
-end
+-- Results are encoded as JSON by encode.lua, with raw access only.
+local codec = load_helper("encode", MAX_DEPTH, INPUT_REF)
+local encode, json_string, concat = codec.encode, codec.string, table.concat
 
 local function error_text(e)
   if type(e) == "string" then return e end
@@ -356,7 +348,7 @@ end
 
 -- run(digest, globals, inputs, argument_name, max_ticks, timeout, note_reads)
 --   -> status, value, printed, line, read
--- runs a loaded script: status is "ok" (value: the plain result), "error" (value: the
+-- runs a loaded script: status is "ok" (value: the result as JSON), "error" (value: the
 -- message), or "limit" (value: "instructions" or "time"; line: where the script was
 -- stopped). With no argument name the script's top level runs and must define evaluate().
 -- With note_reads, read lists the globals the script read (see hand_over_on_read).
@@ -375,7 +367,9 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout, n
   local function protected()
     local result = evaluate_in(chunk, env, argument)
     if argument_name == nil then return nil end
-    return plain(result, origins, {}, 0)
+    local out = {}
+    encode(result, out, origins, {}, 0)
+    return concat(out)
   end
   ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
   memory.apply()
@@ -391,44 +385,58 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout, n
   return status, value, printed, stopped_at, read
 end
 
--- run_each(digest, objects, argument_name, max_ticks, timeout)
---   -> statuses, values, printed, lines
+-- run_each(digest, objects, argument_name, max_ticks, timeout) -> encoded, status, value, line
 -- runs a loaded script once for every object of the array, each in a fresh environment
 -- with the object as the global argument_name and as evaluate's argument, under the limits
 -- of one evaluation each: what run() does for one object, with one crossing for the batch.
--- It stops at the first object whose evaluation fails; the arrays end there.
+-- encoded is a JSON array with one entry per evaluation, [result] or [result, [printed...]].
+-- It stops at the first object whose evaluation fails: encoded ends before it, and status,
+-- value and line are that evaluation's, as run() returns them (status "ok" if none failed).
 local function run_each(digest, objects, argument_name, max_ticks, timeout)
   local chunk = chunks[digest]
-  local statuses, values, printed, lines = {}, {}, {}, {}
-  local no_origins = {}
+  local out, no_origins, visiting = { "[" }, {}, {}
+  local status, value, line = "ok", nil, nil
+  local env, argument, mark
+  local function protected()
+    out[mark + 1] = mark > 1 and ",[" or "["
+    encode(evaluate_in(chunk, env, argument), out, no_origins, visiting, 0)
+  end
   memory.apply()
   for i = 1, #objects do
-    local argument = objects[i]
-    local lines_printed = {}
-    local env = new_env(lines_printed)
+    argument = objects[i]
+    local printed = {}
+    env = new_env(printed)
     rawset(env, argument_name, argument)
     setfenv(chunk, env)
-    local function protected()
-      return plain(evaluate_in(chunk, env, argument), no_origins, {}, 0)
-    end
+    mark = #out
     -- the clock is read from the first tick on: an evaluation shorter than a tick (most)
     -- never calls out of Lua for it
     ticks, deadline, exceeded, stopped_at = max_ticks, nil, nil, nil
     timeout_after = timeout
     sethook(limit_hook, "", TICK)
-    local ok, value = xpcall(protected, error_text)
+    local ok, err = xpcall(protected, error_text)
     sethook()
-    local status = "ok"
     if exceeded ~= nil then
-      status, value = "limit", exceeded
+      status, value, line = "limit", exceeded, stopped_at
     elseif not ok then
-      status = "error"
+      status, value = "error", err
     end
-    statuses[i], values[i], printed[i], lines[i] = status, value, lines_printed, stopped_at or 0
-    if status ~= "ok" then break end
+    if status ~= "ok" then
+      for j = #out, mark + 1, -1 do out[j] = nil end
+      break
+    end
+    if #printed > 0 then
+      out[#out + 1] = ",["
+      for j = 1, #printed do
+        out[#out + 1] = (j > 1 and "," or "") .. json_string(printed[j])
+      end
+      out[#out + 1] = "]"
+    end
+    out[#out + 1] = "]"
   end
   memory.lift()
-  return statuses, values, printed, lines
+  out[#out + 1] = "]"
+  return concat(out), status, value, line
 end
 
 return {
