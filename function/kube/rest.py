@@ -164,11 +164,10 @@ class RestClient(ABC):
         field_manager: str = FIELD_MANAGER,
         force: bool = False,
         dry_run: bool = False,
-        subresource: str | None = None,
     ) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         m = meta(obj)
-        path = object_path(info, m.get("namespace"), m["name"], subresource)
+        path = object_path(info, m.get("namespace"), m["name"])
         query = _query(
             fieldManager=field_manager,
             force="true" if force else None,

@@ -15,8 +15,8 @@ Sveltos run unchanged, in the sandbox of `function.lua.runtime`. Public API::
 `match_object` is what the reconciler runs on every change of a watched object
 (`function.reconciler.triggers`); `aggregate` re-runs the aggregated selection over the objects
 that matched. Only the fields a script can read go into Lua (`function.lua.reach`), and
-`evaluate` runs each selector's script over its objects in batches. ``aifleet lua test`` runs
-event cases through `evaluate` (`function.lua.eventcase`).
+`evaluate` runs each selector's script over its objects in batches (`Sandbox.each`).
+``aifleet lua test`` runs event cases through `evaluate` (`function.lua.eventcase`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from functools import lru_cache
 from typing import Any
 
 from function.errors import LuaError
-from function.lua.reach import prune, reachable_names
+from function.lua.convert import reference, shape
+from function.lua.reach import reachable_names
 from function.lua.runtime import Sandbox, Script
 from function.model.events import EventResourceSelector, EventSourceSpec
 
@@ -104,9 +105,8 @@ class EventRules:
             selected = True
             if script is None:
                 return ObjectMatch(True, True, None, tuple(printed))
-            evaluation = self.sandbox.evaluate(
-                script, {"obj": _visible(script, obj)}, argument="obj"
-            )
+            fields = reachable_names(script.source)
+            (evaluation,) = self.sandbox.evaluate_each(script, [obj], argument="obj", fields=fields)
             printed.extend(evaluation.printed)
             matching, message = _object_result(script.name, evaluation.value)
             if matching:
@@ -148,13 +148,10 @@ class EventRules:
             if script is None:
                 matched.update(dict.fromkeys(selected))
                 continue
-            names = reachable_names(script.source)
-            visible = (
-                (objects[i] for i in selected)
-                if names is None
-                else (prune(objects[i], names) for i in selected)
+            fields = reachable_names(script.source)
+            evaluations = self.sandbox.each(
+                script, (objects[i] for i in selected), argument="obj", fields=fields
             )
-            evaluations = self.sandbox.each(script, visible, argument="obj")
             for i, (value, lines, _) in zip(selected, evaluations, strict=True):
                 printed.extend(lines)
                 matching, message = _object_result(script.name, value)
@@ -180,19 +177,13 @@ def _compiled(spec: EventSourceSpec, name: str, sandbox: Sandbox) -> EventRules:
     return EventRules(spec, name, sandbox)
 
 
-def _visible(script: Script, obj: Object) -> Object:
-    """What of ``obj`` the script can read (`function.lua.reach`): only that goes into Lua."""
-    names = reachable_names(script.source)
-    return obj if names is None else prune(obj, names)
-
-
 def _object_result(rule: str, value: Any) -> tuple[bool, str | None]:
     """``{matching = bool, message = string}``; an absent ``matching`` is false, as in Go."""
     if not isinstance(value, dict):
-        raise LuaError(rule, f"evaluate() must return a table, not {_shape(value)}")
+        raise LuaError(rule, f"evaluate() must return a table, not {shape(value)}")
     matching = value.get("matching", False)
     if not isinstance(matching, bool):
-        raise LuaError(rule, f"'matching' must be a boolean, not {_shape(matching)}")
+        raise LuaError(rule, f"'matching' must be a boolean, not {shape(matching)}")
     return matching, _message(rule, value)
 
 
@@ -201,19 +192,19 @@ def _aggregated_result(
 ) -> tuple[tuple[int, ...], str | None]:
     """``{resources = {obj, ...}, message = string}``: the indices of the returned objects."""
     if not isinstance(value, dict):
-        raise LuaError(rule, f"evaluate() must return a table, not {_shape(value)}")
+        raise LuaError(rule, f"evaluate() must return a table, not {shape(value)}")
     entries = value.get("resources", [])
     if entries == {}:
         entries = []  # an empty Lua table converts to an object
     if not isinstance(entries, list):
-        raise LuaError(rule, f"'resources' must be a list of objects, not {_shape(entries)}")
+        raise LuaError(rule, f"'resources' must be a list of objects, not {shape(entries)}")
     by_identity = {id(obj): i for i, obj in enumerate(candidates)}
-    by_reference = {_reference(obj): i for i, obj in enumerate(candidates)}
+    by_reference = {reference(obj): i for i, obj in enumerate(candidates)}
     chosen: dict[int, None] = {}
     for n, entry in enumerate(entries, start=1):
         index = by_identity.get(id(entry))
         if index is None and isinstance(entry, dict):
-            index = by_reference.get(_reference(entry))
+            index = by_reference.get(reference(entry))
         if index is None:
             raise LuaError(rule, f"resources[{n}] must be one of the objects passed in")
         chosen.setdefault(index, None)
@@ -223,30 +214,5 @@ def _aggregated_result(
 def _message(rule: str, value: dict[str, Any]) -> str | None:
     message = value.get("message")
     if message is not None and not isinstance(message, str):
-        raise LuaError(rule, f"'message' must be a string, not {_shape(message)}")
+        raise LuaError(rule, f"'message' must be a string, not {shape(message)}")
     return message or None
-
-
-def _reference(obj: Object) -> tuple[str, str, str, str]:
-    metadata: Mapping[str, Any] = obj.get("metadata") or {}
-    return (
-        str(obj.get("apiVersion", "")),
-        str(obj.get("kind", "")),
-        str(metadata.get("namespace", "")),
-        str(metadata.get("name", "")),
-    )
-
-
-def _shape(value: Any) -> str:
-    """``value`` described in Lua's words, for messages."""
-    if value is None:
-        return "nil"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    return f"a number ({value})"

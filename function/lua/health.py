@@ -45,6 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from function.errors import LuaError
+from function.lua.convert import reference, shape
 from function.lua.runtime import Sandbox, Script
 from function.lua.selectors import ResourceSelector, selected
 from function.model.health import HEALTHY, HealthStatus, Verdict
@@ -203,20 +204,20 @@ def _listed_verdicts(
     """Verdicts from ``{resources = {{resource=, status=, message=}, ...}}``."""
     if not isinstance(result, dict):
         raise LuaError(
-            rule, f"evaluate() must return a table with 'resources', not {_shape(result)}"
+            rule, f"evaluate() must return a table with 'resources', not {shape(result)}"
         )
     entries = result.get("resources", [])
     if entries == {}:
         entries = []  # an empty Lua table converts to an object
     if not isinstance(entries, list):
-        raise LuaError(rule, f"'resources' must be a list of verdicts, not {_shape(entries)}")
+        raise LuaError(rule, f"'resources' must be a list of verdicts, not {shape(entries)}")
     objects = dict(chosen)
     by_identity = {id(obj): i for i, obj in chosen}
     verdicts: dict[int, Verdict] = {}
     for n, entry in enumerate(entries, start=1):
         where = f"resources[{n}]"
         if not isinstance(entry, dict):
-            raise LuaError(rule, f"{where} must be a table, not {_shape(entry)}")
+            raise LuaError(rule, f"{where} must be a table, not {shape(entry)}")
         index = _index_of(entry.get("resource"), chosen, by_identity)
         if index is None:
             raise LuaError(rule, f"{where}.resource must be one of the objects passed in")
@@ -235,19 +236,19 @@ def _index_of(
     index = by_identity.get(id(resource))
     if index is not None or not isinstance(resource, dict):
         return index
-    reference = _reference(resource)
-    return next((i for i, obj in chosen if _reference(obj) == reference), None)
+    wanted = reference(resource)
+    return next((i for i, obj in chosen if reference(obj) == wanted), None)
 
 
 def _object_verdict(rule: str, result: Any, obj: Object) -> Verdict | None:
     """The verdict of ``{healthy=, message=}`` or ``{status=, message=, ignore=}``."""
     if not isinstance(result, dict):
-        raise LuaError(rule, f"evaluate() must return a table, not {_shape(result)}")
+        raise LuaError(rule, f"evaluate() must return a table, not {shape(result)}")
     message = result.get("message")
     if "healthy" in result:
         healthy = result["healthy"]
         if not isinstance(healthy, bool):
-            raise LuaError(rule, f"'healthy' must be a boolean, not {_shape(healthy)}")
+            raise LuaError(rule, f"'healthy' must be a boolean, not {shape(healthy)}")
         status = HealthStatus.HEALTHY if healthy else HealthStatus.PROGRESSING
         return _verdict(rule, "result", obj, status.value, message or "not healthy yet")
     if result.get("ignore") is True:
@@ -261,7 +262,7 @@ def _verdict(rule: str, where: str, obj: Object, status: Any, message: Any) -> V
     if not isinstance(status, str) or status not in _STATUS_VALUES:
         raise LuaError(rule, f"{where}.status must be one of {_STATUSES}, not {status!r}")
     if message is not None and not isinstance(message, str):
-        raise LuaError(rule, f"{where}.message must be a string, not {_shape(message)}")
+        raise LuaError(rule, f"{where}.message must be a string, not {shape(message)}")
     health = HealthStatus(status)
     if health is HealthStatus.HEALTHY:
         return HEALTHY
@@ -269,26 +270,3 @@ def _verdict(rule: str, where: str, obj: Object, status: Any, message: Any) -> V
 
 
 _STATUS_VALUES = frozenset(s.value for s in HealthStatus)
-
-
-def _reference(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    metadata: Mapping[str, Any] = obj.get("metadata") or {}
-    return (
-        str(obj.get("apiVersion", "")),
-        str(obj.get("kind", "")),
-        str(metadata.get("namespace", "")),
-        str(metadata.get("name", "")),
-    )
-
-
-def _shape(value: Any) -> str:
-    """``value`` described in Lua's words, for messages."""
-    if value is None:
-        return "nil"
-    if isinstance(value, dict | list):
-        return "a list" if isinstance(value, list) else "a table"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    return f"a number ({value})"

@@ -8,16 +8,14 @@ read only by its name, so when a script reaches fields by literal names alone â€
 computed value, reads raw or through metatables, or hands a table to a helper that reads it
 (``getLabel``, ``json``, ...), a field whose name appears nowhere in the script's text is
 unreachable. `reachable_names` finds those names, or None when the script could reach any
-field; `prune` keeps only them at every level (lists keep every element), so the rule sees
-exactly the values it would have seen in the whole object.
+field; `function.lua.convert.flatten` keeps only them at every level (lists keep every
+element), so the rule sees exactly the values it would have seen in the whole object.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
 
 _LEXEMES = re.compile(
     r"""--\[(?P<ceq>=*)\[.*?\](?P=ceq)\]"""  # long comment
@@ -66,23 +64,3 @@ def reachable_names(source: str) -> frozenset[str] | None:
     if text.count("[") != len(_LITERAL_INDEX.findall(text)):
         return None  # an index by a computed value
     return frozenset(names)
-
-
-def prune(value: Any, names: frozenset[str]) -> Any:
-    """``value`` with only the fields named in ``names``, at every level."""
-    kind = type(value)
-    if kind is dict:
-        pruned = {}
-        for key, item in value.items():
-            if key in names:
-                pruned[key] = item if type(item) in _SCALARS else prune(item, names)
-        return pruned
-    if kind is list:
-        return [item if type(item) in _SCALARS else prune(item, names) for item in value]
-    if isinstance(value, Mapping):
-        return prune(dict(value), names)
-    return value
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-"""Types `prune` keeps as they are, without a call."""

@@ -40,15 +40,15 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import lupa.lua51 as lua51
 
 from function.errors import LuaError
-from function.lua.convert import from_json, globals_to_lua
+from function.lua.convert import Markers, flatten, from_json, globals_to_lua
 from function.lua.helpers import python_helpers
 
 MIB = 1024 * 1024
@@ -56,6 +56,7 @@ _TICK = 1000  # instructions between two calls of the limit hook, as in sandbox.
 BATCH = 256
 """Objects converted into Lua and evaluated per crossing by `Sandbox.evaluate_each`: the memory
 limit of the batch's evaluations is set once, so a batch bounds the garbage they leave."""
+_T = TypeVar("_T")
 _POSITION = re.compile(r"^script:(\d+): (.*)$", re.DOTALL)
 _OUT_OF_MEMORY = "not enough memory"
 
@@ -106,10 +107,17 @@ class _MemoryGate:
     def __init__(self, runtime: Any) -> None:
         self._runtime = runtime
         self._ceiling = 0
+        self._allowed = 0
 
     def allow(self, max_memory: int) -> None:
         """Let the next run allocate ``max_memory`` bytes beyond what the state holds now."""
+        self._allowed = max_memory
         self._ceiling = self._runtime.get_memory_used() + max_memory
+
+    def rebase(self) -> None:
+        """Called from Lua, before `apply`: the allowance counts from what the state holds now
+        (a batch's objects, built in Lua after `allow`, do not count against it)."""
+        self._ceiling = self._runtime.get_memory_used() + self._allowed
 
     def apply(self) -> None:
         """Called from Lua: enforce the limit."""
@@ -128,6 +136,7 @@ class _State:
     run: Any
     collect: Any
     run_each: Any
+    markers: Markers
 
 
 class Sandbox:
@@ -165,16 +174,27 @@ class Sandbox:
         return self._call(script, values, argument=argument, note_reads=note_reads)
 
     def evaluate_each(
-        self, script: Script, objects: Sequence[Mapping[str, Any]], *, argument: str
+        self,
+        script: Script,
+        objects: Sequence[Mapping[str, Any]],
+        *,
+        argument: str,
+        fields: frozenset[str] | None = None,
     ) -> list[Evaluation]:
         """`evaluate` for every object in turn, as the global and argument ``argument``, each
         in a fresh environment under the limits of one evaluation; converted and run in
-        batches of `BATCH`, one crossing into Lua each. Raises `LuaError` for the first
-        object whose evaluation fails."""
-        return list(self.each(script, objects, argument=argument))
+        batches of `BATCH`, one crossing into Lua each. With ``fields``, only the fields of
+        those names go into Lua (`function.lua.reach` says which a script can read). Raises
+        `LuaError` for the first object whose evaluation fails."""
+        return list(self.each(script, objects, argument=argument, fields=fields))
 
     def each(
-        self, script: Script, objects: Iterable[Mapping[str, Any]], *, argument: str
+        self,
+        script: Script,
+        objects: Iterable[Mapping[str, Any]],
+        *,
+        argument: str,
+        fields: frozenset[str] | None = None,
     ) -> Iterator[Evaluation]:
         """`evaluate_each`, lazily: ``objects`` are read, converted and evaluated a batch at a
         time, so no more than a batch of them and of their results is alive at once."""
@@ -182,43 +202,35 @@ class Sandbox:
         for obj in objects:
             batch.append(obj)
             if len(batch) == BATCH:
-                yield from self._call_each(script, batch, argument)
+                yield from self._guarded(script, self._run_each, batch, argument, fields)
                 batch = []
         if batch:
-            yield from self._call_each(script, batch, argument)
+            yield from self._guarded(script, self._run_each, batch, argument, fields)
 
-    def _call_each(
-        self, script: Script, objects: Sequence[Mapping[str, Any]], argument: str
+    def _run_each(
+        self,
+        state: _State,
+        script: Script,
+        objects: Sequence[Mapping[str, Any]],
+        argument: str,
+        fields: frozenset[str] | None,
     ) -> list[Evaluation]:
-        state = self._state()
-        try:
-            syntax_error = state.load(script.digest, script.source)
-            if syntax_error is not None:
-                self._fail(script, "syntax", syntax_error, None)
-            batch = state.runtime.table_from(objects, recursive=True)
-            state.memory.allow(self.limits.max_memory)
-            encoded, status, value, line = state.run_each(
-                script.digest,
-                batch,
-                argument,
-                self.limits.max_instructions // _TICK,
-                self.limits.timeout,
-            )
-            if status != "ok":
-                self._fail(script, status, value, line or None)
-            return [
-                Evaluation(entry[0], tuple(entry[1]) if len(entry) > 1 else ())
-                for entry in json.loads(encoded)
-            ]
-        except lua51.LuaMemoryError:
-            self._drop_state()
-            raise LuaError(script.name, self._memory_reason()) from None
-        except UnicodeDecodeError:
-            self._drop_state()
-            raise LuaError(script.name, "the result holds a string that is not UTF-8") from None
-        except LuaError:
-            self._drop_state()
-            raise
+        flat = state.runtime.table_from(flatten(objects, fields, state.markers))
+        state.memory.allow(self.limits.max_memory)
+        encoded, status, value, line = state.run_each(
+            script.digest,
+            flat,
+            len(objects),
+            argument,
+            self.limits.max_instructions // _TICK,
+            self.limits.timeout,
+        )
+        if status != "ok":
+            self._fail(script, status, value, line or None)
+        return [
+            Evaluation(entry[0], tuple(entry[1]) if len(entry) > 1 else ())
+            for entry in json.loads(encoded)
+        ]
 
     def _call(
         self,
@@ -228,27 +240,40 @@ class Sandbox:
         argument: str | None,
         note_reads: bool = False,
     ) -> Evaluation:
+        return self._guarded(script, self._run, values, argument, note_reads)
+
+    def _run(
+        self,
+        state: _State,
+        script: Script,
+        values: Mapping[str, Any],
+        argument: str | None,
+        note_reads: bool,
+    ) -> Evaluation:
+        lua_globals, lua_inputs, tracked = globals_to_lua(state.runtime, values)
+        state.memory.allow(self.limits.max_memory)
+        status, value, printed, line, read = state.run(
+            script.digest,
+            lua_globals,
+            lua_inputs,
+            argument,
+            self.limits.max_instructions // _TICK,
+            self.limits.timeout,
+            note_reads,
+        )
+        if status != "ok":
+            self._fail(script, status, value, line)
+        return Evaluation(from_json(value, tracked), _strings(printed), frozenset(_strings(read)))
+
+    def _guarded(self, script: Script, run: Callable[..., _T], *args: Any) -> _T:
+        """``run(state, script, *args)`` on this thread's state with ``script`` loaded; every
+        failure becomes a `LuaError` naming the script, and drops the state."""
         state = self._state()
         try:
             syntax_error = state.load(script.digest, script.source)
             if syntax_error is not None:
                 self._fail(script, "syntax", syntax_error, None)
-            lua_globals, lua_inputs, tracked = globals_to_lua(state.runtime, values)
-            state.memory.allow(self.limits.max_memory)
-            status, value, printed, line, read = state.run(
-                script.digest,
-                lua_globals,
-                lua_inputs,
-                argument,
-                self.limits.max_instructions // _TICK,
-                self.limits.timeout,
-                note_reads,
-            )
-            if status != "ok":
-                self._fail(script, status, value, line)
-            return Evaluation(
-                from_json(value, tracked), _strings(printed), frozenset(_strings(read))
-            )
+            return run(state, script, *args)
         except lua51.LuaMemoryError:
             self._drop_state()
             raise LuaError(script.name, self._memory_reason()) from None
@@ -307,11 +332,14 @@ def _new_state() -> _State:
     memory = _MemoryGate(runtime)
     trusted = runtime.execute('return assert(loadstring(..., "=sandbox"))', _SANDBOX_SOURCE)(
         time.monotonic,
-        runtime.table_from({"apply": memory.apply, "lift": memory.lift}),
+        runtime.table_from({"apply": memory.apply, "lift": memory.lift, "rebase": memory.rebase}),
         runtime.table_from(_HELPER_SOURCES),
         runtime.table_from(python_helpers(runtime)),
     )
-    return _State(runtime, memory, trusted.load, trusted.run, trusted.collect, trusted.run_each)
+    markers = Markers(*(trusted.markers[i] for i in (1, 2, 3)))
+    return _State(
+        runtime, memory, trusted.load, trusted.run, trusted.collect, trusted.run_each, markers
+    )
 
 
 def _strings(array: Any) -> tuple[str, ...]:

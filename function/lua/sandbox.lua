@@ -215,16 +215,26 @@ local helpers = load_helper("helpers", python_helpers, checks,
 -- then on (even if it assigns nil); reading _G puts every global in the table itself, so
 -- neither pairs(_G) nor setmetatable(_G, ...) can tell the difference. fallback(env, name)
 -- is asked first for names the environment lacks (hand_over_on_read's globals).
+-- The metatable is the evaluation's record: its fields (fallback, and what is created on
+-- demand: printed, made, assigned, whole) serve the two shared metamethods, so an
+-- environment costs two tables, and a script that only defines evaluate() adds nothing.
 local shared_globals = copy(base)
 for name, fn in next, helpers.globals do shared_globals[name] = fn end
 local OWN_NAMES = { "print", "require", "getmetatable" }
 for name in next, libraries do OWN_NAMES[#OWN_NAMES + 1] = name end
+-- The names the metatable serves: an assignment to any other name needs no note, since
+-- the metatable answers nil for it whether it was assigned or not.
+local SERVED = copy(shared_globals)
+for _, name in ipairs(OWN_NAMES) do SERVED[name] = true end
+SERVED._G = true
 
--- The evaluation's own value for a global name: created on first read, kept in made.
-local function make(name, printed, own)
+-- The evaluation's own value for a global name: created on first read, kept in own.made.
+local function make(name, own)
   local shared = libraries[name]
   if shared ~= nil then return copy(shared) end
   if name == "print" then
+    local printed = {}
+    own.printed = printed
     return function(...)
       if #printed < MAX_PRINTED then
         local parts = {}
@@ -261,42 +271,64 @@ local function make(name, printed, own)
   return nil
 end
 
-local function new_env(printed, fallback)
-  local env, own, assigned, made, whole = {}, {}, {}, {}, false
-  local function made_value(name)
-    local value = made[name]
-    if value == nil then
-      value = make(name, printed, own)
-      made[name] = value
-    end
-    return value
+local function made_value(own, name)
+  local made = own.made
+  if made == nil then
+    made = {}
+    own.made = made
   end
-  own.__index = function(t, name)
-    if fallback ~= nil then
-      local value = fallback(t, name)
-      if value ~= nil then return value end
-    end
-    if whole or assigned[name] then return nil end
-    local value = shared_globals[name]
+  local value = made[name]
+  if value == nil then
+    value = make(name, own)
+    made[name] = value
+  end
+  return value
+end
+
+local function env_index(t, name)
+  local own = getmetatable(t)
+  local fallback = own.fallback
+  if fallback ~= nil then
+    local value = fallback(t, name)
     if value ~= nil then return value end
-    if name == "_G" then
-      whole = true
-      for global, fn in next, shared_globals do
-        if not assigned[global] then rawset(t, global, fn) end
-      end
-      for _, global in ipairs(OWN_NAMES) do
-        if not assigned[global] then rawset(t, global, made_value(global)) end
-      end
-      rawset(t, "_G", t)
-      return t
+  end
+  if own.whole then return nil end
+  local assigned = own.assigned
+  if assigned ~= nil and assigned[name] then return nil end
+  local value = shared_globals[name]
+  if value ~= nil then return value end
+  if name == "_G" then
+    own.whole = true
+    assigned = assigned or {}
+    for global, fn in next, shared_globals do
+      if not assigned[global] then rawset(t, global, fn) end
     end
-    return made_value(name)
+    for _, global in ipairs(OWN_NAMES) do
+      if not assigned[global] then rawset(t, global, made_value(own, global)) end
+    end
+    rawset(t, "_G", t)
+    return t
   end
-  own.__newindex = function(t, name, value)
+  return made_value(own, name)
+end
+
+local function env_newindex(t, name, value)
+  if SERVED[name] then
+    local own = getmetatable(t)
+    local assigned = own.assigned
+    if assigned == nil then
+      assigned = {}
+      own.assigned = assigned
+    end
     assigned[name] = true
-    rawset(t, name, value)
   end
-  return setmetatable(env, own)
+  rawset(t, name, value)
+end
+
+-- new_env(fallback) -> env, own: own.printed is what the evaluation printed (nil if nothing).
+local function new_env(fallback)
+  local own = { __index = env_index, __newindex = env_newindex, fallback = fallback }
+  return setmetatable({}, own), own
 end
 
 -- Results are encoded as JSON by encode.lua, with raw access only.
@@ -354,8 +386,8 @@ end
 -- With note_reads, read lists the globals the script read (see hand_over_on_read).
 local function run(digest, globals, inputs, argument_name, max_ticks, timeout, note_reads)
   local chunk = chunks[digest]
-  local printed, read = {}, {}
-  local env = new_env(printed, note_reads and hand_over_on_read(globals, read) or nil)
+  local read = {}
+  local env, own = new_env(note_reads and hand_over_on_read(globals, read) or nil)
   if not note_reads then
     for name, value in next, globals do rawset(env, name, value) end
   end
@@ -382,18 +414,61 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout, n
   elseif not ok then
     status = "error"
   end
-  return status, value, printed, stopped_at, read
+  return status, value, own.printed or {}, stopped_at, read
 end
 
--- run_each(digest, objects, argument_name, max_ticks, timeout) -> encoded, status, value, line
--- runs a loaded script once for every object of the array, each in a fresh environment
--- with the object as the global argument_name and as evaluate's argument, under the limits
--- of one evaluation each: what run() does for one object, with one crossing for the batch.
--- encoded is a JSON array with one entry per evaluation, [result] or [result, [printed...]].
--- It stops at the first object whose evaluation fails: encoded ends before it, and status,
--- value and line are that evaluation's, as run() returns them (status "ok" if none failed).
-local function run_each(digest, objects, argument_name, max_ticks, timeout)
+-- Objects come into a batch flattened (convert.py's flatten): a table is TABLE, its keys each
+-- followed by the value, then END; a list is LIST, its elements, then END. build turns them
+-- back into tables here, where making a table is cheap, before any script runs.
+local TABLE, LIST, END = {}, {}, {}
+
+-- The table or list whose marker is at flat[i - 1], and the index after its END.
+local function build_from(flat, i, list)
+  local t, n = {}, 0
+  while true do
+    local k, v = flat[i], nil
+    if k == END then return t, i + 1 end
+    if list then
+      n = n + 1
+      k, v = n, k
+    else
+      i = i + 1
+      v = flat[i]
+    end
+    if v == TABLE then
+      v, i = build_from(flat, i + 1, false)
+    elseif v == LIST then
+      v, i = build_from(flat, i + 1, true)
+    else
+      i = i + 1
+    end
+    t[k] = v
+  end
+end
+
+local function build(flat, count)
+  local objects, i = {}, 1
+  for n = 1, count do
+    if flat[i] ~= TABLE then error("object " .. n .. " of the batch is not a table", 0) end
+    objects[n], i = build_from(flat, i + 1, false)
+  end
+  return objects
+end
+
+-- run_each(digest, flat, count, argument_name, max_ticks, timeout) -> encoded, status, value,
+-- line runs a loaded script once for each of the count objects flattened in flat, each in a
+-- fresh environment with the object as the global argument_name and as evaluate's argument,
+-- under the limits of one evaluation each: what run() does for one object, with one crossing
+-- for the batch. The objects are built before the memory limit is applied, from where the
+-- state then stands (memory.rebase), so they do not count against it, as run()'s globals do
+-- not. encoded is a JSON array with one entry per evaluation, [result] or [result,
+-- [printed...]]. It stops at the first object whose evaluation fails: encoded ends before it,
+-- and status, value and line are that evaluation's, as run() returns them (status "ok" if
+-- none failed).
+local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
   local chunk = chunks[digest]
+  local built, objects = pcall(build, flat, count)
+  if not built then return "[]", "error", error_text(objects), nil end
   local out, no_origins, visiting = { "[" }, {}, {}
   local status, value, line = "ok", nil, nil
   local env, argument, mark
@@ -401,11 +476,13 @@ local function run_each(digest, objects, argument_name, max_ticks, timeout)
     out[mark + 1] = mark > 1 and ",[" or "["
     encode(evaluate_in(chunk, env, argument), out, no_origins, visiting, 0)
   end
+  memory.rebase()
   memory.apply()
-  for i = 1, #objects do
+  for i = 1, count do
     argument = objects[i]
-    local printed = {}
-    env = new_env(printed)
+    objects[i] = nil
+    local own
+    env, own = new_env(nil)
     rawset(env, argument_name, argument)
     setfenv(chunk, env)
     mark = #out
@@ -425,7 +502,8 @@ local function run_each(digest, objects, argument_name, max_ticks, timeout)
       for j = #out, mark + 1, -1 do out[j] = nil end
       break
     end
-    if #printed > 0 then
+    local printed = own.printed
+    if printed ~= nil and #printed > 0 then
       out[#out + 1] = ",["
       for j = 1, #printed do
         out[#out + 1] = (j > 1 and "," or "") .. json_string(printed[j])
@@ -441,4 +519,5 @@ end
 
 return {
   load = load, run = run, run_each = run_each, collect = function() collectgarbage() end,
+  markers = { TABLE, LIST, END },
 }

@@ -22,8 +22,6 @@ from function.model.bundlestatus import (
     Condition,
     DriftStatus,
     RolloutStatus,
-    entry_key,
-    keyed,
 )
 from function.model.common import ObjectRef, parse
 from function.model.objects import Object
@@ -91,10 +89,7 @@ def compose_status(
     a ``maxUpdate`` rollout stands (not Ready while clusters wait or one failed). DryRun
     plans are cut to fit in status (`function.reconciler.plan.cap_status_plans`)."""
     ordered = cap_status_plans(
-        sorted(
-            map(keyed, clusters),
-            key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name),
-        )
+        sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
     )
     ready = _ready(ordered, spec_error, no_targets, generation)
     synced = _synced(ordered, spec_error)
@@ -324,11 +319,7 @@ def cluster_status(
     """A cluster's entry: its add-ons in the bundle's order, and whether all are done."""
     ordered = [addons[a.name] for a in spec.addons if a.name in addons]
     return ClusterAddonsStatus(
-        key=entry_key(ref),
-        cluster_ref=ref,
-        ready=cluster_ready(ordered),
-        addons=ordered,
-        drift=drift,
+        cluster_ref=ref, ready=cluster_ready(ordered), addons=ordered, drift=drift
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from function.lua.events import compile_event_source
-from function.lua.reach import prune, reachable_names
+from function.lua.reach import reachable_names
+from function.lua.runtime import Sandbox
 from function.model.events import parse_event_source_spec
 
 
@@ -32,12 +33,14 @@ def test_names_come_from_code_and_literals_not_comments() -> None:
     assert "note" not in names
 
 
-def test_prune_keeps_named_fields_and_every_list_element() -> None:
+def test_only_named_fields_go_into_lua_and_every_list_element() -> None:
+    sandbox = Sandbox()
+    script = sandbox.compile("function evaluate() return obj end", name="probe")
     obj = {"spec": {"replicas": 2, "template": {"x": 1}}, "items": [{"spec": 1, "y": 2}, 3]}
-    assert prune(obj, frozenset({"spec", "replicas", "items"})) == {
-        "spec": {"replicas": 2},
-        "items": [{"spec": 1}, 3],
-    }
+    (seen,) = sandbox.evaluate_each(
+        script, [obj], argument="obj", fields=frozenset({"spec", "replicas", "items"})
+    )
+    assert seen.value == {"spec": {"replicas": 2}, "items": [{"spec": 1}, 3]}
 
 
 def test_a_rule_decides_the_same_over_the_pruned_object() -> None:

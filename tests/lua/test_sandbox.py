@@ -388,3 +388,47 @@ def test_a_batch_stops_at_the_object_that_fails(sandbox: Sandbox) -> None:
         {"matching": True},
         {"matching": True},
     ]
+
+
+def test_a_batch_sees_its_objects_as_the_recursive_conversion_makes_them(
+    sandbox: Sandbox,
+) -> None:
+    script = sandbox.compile(
+        "function evaluate()\n"
+        "  return {missing = obj.gone == nil, hole = obj.list[2] == nil, third = obj.list[3],\n"
+        "          nested = obj.nested[1][2], pair = obj.pair[2], empty = obj.empty,\n"
+        "          key = obj.map[1], flag = obj.map.t, deep = obj.a.b.c.d}\n"
+        "end",
+        name="probe",
+    )
+    obj = {
+        "gone": None,
+        "list": [1, None, "x"],
+        "nested": [[1, 2], [3]],
+        "pair": (4, 5),
+        "empty": {},
+        "map": {1: "one", "t": "yes"},
+        "a": {"b": {"c": {"d": 1.5}}},
+    }
+    (seen,) = sandbox.evaluate_each(script, [obj], argument="obj")
+    assert seen.value == {
+        "missing": True,
+        "hole": True,
+        "third": "x",
+        "nested": 2,
+        "pair": 5,
+        "empty": {},
+        "key": "one",
+        "flag": "yes",
+        "deep": 1.5,
+    }
+
+
+def test_objects_of_a_batch_do_not_count_against_its_memory_limit() -> None:
+    small = Sandbox(Limits(max_memory=1 * MIB))
+    script = small.compile(
+        "function evaluate() return {matching = #obj.data == 4096} end", name="probe"
+    )
+    objects = [{"data": list(range(4096))} for _ in range(32)]  # 2 MiB of tables in Lua
+    got = small.evaluate_each(script, objects, argument="obj")
+    assert [e.value for e in got] == [{"matching": True}] * 32
