@@ -148,8 +148,10 @@ class KubeClient(Protocol):
         field_manager: str = FIELD_MANAGER,
         force: bool = False,
         dry_run: bool = False,
+        subresource: str | None = None,
     ) -> Object:
-        """Server-side apply ``obj`` as ``field_manager``; returns the object after the apply."""
+        """Server-side apply ``obj`` as ``field_manager`` (to ``subresource``, e.g. ``status``,
+        when given); returns the object after the apply."""
         ...
 
     async def patch(

@@ -164,10 +164,11 @@ class RestClient(ABC):
         field_manager: str = FIELD_MANAGER,
         force: bool = False,
         dry_run: bool = False,
+        subresource: str | None = None,
     ) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         m = meta(obj)
-        path = object_path(info, m.get("namespace"), m["name"])
+        path = object_path(info, m.get("namespace"), m["name"], subresource)
         query = _query(
             fieldManager=field_manager,
             force="true" if force else None,

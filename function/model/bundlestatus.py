@@ -74,9 +74,30 @@ class ConnectionStatus(StrEnum):
     DOWN = "Down"  # several connections in a row failed; retried with capped back-off
 
 
+def entry_key(ref: ObjectRef) -> str:
+    """The key of a cluster's entry in ``status.clusters``: ``<Kind>.<group>/<namespace>/<name>``
+    (``Cluster.cluster.x-k8s.io/fleet/c1``), one string, unique in the list (pure)."""
+    group = ref.api_version.rpartition("/")[0]
+    kind = f"{ref.kind}.{group}" if group else ref.kind
+    return f"{kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{kind}/{ref.name}"
+
+
+def keyed(entry: ClusterAddonsStatus) -> ClusterAddonsStatus:
+    """The entry with its `key` set (an entry read from an older status has none)."""
+    if entry.key is not None:
+        return entry
+    return entry.model_copy(update={"key": entry_key(entry.cluster_ref)})
+
+
 class ClusterAddonsStatus(Spec):
     """Status of a bundle on one target cluster."""
 
+    key: str | None = Field(
+        default=None,
+        description="The cluster as <Kind>.<group>/<namespace>/<name>: the key of this list.",
+    )
+    """What ``status.clusters`` is keyed by (a list map: replicas that share a bundle's
+    clusters each apply their own entries, and the API server merges them)."""
     cluster_ref: ObjectRef
     observed_generation: int | None = None
     """The bundle generation the cluster was last converged for (replicas that share a
@@ -122,6 +143,12 @@ class AddonBundleStatus(Spec):
     """The status of an AddonBundle."""
 
     observed_generation: int | None = None
-    clusters: list[ClusterAddonsStatus] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=list)
+    clusters: list[ClusterAddonsStatus] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     rollout: RolloutStatus | None = None

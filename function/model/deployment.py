@@ -31,6 +31,8 @@ DURATION = r"^([0-9]+(s|m|h|d))+$"
 """A duration as ``90s``, ``30m``, ``2h``, ``1d12h`` (days allowed, unlike Go's)."""
 _DURATION_PART = re.compile(r"([0-9]+)(s|m|h|d)")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PROVISION_TIMEOUT = "30m"
+"""How long a provisioned cluster may take to hold the model unless ``provision.timeout`` says."""
 
 
 def duration_seconds(text: str) -> int:
@@ -94,6 +96,13 @@ class ProvisionSpec(Spec):
     )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Extra labels of the new cluster."
+    )
+    timeout: str = Field(
+        default=PROVISION_TIMEOUT,
+        pattern=DURATION,
+        description="How long the new cluster may take to hold the model. Past it the "
+        "deployment reports ProvisioningTimedOut with the cluster's own reason (condition, "
+        "Warning event) and keeps waiting for it.",
     )
 
 
@@ -210,4 +219,6 @@ class AIModelDeploymentStatus(Spec):
         default=None, description="namespace/name of the AIInferenceCluster provisioned for it."
     )
     expires_at: str | None = Field(default=None, description="When the ttl runs out.")
-    conditions: list[Condition] = Field(default_factory=list, description="Placed, Serving.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Placed, Serving, and Provisioned once provisioned for."
+    )

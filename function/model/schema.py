@@ -276,10 +276,15 @@ def input_crd() -> dict[str, Any]:
 
 def addon_bundle_crd() -> dict[str, Any]:
     """The CRD of ``AddonBundle``, with its status subresource."""
+    status = openapi_schema(bundlestatus.AddonBundleStatus)
+    entry = status["properties"]["clusters"]["items"]
+    # A list map's key must be required (kube-apiserver refuses the CRD otherwise); the model
+    # reads entries of older statuses without one, and every status written has it.
+    entry["required"] = sorted({*entry.get("required", []), "key"})
     top = _kube_object(
         "Add-ons to apply to a cluster in dependency order, kept in sync by the reconciler.",
         spec=openapi_schema(bundle.AddonBundleSpec),
-        status=openapi_schema(bundlestatus.AddonBundleStatus),
+        status=status,
     )
     version = {
         "name": bundle.VERSION,

@@ -32,6 +32,7 @@ from function.kube.client import KubeClient
 from function.model import bundle as bundle_model
 from function.model.common import ObjectRef
 from function.model.deployment import (
+    PROVISION_TIMEOUT,
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
     DeploymentPhase,
@@ -52,10 +53,12 @@ from function.placement.provision import XR_API_VERSION, XR_KIND, provision_clus
 from function.reconciler.deploymentstatus import (
     API_VERSION,
     KIND,
+    ProvisionWait,
     expired_status,
     expiry,
     live_status,
     parse_time,
+    provision_wait,
     read_status,
     rfc3339,
     stopped_status,
@@ -198,15 +201,38 @@ class DeploymentController:
         except SpecError as exc:
             return await self._stopped(key, obj, previous, "ProvisionFailed", str(exc))
         bundles = await self._deliver(key, obj, spec, decision, clusters)
+        waiting = None
+        if provisioned and not decision.complete:
+            waiting = self._provision_wait(spec, provisioned, decision, now)
         status = live_status(
             obj, spec, decision, bundles, previous, provisioned=provisioned, now=self._clock(),
-            expires_at=rfc3339(ends[0]) if ends else None,
+            expires_at=rfc3339(ends[0]) if ends else None, waiting=waiting,
         )  # fmt: skip
         await self._announce(obj, previous, status)
         result = await self._write_status(key, obj, status)
-        if ends is not None and not result.retry:
-            return Result(requeue_after=max((ends[0] - now).total_seconds(), 0.05))
+        wake = [ends[0]] if ends else []
+        if waiting is not None and not waiting.timed_out:
+            wake.append(waiting.deadline)  # to say so when the cluster is not ready by then
+        if wake and not result.retry:
+            return Result(requeue_after=max((min(wake) - now).total_seconds(), 0.05))
         return result
+
+    def _provision_wait(
+        self,
+        spec: AIModelDeploymentSpec,
+        provisioned: str,
+        decision: Decision,
+        now: datetime,
+    ) -> ProvisionWait:
+        """Where the cluster provisioned for the deployment stands, read from the store."""
+        namespace, name = provisioned.split("/", 1)
+        xr = self._store.get(XR, namespace, name)
+        ref = ((xr or {}).get("status") or {}).get("cluster") or {}
+        cluster = self._store.get(
+            CAPI_CLUSTER, str(ref.get("namespace") or namespace), str(ref.get("name") or name)
+        )
+        timeout = spec.provision.timeout if spec.provision else PROVISION_TIMEOUT
+        return provision_wait(provisioned, xr, cluster, decision.verdicts, timeout=timeout, now=now)
 
     def _clusters(self, namespace: str) -> list[Object]:
         return sorted(
@@ -432,12 +458,15 @@ class DeploymentController:
         if (status.get("phase"), status.get("message")) == before:
             return
         phase = str(status.get("phase"))
-        warning = phase == "Pending"
+        reason = phase
+        if any(c.get("reason") == "ProvisioningTimedOut" for c in status.get("conditions") or []):
+            reason = "ProvisioningTimedOut"
+        warning = reason in ("Pending", "ProvisioningTimedOut")
         text = f"{phase}: {status.get('message', '')}"
         if warning:
             log.warning("AIModelDeployment %s/%s: %s", meta(obj)["namespace"], meta(obj)["name"],
                         text)  # fmt: skip
-        await self._events.record(obj, reason=phase, message=text, warning=warning)
+        await self._events.record(obj, reason=reason, message=text, warning=warning)
 
     async def _write_status(self, key: DeploymentKey, obj: Object, status: Object) -> Result:
         memory = self._memory[key]

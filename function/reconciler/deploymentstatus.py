@@ -5,7 +5,11 @@ held, every candidate's reason), marks the clusters whose model add-on is health
 endpoint of the served model, and sets the phase: Pending (nothing fits, waiting), Placing
 (bundles on their way), Provisioning (an AIInferenceCluster is being made for it), Serving
 (every wanted replica healthy). `expired_status` and `stopped_status` are the other two ends.
-Conditions ``Placed`` and ``Serving`` keep their transition times while they hold. `expiry`
+Conditions ``Placed`` and ``Serving`` keep their transition times while they hold; a deployment
+that provisioned a cluster also has ``Provisioned``, which `provision_wait` fills in while
+replicas wait for that cluster: why it does not hold them yet (the AIInferenceCluster's own
+conditions, its Cluster API Cluster's readiness, what placement says of it) and, past
+``provision.timeout``, ``ProvisioningTimedOut``. `expiry`
 reads when ``ttl`` or ``idleAfter`` runs out from the object (its creation, its
 ``aifleet.io/last-traffic`` annotation). Pure: the controller (`function.reconciler.deployments`)
 writes what these return.
@@ -14,8 +18,9 @@ writes what these return.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from function.catalog.addons import model_addon_name
@@ -28,20 +33,24 @@ from function.model.deployment import (
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
     DeploymentPhase,
+    duration_seconds,
 )
 from function.model.objects import Object, meta
-from function.placement.decide import Decision
+from function.placement.decide import Decision, Verdict
 from function.placement.delivery import deployment_status
 from function.placement.ledger import deadline, endpoint_of
+from function.reconciler.readiness import cluster_readiness
 
 __all__ = [
     "API_VERSION",
     "KIND",
     "TRAFFIC_ANNOTATION",
+    "ProvisionWait",
     "expired_status",
     "expiry",
     "live_status",
     "parse_time",
+    "provision_wait",
     "read_status",
     "rfc3339",
     "stopped_status",
@@ -93,6 +102,91 @@ def _last_traffic(obj: Object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class ProvisionWait:
+    """Replicas waiting for the cluster provisioned for them, and why it does not hold them."""
+
+    cluster: str
+    """namespace/name of the AIInferenceCluster."""
+    cause: str
+    deadline: datetime
+    """Creation of the AIInferenceCluster plus ``provision.timeout``."""
+    timeout: str
+    timed_out: bool
+
+    @property
+    def message(self) -> str:
+        """The Provisioned condition's message."""
+        if self.timed_out:
+            return (
+                f"AIInferenceCluster {self.cluster} does not hold the model {self.timeout} "
+                f"after its creation: {self.cause}; still waiting for it"
+            )
+        return f"waiting for AIInferenceCluster {self.cluster} until {rfc3339(self.deadline)}: " + (
+            self.cause
+        )
+
+
+def provision_wait(
+    provisioned: str,
+    xr: Object | None,
+    cluster: Object | None,
+    verdicts: Iterable[Verdict],
+    *,
+    timeout: str,
+    now: datetime,
+) -> ProvisionWait:
+    """Where the provisioned cluster stands: ``xr`` is the AIInferenceCluster as stored (None
+    when it is not), ``cluster`` the Cluster API Cluster it composed, ``verdicts`` placement's
+    reasons; the wait counts ``timeout`` from the XR's creation."""
+    stamp = meta(xr).get("creationTimestamp") if xr is not None else None
+    since = _time(stamp) or now
+    ends = since + timedelta(seconds=duration_seconds(timeout))
+    cause = _provision_cause(xr, cluster, {v.cluster: v.reason for v in verdicts})
+    return ProvisionWait(provisioned, cause, ends, timeout, now >= ends)
+
+
+def _provision_cause(xr: Object | None, cluster: Object | None, reasons: Mapping[str, str]) -> str:
+    if xr is None:
+        return "the AIInferenceCluster does not exist"
+    if meta(xr).get("deletionTimestamp"):
+        return "the AIInferenceCluster is being deleted"
+    status = xr.get("status") or {}
+    parts = [
+        f"{c.get('type')} {c.get('reason') or 'False'}: {c['message']}"
+        if c.get("message")
+        else f"{c.get('type')} {c.get('reason') or 'False'}"
+        for c in status.get("conditions") or []
+        if c.get("type") == "Synced" and c.get("status") == "False"
+    ]
+    if cluster is None:
+        phase = status.get("phase")
+        parts.append(
+            f"its Cluster API Cluster is not composed yet (phase {phase})"
+            if phase
+            else "its Cluster API Cluster is not composed yet (no status from the composition)"
+        )
+        return "; ".join(parts)
+    m = meta(cluster)
+    name = f"{m.get('namespace')}/{m.get('name')}"
+    readiness = cluster_readiness(cluster)
+    if readiness.skip is not None or not readiness.workers_available:
+        parts.append(f"Cluster {name}: {readiness.message}")
+    else:
+        parts.append(f"Cluster {name}: {reasons.get(name, 'not seen by placement yet')}")
+    return "; ".join(parts)
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def model_healthy(bundle: Mapping[str, Any] | None, model: str) -> bool:
     """Whether a placement bundle reports the model add-on Healthy on its cluster."""
     name = model_addon_name(model)
@@ -113,8 +207,10 @@ def live_status(
     provisioned: str | None,
     now: str,
     expires_at: str | None,
+    waiting: ProvisionWait | None = None,
 ) -> Object:
-    """The status of a placed (or waiting) deployment; ``bundles`` by cluster."""
+    """The status of a placed (or waiting) deployment; ``bundles`` by cluster; ``waiting``
+    while replicas wait for the cluster provisioned for them."""
     serving = frozenset(c for c, b in bundles.items() if model_healthy(b, spec.model.name))
     status = deployment_status(decision, serving=serving, generation=_generation(obj))
     endpoint = endpoint_of(spec)
@@ -132,8 +228,20 @@ def live_status(
         _condition(previous, "Serving", healthy, "Healthy" if healthy else "NotServing",
                    f"{len(serving)} of {len(placements)} cluster(s) serving", now, obj),
     ]  # fmt: skip
+    message = status.message
+    if waiting is not None:
+        reason = "ProvisioningTimedOut" if waiting.timed_out else "Provisioning"
+        conditions.append(
+            _condition(previous, "Provisioned", False, reason, waiting.message, now, obj)
+        )
+        if waiting.timed_out:
+            message = waiting.message
+    elif provisioned:
+        done = f"no replica waits for AIInferenceCluster {provisioned}"
+        conditions.append(_condition(previous, "Provisioned", True, "Provisioned", done, now, obj))
     return status.model_copy(
         update={
+            "message": message,
             "phase": phase,
             "placements": placements,
             "endpoint": placements[0].endpoint if placements else None,

@@ -22,6 +22,8 @@ from function.model.bundlestatus import (
     Condition,
     DriftStatus,
     RolloutStatus,
+    entry_key,
+    keyed,
 )
 from function.model.common import ObjectRef, parse
 from function.model.objects import Object
@@ -89,7 +91,10 @@ def compose_status(
     a ``maxUpdate`` rollout stands (not Ready while clusters wait or one failed). DryRun
     plans are cut to fit in status (`function.reconciler.plan.cap_status_plans`)."""
     ordered = cap_status_plans(
-        sorted(clusters, key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
+        sorted(
+            map(keyed, clusters),
+            key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name),
+        )
     )
     ready = _ready(ordered, spec_error, no_targets, generation)
     synced = _synced(ordered, spec_error)
@@ -319,7 +324,11 @@ def cluster_status(
     """A cluster's entry: its add-ons in the bundle's order, and whether all are done."""
     ordered = [addons[a.name] for a in spec.addons if a.name in addons]
     return ClusterAddonsStatus(
-        cluster_ref=ref, ready=cluster_ready(ordered), addons=ordered, drift=drift
+        key=entry_key(ref),
+        cluster_ref=ref,
+        ready=cluster_ready(ordered),
+        addons=ordered,
+        drift=drift,
     )
 
 

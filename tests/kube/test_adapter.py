@@ -172,6 +172,63 @@ async def test_status_is_patched_through_its_subresource(
     assert cluster.get("apps/v1", "Deployment", "d", "default")["status"]["replicas"] == 7
 
 
+ENTRIES = crd("example.com", "Board", status=True)
+ENTRIES["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"] = {
+    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+}
+ENTRIES["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+    "type": "object",
+    "properties": {
+        "entries": {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["key"],
+            "items": {
+                "type": "object",
+                "required": ["key"],
+                "properties": {"key": {"type": "string"}, "value": {"type": "integer"}},
+            },
+        },
+        "total": {"type": "integer"},
+    },
+}
+
+
+async def test_status_is_applied_through_its_subresource_each_manager_keeping_its_entries(
+    client: KubeClient, cluster: EmulatedCluster
+) -> None:
+    cluster.apply(ENTRIES, field_manager="test")
+    board = {"apiVersion": "example.com/v1", "kind": "Board"}
+    board["metadata"] = {"name": "b", "namespace": "default"}
+    await client.apply({**board, "spec": {"size": 1}})
+
+    def status(**fields: Any) -> dict[str, Any]:
+        return {**board, "status": fields}
+
+    def entries(*keys: str) -> list[dict[str, Any]]:
+        return [{"key": k, "value": int(k[1:])} for k in keys]
+
+    await client.apply(status(entries=entries("a1", "a2")), field_manager="a", subresource="status")
+    got = await client.apply(
+        status(entries=entries("b3"), total=3), field_manager="b", subresource="status"
+    )
+    assert got["spec"] == {"size": 1}  # the status subresource leaves the spec alone
+    assert [e["key"] for e in got["status"]["entries"]] == ["a1", "a2", "b3"]
+    # An entry its manager no longer applies goes; the other manager's stay, as do its fields.
+    got = await client.apply(status(entries=entries("a2")), field_manager="a", subresource="status")
+    assert got["status"] == {"entries": entries("a2", "b3"), "total": 3}
+    managers = {
+        m["manager"]: m
+        for m in got["metadata"]["managedFields"]
+        if m.get("subresource") == "status"
+    }
+    assert set(managers) == {"a", "b"}
+    owned = json.dumps(managers["a"]["fieldsV1"])
+    assert '{\\"key\\":\\"a2\\"}' in owned and "b3" not in owned
+    with pytest.raises(InvalidError):  # an entry without its key is refused
+        await client.apply(status(entries=[{"value": 4}]), field_manager="a", subresource="status")
+
+
 async def test_errors_are_mapped_with_the_servers_hints(
     client: KubeClient, cluster: EmulatedCluster
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from function.model.deployment import parse_deployment_spec
-from function.placement.decide import place
+from function.placement.decide import Verdict, place
 from function.placement.fleetfile import load_fleet
 from function.reconciler.deploymentstatus import (
     TRAFFIC_ANNOTATION,
@@ -17,6 +17,7 @@ from function.reconciler.deploymentstatus import (
     expiry,
     live_status,
     model_healthy,
+    provision_wait,
     read_status,
     stopped_status,
 )
@@ -173,3 +174,58 @@ def test_a_traffic_annotation_that_is_not_a_time_is_ignored_with_a_log_line(
         ends = expiry(bad, spec(idleAfter="15m"))
     assert ends == (datetime(2026, 1, 1, 12, 15, tzinfo=UTC), "idleAfter 15m without traffic")
     assert "ignoring aifleet.io/last-traffic='yesterday': not an RFC 3339 time" in caplog.text
+
+
+def _capi(workers: bool) -> dict[str, Any]:
+    conditions = [{"type": "ControlPlaneInitialized", "status": "True"}]
+    conditions.append({"type": "WorkersAvailable", "status": "True" if workers else "False"})
+    return {
+        "apiVersion": "cluster.x-k8s.io/v1beta2",
+        "kind": "Cluster",
+        "metadata": {"name": "llama-capacity", "namespace": "team"},
+        "status": {"initialization": {"controlPlaneInitialized": True}, "conditions": conditions},
+    }
+
+
+def test_a_wait_for_the_provisioned_cluster_says_why_and_times_out_from_its_creation() -> None:
+    xr = {"metadata": {"name": "llama-capacity", "creationTimestamp": T0}, "status": {}}
+    now = datetime(2026, 1, 1, 12, 20, tzinfo=UTC)
+
+    def wait(xr: Any, cluster: Any = None, verdicts: Any = (), at: datetime = now) -> Any:
+        return provision_wait("team/llama-capacity", xr, cluster, verdicts, timeout="30m", now=at)
+
+    early = wait(xr)
+    assert not early.timed_out and early.deadline == datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    assert early.message == (
+        "waiting for AIInferenceCluster team/llama-capacity until 2026-01-01T12:30:00Z: its "
+        "Cluster API Cluster is not composed yet (no status from the composition)"
+    )
+    late = wait(xr, at=now + timedelta(minutes=10))
+    assert late.timed_out
+    assert late.message.startswith(
+        "AIInferenceCluster team/llama-capacity does not hold the model 30m after its creation: "
+    )
+    assert late.message.endswith("; still waiting for it")
+    failing = {
+        **xr,
+        "status": {
+            "phase": "Provisioning",
+            "conditions": [
+                {"type": "Synced", "status": "False", "reason": "ReconcileError",
+                 "message": "cannot compose: quota exceeded"},
+                {"type": "Ready", "status": "False", "reason": "Creating"},
+            ],
+        },
+    }  # fmt: skip
+    assert wait(failing).cause == (
+        "Synced ReconcileError: cannot compose: quota exceeded; "
+        "its Cluster API Cluster is not composed yet (phase Provisioning)"
+    )
+    assert wait(xr, _capi(workers=False)).cause == (
+        "Cluster team/llama-capacity: control plane initialized; waiting for workers"
+    )
+    ready = wait(xr, _capi(workers=True), [Verdict("team/llama-capacity", "no GPU nodes")])
+    assert ready.cause == "Cluster team/llama-capacity: no GPU nodes"
+    assert wait(None).cause == "the AIInferenceCluster does not exist"
+    # Not stored yet (just applied): the wait counts from now.
+    assert wait(None).deadline == now + timedelta(minutes=30)

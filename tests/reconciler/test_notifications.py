@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,9 @@ async def test_a_match_is_posted_to_webhooks_retried_and_reported_without_the_ur
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
     try:
         async with running(tmp_path) as h:
             h.mgmt.apply(capi_cluster("c1", labels={"gpu": "true"}), field_manager="test")
@@ -72,10 +76,12 @@ async def test_a_match_is_posted_to_webhooks_retried_and_reported_without_the_ur
             utilization(workload, "85")
             h.mgmt.create(secret("hook", f"http://127.0.0.1:{port}/hook?token={TOKEN}"))
             h.mgmt.create(secret("slack", f"http://127.0.0.1:{port}/slack?token={TOKEN}"))
+            h.mgmt.create(secret("pager", f"http://127.0.0.1:{closed}/page?token={TOKEN}"))
             h.mgmt.apply(gpu_source(), field_manager="test")
             notifications = [
                 {"name": "ops", "type": "Webhook", "secretRef": {"name": "hook"}},
                 {"name": "chat", "type": "Slack", "secretRef": {"name": "slack"}},
+                {"name": "pager", "type": "Webhook", "secretRef": {"name": "pager"}},
                 {"name": "events", "type": "KubernetesEvent"},
             ]
             h.mgmt.apply(
@@ -88,13 +94,16 @@ async def test_a_match_is_posted_to_webhooks_retried_and_reported_without_the_ur
                 lambda t: (
                     delivery(t, "ops").get("status") == "Delivered"
                     and delivery(t, "chat").get("status") == "FailedToDeliver"
+                    and delivery(t, "pager").get("status") == "FailedToDeliver"
                 ),
             )
-            ops, chat = delivery(got, "ops"), delivery(got, "chat")
+            ops, chat, pager = delivery(got, "ops"), delivery(got, "chat"), delivery(got, "pager")
             assert ops["attempts"] == 3
             assert ops["event"].startswith("Matched: ConfigMap monitoring/gpu-utilization on c1")
             assert chat["attempts"] == 5
             assert chat["message"] == "the receiver answered HTTP 500"
+            assert pager["attempts"] == 5
+            assert pager["message"] == "could not reach the receiver (ClientConnectorError)"
             assert len(received["hook"]) == 3
             assert received["hook"][0]["reason"] == "Matched"
             assert received["hook"][0]["subject"] == "EventTrigger team-a/scale-up"
@@ -102,7 +111,8 @@ async def test_a_match_is_posted_to_webhooks_retried_and_reported_without_the_ur
             assert events_of(h, "Matched")
             everything = json.dumps(got) + json.dumps(h.mgmt.list("v1", "Event", NAMESPACE))
             assert TOKEN not in everything and TOKEN not in caplog.text
-            assert str(port) not in json.dumps(got["status"])
+            for where in (port, closed):
+                assert f":{where}" not in json.dumps(got["status"]) + caplog.text
     finally:
         await runner.cleanup()
 
