@@ -12,8 +12,10 @@ cost sockets, not threads. Requests to one cluster pass a client-side token buck
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -227,10 +229,43 @@ def _auth(configuration: k8s.Configuration) -> dict[str, str]:
     return headers
 
 
+_contexts: weakref.WeakValueDictionary[tuple[Any, ...], ssl.SSLContext] = (
+    weakref.WeakValueDictionary()
+)
+"""TLS contexts by what they were built from: a fleet's clusters that share a CA and client
+credentials (or none) share one context, its parsed CA bundle and certificate chain, rather
+than one each; a context no client uses any more goes with its last client."""
+
+
 def _ssl_context(configuration: k8s.Configuration) -> ssl.SSLContext | bool:
-    """TLS as the `kubernetes` client would set it up (CA, client certificate, verification)."""
+    """TLS as the `kubernetes` client would set it up (CA, client certificate, verification),
+    shared between clients whose settings and files hold the same bytes."""
     if not configuration.host.startswith("https"):
         return True
+    key = (
+        _digest(configuration.ssl_ca_cert),
+        _digest(configuration.cert_file),
+        _digest(configuration.key_file),
+        bool(configuration.verify_ssl),
+        configuration.assert_hostname is False,
+    )
+    context = _contexts.get(key)
+    if context is None:
+        context = _new_ssl_context(configuration)
+        _contexts[key] = context
+    return context
+
+
+def _digest(path: str | None) -> str:
+    """The content digest of a credential file (the client writes kubeconfig data to
+    temporary files of its own, so equal credentials come under different names)."""
+    if not path:
+        return ""
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
+
+
+def _new_ssl_context(configuration: k8s.Configuration) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
     if not configuration.verify_ssl:
         context.check_hostname = False

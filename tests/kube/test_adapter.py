@@ -1,9 +1,13 @@
 """The kube seam on the emulator, over both transports: verbs, discovery, watches, errors,
 client-side rate limits."""
 
+import base64
 import json
+import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -372,3 +376,44 @@ def test_the_token_bucket_lets_a_burst_through_then_paces_at_qps() -> None:
     assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert round(bucket.reserve(), 3) == 0.1
     assert TokenBucket(0.0, 1).reserve() == 0.0  # no limit
+
+
+def _self_signed(directory: Path, name: str) -> str:
+    """A CA certificate made for the test, base64 as a kubeconfig holds it."""
+    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return base64.b64encode(cert.read_bytes()).decode()
+
+
+def _https_kubeconfig(server: str, ca: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": server, "certificate-authority-data": ca}}
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+
+
+async def test_clusters_with_the_same_ca_share_one_tls_context(tmp_path: Path) -> None:
+    fleet_ca, other_ca = _self_signed(tmp_path, "fleet"), _self_signed(tmp_path, "other")
+    clients = [
+        AioAdapter(configuration_from_kubeconfig(_https_kubeconfig(f"https://c{i}:6443", ca)))
+        for i, ca in enumerate((fleet_ca, fleet_ca, other_ca))
+    ]
+    contexts = [c._open_session().connector._ssl for c in clients]  # type: ignore[union-attr]
+    assert contexts[0] is contexts[1]
+    assert contexts[2] is not contexts[0]
+    assert all(isinstance(c, ssl.SSLContext) for c in contexts)
+    for client in clients:
+        await client.close()
