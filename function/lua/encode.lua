@@ -26,49 +26,63 @@ local function number(v)
   return format("%.17g", v)
 end
 
--- Keys repeat from one result to the next ("matching", "message", "status"): their quoted
--- form is kept, up to MAX_KEYS of them.
-local MAX_KEYS = 4096
-local keys, key_count = {}, 0
+-- Keys repeat from one result to the next ("matching", "message", "status"), and so do
+-- short strings ("3/4 replicas available"): their quoted form is kept, up to MAX_KEPT of each
+-- (a quote costs a pattern match over the string; a kept one, a table read).
+local MAX_KEPT, MAX_KEPT_LENGTH = 4096, 64
+local keys, key_count, strings, string_count = {}, 0, {}, 0
 local function key(k)
-  local quoted = keys[k]
-  if quoted == nil then
-    quoted = quote(k) .. ":"
-    if key_count >= MAX_KEYS then keys, key_count = {}, 0 end
-    keys[k], key_count = quoted, key_count + 1
+  local quoted = quote(k) .. ":"
+  if key_count >= MAX_KEPT then keys, key_count = {}, 0 end
+  keys[k], key_count = quoted, key_count + 1
+  return quoted
+end
+
+local function short_string(s)
+  local quoted = quote(s)
+  if #s <= MAX_KEPT_LENGTH then
+    if string_count >= MAX_KEPT then strings, string_count = {}, 0 end
+    strings[s], string_count = quoted, string_count + 1
   end
   return quoted
 end
 
 local INPUT_OPEN = "{" .. key(INPUT_REF)
 
--- encode(v, out, origins, visiting, depth): appends v's JSON to the array out.
-local function encode(v, out, origins, visiting, depth)
+-- encode(v, out, n, origins, visiting, depth) -> n: writes v's JSON into out after its
+-- first n pieces, and returns how many pieces out then holds.
+local function encode(v, out, n, origins, visiting, depth)
   local kind = type(v)
   if kind == "string" then
-    out[#out + 1] = quote(v)
+    n = n + 1
+    out[n] = strings[v] or short_string(v)
   elseif kind == "number" then
-    out[#out + 1] = number(v)
+    n = n + 1
+    out[n] = number(v)
   elseif kind == "boolean" then
-    out[#out + 1] = v and "true" or "false"
+    n = n + 1
+    out[n] = v and "true" or "false"
   elseif kind == "nil" then
-    out[#out + 1] = "null"
+    n = n + 1
+    out[n] = "null"
   elseif kind ~= "table" then
     error("the result holds a " .. kind .. ", which has no JSON form", 0)
   elseif origins[v] ~= nil then
-    out[#out + 1] = INPUT_OPEN .. origins[v] .. "}"
+    n = n + 1
+    out[n] = INPUT_OPEN .. origins[v] .. "}"
   else
     if visiting[v] then error("the result holds a table that contains itself", 0) end
     if depth > MAX_DEPTH then error("the result is nested deeper than " .. MAX_DEPTH, 0) end
     visiting[v] = true
-    local n = #v
-    if n > 0 then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        encode(rawget(v, i), out, origins, visiting, depth + 1)
+    local length = #v
+    if length > 0 then
+      for i = 1, length do
+        n = n + 1
+        out[n] = i > 1 and "," or "["
+        n = encode(rawget(v, i), out, n, origins, visiting, depth + 1)
       end
-      out[#out + 1] = "]"
+      n = n + 1
+      out[n] = "]"
     else
       local open = "{"
       for k, item in next, v do
@@ -78,15 +92,17 @@ local function encode(v, out, origins, visiting, depth)
         elseif key_kind ~= "string" then
           error("the result has a " .. key_kind .. " as a key", 0)
         end
-        out[#out + 1] = open
-        out[#out + 1] = key(k)
+        n = n + 1
+        out[n] = open .. (keys[k] or key(k))
         open = ","
-        encode(item, out, origins, visiting, depth + 1)
+        n = encode(item, out, n, origins, visiting, depth + 1)
       end
-      out[#out + 1] = open == "{" and "{}" or "}"
+      n = n + 1
+      out[n] = open == "{" and "{}" or "}"
     end
     visiting[v] = nil
   end
+  return n
 end
 
 return { encode = encode, string = quote }

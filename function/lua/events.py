@@ -153,7 +153,8 @@ class EventRules:
                 script, (objects[i] for i in selected), argument="obj", fields=fields
             )
             for i, (value, lines, _) in zip(selected, evaluations, strict=True):
-                printed.extend(lines)
+                if lines:
+                    printed.extend(lines)
                 matching, message = _object_result(script.name, value)
                 if matching:
                     matched[i] = message

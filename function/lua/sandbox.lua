@@ -400,7 +400,7 @@ local function run(digest, globals, inputs, argument_name, max_ticks, timeout, n
     local result = evaluate_in(chunk, env, argument)
     if argument_name == nil then return nil end
     local out = {}
-    encode(result, out, origins, {}, 0)
+    encode(result, out, 0, origins, {}, 0)
     return concat(out)
   end
   ticks, deadline, exceeded, stopped_at = max_ticks, clock() + timeout, nil, nil
@@ -469,12 +469,12 @@ local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
   local chunk = chunks[digest]
   local built, objects = pcall(build, flat, count)
   if not built then return "[]", "error", error_text(objects), nil end
-  local out, no_origins, visiting = { "[" }, {}, {}
+  local out, n, no_origins, visiting = { "[" }, 1, {}, {}
   local status, value, line = "ok", nil, nil
   local env, argument, mark
   local function protected()
     out[mark + 1] = mark > 1 and ",[" or "["
-    encode(evaluate_in(chunk, env, argument), out, no_origins, visiting, 0)
+    n = encode(evaluate_in(chunk, env, argument), out, mark + 1, no_origins, visiting, 0)
   end
   memory.rebase()
   memory.apply()
@@ -485,7 +485,7 @@ local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
     env, own = new_env(nil)
     rawset(env, argument_name, argument)
     setfenv(chunk, env)
-    mark = #out
+    mark = n
     -- the clock is read from the first tick on: an evaluation shorter than a tick (most)
     -- never calls out of Lua for it
     ticks, deadline, exceeded, stopped_at = max_ticks, nil, nil, nil
@@ -499,22 +499,27 @@ local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
       status, value = "error", err
     end
     if status ~= "ok" then
-      for j = #out, mark + 1, -1 do out[j] = nil end
+      n = mark
       break
     end
     local printed = own.printed
     if printed ~= nil and #printed > 0 then
-      out[#out + 1] = ",["
+      n = n + 1
+      out[n] = ",["
       for j = 1, #printed do
-        out[#out + 1] = (j > 1 and "," or "") .. json_string(printed[j])
+        n = n + 1
+        out[n] = (j > 1 and "," or "") .. json_string(printed[j])
       end
-      out[#out + 1] = "]"
+      n = n + 1
+      out[n] = "]"
     end
-    out[#out + 1] = "]"
+    n = n + 1
+    out[n] = "]"
   end
   memory.lift()
-  out[#out + 1] = "]"
-  return concat(out), status, value, line
+  n = n + 1
+  out[n] = "]"
+  return concat(out, "", 1, n), status, value, line
 end
 
 return {
