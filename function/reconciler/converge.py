@@ -63,7 +63,7 @@ from function.reconciler.apply import (
 )
 from function.reconciler.conflicts import Arbiter, conflict_message
 from function.reconciler.connection import Connections
-from function.reconciler.convergepass import TargetPass
+from function.reconciler.convergepass import Step, TargetPass, soonest
 from function.reconciler.driftwatch import DriftWatch
 from function.reconciler.failures import (
     Failure,
@@ -202,6 +202,7 @@ class Converger:
         drifting = spec.policy.watches_drift
         target.check_drift = drifting and self._healer.due(key)
         addons: dict[str, AddonStatus] = {}
+        again: list[float | None] = []
         try:
             await self._withdraw_removed(target)
         except UnavailableError as exc:
@@ -213,9 +214,9 @@ class Converger:
             return previous, Result(retry=True, retry_after=exc.retry_after or 0.0)
         try:
             for addon in dependency_order(spec.addons):
-                addons[addon.name] = await self._addon(
-                    target, addon, readiness, addons, sources[addon.name]
-                )
+                step = await self._addon(target, addon, readiness, addons, sources[addon.name])
+                addons[addon.name] = step.status
+                again.append(step.again)
         except UnavailableError as exc:
             failure = cluster_unreachable(exc)
             for addon in spec.addons:
@@ -236,9 +237,7 @@ class Converger:
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
         )
-        if drifting:
-            target.requeue.append(self._timing.drift)
-        requeue = min(target.requeue) if target.requeue else None
+        requeue = soonest(*again, self._timing.drift if drifting else None)
         return status, Result(requeue_after=requeue)
 
     def _unreachable(
@@ -307,7 +306,8 @@ class Converger:
         readiness: ClusterReadiness,
         done: Mapping[str, AddonStatus],
         sources: Sources,
-    ) -> AddonStatus:
+    ) -> Step:
+        """One add-on's step of the pass: its status, and when it wants another look."""
         previous = target.previous.get(addon.name)
         policy = target.spec.policy
         blocked = [
@@ -316,12 +316,14 @@ class Converger:
             if done[d].phase not in READY_PHASES
         ]
         if blocked:
-            return pending_addon(addon.name, target.previous, f"waiting for {', '.join(blocked)}")
+            waits = f"waiting for {', '.join(blocked)}"
+            return Step(pending_addon(addon.name, target.previous, waits))
         if not policy.reapplies and _done(previous):
             assert previous is not None
-            return previous
+            return Step(previous)
         if isinstance(sources, RenderError):
-            return failed_addon(addon.name, None, previous, str(sources), Reason.TEMPLATE_FAILED)
+            reason = Reason.TEMPLATE_FAILED
+            return Step(failed_addon(addon.name, None, previous, str(sources), reason))
         owner = target.owner(addon.name)
         input_hash: str | None = None
         try:
@@ -337,15 +339,15 @@ class Converger:
             ):
                 return await self._unchanged(target, addon, owner, previous, sources, render_key)
             if not readiness.allows(addon.gate):
-                return pending_addon(addon.name, target.previous, readiness.message)
+                return Step(pending_addon(addon.name, target.previous, readiness.message))
             if addon.gate is ClusterGate.GPU_ALLOCATABLE and not await self._gpus(target):
-                target.requeue.append(self._timing.gpu)
-                return pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
+                gpus = pending_addon(addon.name, target.previous, "waiting for allocatable GPUs")
+                return Step(gpus, self._timing.gpu)
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
             objects = await self._renderer.render(target, addon, owner, sources, render_key)
             if not policy.writes:
-                return await planned_addon(
+                plan = await planned_addon(
                     target.client,
                     owner,
                     objects,
@@ -354,26 +356,31 @@ class Converger:
                     tier=target.spec.tier,
                     force=addon.force_conflicts,
                 )
+                return Step(plan)
             return await self._apply(target, addon, owner, objects, previous, input_hash)
         except ChartError as exc:
             failure = classify(exc)
-            if isinstance(exc, ChartAccessError):  # fixed in a Secret: look again later
-                target.requeue.append(self._timing.credentials)
+            # Fixed in a Secret (not watched): look again later.
+            again = self._timing.credentials if isinstance(exc, ChartAccessError) else None
             if not failure.transient:
-                return failed_addon(
+                failed = failed_addon(
                     addon.name, input_hash, previous, failure.message, failure.reason
                 )
+                return Step(failed, again)
             # The repository did not answer: this add-on waits and retries, the others go on.
-            target.requeue.append(self._gate.retry(target.key, addon.name))
-            return held_addon(addon.name, target.previous, failure, rerender=True)
+            retry = self._gate.retry(target.key, addon.name)
+            held = held_addon(addon.name, target.previous, failure, rerender=True)
+            return Step(held, soonest(again, retry))
         except LuaError as exc:
             message = lua_message(addon, exc)
-            return failed_addon(addon.name, input_hash, previous, message, classify(exc).reason)
+            reason = classify(exc).reason
+            return Step(failed_addon(addon.name, input_hash, previous, message, reason))
         except UnavailableError:
             raise  # the whole target waits and retries
         except (RenderError, KubeError) as exc:  # refused by the cluster: this add-on only
             failure = classify(exc)
-            return failed_addon(addon.name, input_hash, previous, failure.message, failure.reason)
+            failed = failed_addon(addon.name, input_hash, previous, failure.message, failure.reason)
+            return Step(failed)
 
     async def _unchanged(
         self,
@@ -383,11 +390,11 @@ class Converger:
         previous: AddonStatus,
         sources: dict[str, str],
         render_key: str,
-    ) -> AddonStatus:
+    ) -> Step:
         """Inputs as last applied: done stays done (checking drift when due), a dry run's
         plan stands, others are judged again from what is live."""
         if not target.spec.policy.writes:
-            return previous
+            return Step(previous)
         if previous.phase in READY_PHASES:
             if target.check_drift and previous.hash is not None:
                 target.repaired += await self._healer.heal(
@@ -397,12 +404,10 @@ class Converger:
                     addon,
                     partial(self._renderer.render, target, addon, owner, sources, render_key),
                 )
-            return previous
+            return Step(previous)
         kinds = self._gate.kinds_to_read(target.key, addon.name, previous.kinds)
         live = await read_owned(target.client, owner, kinds)
-        return await self._gate.judge(
-            target.key, addon, previous, list(live.values()), target.requeue
-        )
+        return await self._gate.judge(target.key, addon, previous, list(live.values()))
 
     async def _apply(
         self,
@@ -412,7 +417,7 @@ class Converger:
         objects: list[Object],
         previous: AddonStatus | None,
         input_hash: str,
-    ) -> AddonStatus:
+    ) -> Step:
         if addon.namespace:
             await self._namespaces.ensure(target.client, addon.namespace)
         assert target.cluster is not None
@@ -422,7 +427,7 @@ class Converger:
         conflicts = claim.conflicts or None
         if conflicts and not target.spec.continue_on_conflict:
             failed = failed_addon(addon.name, input_hash, previous, conflict_message(conflicts))
-            return failed.model_copy(update={"conflicts": conflicts})
+            return Step(failed.model_copy(update={"conflicts": conflicts}))
         objects = claim.objects
         apply = partial(
             apply_objects,
@@ -455,10 +460,10 @@ class Converger:
             ),
         )
         if applied.waiting is not None:  # a CRD is not served yet: apply again next time
-            target.requeue.append(self._gate.retry(target.key, addon.name))
-            return base.model_copy(update={"hash": None, "message": applied.waiting})
+            unserved = base.model_copy(update={"hash": None, "message": applied.waiting})
+            return Step(unserved, self._gate.retry(target.key, addon.name))
         self._gate.settled(target.key, addon.name)
-        return await self._gate.judge(target.key, addon, base, applied.live, target.requeue)
+        return await self._gate.judge(target.key, addon, base, applied.live)
 
     async def _withdraw_removed(self, target: TargetPass) -> None:
         """Withdraw the add-ons the bundle no longer has (their status entries go too)."""

@@ -2,12 +2,15 @@
 
 The converger builds one `TargetPass` per `TargetKey` reconcile and hands it to each step of
 the pass (`function.reconciler.rendering` reads and renders with it, the converger applies,
-plans and judges health with it); it lives only as long as the pass.
+plans and judges health with it); it lives only as long as the pass. A step that judges an
+add-on returns a `Step`: its status and how soon it wants to be looked at again, which the
+converger folds into the target's `Result`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
@@ -17,6 +20,20 @@ from function.reconciler.apply import Owner
 from function.reconciler.chartaccess import RepositoryAccess
 from function.reconciler.store import ObjectId
 from function.reconciler.templates import TemplateContext
+
+
+class Step(NamedTuple):
+    """An add-on's status after a step, and the seconds until it wants another look (None:
+    nothing sooner than the target's own pace)."""
+
+    status: AddonStatus
+    again: float | None = None
+
+
+def soonest(*times: float | None) -> float | None:
+    """The earliest of ``times`` that are set (None when none is)."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 @dataclass
@@ -31,7 +48,6 @@ class TargetPass:
     now: str
     key: str
     """``<bundle namespace>/<bundle name>@<cluster>``: this target in caches."""
-    requeue: list[float] = field(default_factory=list)
     gpu_capacity: bool | None = None
     check_drift: bool = False
     repaired: int = 0

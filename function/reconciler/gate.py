@@ -22,6 +22,7 @@ from function.model.bundlestatus import AddonPhase, AddonStatus
 from function.model.health import HealthStatus, Verdict
 from function.model.objects import Object
 from function.reconciler.apply import kind_key
+from function.reconciler.convergepass import Step
 from function.reconciler.failures import Reason
 from function.reconciler.health import builtin_health, judge
 
@@ -65,37 +66,33 @@ class HealthGate:
         addon: AddonSpec,
         base: AddonStatus,
         live: list[Object],
-        requeue: list[float],
-    ) -> AddonStatus:
-        """The add-on's status from its live objects; a waiting one adds to ``requeue``."""
+    ) -> Step:
+        """The add-on's status from its live objects; a waiting one says when to look again."""
         base = base.model_copy(update={"reason": None})  # judged afresh: no earlier cause
         if not addon.health.builtin and addon.health.lua is None:
-            return base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None})
+            return Step(base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None}))
         try:
             verdicts = await self._verdicts(addon, live)
         except LuaError as exc:
             self.settled(target, addon.name)
-            return base.model_copy(
-                update={
-                    "phase": AddonPhase.FAILED,
-                    "message": lua_message(addon, exc),
-                    "reason": Reason.HEALTH_CHECK_FAILED,
-                }
-            )
+            failed = {
+                "phase": AddonPhase.FAILED,
+                "message": lua_message(addon, exc),
+                "reason": Reason.HEALTH_CHECK_FAILED,
+            }
+            return Step(base.model_copy(update=failed))
         unhealthy = [(o, v) for o, v in zip(live, verdicts, strict=True) if not v.healthy]
         degraded = next((v for _, v in unhealthy if v.status is HealthStatus.DEGRADED), None)
         if not unhealthy or degraded is not None:
             self.settled(target, addon.name)
             if degraded is not None:
-                return base.model_copy(
-                    update={"phase": AddonPhase.FAILED, "message": degraded.message}
-                )
-            return base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None})
+                update = {"phase": AddonPhase.FAILED, "message": degraded.message}
+                return Step(base.model_copy(update=update))
+            return Step(base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None}))
         pending = live if addon.health.lua else [o for o, _ in unhealthy]
-        requeue.append(self.retry(target, addon.name, frozenset(kind_key(o) for o in pending)))
-        return base.model_copy(
-            update={"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
-        )
+        again = self.retry(target, addon.name, frozenset(kind_key(o) for o in pending))
+        waiting = {"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
+        return Step(base.model_copy(update=waiting), again)
 
     async def _verdicts(self, addon: AddonSpec, live: list[Object]) -> list[Verdict]:
         if addon.health.lua is None:
