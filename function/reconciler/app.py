@@ -35,6 +35,7 @@ from function.kube.client import KubeClient
 from function.kube.clients import WorkloadClients, adapter_from_kubeconfig
 from function.model.bundle import API_VERSION, KIND
 from function.model.clusters import CLOUD_CLUSTER_KINDS
+from function.model.common import ObjectRef
 from function.model.deployment import KIND as DEPLOYMENT_KIND
 from function.model.events import EVENT_SOURCE_KIND, EVENT_TRIGGER_KIND
 from function.model.input import FunctionInput
@@ -55,6 +56,7 @@ from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.reconcile import CLUSTER_NAME_LABEL, Reconciler
 from function.reconciler.secretscope import SecretScope
 from function.reconciler.shards import Shards, ShardSettings, shard_of
+from function.reconciler.shardstatus import ShardView
 from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.triggers import TriggerController
 from function.reconciler.watch import Informer, OnChange
@@ -173,6 +175,14 @@ class ReconcilerApp:
         if self.shards is not None:
             self.reconciler.owns = self._owns
             self.reconciler.owns_cluster = self._owns_cluster
+            shards = self.shards
+            self.reconciler.shard_status(
+                ShardView(
+                    held=lambda: shards.held,
+                    of_cluster=self._cluster_shard,
+                    of_bundle=lambda bundle: shard_of(bundle, shards.count),
+                )
+            )
             self.triggers.owns = self._owns
             self.deployments.owns = self._owns
         self.ready = asyncio.Event()
@@ -231,6 +241,15 @@ class ReconcilerApp:
         assert self.shards is not None
         cluster = self.store.get_id(cid)
         return self.shards.owns(shard_of(cluster, self.shards.count, fallback=str(cid)))
+
+    def _cluster_shard(self, ref: ObjectRef, namespace: str) -> int:
+        """The shard of a cluster a status entry names (as `_owns_cluster` finds it)."""
+        assert self.shards is not None
+        cid = ObjectId(
+            GroupKind.of(ref.api_version, ref.kind), ref.namespace or namespace, ref.name
+        )
+        cluster = self.store.get_id(cid)
+        return shard_of(cluster, self.shards.count, fallback=str(cid))
 
     def _shards_changed(self, gained: frozenset[int], lost: frozenset[int]) -> None:
         """Shards changed hands: look at everything again (what is not ours is skipped)."""

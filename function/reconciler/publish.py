@@ -6,18 +6,26 @@ from all of them (`status.compose_status`), writes the result with `statuswrite.
 (resourceVersion-guarded, composed again on each conflict) and records the Events of what
 changed on this replica's clusters. It also keeps each bundle's status parsed once per
 version, and, for a bundle being deleted, takes this replica's entries out (`hand_over`).
+On a sharded fleet (`split` set) a split bundle's status is applied shard by shard instead
+(`function.reconciler.shardstatus`): each replica sends only its own clusters' entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus, RolloutStatus
+from function.model.bundlestatus import (
+    AddonBundleStatus,
+    ClusterAddonsStatus,
+    RolloutStatus,
+    keyed,
+)
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 from function.reconciler.connection import connection_changes
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Result
+from function.reconciler.shardstatus import ShardStatus
 from function.reconciler.status import (
     compose_status,
     drift_corrections,
@@ -44,6 +52,8 @@ class StatusPublisher:
         self._written: dict[BundleKey, tuple[Object, AddonBundleStatus]] = {}
         """The status last written, as sent and as composed, until it is read back (so that
         costs no parse)."""
+        self.split: ShardStatus | None = None
+        """How split bundles' status is written on a sharded fleet; None: not sharded."""
 
     def read(self, key: BundleKey, bundle: Object) -> AddonBundleStatus | None:
         """`read_status`, parsed once per version of the bundle."""
@@ -77,6 +87,30 @@ class StatusPublisher:
         """Write the status of ``mine`` (every entry, unless ``is_mine`` says which are this
         replica's) and record the Events of this replica's clusters."""
         now = self._clock()
+        if is_mine is not None and self.split is not None:
+
+            def aggregate(
+                clusters: Sequence[ClusterAddonsStatus], previous: AddonBundleStatus | None
+            ) -> AddonBundleStatus:
+                return compose_status(
+                    generation=generation,
+                    clusters=clusters,
+                    spec_error=spec_error,
+                    no_targets=no_targets,
+                    previous=previous,
+                    now=now,
+                    writes=writes,
+                )
+
+            applied = await self.split.publish(bundle, mine, aggregate)
+            if applied.writes:
+                before = [ClusterAddonsStatus.model_validate(raw) for raw in applied.previous]
+                await self._announce(
+                    bundle,
+                    AddonBundleStatus(clusters=before),
+                    AddonBundleStatus(clusters=[keyed(entry) for entry in mine]),
+                )
+            return DONE
         composed: list[tuple[AddonBundleStatus | None, AddonBundleStatus]] = []
 
         def compose(base: Object) -> Object:
@@ -111,6 +145,8 @@ class StatusPublisher:
         """A bundle being deleted, withdrawn from this replica's clusters: take their entries
         out of its status; whether other replicas' entries remain (they withdraw theirs, and
         the last one to find none left removes the finalizer)."""
+        if self.split is not None:
+            return await self.split.withdraw(bundle)
         remain: list[bool] = []
 
         def compose(base: Object) -> Object | None:
@@ -128,6 +164,13 @@ class StatusPublisher:
         """Drop what this replica wrote of a bundle (another replica writes it now)."""
         self._written.pop(key, None)
         self.writer.forget(key.namespace, key.name)
+        if self.split is not None:
+            self.split.forget(key.namespace, key.name)
+
+    def moved(self, bundle: Object) -> bool:
+        """Whether another replica's write moved a split bundle whose aggregates this replica
+        writes (`ShardStatus.moved`)."""
+        return self.split is not None and self.split.moved(bundle)
 
     def forget(self, key: BundleKey) -> None:
         """Drop everything kept of a bundle (it is gone)."""

@@ -12,8 +12,8 @@ memory`), seeded from the bundle's own status after a restart so that hashes rec
 still gate re-rendering: a restart writes nothing.
 
 On a sharded fleet a bundle with a ``clusterSelector`` is split (`statuswrite.splits`): every
-replica resolves its targets, converges those on clusters of its own shards and publishes
-their status entries over the others' (`publish.StatusPublisher`); deleted, each withdraws
+replica resolves its targets, converges those on clusters of its own shards and applies
+their status entries beside the others' (`shardstatus`); deleted, each withdraws
 from its clusters and the last removes the finalizer. Other bundles have one replica.
 """
 
@@ -45,6 +45,7 @@ from function.reconciler.memory import Remembered, StatusView
 from function.reconciler.publish import StatusPublisher
 from function.reconciler.queue import WorkQueue
 from function.reconciler.rollout import Rollouts
+from function.reconciler.shardstatus import ShardStatus, ShardView
 from function.reconciler.status import all_failed, cluster_ref, entry_for
 from function.reconciler.statuswrite import StatusWriter, splits, stamped
 from function.reconciler.store import GroupKind, ObjectId, Store
@@ -99,6 +100,10 @@ class Reconciler:
         self._rollouts = Rollouts()
         converger.connections.on_reconnect = self._cluster_changed  # catch up every target
 
+    def shard_status(self, view: ShardView) -> None:
+        """Write split bundles' status shard by shard (`function.reconciler.shardstatus`)."""
+        self._publisher.split = ShardStatus(self._mgmt, view)
+
     # --- mapping changes to keys ---------------------------------------------------------
 
     def on_bundle(self, obj: Object) -> None:
@@ -116,6 +121,8 @@ class Reconciler:
         if gone or self._signatures.get(key) != signature:
             self._signatures[key] = signature
             self._queue.add(key)
+        elif self._publisher.moved(obj) and self._split(key, obj):
+            self._queue.add_after(StatusKey(key), self._status_delay)  # its aggregates
 
     def on_cluster(self, obj: Object) -> None:
         """A cluster changed: look again at the targets on it and the selectors that may now

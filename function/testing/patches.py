@@ -108,6 +108,9 @@ def _merge_list(current: list[Any], patch: list[Any], node: BuiltinNode) -> list
         return current + [copy(v) for v in patch if v not in current]
     if list_type.relation != "map":
         return [_strip_directives(i) for i in patch]
+    # SMP merges by the field's one patchMergeKey (container ports by containerPort alone), not
+    # by every list-map key as server-side apply does: kube-apiserver's own behaviour
+    # (kubernetes/kubernetes#39188, #103544).
     merge_key = list_type.keys[:1]
     result = list(current)
     positions = {list_element(item, "map", merge_key): i for i, item in enumerate(current)}

@@ -1,37 +1,42 @@
 """A bundle whose selector spans several shards: each replica converges the clusters of its own
-shards and writes their status entries, guarded by resourceVersion and retried on conflict, so
-neither replica's entries are lost and the aggregates count every cluster."""
+shards and applies their status entries as its shard's field manager, the API server merges them
+(a list map keyed by cluster), so neither replica writes or loses the other's entries, and the
+holder of the bundle's own shard writes the aggregates over every cluster."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import itertools
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import AioAdapter, user_agent
+from function.kube.client import EventType
+from function.model.bundle import API_VERSION, KIND
 from function.reconciler.app import ReconcilerApp
-from function.reconciler.shards import SHARD_LABEL, ShardSettings
+from function.reconciler.shards import SHARD_LABEL, ShardSettings, shard_of
+from function.reconciler.shardstatus import shard_manager
 from tests.reconciler.harness import (
     BUNDLE_API,
     NAMESPACE,
     Harness,
     bundle,
     capi_cluster,
-    condition,
     configmap_addon,
     eventually,
     running,
 )
 
 LEASES = "crossplane-system"
-CLUSTERS = [f"c{i}" for i in range(10)]
+CLUSTERS = [f"c{i}" for i in range(20)]
 A, B = "aifleet/reconciler (replica-a)", "aifleet/reconciler (replica-b)"
-STATUS_IN_FLIGHT = 1.0
-"""Seconds every write to a bundle takes on the API server: a write one replica sends while
-the other's is in flight was composed from the version the other's replaces, so it conflicts."""
+STATUS_IN_FLIGHT = 0.3
+"""Seconds every write to a bundle takes on the API server, so that the replicas' writes
+overlap (a read-modify-write of the whole status would lose the other's entries, or conflict)."""
 
 
 def _shard(identity: str, shard: int) -> ShardSettings:
@@ -84,6 +89,40 @@ async def _settle(*apps: ReconcilerApp, quiet: float = 1.0, within: float = 20.0
     raise TimeoutError("the replicas did not settle")
 
 
+async def _record_versions(h: Harness, seen: list[set[str]]) -> None:
+    """The keys of the bundle's status entries, at every version the API server stored."""
+    client = AioAdapter(configuration_from_kubeconfig(h.mgmt.kubeconfig()))
+    try:
+        listed = await client.list(API_VERSION, KIND, namespace=NAMESPACE)
+        version = listed.resource_version
+        while True:
+            async for event in client.watch(
+                API_VERSION, KIND, namespace=NAMESPACE, resource_version=version
+            ):
+                version = str(event.object["metadata"]["resourceVersion"])
+                if event.type is EventType.MODIFIED and event.object["metadata"]["name"] == "fleet":
+                    entries = (event.object.get("status") or {}).get("clusters") or []
+                    seen.append({str(e["key"]) for e in entries})
+    finally:
+        await client.close()
+
+
+def _owned(obj: dict[str, object]) -> dict[str, str]:
+    """Which status field manager owns each entry (by key) and the conditions."""
+    owners: dict[str, str] = {}
+    for entry in obj["metadata"]["managedFields"]:  # type: ignore[index]
+        if entry.get("subresource") != "status":
+            continue
+        status = entry["fieldsV1"].get("f:status", {})
+        for element in status.get("f:clusters", {}):
+            if element.startswith("k:"):
+                owners.setdefault(json.loads(element[2:])["key"], "")
+                owners[json.loads(element[2:])["key"]] += entry["manager"]
+        if "f:conditions" in status:
+            owners["conditions"] = owners.get("conditions", "") + entry["manager"]
+    return owners
+
+
 def _entries(h: Harness) -> dict[str, dict[str, str]]:
     """Each cluster's add-on phases in the bundle's status."""
     got = h.mgmt.find(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE) or {}
@@ -93,7 +132,7 @@ def _entries(h: Harness) -> dict[str, dict[str, str]]:
     }
 
 
-async def test_two_replicas_converge_one_bundle_and_both_halves_of_its_status_survive(
+async def test_two_replicas_apply_only_their_own_entries_of_one_bundle_and_none_is_lost(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as h:
@@ -113,25 +152,43 @@ async def test_two_replicas_converge_one_bundle_and_both_halves_of_its_status_su
                 within=10,
                 what="each replica holding its shard",
             )
-            mark = h.mgmt.requests.mark()
+            versions: list[set[str]] = []
+            recorder = asyncio.create_task(_record_versions(h, versions))
+            await asyncio.sleep(0.2)
+            mark, writes_mark = h.mgmt.requests.mark(), h.mgmt.writes.mark()
             slow = h.mgmt.faults.slow(STATUS_IN_FLIGHT, verb="patch", kind="AddonBundle")
             addons = [configmap_addon("a"), configmap_addon("b", "a")]
             selector = {"matchLabels": {"env": "gpu"}}
             body = bundle("fleet", addons, clusterSelector=selector, clusterRef=None)
             h.mgmt.apply(body, field_manager="test")
 
+            def ready() -> tuple[str, str, str] | None:
+                got = h.mgmt.find(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE) or {}
+                found = list((got.get("status") or {}).get("conditions", []))
+                return next(
+                    (
+                        (c["status"], c["reason"], c["message"])
+                        for c in found
+                        if c["type"] == "Ready"
+                    ),
+                    None,
+                )
+
             healthy = {"a": "Healthy", "b": "Healthy"}
             await eventually(
-                lambda: _entries(h) == dict.fromkeys(CLUSTERS, healthy),
+                lambda: (
+                    _entries(h) == dict.fromkeys(CLUSTERS, healthy)
+                    and ready() == ("True", "AddonsReady", "40/40 add-ons ready on 20 cluster(s)")
+                ),
                 within=60,
-                what="every cluster's entry Healthy",
-                last=_entries(h),
+                what="every cluster's entry Healthy, and the bundle Ready over all of them",
             )
             h.mgmt.faults.remove(slow)
+            await _settle(a, b)
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
             got = h.mgmt.get(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE)
-            ready = condition(got, "Ready")
-            assert (ready["status"], ready["reason"]) == ("True", "AddonsReady")
-            assert ready["message"] == "20/20 add-ons ready on 10 cluster(s)"
             assert got["status"]["observedGeneration"] == 1
             assert {c["observedGeneration"] for c in got["status"]["clusters"]} == {1}
 
@@ -140,30 +197,34 @@ async def test_two_replicas_converge_one_bundle_and_both_halves_of_its_status_su
                 writes = h.workload(name).writes.filter(field_manager="aifleet")
                 assert {w.user_agent for w in writes} == {(A, B)[i % 2]}, name
 
-            # Status writes conflicted, and the refused replica read the bundle again and
-            # wrote its entries over the other's: a 409, a GET, then a write that took.
+            # Each shard's entries are owned by its field manager alone, which only the
+            # replica holding that shard wrote as; the aggregates by the bundle's own shard's.
+            keys = {c["clusterRef"]["name"]: c["key"] for c in got["status"]["clusters"]}
+            home = shard_of(got, 2)
+            owners = _owned(got)
+            assert owners == {
+                **{keys[name]: shard_manager(i % 2) for i, name in enumerate(CLUSTERS)},
+                "conditions": shard_manager(home),
+            }
+            status_writes = [
+                w
+                for w in h.mgmt.writes.filter(since=writes_mark, kind="AddonBundle")
+                if w.subresource == "status"
+            ]
+            by_manager = {
+                manager: {w.user_agent for w in status_writes if w.field_manager == manager}
+                for manager in {w.field_manager for w in status_writes}
+            }
+            assert by_manager == {shard_manager(0): {A}, shard_manager(1): {B}}, by_manager
+            print(f"status writes: {len(status_writes)}")
+
+            # No write refused, and no entry ever lost: every version the API server stored
+            # holds every entry the one before it had.
             requests = h.mgmt.requests.filter(since=mark, kind="AddonBundle", name="fleet")
-            status = [r for r in requests if r.subresource == "status"]
-            refused = [r for r in status if r.code == 409]
-            assert refused, [(r.user_agent, r.code) for r in status]
-            print(f"status writes: {len(status)}, refused with 409: {len(refused)}")
-            retried = False
-            for conflict in refused:
-                after = [r for r in requests if r.seq > conflict.seq]
-                read = next(
-                    (r for r in after if r.verb == "get" and r.user_agent == conflict.user_agent),
-                    None,
-                )
-                took = read is not None and any(
-                    r.seq > read.seq
-                    and r.subresource == "status"
-                    and r.code == 200
-                    and r.user_agent == conflict.user_agent
-                    for r in after
-                )
-                retried = retried or took
-            assert retried, [(r.verb, r.subresource, r.user_agent, r.code) for r in requests]
-            assert {r.user_agent for r in status if r.code == 200} == {A, B}
+            assert [r for r in requests if r.code == 409] == []
+            assert versions and versions[-1] == set(keys.values())
+            for before, after in itertools.pairwise(versions):
+                assert before <= after, sorted(before - after)
 
         # Both replicas again, from cold: the settled bundle costs no writes.
         marks = {name: h.workload(name).writes.mark() for name in CLUSTERS}
