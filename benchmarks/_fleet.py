@@ -13,7 +13,8 @@ starts a `Fleet` in a child process (``multiprocessing``, spawn) and talks to it
   workers and an `AddonBundle` whose ``clusterRef`` names it — with the emulator's miniature
   of Crossplane's composition loop (`function.testing.crossplane.CompositionLoop`);
 - or, for `benchmarks/shards.py`, ``count`` plain Cluster API clusters (`setup_plain`) whose
-  bundles of small ConfigMap add-ons the benchmark creates and removes run by run;
+  bundles of small ConfigMap add-ons the benchmark creates and removes run by run (one per
+  cluster, or one whose selector picks them all: `apply_split_bundle`);
 - lets the simulation provision every workload cluster, and answers questions about what
   happened: ready bundles, Lease holders, and the write and request logs of every cluster
   since a mark (writes also by the User-Agent of the process that made them).
@@ -45,6 +46,8 @@ NAMESPACE = "team-a"
 XR_API, XR_KIND = "aifleet.io/v1alpha1", "AIInferenceCluster"
 BUNDLE_API, BUNDLE_KIND = "addons.aifleet.io/v1alpha1", "AddonBundle"
 CLUSTER_API = "cluster.x-k8s.io/v1beta2"
+PLAIN_LABEL = "bench.aifleet.io/plain"
+"""The label of every plain cluster (what a split bundle's selector picks)."""
 EDITOR = "kubectl-edit"
 """The field manager of hand edits."""
 WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
@@ -187,6 +190,42 @@ class _Fleet:
             bundle["spec"]["syncMode"] = sync_mode
             mgmt.apply(bundle, field_manager="kubectl")
 
+    def apply_split_bundle(self, prefix: str, addons: int, data: str) -> None:
+        """One bundle ``<prefix>-split`` of ``addons`` ConfigMap add-ons whose selector picks
+        every plain cluster, so that its clusters span every shard."""
+        bundle = _plain_bundle(prefix, "split", addons, data)
+        del bundle["spec"]["clusterRef"]
+        bundle["spec"]["clusterSelector"] = {"matchLabels": {PLAIN_LABEL: "true"}}
+        self.fleet[MANAGEMENT].apply(bundle, field_manager="kubectl")
+
+    def split_ready(self, prefix: str) -> int:
+        """Entries of ``<prefix>-split`` ready at its generation once the bundle reports
+        Ready for it (0 until then)."""
+        got = self.fleet[MANAGEMENT].find(BUNDLE_API, BUNDLE_KIND, f"{prefix}-split", NAMESPACE)
+        if got is None or not _ready_bundle(got):
+            return 0
+        generation = got["metadata"]["generation"]
+        return sum(
+            bool(c.get("ready")) and c.get("observedGeneration") == generation
+            for c in got["status"].get("clusters") or []
+        )
+
+    def status_writes(self, since: Marks, name: str) -> dict[str, Any]:
+        """Requests to the status of bundle ``name`` since ``since``: the writes that took,
+        their body sizes, those refused with 409 Conflict, by User-Agent."""
+        mark = since.get(MANAGEMENT, (0, 0))[1]
+        requests = self.fleet[MANAGEMENT].requests.filter(since=mark, kind=BUNDLE_KIND, name=name)
+        status = [r for r in requests if r.subresource == "status" and r.verb in WRITE_VERBS]
+        took = [r for r in status if r.code < 300]
+        by_agent: dict[str, int] = {}
+        _count(by_agent, (r.user_agent for r in took))
+        return {
+            "writes": len(took),
+            "sizes": sorted(r.size for r in took),
+            "conflicts": sum(r.code == 409 for r in status),
+            "by_agent": by_agent,
+        }
+
     def drift(self, prefix: str, count: int, spacing: float) -> Marks:
         """By hand, one cluster after the other ``spacing`` s apart: edit add-on ``a0``'s
         ConfigMap on even clusters, delete it on odd ones; return the marks from before."""
@@ -315,7 +354,7 @@ def _plain_cluster(name: str) -> Obj:
     return {
         "apiVersion": CLUSTER_API,
         "kind": "Cluster",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {PLAIN_LABEL: "true"}},
         "spec": {
             "topology": {
                 "classRef": {"name": "plain"},

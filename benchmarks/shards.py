@@ -16,12 +16,21 @@ by the machine, not by the replicas: the table prints that bound (cores over the
 spent per cluster, reconcilers and emulator together) and the throughput the replicas' own CPU
 allows (clusters over the busiest replica's CPU time), which is what more cores would give.
 
+Split bundle: for each replica count, one bundle whose selector picks all ``--clusters``
+clusters (so they span every shard): each replica converges its shards' clusters and applies
+their status entries as its shards' field managers, the holder of the bundle's own shard the
+aggregates. Measured: clusters per second until the bundle is Ready with every entry ready at
+its generation, the status writes (requests that took), their body size p50 and max, and the
+writes refused with 409 Conflict and retried (none are expected: server-side apply of a list
+map has no read-modify-write).
+
 Takeover: two replicas converge a run, every bundle then changes (a new generation, one object
 per cluster), one replica is killed with SIGKILL a moment into the rollout, and the survivor's
 time to hold every shard (the Lease period is ``--lease-duration``) and to finish the rollout
 is measured, with the writes of the rollout: each changed object once, nothing twice.
 
     python benchmarks/shards.py [--clusters 2000] [--replicas 1,2,4] [--shards 8]
+        [--scenarios per-cluster,split,takeover]
 """
 
 from __future__ import annotations
@@ -114,6 +123,9 @@ class Run:
     cpu: dict[str, float]
     emulator_cpu: float
     writers: dict[str, Any]
+    creating: float = 0.0
+    """Seconds the emulator took to store the bundles (in ``seconds``, the same for any
+    replica count)."""
 
     @property
     def rate(self) -> float:
@@ -150,6 +162,7 @@ async def converge(
         emulator.call(
             "apply_bundles", prefix=prefix, count=args.clusters, addons=args.addons, data="v1"
         )
+        created = time.perf_counter()
         done = await emulator.wait_until(
             "ready_bundles", args.clusters, within=CONVERGE_TIMEOUT, poll=0.25, prefix=prefix
         )
@@ -159,7 +172,62 @@ async def converge(
         replicas.stop()
     emulator.call("remove_bundles", prefix=prefix)
     cpu = {i: cpu_after[i] - cpu_before[i] for i in identities}
-    return Run(count, done - started, args.clusters, cpu, emulator_after - emulator_before, writers)
+    return Run(
+        count,
+        done - started,
+        args.clusters,
+        cpu,
+        emulator_after - emulator_before,
+        writers,
+        created - started,
+    )
+
+
+@dataclass
+class SplitRun:
+    """One replica count converging one bundle over every cluster."""
+
+    replicas: int
+    seconds: float
+    clusters: int
+    cpu: dict[str, float]
+    emulator_cpu: float
+    status: dict[str, Any]
+    writers: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        """Clusters per second, wall clock."""
+        return self.clusters / self.seconds
+
+
+async def converge_split(
+    emulator: EmulatorProcess, replicas: Replicas, count: int, args: argparse.Namespace
+) -> SplitRun:
+    """Start ``count`` replicas, let them share the shards, converge one bundle selecting
+    every cluster."""
+    prefix = f"split{count}"
+    identities = [f"{prefix}-r{i}" for i in range(count)]
+    replicas.start(identities)
+    try:
+        await held_by(emulator, set(identities), args.shards, within=120)
+        marks = emulator.call("mark")
+        cpu_before, emulator_before = replicas.cpu(), emulator.call("cpu_seconds")
+        started = time.perf_counter()
+        emulator.call("apply_split_bundle", prefix=prefix, addons=args.addons, data="v1")
+        done = await emulator.wait_until(
+            "split_ready", args.clusters, within=CONVERGE_TIMEOUT, poll=0.25, prefix=prefix
+        )
+        cpu_after, emulator_after = replicas.cpu(), emulator.call("cpu_seconds")
+        status = emulator.call("status_writes", since=marks, name=f"{prefix}-split")
+        writers = emulator.call("writers", since=marks)
+    finally:
+        replicas.stop()
+    emulator.call("remove_bundles", prefix=prefix)
+    cpu = {i: cpu_after[i] - cpu_before[i] for i in identities}
+    return SplitRun(
+        count, done - started, args.clusters, cpu, emulator_after - emulator_before, status, writers
+    )
 
 
 @dataclass
@@ -210,10 +278,39 @@ async def takeover(
     return Takeover(args.lease_duration, leases - killed, done - killed, done - started, writers)
 
 
+def report_split(runs: list[SplitRun], args: argparse.Namespace) -> None:
+    """Print the split bundle's table."""
+    cores = os.cpu_count() or 1
+    base = runs[0].rate
+    print(
+        f"\nOne bundle over all {args.clusters} clusters ({args.shards} shards):"
+        f"\n{'replicas':>8}{'seconds':>9}{'clusters/s':>12}{'ratio':>7}{'CPU ms/cluster':>16}"
+        f"{'emulator':>10}{'machine bound':>15}{'status writes':>15}{'bytes p50':>11}"
+        f"{'bytes max':>11}{'409 retried':>13}{'shared':>8}{'twice':>7}"
+    )
+    for run in runs:
+        sizes = run.status["sizes"] or [0]
+        spent = sum(run.cpu.values())
+        machine = cores / ((spent + run.emulator_cpu) / run.clusters)
+        print(
+            f"{run.replicas:>8}{run.seconds:>9.1f}{run.rate:>12.1f}{run.rate / base:>7.2f}"
+            f"{spent * 1000 / run.clusters:>16.2f}"
+            f"{run.emulator_cpu * 1000 / run.clusters:>10.2f}{machine:>15.1f}"
+            f"{run.status['writes']:>15}"
+            f"{sizes[len(sizes) // 2]:>11}{sizes[-1]:>11}{run.status['conflicts']:>13}"
+            f"{run.writers['shared_clusters']:>8}{run.writers['duplicates']:>7}"
+        )
+    for run in runs:
+        agents = ", ".join(f"{n} by {a}" for a, n in sorted(run.status["by_agent"].items()))
+        print(f"  {run.replicas} replica(s): status writes {agents}")
+
+
 def report(runs: list[Run], taken: Takeover | None, args: argparse.Namespace) -> None:
     """Print the throughput table, the bounds and the takeover."""
     cores = os.cpu_count() or 1
-    base = runs[0].rate
+    if not runs:
+        return
+    base, base_seconds = runs[0].rate, runs[0].seconds
     print(
         f"\n{'replicas':>8}{'seconds':>9}{'clusters/s':>12}{'ratio':>7}"
         f"{'CPU ms/cluster':>16}{'emulator':>10}{'machine bound':>15}{'replica bound':>15}"
@@ -233,7 +330,11 @@ def report(runs: list[Run], taken: Takeover | None, args: argparse.Namespace) ->
     for run in runs:
         agents = ", ".join(f"{n} by {a}" for a, n in sorted(run.writers["by_agent"].items()))
         cpu = ", ".join(f"{i} {s:.1f} s" for i, s in sorted(run.cpu.items()))
-        print(f"  {run.replicas} replica(s): writes {agents}; CPU {cpu}")
+        print(
+            f"  {run.replicas} replica(s): writes {agents}; CPU {cpu}; bundles stored in"
+            f" {run.creating:.1f} s, ratio after that"
+            f" {(base_seconds - runs[0].creating) / (run.seconds - run.creating):.2f}"
+        )
     print(
         f"\n{args.clusters} clusters x {args.addons} ConfigMap add-ons, {args.shards} shards,"
         f" {cores} cores. ratio: clusters/s over one replica's. CPU ms/cluster: the replicas'"
@@ -265,12 +366,19 @@ async def main_async(args: argparse.Namespace) -> None:
         path = workdir / "mgmt.yaml"
         path.write_text(yaml.safe_dump(kubeconfig))
         replicas = Replicas(path, workdir, args.shards, args.lease_duration)
-        runs = []
-        for count in args.replicas:
+        runs, splits = [], []
+        for count in args.replicas if "per-cluster" in args.scenarios else []:
             runs.append(await converge(emulator, replicas, count, args))
             print(f"  [{count} replica(s): {runs[-1].seconds:.1f} s]")
-        taken = None if args.no_takeover else await takeover(emulator, replicas, args)
+        for count in args.replicas if "split" in args.scenarios else []:
+            splits.append(await converge_split(emulator, replicas, count, args))
+            print(f"  [split bundle, {count} replica(s): {splits[-1].seconds:.1f} s]")
+        taken = None
+        if "takeover" in args.scenarios and not args.no_takeover:
+            taken = await takeover(emulator, replicas, args)
     report(runs, taken, args)
+    if splits:
+        report_split(splits, args)
 
 
 def main() -> None:
@@ -282,7 +390,14 @@ def main() -> None:
     parser.add_argument("--addons", type=int, default=2, help="ConfigMap add-ons per cluster.")
     parser.add_argument("--lease-duration", type=float, default=5.0)
     parser.add_argument("--no-takeover", action="store_true")
+    parser.add_argument(
+        "--scenarios",
+        default="per-cluster,split,takeover",
+        help="Comma-separated: per-cluster (a bundle per cluster), split (one bundle over"
+        " every cluster), takeover.",
+    )
     args = parser.parse_args()
+    args.scenarios = set(str(args.scenarios).split(","))
     args.replicas = [int(n) for n in str(args.replicas).split(",")]
     print(f"Shards: {args.clusters} clusters, replicas {args.replicas}, {args.shards} shards")
     asyncio.run(main_async(args))

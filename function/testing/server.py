@@ -142,7 +142,7 @@ class ClusterServer:
             response = await self._dispatch(request, route)
         except StatusError as error:
             response = _error_response(error)
-        self._log(route, response.status)
+        self._log(route, response.status, request.content_length or 0)
         return response
 
     def _authorize(self, request: web.BaseRequest) -> StatusError | None:
@@ -168,7 +168,7 @@ class ClusterServer:
         except StatusError:
             return None
 
-    def _log(self, route: Route | None, code: int) -> None:
+    def _log(self, route: Route | None, code: int, size: int = 0) -> None:
         info = _info(route) if route else RequestInfo("unknown", "", "", "")
         target = route.target if route else None
         self.requests.add(
@@ -179,6 +179,7 @@ class ClusterServer:
             name=info.name,
             subresource=target.subresource if target else "",
             code=code,
+            size=size,
         )
 
     def _route(self, request: web.BaseRequest) -> Route:

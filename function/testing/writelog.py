@@ -5,7 +5,8 @@ and are not recorded; dry runs neither): verb (`create`, `update`, `patch`, `app
 apiVersion/kind, namespace, name, field manager, the resulting resourceVersion, the subresource
 the time and the User-Agent of the request that made it (empty for writes from inside the
 emulator), so a test can tell apart two processes writing as one field manager. `RequestLog`
-records every request the HTTP server answered (verb, kind, name, status code, User-Agent),
+records every request the HTTP server answered (verb, kind, name, status code, User-Agent,
+body size),
 including reads and refused requests. Both are bounded and filterable, and a
 `mark()` lets a test look only at what came after it ("a second reconcile wrote nothing").
 `apiserver` appends writes, `server` appends requests; tests read them through `cluster`.
@@ -56,6 +57,8 @@ class RequestRecord:
     subresource: str
     code: int
     user_agent: str = ""
+    size: int = 0
+    """Bytes of the request's body."""
 
 
 Record = TypeVar("Record", WriteRecord, RequestRecord)
@@ -174,8 +177,9 @@ class RequestLog(_Log[RequestRecord]):
         name: str,
         subresource: str,
         code: int,
+        size: int = 0,
     ) -> None:
-        """Record a request."""
+        """Record a request (``size``: bytes of its body)."""
         with self._lock:
             seq = self._next_seq()
         self._append(
@@ -190,5 +194,6 @@ class RequestLog(_Log[RequestRecord]):
                 subresource,
                 code,
                 CLIENT.get(),
+                size,
             )
         )
