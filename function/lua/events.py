@@ -180,6 +180,10 @@ def _compiled(spec: EventSourceSpec, name: str, sandbox: Sandbox) -> EventRules:
 
 def _object_result(rule: str, value: Any) -> tuple[bool, str | None]:
     """``{matching = bool, message = string}``; an absent ``matching`` is false, as in Go."""
+    if type(value) is dict:  # the common case, checked in fewer steps
+        matching, message = value.get("matching", False), value.get("message")
+        if type(matching) is bool and (message is None or type(message) is str):
+            return matching, message or None
     if not isinstance(value, dict):
         raise LuaError(rule, f"evaluate() must return a table, not {shape(value)}")
     matching = value.get("matching", False)

@@ -476,6 +476,7 @@ local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
     out[mark + 1] = mark > 1 and ",[" or "["
     n = encode(evaluate_in(chunk, env, argument), out, mark + 1, no_origins, visiting, 0)
   end
+  timeout_after = timeout
   memory.rebase()
   memory.apply()
   for i = 1, count do
@@ -489,7 +490,6 @@ local function run_each(digest, flat, count, argument_name, max_ticks, timeout)
     -- the clock is read from the first tick on: an evaluation shorter than a tick (most)
     -- never calls out of Lua for it
     ticks, deadline, exceeded, stopped_at = max_ticks, nil, nil, nil
-    timeout_after = timeout
     sethook(limit_hook, "", TICK)
     local ok, err = xpcall(protected, error_text)
     sethook()
