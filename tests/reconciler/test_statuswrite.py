@@ -5,10 +5,11 @@ copy of a settled bundle)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import AioAdapter
+from function.kube.client import KubeClient
 from function.reconciler.statuswrite import StatusWriter
 from tests.reconciler.harness import (
     BUNDLE_API,
@@ -74,3 +75,39 @@ async def test_a_settled_bundle_is_not_held_twice(tmp_path: Path) -> None:
         assert h.app is not None
         writer = h.app.reconciler._publisher.writer
         await eventually(lambda: len(writer) == 0, within=5, what="the writes forgotten")
+
+
+class _InformerFirst:
+    """The real client, whose status writes return only after the informer has been handed
+    the written version: the order in which a busy loop may deliver them."""
+
+    def __init__(self, client: AioAdapter, deliver: Any) -> None:
+        self._client = client
+        self._deliver = deliver
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def patch_status(self, *args: Any, **kwargs: Any) -> Any:
+        after = await self._client.patch_status(*args, **kwargs)
+        self._deliver(after)
+        return after
+
+
+async def test_a_write_the_informer_delivered_before_its_response_is_not_held(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, start=False, simulation=False) as h:
+        h.mgmt.create(bundle("b", [configmap_addon("a", "x")]))
+        current = h.mgmt.get(BUNDLE_API, "AddonBundle", "b", NAMESPACE)
+        client = AioAdapter(configuration_from_kubeconfig(h.mgmt.kubeconfig()))
+        writer = StatusWriter(cast(KubeClient, _InformerFirst(client, lambda a: writer.seen(a))))
+        try:
+            written = await writer.write(current, lambda base: {"observedGeneration": 1})
+            assert written is not None and written.changed
+            assert h.mgmt.get(BUNDLE_API, "AddonBundle", "b", NAMESPACE)["status"] == {
+                "observedGeneration": 1
+            }
+            assert len(writer) == 0  # the informer already has what the write returned
+        finally:
+            await client.close()
