@@ -34,7 +34,7 @@ from urllib3.util.retry import Retry
 
 from function.errors import KubeError
 from function.kube.errors import error_from_status, unavailable
-from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode
+from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode
 from function.model.objects import Object
 
 P = ParamSpec("P")
@@ -138,19 +138,8 @@ class ApiAdapter(RestClient):
     async def close(self) -> None:
         await self._run(self._api.close)
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> Object:
-        return await self._run(
-            self._json, method, path, what=what, query=query, body=body, content_type=content_type
-        )
+    async def _request(self, request: Request) -> Object:
+        return await self._run(self._json, request)
 
     async def _lines(
         self, path: str, query: Query, timeout_seconds: int, *, what: str
@@ -164,53 +153,34 @@ class ApiAdapter(RestClient):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
-    def _json(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> Object:
-        resp = self.open(method, path, what=what, query=query, body=body, content_type=content_type)
+    def _json(self, request: Request) -> Object:
+        resp = self.open(request)
         try:
             data = resp.read()
         except urllib3.exceptions.HTTPError as exc:
-            raise unavailable(exc, what=what) from exc
+            raise unavailable(exc, what=request.what) from exc
         if resp.status >= 400:
-            raise error_from_status(resp.status, data, resp.headers, what=what)
+            raise error_from_status(resp.status, data, resp.headers, what=request.what)
         doc: Object = decode(data) if data else {}
         return doc
 
-    def open(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-        timeout: tuple[float, float] | None = None,
-    ) -> Any:
+    def open(self, request: Request, timeout: tuple[float, float] | None = None) -> Any:
         """Send one request and return the unread `RESTResponse` (blocking)."""
         headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        request = self._api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
+        if request.content_type:
+            headers["Content-Type"] = request.content_type
+        serialized = self._api.param_serialize(
+            method=request.method,
+            resource_path=request.path,
+            query_params=request.query or [],
             header_params=headers,
-            body=body,
+            body=request.body,
             auth_settings=["BearerToken"],
         )
         try:
-            return self._api.call_api(*request, _request_timeout=timeout or self._timeout)
+            return self._api.call_api(*serialized, _request_timeout=timeout or self._timeout)
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
-            raise unavailable(exc, what=what) from exc
+            raise unavailable(exc, what=request.what) from exc
 
 
 class _WatchStream:
@@ -258,10 +228,7 @@ class _WatchStream:
     def _pump(self, deliver: Any) -> None:
         try:
             resp = self._adapter.open(
-                "GET",
-                self._path,
-                what=self._what,
-                query=self._query,
+                Request("GET", self._path, self._what, self._query),
                 timeout=(REQUEST_TIMEOUT[0], self._read_timeout),
             )
             self._response = resp

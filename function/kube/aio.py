@@ -27,7 +27,7 @@ from yarl import URL
 
 from function.errors import KubeError
 from function.kube.errors import error_from_status, unavailable
-from function.kube.rest import REQUEST_TIMEOUT, Query, RestClient, decode, encode
+from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode, encode
 from function.model.objects import Object
 
 DEFAULT_QPS = 20.0
@@ -107,25 +107,19 @@ class AioAdapter(RestClient):
             await self._session.close()
             self._session = None
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> Object:
+    async def _request(self, request: Request) -> Object:
         headers = await self._headers()
         data = None
-        if body is not None:
+        if request.body is not None:
+            body = request.body
             data = body if isinstance(body, bytes) else encode(body)
-            headers["Content-Type"] = content_type or "application/json"
+            headers["Content-Type"] = request.content_type or "application/json"
+        what = request.what
+        url = self._url(request.path, request.query)
         await self._limiter.acquire()
         try:
             async with self._open_session().request(
-                method, self._url(path, query), data=data, headers=headers, **self._extra()
+                request.method, url, data=data, headers=headers, **self._extra()
             ) as resp:
                 payload = await resp.read()
                 status, answer_headers = resp.status, resp.headers

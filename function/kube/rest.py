@@ -3,7 +3,8 @@
 Both transports (`function.kube.aio`, aiohttp on the event loop — the default; and
 `function.kube.adapter`, the `kubernetes` client's urllib3 layer on threads) build the same
 paths from discovery and read the same JSON as dicts; they differ only in how one request is
-sent (`RestClient._request`) and how a watch's lines are read (`RestClient._lines`). Errors
+sent (`RestClient._request`, given a `Request`) and how a watch's lines are read
+(`RestClient._lines`). Errors
 are mapped by `function.kube.errors`, once, inside those two primitives. Bodies are encoded
 and decoded with orjson (a fleet's reconciler spends more of its CPU reading JSON than on
 anything else): what orjson will not encode (integers past 64 bits, non-string keys) goes
@@ -17,6 +18,7 @@ import builtins
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -42,6 +44,20 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 Query = list[tuple[str, str]]
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as a transport sends it; ``what`` names it in errors (``get Pod a/b``)."""
+
+    method: str
+    path: str
+    what: str
+    query: Query | None = None
+    body: Any = None
+    """A JSON-able object, or bytes already encoded."""
+    content_type: str | None = None
+    """Of the body (``application/json`` when unset)."""
+
+
 class RestClient(ABC):
     """A `KubeClient` whose transport implements `_request`, `_lines` and `close`."""
 
@@ -52,17 +68,8 @@ class RestClient(ABC):
     # --- what a transport provides ------------------------------------------------------
 
     @abstractmethod
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> Object:
-        """Send one request; the decoded JSON answer, or a `KubeError` about ``what``."""
+    async def _request(self, request: Request) -> Object:
+        """Send one request; the decoded JSON answer, or a `KubeError` about its ``what``."""
 
     @abstractmethod
     def _lines(
@@ -93,7 +100,7 @@ class RestClient(ABC):
     ) -> Object:
         info = await self.resource_info(api_version, kind)
         path = object_path(info, namespace, name)
-        return await self._request("GET", path, what=f"get {kind} {_nn(namespace, name)}")
+        return await self._request(Request("GET", path, f"get {kind} {_nn(namespace, name)}"))
 
     async def list(
         self,
@@ -107,7 +114,7 @@ class RestClient(ABC):
         info = await self.resource_info(api_version, kind)
         query = _query(labelSelector=label_selector, fieldSelector=field_selector)
         doc = await self._request(
-            "GET", object_path(info, namespace), query=query, what=f"list {kind}"
+            Request("GET", object_path(info, namespace), f"list {kind}", query)
         )
         items: list[Object] = doc.get("items") or []
         for item in items:  # the API leaves these out of list items for built-in kinds
@@ -145,17 +152,13 @@ class RestClient(ABC):
     async def create(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         path = object_path(info, meta(obj).get("namespace"))
-        return await self._request(
-            "POST", path, query=_MANAGER, body=obj, what=f"create {describe(obj)}"
-        )
+        return await self._request(Request("POST", path, f"create {describe(obj)}", _MANAGER, obj))
 
     async def replace(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
         m = meta(obj)
         path = object_path(info, m.get("namespace"), m["name"])
-        return await self._request(
-            "PUT", path, query=_MANAGER, body=obj, what=f"replace {describe(obj)}"
-        )
+        return await self._request(Request("PUT", path, f"replace {describe(obj)}", _MANAGER, obj))
 
     async def apply(
         self,
@@ -174,15 +177,11 @@ class RestClient(ABC):
             force="true" if force else None,
             dryRun="All" if dry_run else None,
         )
+        # Encoded once, here: JSON is valid YAML, and a transport that would "sanitize" the
+        # object first would walk a large CRD twice.
+        body = encode(obj)
         return await self._request(
-            "PATCH",
-            path,
-            query=query,
-            # Encoded once, here: JSON is valid YAML, and a transport that would "sanitize"
-            # the object first would walk a large CRD twice.
-            body=encode(obj),
-            content_type=APPLY_PATCH,
-            what=f"apply {describe(obj)}",
+            Request("PATCH", path, f"apply {describe(obj)}", query, body, APPLY_PATCH)
         )
 
     async def patch(
@@ -198,14 +197,8 @@ class RestClient(ABC):
     ) -> Object:
         info = await self.resource_info(api_version, kind)
         path = object_path(info, namespace, name, subresource)
-        return await self._request(
-            "PATCH",
-            path,
-            query=_MANAGER,
-            body=patch,
-            content_type=patch_type.value,
-            what=f"patch {kind} {_nn(namespace, name)}",
-        )
+        what = f"patch {kind} {_nn(namespace, name)}"
+        return await self._request(Request("PATCH", path, what, _MANAGER, patch, patch_type.value))
 
     async def patch_status(
         self,
@@ -233,15 +226,13 @@ class RestClient(ABC):
     ) -> None:
         info = await self.resource_info(api_version, kind)
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        path = object_path(info, namespace, name)
         await self._request(
-            "DELETE",
-            object_path(info, namespace, name),
-            body=body,
-            what=f"delete {kind} {_nn(namespace, name)}",
+            Request("DELETE", path, f"delete {kind} {_nn(namespace, name)}", body=body)
         )
 
     async def _get_json(self, path: str) -> Object:
-        return await self._request("GET", path, what=f"discover {path}")
+        return await self._request(Request("GET", path, f"discover {path}"))
 
 
 def encode(body: Any) -> bytes:
