@@ -12,6 +12,7 @@ writes, which the function reads, is in `function.model.bundlestatus`.
 from __future__ import annotations
 
 import re
+import weakref
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Self
@@ -432,7 +433,24 @@ def parse_bundle_spec(data: Any, *, root: str = "spec") -> AddonBundleSpec:
     """Parse and check an AddonBundle spec: fields, unique names, known dependencies, no cycle."""
     spec = parse(AddonBundleSpec, data, root=root, max_depth=MAX_BUNDLE_DEPTH)
     dependency_order(spec.addons, root=f"{root}.addons")
+    addons = [_shared_addon(addon) for addon in spec.addons]
+    if any(a is not b for a, b in zip(addons, spec.addons, strict=True)):
+        spec = spec.model_copy(update={"addons": addons})
     return spec
+
+
+_addons: weakref.WeakValueDictionary[str, AddonSpec] = weakref.WeakValueDictionary()
+"""Parsed add-ons by their content. A fleet's bundles are mostly the same add-ons (one
+bundle per cluster, composed from one Input): equal add-ons are held once, for as long as a
+parsed bundle holds them (specs are frozen, so sharing is safe)."""
+
+
+def _shared_addon(addon: AddonSpec) -> AddonSpec:
+    key = addon.model_dump_json()
+    shared = _addons.get(key)
+    if shared is None:
+        _addons[key] = shared = addon
+    return shared
 
 
 def dependency_order(addons: list[AddonSpec], *, root: str = "spec.addons") -> list[AddonSpec]:

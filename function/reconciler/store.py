@@ -5,7 +5,9 @@ never from the API, so a thousand reconciles of an unchanged world cost no reque
 are keyed by API *group* and kind, not version: a bundle may name a Cluster as v1beta1 while
 the informer watches the preferred v1beta2. Heavy or secret fields are dropped on the way in
 (`slim`): managedFields always, Secret data replaced by a digest so a kubeconfig change is
-still seen.
+still seen. A fleet's bundles hold mostly the same add-ons (one bundle per cluster, composed
+from one Input), so an add-on of a bundle's spec equal to one already held is held once
+(`_shared_spec`; nothing writes into a stored object).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from function.model.objects import Object, group_of, meta
 
@@ -128,7 +133,38 @@ def slim(obj: Object) -> Object:
         out.pop("data", None)
         out.pop("stringData", None)
     out["metadata"] = m
+    if obj.get("kind") == "AddonBundle" and isinstance(obj.get("spec"), dict):
+        out["spec"] = _shared_spec(obj["spec"])
     return out
+
+
+SHARED_ADDONS = 4096
+"""Distinct add-on specs held for sharing (past that, the least recently seen is let go:
+the bundles holding it keep it, new ones get a copy of their own)."""
+_addons: OrderedDict[bytes, Object] = OrderedDict()
+
+
+def _shared_spec(spec: Object) -> Object:
+    """``spec`` with each add-on replaced by an equal one already held, if any."""
+    addons = spec.get("addons")
+    if not isinstance(addons, list):
+        return spec
+    shared = []
+    for addon in addons:
+        try:
+            key = orjson.dumps(addon)
+        except (TypeError, orjson.JSONEncodeError):
+            shared.append(addon)
+            continue
+        held = _addons.get(key)
+        if held is None:
+            _addons[key] = held = addon
+            while len(_addons) > SHARED_ADDONS:
+                _addons.popitem(last=False)
+        else:
+            _addons.move_to_end(key)
+        shared.append(held)
+    return {**spec, "addons": shared}
 
 
 def _version(obj: Object | None) -> str | None:

@@ -92,3 +92,15 @@ def test_cycle_and_unknown_dependency_are_spec_errors() -> None:
 
 def test_phases_are_the_contract_names() -> None:
     assert [p.value for p in AddonPhase] == ["Pending", "Waiting", "Applied", "Healthy", "Failed"]
+
+
+def test_equal_add_ons_of_different_bundles_are_held_once() -> None:
+    one = parse_bundle_spec(bundle(addon("a"), addon("b", "a")))
+    ref = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": "other"}
+    other = parse_bundle_spec(bundle(addon("a"), addon("b", "a"), clusterRef=ref))
+    assert one.cluster_ref != other.cluster_ref
+    assert [a.name for a in other.addons] == ["a", "b"]
+    assert all(x is y for x, y in zip(one.addons, other.addons, strict=True))
+    changed = parse_bundle_spec(bundle(addon("a"), addon("b")))
+    assert changed.addons[0] is one.addons[0]
+    assert changed.addons[1] is not one.addons[1] and changed.addons[1].depends_on == []
