@@ -5,16 +5,20 @@ Paths are built from ``(apiVersion, kind)`` the way kube-apiserver lays them out
 ``/apis/<group>/<version>`` and refreshed when a kind is missing (a CRD may have been
 registered since). `Discovery.capabilities` reads ``/version`` and every served group-version
 for Helm's ``.Capabilities``, at most once a ``CAPABILITIES_TTL``. Parsing is pure; the fetch is
-injected by the transport (`function.kube.rest`).
+injected by the transport (`function.kube.rest`). Clusters that serve the same resource list
+share its parsed kinds (`shared_resource_list`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from function.errors import NotFoundError
 from function.kube.client import Capabilities, ResourceInfo
@@ -128,9 +132,32 @@ class Discovery:
 
     async def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
         doc = await self._fetch(group_version_path(api_version))
-        kinds = parse_resource_list(api_version, doc)
+        kinds = shared_resource_list(api_version, doc)
         self._kinds[api_version] = kinds
         return kinds
+
+
+SHARED_RESOURCE_LISTS = 1024
+"""Distinct group-version resource lists held for sharing between clusters."""
+_resource_lists: OrderedDict[bytes, dict[str, ResourceInfo]] = OrderedDict()
+
+
+def shared_resource_list(api_version: str, doc: Mapping[str, Any]) -> dict[str, ResourceInfo]:
+    """`parse_resource_list`, held once for every cluster that serves the same list: a
+    fleet's clusters serve the same built-in kinds and, with the same add-ons, the same
+    CRDs. The result is read, never written to."""
+    try:
+        key = api_version.encode() + b" " + orjson.dumps(doc)
+    except (TypeError, orjson.JSONEncodeError):
+        return parse_resource_list(api_version, doc)
+    kinds = _resource_lists.get(key)
+    if kinds is None:
+        _resource_lists[key] = kinds = parse_resource_list(api_version, doc)
+        while len(_resource_lists) > SHARED_RESOURCE_LISTS:
+            _resource_lists.popitem(last=False)
+    else:
+        _resource_lists.move_to_end(key)
+    return kinds
 
 
 def capabilities_of(

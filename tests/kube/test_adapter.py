@@ -417,3 +417,19 @@ async def test_clusters_with_the_same_ca_share_one_tls_context(tmp_path: Path) -
     assert all(isinstance(c, ssl.SSLContext) for c in contexts)
     for client in clients:
         await client.close()
+
+
+async def test_clusters_serving_the_same_kinds_share_their_parsed_discovery() -> None:
+    with Fleet(simulation=False) as fleet:
+        one, two, three = (fleet.add_cluster(n) for n in ("one", "two", "three"))
+        three.apply(WIDGETS, field_manager="test")
+        clients = [AioAdapter(configuration_from_kubeconfig(c.kubeconfig())) for c in (one, two)]
+        first, second = [await c.resource_info("apps/v1", "Deployment") for c in clients]
+        assert first is second and first.plural == "deployments"
+        other = AioAdapter(configuration_from_kubeconfig(three.kubeconfig()))
+        widget = await other.resource_info("example.com/v1", "Widget")
+        assert widget.plural == "widgets"
+        with pytest.raises(NotFoundError):
+            await clients[0].resource_info("example.com/v1", "Widget")
+        for client in (*clients, other):
+            await client.close()
