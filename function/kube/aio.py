@@ -148,7 +148,7 @@ class AioAdapter(RestClient):
             )
         except _TRANSPORT_ERRORS as exc:
             raise unavailable(exc, what=what) from exc
-        del headers, timeout, url
+        del headers, timeout, url, path, query  # not held while the watch waits
         try:
             if resp.status >= 400:
                 raise error_from_status(resp.status, await resp.read(), resp.headers, what=what)

@@ -142,6 +142,7 @@ class RestClient(ABC):
         )
         what = f"watch {kind}"
         lines = self._lines(object_path(info, namespace), query, timeout_seconds, what=what)
+        del info, query  # not held while the watch waits
         async for line in lines:
             event = [_decode_event(line, what=what)]
             del line
