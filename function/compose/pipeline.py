@@ -14,15 +14,15 @@ from __future__ import annotations
 import functools
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from function.compose import naming
 from function.compose.addons import compose_bundle
-from function.compose.delivery import DELIVERY, DeliveryPlan, DeliveryTarget, observed_prefixes
+from function.compose.delivery import DELIVERY, DeliveryPlan, DeliveryTarget
 from function.compose.kinds import kind_of
-from function.compose.providers import ProviderFamily, observed_fields
+from function.compose.providers import FAMILIES, ProviderFamily
 from function.compose.sizing import PoolSize
 from function.compose.status import (
     Condition,
@@ -42,15 +42,30 @@ from function.model.limits import check_shape
 from function.model.xr import CLOUDS, ClusterSpec
 from function.model.xrstatus import SecretKeyRef
 
+
+def _union(tables: Iterable[Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    """The paths of every table by name, each once, in the order first named (fields of a
+    family or mode not in use are simply absent from the observed state)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        for name, paths in table.items():
+            known = out.get(name, ())
+            out[name] = known + tuple(p for p in paths if p not in known)
+    return out
+
+
+_FAMILY_FIELDS = _union(family.observed_fields for family in FAMILIES.values())
+_MODE_PREFIXES = _union(mode.observed_prefixes for mode in DELIVERY.values())
+
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
-    **observed_fields(),
-    naming.BUNDLE_RESOURCE: observed_prefixes()[naming.BUNDLE_RESOURCE],
+    **_FAMILY_FIELDS,
+    naming.BUNDLE_RESOURCE: _MODE_PREFIXES[naming.BUNDLE_RESOURCE],
 }
 """The fields (dotted paths) of each observed composed resource that composition reads: those
 every provider family reads of its cluster objects, and the bundle's progress."""
 
 OBSERVED_PREFIXES: Mapping[str, tuple[str, ...]] = {
-    prefix: paths for prefix, paths in observed_prefixes().items() if prefix not in OBSERVED_FIELDS
+    prefix: paths for prefix, paths in _MODE_PREFIXES.items() if prefix not in OBSERVED_FIELDS
 }
 """The fields composition reads of observed resources named by a prefix: the Releases,
 Objects and profiles of the other delivery modes (``release-nfd``, ``profile-tier-0``)."""

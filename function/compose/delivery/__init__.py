@@ -27,21 +27,10 @@ DELIVERY: Mapping[Delivery, DeliveryMode] = MappingProxyType(
 )
 
 
-def observed_prefixes() -> dict[str, tuple[str, ...]]:
-    """Every observed field any mode reads, by composition resource name or name prefix."""
-    out: dict[str, tuple[str, ...]] = {}
-    for mode in DELIVERY.values():
-        for prefix, paths in mode.observed_prefixes.items():
-            known = out.get(prefix, ())
-            out[prefix] = known + tuple(p for p in paths if p not in known)
-    return out
-
-
 __all__ = [
     "DELIVERY",
     "Delivered",
     "DeliveryMode",
     "DeliveryPlan",
     "DeliveryTarget",
-    "observed_prefixes",
 ]

@@ -32,6 +32,7 @@ from function.compose.providers.capi import (
     KIND,
     NODE_GPU_PRODUCT_LABEL,
     api_version,
+    cluster_plan,
     gpu_machine_variables,
 )
 from function.compose.providers.family import ClusterPlan
@@ -47,11 +48,9 @@ from function.compose.sizing import (
 from function.errors import SpecError
 from function.model import edge
 from function.model.bundle import AddonSpec, ClusterGate
-from function.model.common import ObjectRef
 from function.model.edge import Broker, ControlPlane, EdgeAIClusterSpec, EdgeModelSpec
 from function.model.input import FunctionInput
 from function.model.xr import GpuSpec, Infrastructure, ModelSpec, Provider, Runtime, Sharing
-from function.model.xrstatus import SecretKeyRef
 
 LABEL_EDGE = f"{naming.LABEL_PREFIX}edge"
 LABEL_CONTROL_PLANE = f"{naming.LABEL_PREFIX}control-plane"
@@ -222,11 +221,7 @@ def compose_site(
             }
         },
     }
-    ref = ObjectRef(api_version=cluster["apiVersion"], kind=KIND, name=name, namespace=namespace)
-    kubeconfig = SecretKeyRef(
-        name=naming.kubeconfig_secret(name), namespace=namespace, key=naming.KUBECONFIG_KEY
-    )
-    return ClusterPlan({naming.CLUSTER_RESOURCE: cluster}, ref, kubeconfig)
+    return cluster_plan(cluster)
 
 
 def _gpu_pool(pool: PoolSize, machine: list[dict[str, Any]]) -> dict[str, Any]:

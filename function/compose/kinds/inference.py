@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from function.compose.kinds.kind import Workload
-from function.compose.providers import FAMILIES, ClusterRequest
+from function.compose.kinds.kind import Workload, provisioned
 from function.compose.serving import check_model_sources
 from function.compose.sizing import PoolSize, size_pool
 from function.model import xr, xrstatus
@@ -24,15 +23,8 @@ class InferenceKind:
         parsed = xr.parse_xr_spec(spec)
         check_model_sources(parsed.models)
         pool = size_pool(parsed)
-        family = FAMILIES[parsed.provider]
-        request = ClusterRequest(name, namespace, parsed, pool, settings)
-        return Workload(
-            parsed,
-            family,
-            family.compose(request),
-            pool,
-            image_values=family.gpu_operator_values(request),
-            status={"models": models_status(pool)},
+        return provisioned(
+            name, namespace, parsed, pool, settings, status={"models": models_status(pool)}
         )
 
 

@@ -4,7 +4,8 @@ An XR kind (AIInferenceCluster, AITrainingCluster, EdgeAICluster) parses its own
 its GPU pool for its own workload, picks the provider family that provisions the cluster, and
 names the catalog add-ons, per-kind values and add-ons of its own that the bundle carries. The
 rest — delivery, readiness, status, events — is the same for every kind and stays in
-`function.compose.pipeline`. `function.compose.kinds.KINDS` is the table by kind name.
+`function.compose.pipeline`. `function.compose.kinds.KINDS` is the table by kind name;
+`provisioned` is the workload of a kind whose cluster the family of ``spec.provider`` composes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from function.compose.providers.family import ClusterPlan, ProviderFamily
+from function.compose.providers import FAMILIES
+from function.compose.providers.family import ClusterPlan, ClusterRequest, ProviderFamily
 from function.compose.sizing import PoolSize
 from function.model.bundle import AddonSpec
 from function.model.input import FunctionInput
@@ -40,6 +42,32 @@ class Workload:
     """Add-ons of the kind's own, after the catalog's (besides inference models)."""
     status: Mapping[str, Any] = field(default_factory=dict)
     """Status fields of the kind's own (how its workload was sized)."""
+
+
+def provisioned(
+    name: str,
+    namespace: str,
+    spec: ClusterSpec,
+    pool: PoolSize,
+    settings: FunctionInput,
+    *,
+    status: Mapping[str, Any],
+    wanted: tuple[str, ...] | None = None,
+) -> Workload:
+    """The workload on the cluster the family of ``spec.provider`` composes for ``pool``, with
+    the GPU operator values its node image decides, the catalog add-ons ``wanted`` and the
+    kind's own ``status``."""
+    family = FAMILIES[spec.provider]
+    request = ClusterRequest(name, namespace, spec, pool, settings)
+    return Workload(
+        spec,
+        family,
+        family.compose(request),
+        pool,
+        image_values=family.gpu_operator_values(request),
+        wanted=wanted,
+        status=status,
+    )
 
 
 class XRKind(Protocol):

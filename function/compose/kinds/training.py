@@ -21,8 +21,7 @@ from typing import Any
 
 from function.catalog.addons import TRAINING_ADDONS
 from function.catalog.gpus import GPUS, Gpu
-from function.compose.kinds.kind import Workload
-from function.compose.providers import FAMILIES, ClusterRequest
+from function.compose.kinds.kind import Workload, provisioned
 from function.compose.sizing import GIB, MIB, PoolSize
 from function.errors import SpecError
 from function.model import training
@@ -117,8 +116,6 @@ class TrainingKind:
         """The training state sharded onto the pool; the catalog's training stack."""
         parsed = training.parse_training_spec(spec)
         pool, size = size_training(parsed)
-        family = FAMILIES[parsed.provider]
-        request = ClusterRequest(name, namespace, parsed, pool, settings)
         status = training.TrainingStatus(
             model=parsed.model.name,
             bytes_per_parameter=size.bytes_per_parameter,
@@ -127,12 +124,12 @@ class TrainingKind:
             gpus=parsed.gpu.count,
             min_gpus=size.min_gpus,
         )
-        return Workload(
+        return provisioned(
+            name,
+            namespace,
             parsed,
-            family,
-            family.compose(request),
             pool,
-            image_values=family.gpu_operator_values(request),
+            settings,
             wanted=TRAINING_ADDONS,
             status={"training": status.to_dict()},
         )

@@ -33,22 +33,10 @@ FAMILIES: Mapping[Provider, ProviderFamily] = MappingProxyType(
 )
 
 
-def observed_fields() -> dict[str, tuple[str, ...]]:
-    """Every field any family reads, by composition resource name (a union: fields of a family
-    not in use are simply absent from the observed state)."""
-    fields: dict[str, tuple[str, ...]] = {}
-    for family in FAMILIES.values():
-        for name, paths in family.observed_fields.items():
-            known = fields.get(name, ())
-            fields[name] = known + tuple(p for p in paths if p not in known)
-    return fields
-
-
 __all__ = [
     "FAMILIES",
     "ClusterPlan",
     "ClusterRequest",
     "ClusterState",
     "ProviderFamily",
-    "observed_fields",
 ]

@@ -23,15 +23,12 @@ the GPU pool is too. A `function.compose.providers.family.ProviderFamily`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from function.compose import naming
 from function.compose.providers import managed
 from function.compose.providers.family import (
-    ClusterPlan,
     ClusterRequest,
-    ClusterState,
     cluster_labels,
 )
 from function.model.clouds import AksSpec, GpuDriver
@@ -125,27 +122,12 @@ def compose_resources(request: ClusterRequest) -> dict[str, dict[str, Any]]:
     return {naming.CLUSTER_RESOURCE: cluster, GPU_NODE_POOL: gpu_pool}
 
 
-OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = dict.fromkeys(ORDER, managed.OBSERVED_FIELDS)
-
-
-class AksFamily:
+class AksFamily(managed.ManagedFamily):
     """AKS through the upbound Azure provider."""
 
-    observed_fields = OBSERVED_FIELDS
-
-    def compose(self, request: ClusterRequest) -> ClusterPlan:
-        """The two managed resources; the bundle targets the KubernetesCluster, which writes
-        its own kubeconfig."""
-        return managed.plan(
-            request,
-            compose_resources(request),
-            naming.CLUSTER_RESOURCE,
-            naming.kubeconfig_secret(request.name),
-        )
-
-    def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
-        """The managed resources' ``Ready`` conditions, in the order they come up."""
-        return managed.readiness(observed, ORDER, CONTROL_PLANE, naming.CLUSTER_RESOURCE)
+    order = ORDER
+    control_plane = CONTROL_PLANE
+    compose_resources = staticmethod(compose_resources)
 
     def gpu_operator_values(self, request: ClusterRequest) -> dict[str, Any]:
         """With AKS's driver, the operator installs neither driver nor toolkit."""

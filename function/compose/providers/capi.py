@@ -158,6 +158,17 @@ def _gpu_pool(pool: PoolSize, machine: list[dict[str, Any]]) -> dict[str, Any]:
     return deployment
 
 
+def cluster_plan(cluster: dict[str, Any]) -> ClusterPlan:
+    """The plan of one composed `Cluster`: the bundle targets it, and Cluster API writes its
+    kubeconfig to its ``<name>-kubeconfig`` Secret in its namespace."""
+    name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
+    ref = ObjectRef(api_version=cluster["apiVersion"], kind=KIND, name=name, namespace=namespace)
+    kubeconfig = SecretKeyRef(
+        name=naming.kubeconfig_secret(name), namespace=namespace, key=naming.KUBECONFIG_KEY
+    )
+    return ClusterPlan({naming.CLUSTER_RESOURCE: cluster}, ref, kubeconfig)
+
+
 OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = {
     naming.CLUSTER_RESOURCE: (
         "metadata.deletionTimestamp",
@@ -200,19 +211,7 @@ class CapiFamily:
 
     def compose(self, request: ClusterRequest) -> ClusterPlan:
         """One `Cluster`; the bundle targets it and Cluster API writes its kubeconfig."""
-        cluster = compose_cluster(request)
-        ref = ObjectRef(
-            api_version=cluster["apiVersion"],
-            kind=KIND,
-            name=request.name,
-            namespace=request.namespace,
-        )
-        kubeconfig = SecretKeyRef(
-            name=naming.kubeconfig_secret(request.name),
-            namespace=request.namespace,
-            key=naming.KUBECONFIG_KEY,
-        )
-        return ClusterPlan({naming.CLUSTER_RESOURCE: cluster}, ref, kubeconfig)
+        return cluster_plan(compose_cluster(request))
 
     def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
         """Cluster API's own reading of the `Cluster`."""

@@ -20,15 +20,12 @@ cluster is available once both node groups are too. Schemas: the upstream CRDs u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from function.compose import naming
 from function.compose.providers import managed
 from function.compose.providers.family import (
-    ClusterPlan,
     ClusterRequest,
-    ClusterState,
     cluster_labels,
 )
 from function.model.clouds import CapacityType, EksNodeImage, EksSpec
@@ -167,27 +164,12 @@ def _node_group(
     }
 
 
-OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = dict.fromkeys(ORDER, managed.OBSERVED_FIELDS)
-
-
-class EksFamily:
+class EksFamily(managed.ManagedFamily):
     """EKS through the upbound AWS provider."""
 
-    observed_fields = OBSERVED_FIELDS
-
-    def compose(self, request: ClusterRequest) -> ClusterPlan:
-        """The four managed resources; the bundle targets the Cluster, whose kubeconfig the
-        ClusterAuth writes."""
-        return managed.plan(
-            request,
-            compose_resources(request),
-            naming.CLUSTER_RESOURCE,
-            naming.kubeconfig_secret(request.name),
-        )
-
-    def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
-        """The managed resources' ``Ready`` conditions, in the order they come up."""
-        return managed.readiness(observed, ORDER, CONTROL_PLANE, naming.CLUSTER_RESOURCE)
+    order = ORDER
+    control_plane = CONTROL_PLANE
+    compose_resources = staticmethod(compose_resources)
 
     def gpu_operator_values(self, request: ClusterRequest) -> dict[str, Any]:
         """The NVIDIA AMIs ship the driver and the container toolkit."""

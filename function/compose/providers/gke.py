@@ -24,15 +24,12 @@ once both pools are too. A `function.compose.providers.family.ProviderFamily`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from function.compose import naming
 from function.compose.providers import managed
 from function.compose.providers.family import (
-    ClusterPlan,
     ClusterRequest,
-    ClusterState,
     cluster_labels,
 )
 from function.errors import SpecError
@@ -160,27 +157,12 @@ def _node_pool(
     }
 
 
-OBSERVED_FIELDS: Mapping[str, tuple[str, ...]] = dict.fromkeys(ORDER, managed.OBSERVED_FIELDS)
-
-
-class GkeFamily:
+class GkeFamily(managed.ManagedFamily):
     """GKE through the upbound Google Cloud provider."""
 
-    observed_fields = OBSERVED_FIELDS
-
-    def compose(self, request: ClusterRequest) -> ClusterPlan:
-        """The three managed resources; the bundle targets the Cluster, which writes its own
-        kubeconfig."""
-        return managed.plan(
-            request,
-            compose_resources(request),
-            naming.CLUSTER_RESOURCE,
-            naming.kubeconfig_secret(request.name),
-        )
-
-    def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
-        """The managed resources' ``Ready`` conditions, in the order they come up."""
-        return managed.readiness(observed, ORDER, CONTROL_PLANE, naming.CLUSTER_RESOURCE)
+    order = ORDER
+    control_plane = CONTROL_PLANE
+    compose_resources = staticmethod(compose_resources)
 
     def gpu_operator_values(self, request: ClusterRequest) -> dict[str, Any]:
         """With GKE's driver: no driver, the toolkit and host paths on GKE's driver directory,

@@ -7,7 +7,8 @@ metadata, references and connection Secret differ between the two in the same wa
 cloud, so they are written here. Readiness is the managed resources' own: a resource is ready
 on ``Ready=True``; ``Synced=False`` carries the provider's reason (``capi-gpu.md`` §2). A
 family names its resources in the order they come up and which of them must be ready before
-the API server accepts requests (the cluster and whatever writes the kubeconfig).
+the API server accepts requests (the cluster and whatever writes the kubeconfig);
+`ManagedFamily` does the rest of `function.compose.providers.family.ProviderFamily` from that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from function.catalog.clouds import Machine, NotOfferedError
 from function.catalog.clouds import machine as catalog_machine
+from function.compose import naming
 from function.compose.providers.family import ClusterPlan, ClusterRequest, ClusterState
 from function.errors import SpecError
 from function.model.clusters import KUBECONFIG_KEY_ANNOTATION, KUBECONFIG_SECRET_ANNOTATION
@@ -165,3 +167,37 @@ def _message(name: str, obj: Mapping[str, Any] | None) -> str:
     found = condition(obj, "Ready") or {}
     detail = found.get("message") or found.get("reason") or "not ready"
     return f"{name} is not ready: {detail}"
+
+
+class ManagedFamily:
+    """A family of managed resources named ``order``, in the order they come up; the one named
+    `naming.CLUSTER_RESOURCE` is the cluster the add-ons target, whose kubeconfig lands in the
+    tenant's ``<name>-kubeconfig`` Secret. A family says what it composes in
+    `compose_resources` and who owns the GPU driver in ``gpu_operator_values``."""
+
+    order: tuple[str, ...]
+    """Every resource the family composes, in the order they come up."""
+    control_plane: tuple[str, ...]
+    """The resources that must be ready before the API server accepts requests."""
+
+    @property
+    def observed_fields(self) -> Mapping[str, tuple[str, ...]]:
+        """The same fields of every managed resource."""
+        return dict.fromkeys(self.order, OBSERVED_FIELDS)
+
+    def compose_resources(self, request: ClusterRequest) -> dict[str, dict[str, Any]]:
+        """The managed resources by composition resource name."""
+        raise NotImplementedError
+
+    def compose(self, request: ClusterRequest) -> ClusterPlan:
+        """The managed resources; the bundle targets the cluster."""
+        return plan(
+            request,
+            self.compose_resources(request),
+            naming.CLUSTER_RESOURCE,
+            naming.kubeconfig_secret(request.name),
+        )
+
+    def readiness(self, observed: Mapping[str, Mapping[str, Any]]) -> ClusterState:
+        """The managed resources' ``Ready`` conditions, in the order they come up."""
+        return readiness(observed, self.order, self.control_plane, naming.CLUSTER_RESOURCE)
