@@ -7,8 +7,10 @@ start; once the fleet is settled (every bundle Ready, a resync drained) the proc
 snapshot, grouped by the innermost ``--frames`` frames of where each live block was
 allocated. The two snapshots' difference over ``N`` is the Python heap a managed cluster
 holds, without the fixed costs (charts, modules, the management informers' own state); the
-largest holders are printed. VmRSS growth over the same window is printed beside it, which
-also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack).
+largest holders are printed, and the whole difference by kind of holder (`HOLDERS`: the
+management informers' objects, connections and watch streams, the workload watches' kept
+objects, parsed models, discovery). VmRSS growth over the same window is printed beside it,
+which also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack).
 
     python benchmarks/memory.py [--clusters 100] [--frames 4] [--top 25]
 """
@@ -40,6 +42,34 @@ from benchmarks.reconciler import (  # noqa: E402
     settle,
 )
 from function.reconciler.app import Settings  # noqa: E402
+
+HOLDERS = (
+    ("management informers' objects", ("reconciler/watch.py",), False),
+    (
+        "connections, watch streams, event loop",
+        ("aiohttp/", "asyncio/", "yarl/", "multidict/", "kube/aio.py", "eventwatch.py"),
+        True,
+    ),
+    (
+        "workload watches' kept objects",
+        ("driftwatch.py", "triggerplan.py", "kube/rest.py"),
+        False,
+    ),
+    ("parsed models (status, specs)", ("pydantic/", "gate.py", "/model/"), False),
+    ("discovery", ("discovery.py",), False),
+)
+"""Kinds of holder, each named by where its blocks were allocated: in any of the traced
+frames, or (True) in the innermost one; the first that matches wins. An approximation, as
+good as ``--frames`` is deep (4 or more)."""
+
+
+def holder(traceback: tracemalloc.Traceback) -> str:
+    """The kind of holder a block's allocation belongs to (`HOLDERS`), or "other"."""
+    for name, markers, innermost in HOLDERS:
+        frames = traceback[-1:] if innermost else traceback
+        if any(marker in frame.filename for frame in frames for marker in markers):
+            return name
+    return "other"
 
 
 async def settled_snapshot(
@@ -75,7 +105,14 @@ def measure(clusters: int, frames: int, out: Path) -> None:
 
 def run_size(clusters: int, frames: int, out: Path) -> tuple[tracemalloc.Snapshot, int]:
     """`measure` in a fresh Python process."""
-    command = [sys.executable, __file__, "--one", str(clusters), "--frames", str(frames)]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(clusters),
+        "--frames",
+        str(frames),
+    ]
     subprocess.run([*command, "--out", str(out)], check=True)
     snapshot, rss = pickle.loads(out.read_bytes())
     return snapshot, rss
@@ -103,11 +140,18 @@ def main() -> None:
     print(f"Memory per settled managed cluster, {n} to {2 * n} clusters x the inference bundle:")
     print(f"  Python heap (tracemalloc): {heap:.1f} KiB; VmRSS: {rss:.1f} KiB")
     print(f"  VmRSS growth per cluster: {small_rss / n:.1f} KiB at {n}, {large_rss / 2 / n:.1f}")
+    kinds: dict[str, float] = {}
+    for stat in stats:
+        kinds[holder(stat.traceback)] = kinds.get(holder(stat.traceback), 0.0) + stat.size_diff
+    print("\nBy kind of holder (KiB per cluster):")
+    for name, size in sorted(kinds.items(), key=lambda item: -item[1]):
+        print(f"{size / 1024 / n:8.1f}  {name}")
     print(f"\nLargest holders per cluster (KiB, blocks), {args.frames} innermost frames:")
     for stat in sorted(stats, key=lambda s: -s.size_diff)[: args.top]:
         where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback))
         print(f"{stat.size_diff / 1024 / n:8.1f} {stat.count_diff / n:7.1f}  {where}")
-    print(json.dumps({"heap_kib": heap, "rss_kib": rss}))
+    by_kind = {name: round(size / 1024 / n, 1) for name, size in kinds.items()}
+    print(json.dumps({"heap_kib": heap, "rss_kib": rss, "by_kind": by_kind}))
 
 
 if __name__ == "__main__":
