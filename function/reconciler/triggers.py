@@ -9,6 +9,12 @@ selection. The matching set follows `function.reconciler.triggerplan`: only an e
 non-match or a deletion removes an object; a cluster whose watches are not synced (a restart,
 an outage) keeps its set and its bundles exactly as they are.
 
+A change on one source cluster (its watched objects, or a bundle made for it) touches that
+cluster only: the reconcile it causes evaluates and keeps the bundles of that cluster, and
+reuses what it keeps of the others (`function.reconciler.triggermemory`). A changed rule,
+trigger, EventSource or selection of clusters, a cluster event, a resync or a failure looks at
+every source cluster again.
+
 What matches becomes AddonBundles (`function.reconciler.instances`), which the bundle
 reconciler converges like any other: this controller writes bundles and the trigger's status,
 and nothing in workload clusters. A bad trigger, EventSource or rule stops the trigger before
@@ -21,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 
 from function.errors import KubeError, LuaError, NotFoundError, SpecError
@@ -40,7 +45,7 @@ from function.model.events import (
 from function.model.notifications import NotificationStatus
 from function.model.objects import Object, describe, meta
 from function.reconciler.events import EventRecorder
-from function.reconciler.eventwatch import EventWatches, KindView, WatchKey
+from function.reconciler.eventwatch import EventWatches, WatchKey
 from function.reconciler.inputs import Inputs
 from function.reconciler.instances import (
     FIELD_MANAGER,
@@ -55,21 +60,20 @@ from function.reconciler.notify import Notice, Notifier
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.triggermemory import StoppedError, TriggerMemory, evaluate
 from function.reconciler.triggerplan import (
     ResourceKey,
     from_status,
-    next_matching,
-    observe,
 )
 from function.reconciler.triggerstatus import (
     ClusterOutcome,
+    bundles_by_source,
     cluster_entries,
     compose,
     deliveries,
     describe_match,
     generation_of,
     phase_notices,
-    read_trigger_status,
     ready_condition,
 )
 
@@ -81,31 +85,6 @@ TRIGGER = GroupKind(GROUP, EVENT_TRIGGER_KIND)
 SOURCE = GroupKind(GROUP, EVENT_SOURCE_KIND)
 BUNDLE = GroupKind(GROUP, BUNDLE_KIND)
 CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
-
-
-@dataclass
-class _Memory:
-    """What the controller keeps of one trigger between reconciles."""
-
-    rules: tuple[str, int, int] | None = None
-    """(EventSource uid, generation, trigger generation) the verdicts below were made under."""
-    verdicts: dict[str, dict[ResourceKey, tuple[str, bool, str | None]]] = field(
-        default_factory=dict
-    )
-    """Per source cluster: object → (resourceVersion, matched, message)."""
-    matching: dict[str, frozenset[ResourceKey]] = field(default_factory=dict)
-    written: Object | None = None
-    deliveries: dict[str, NotificationStatus] = field(default_factory=dict)
-    """The latest outcome per notification target, as deliveries report it."""
-
-
-class _StoppedError(Exception):
-    """The trigger cannot be evaluated: nothing is changed, the reason is reported."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 class TriggerController:
@@ -128,7 +107,7 @@ class TriggerController:
         self.queue: WorkQueue[TriggerKey] = WorkQueue()
         self.watches = EventWatches(self._connect, self._watched_changed)
         self.notifier = Notifier(mgmt, clock=clock)
-        self._memory: dict[TriggerKey, _Memory] = {}
+        self._memory: dict[TriggerKey, TriggerMemory] = {}
         self.owns: Callable[[Object], bool] = lambda trigger: True
         """Whether this replica reconciles a trigger (`function.reconciler.shards`)."""
 
@@ -145,29 +124,47 @@ class TriggerController:
         namespace = str(m.get("namespace", ""))
         for trigger in self._store.list(TRIGGER, namespace):
             if (trigger.get("spec") or {}).get("eventSourceName") == m["name"]:
-                self.on_trigger(trigger)
+                self._look_at_everything(trigger)
 
     def on_bundle(self, obj: Object) -> None:
         """A bundle changed: the trigger that made it reports its phases."""
-        trigger = (meta(obj).get("labels") or {}).get(TRIGGER_LABEL)
+        labels = meta(obj).get("labels") or {}
+        trigger = labels.get(TRIGGER_LABEL)
         if trigger:
-            self.queue.add(TriggerKey(str(meta(obj).get("namespace", "")), str(trigger)))
+            key = TriggerKey(str(meta(obj).get("namespace", "")), str(trigger))
+            self._touch(key, str(labels.get(SOURCE_CLUSTER_LABEL, "")))
 
     def on_cluster(self, obj: Object) -> None:
         """A cluster changed: the triggers of its namespace may now select it, or not."""
         namespace = str(meta(obj).get("namespace", ""))
         for trigger in self._store.list(TRIGGER, namespace):
-            self.on_trigger(trigger)
+            self._look_at_everything(trigger)
 
     def resync(self) -> None:
-        """Queue every trigger."""
+        """Queue every trigger, to look at every source cluster again."""
         for trigger in self._store.list(TRIGGER):
-            self.on_trigger(trigger)
+            self._look_at_everything(trigger)
+
+    def _look_at_everything(self, trigger: Object) -> None:
+        """The next reconcile of ``trigger`` evaluates every source cluster."""
+        m = meta(trigger)
+        key = TriggerKey(str(m.get("namespace", "")), str(m["name"]))
+        memory = self._memory.get(key)
+        if memory is not None:
+            memory.scope = None
+        self.queue.add(key)
 
     def _watched_changed(self, cluster: ObjectId) -> None:
         for owner in self.watches.owners(cluster):
             namespace, _, name = owner.partition("/")
-            self.queue.add(TriggerKey(namespace, name))
+            self._touch(TriggerKey(namespace, name), cluster.name)
+
+    def _touch(self, key: TriggerKey, cluster: str) -> None:
+        """Something of source cluster ``cluster`` changed for the trigger ``key``."""
+        memory = self._memory.get(key)
+        if memory is not None:
+            memory.touched.add(cluster)
+        self.queue.add(key)
 
     async def _connect(self, cid: ObjectId) -> KubeClient:
         cluster = self._store.get_id(cid)
@@ -196,8 +193,8 @@ class TriggerController:
             return DONE  # another replica's shard
         if trigger is None or meta(trigger).get("deletionTimestamp"):
             return await self._gone(key)
-        memory = self._memory.setdefault(key, _Memory())
-        previous = read_trigger_status(trigger)
+        memory = self._memory.setdefault(key, TriggerMemory())
+        previous = memory.status_of(trigger.get("status"))
         if not memory.matching and previous is not None:
             memory.matching = {
                 c.cluster_ref.name: from_status(c.matching_resources) for c in previous.clusters
@@ -205,37 +202,59 @@ class TriggerController:
         try:
             spec, rules, collect = self._read(key, trigger, memory)
             clusters = self._source_clusters(key, spec)
+        except StoppedError as stop:
+            memory.scope = None
+            return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
+        scope = (
+            meta(trigger).get("uid"),
+            memory.rules,
+            tuple((str(meta(c)["name"]), c.get("apiVersion"), c.get("kind")) for c in clusters),
+        )
+        if scope != memory.watching:
             self.watches.want(
                 str(key),
                 {WatchKey(ObjectId.of(c), g, v, k) for c in clusters for g, v, k in rules.kinds()},
             )
-            outcomes, objects = self._evaluate(memory, rules, clusters)
-        except _StoppedError as stop:
-            return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
-        bundles = await self._keep_bundles(key, trigger, spec, outcomes, objects, collect)
-        recorded = self._recorded(key, trigger)
-        await self._record_matches(trigger, spec, recorded, outcomes)
-        return await self._write_status(key, trigger, spec, outcomes, bundles, recorded)
+            memory.watching = scope
+        only = memory.touched if scope == memory.scope else None
+        memory.touched, memory.scope = set(), None
+        try:
+            try:
+                outcomes, objects = evaluate(memory, rules, clusters, only, self.watches.view)
+            except StoppedError as stop:  # looked at again in full once it can be
+                memory.touched |= only or set()
+                return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
+            bundles = await self._keep_bundles(
+                key, trigger, spec, outcomes, objects, collect, memory.confirmed, only
+            )
+            recorded = self._recorded(key, trigger)
+            await self._record_matches(trigger, spec, recorded, outcomes, only)
+            result = await self._write_status(key, trigger, spec, outcomes, bundles, recorded)
+        except BaseException:
+            memory.touched |= only or set()
+            raise
+        memory.scope = scope
+        return result
 
     def _read(
-        self, key: TriggerKey, trigger: Object, memory: _Memory
+        self, key: TriggerKey, trigger: Object, memory: TriggerMemory
     ) -> tuple[EventTriggerSpec, EventRules, bool]:
         try:
             spec = parse_event_trigger_spec(trigger.get("spec"))
         except SpecError as exc:
-            raise _StoppedError("InvalidSpec", str(exc)) from None
+            raise StoppedError("InvalidSpec", str(exc)) from None
         source = self._store.get(SOURCE, key.namespace, spec.event_source_name)
         where = f"EventSource {key.namespace}/{spec.event_source_name}"
         if source is None:
-            raise _StoppedError("EventSourceNotFound", f"{where} not found")
+            raise StoppedError("EventSourceNotFound", f"{where} not found")
         try:
             source_spec = parse_event_source_spec(source.get("spec"))
         except SpecError as exc:
-            raise _StoppedError("InvalidEventSource", f"{where}: {exc}") from None
+            raise StoppedError("InvalidEventSource", f"{where}: {exc}") from None
         try:
             rules = compile_event_source(source_spec, name=where)
         except LuaError as exc:
-            raise _StoppedError("InvalidRule", str(exc)) from None
+            raise StoppedError("InvalidRule", str(exc)) from None
         version = (
             str(meta(source).get("uid", "")),
             int(meta(source).get("generation") or 0),
@@ -256,44 +275,6 @@ class TriggerController:
         ]
         return sorted(clusters, key=lambda c: str(meta(c)["name"]))
 
-    def _evaluate(
-        self,
-        memory: _Memory,
-        rules: EventRules,
-        clusters: list[Object],
-    ) -> tuple[dict[str, ClusterOutcome | None], dict[str, dict[ResourceKey, Object]]]:
-        """Per source cluster, the outcome — None where the watches are not synced yet."""
-        outcomes: dict[str, ClusterOutcome | None] = {}
-        objects: dict[str, dict[ResourceKey, Object]] = {}
-        selected = {str(meta(c)["name"]) for c in clusters}
-        for name in list(memory.matching):
-            if name not in selected:  # the cluster left the selection: its sets go
-                del memory.matching[name]
-                memory.verdicts.pop(name, None)
-        for cluster in clusters:
-            name = str(meta(cluster)["name"])
-            views = [
-                self.watches.view(WatchKey(ObjectId.of(cluster), g, v, k))
-                for g, v, k in rules.kinds()
-            ]
-            if not all(v is not None and v.synced for v in views):
-                outcomes[name] = None
-                continue
-            seen: dict[ResourceKey, Object] = {}
-            for view in views:
-                assert isinstance(view, KindView)
-                seen.update(view.objects)
-            try:
-                observation, message = observe(memory.verdicts.setdefault(name, {}), rules, seen)
-            except LuaError as exc:
-                raise _StoppedError("RuleFailed", str(exc)) from None
-            before = memory.matching.get(name, frozenset())
-            after = next_matching(before, observation)
-            memory.matching[name] = after
-            outcomes[name] = ClusterOutcome(cluster, after, message, None)
-            objects[name] = seen
-        return outcomes, objects
-
     async def _keep_bundles(
         self,
         key: TriggerKey,
@@ -302,18 +283,23 @@ class TriggerController:
         outcomes: dict[str, ClusterOutcome | None],
         objects: dict[str, dict[ResourceKey, Object]],
         collect: bool,
+        confirmed: dict[str, tuple[str, Object]],
+        only: set[str] | None,
     ) -> list[Object]:
-        """Apply the bundles wanted, delete those no longer wanted; the trigger's bundles."""
+        """Apply the bundles wanted, delete those no longer wanted; the trigger's bundles.
+        With ``only``, just the bundles of those source clusters are looked at."""
         wanted: dict[str, Object] = {}
         for name, outcome in outcomes.items():
-            if outcome is not None:
+            if outcome is not None and (only is None or name in only):
                 wanted |= desired_bundles(
                     trigger, spec, outcome.cluster, outcome.matching, objects[name], collect=collect
                 )
+        everything = self._store.list(BUNDLE, key.namespace)
         live = {
             str(meta(b)["name"]): b
-            for b in self._store.list(BUNDLE, key.namespace)
+            for b in everything
             if owned_by(b, key.name)
+            and (only is None or (meta(b).get("labels") or {}).get(SOURCE_CLUSTER_LABEL) in only)
         }
         for name, bundle in sorted(live.items()):
             source = (meta(bundle).get("labels") or {}).get(SOURCE_CLUSTER_LABEL, "")
@@ -322,20 +308,28 @@ class TriggerController:
                 log.info("EventTrigger %s: withdrawing bundle %s", key, name)
                 with contextlib.suppress(NotFoundError):
                     await self._mgmt.delete(BUNDLE_API_VERSION, BUNDLE_KIND, name, key.namespace)
+        for name in [n for n in confirmed if n not in wanted and (only is None or n in live)]:
+            del confirmed[name]
         for name, bundle in sorted(wanted.items()):
             current = live.get(name)
-            if current is not None and (
-                meta(current).get("deletionTimestamp") or same_bundle(current, bundle)
-            ):
-                continue  # a bundle being deleted is made again once it is gone
+            if current is not None:
+                if meta(current).get("deletionTimestamp"):
+                    continue  # a bundle being deleted is made again once it is gone
+                version = str(meta(current).get("resourceVersion") or "")
+                if confirmed.get(name) == (version, bundle):
+                    continue
+                if same_bundle(current, bundle):
+                    confirmed[name] = (version, bundle)
+                    continue
             log.info("EventTrigger %s: applying bundle %s", key, name)
-            await self._mgmt.apply(bundle, field_manager=FIELD_MANAGER, force=True)
+            made = await self._mgmt.apply(bundle, field_manager=FIELD_MANAGER, force=True)
+            confirmed[name] = (str(meta(made).get("resourceVersion") or ""), bundle)
         return list(self._store.list(BUNDLE, key.namespace))
 
     def _recorded(self, key: TriggerKey, trigger: Object) -> EventTriggerStatus | None:
         """The status last written (ours, if the store has not seen it yet)."""
-        written = self._memory[key].written
-        return read_trigger_status({"status": written} if written else trigger)
+        memory = self._memory[key]
+        return memory.status_of(memory.written or trigger.get("status"))
 
     async def _tell(
         self,
@@ -366,15 +360,17 @@ class TriggerController:
         spec: EventTriggerSpec,
         status: EventTriggerStatus | None,
         outcomes: dict[str, ClusterOutcome | None],
+        only: set[str] | None,
     ) -> None:
-        """Events for objects that started or stopped matching."""
+        """Events for objects that started or stopped matching (on the clusters of ``only``,
+        when given: the others were not evaluated)."""
         before = (
             {c.cluster_ref.name: from_status(c.matching_resources) for c in status.clusters}
             if status
             else {}
         )
         for name, outcome in sorted(outcomes.items()):
-            if outcome is None:
+            if outcome is None or (only is not None and name not in only):
                 continue
             old = before.get(name, frozenset())
             for rk in sorted(outcome.matching - old):
@@ -394,9 +390,15 @@ class TriggerController:
         status: EventTriggerStatus | None,
     ) -> Result:
         now = self._clock()
-        mine = [b for b in bundles if owned_by(b, key.name)]
+        mine = bundles_by_source(b for b in bundles if owned_by(b, key.name))
         entries, total = cluster_entries(
-            key.name, outcomes, mine, status, one_for_event=spec.one_for_event, now=now
+            key.name,
+            outcomes,
+            mine,
+            status,
+            one_for_event=spec.one_for_event,
+            now=now,
+            cache=self._memory[key].entries,
         )
         for reason, text, warning in phase_notices(status, entries):
             await self._tell(trigger, spec, reason, text, warning=warning)
@@ -416,14 +418,14 @@ class TriggerController:
                 status.notifications if status else (), self._memory[key].deliveries
             ),
         )
-        return await self._patch_status(key, trigger, composed.to_dict())
+        return await self._patch_status(key, trigger, composed.to_dict(), composed)
 
     async def _stopped(
         self,
         key: TriggerKey,
         trigger: Object,
         status: EventTriggerStatus | None,
-        stop: _StoppedError,
+        stop: StoppedError,
     ) -> Result:
         condition = ready_condition(
             status,
@@ -444,9 +446,11 @@ class TriggerController:
             await self._events.record(
                 trigger, reason=stop.reason, message=stop.message, warning=True
             )
-        return await self._patch_status(key, trigger, wanted)
+        return await self._patch_status(key, trigger, wanted, composed)
 
-    async def _patch_status(self, key: TriggerKey, trigger: Object, wanted: Object) -> Result:
+    async def _patch_status(
+        self, key: TriggerKey, trigger: Object, wanted: Object, composed: EventTriggerStatus
+    ) -> Result:
         memory = self._memory[key]
         if wanted in (trigger.get("status"), memory.written):
             return DONE
@@ -458,7 +462,7 @@ class TriggerController:
             return DONE
         except KubeError as exc:
             return Result(retry=True, retry_after=exc.retry_after or 0.0)
-        memory.written = wanted
+        memory.wrote(wanted, composed)
         return DONE
 
     async def _gone(self, key: TriggerKey) -> Result:

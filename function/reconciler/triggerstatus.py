@@ -10,7 +10,7 @@ unchanged trigger composes an unchanged status and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from function.errors import SpecError
@@ -80,16 +80,24 @@ def instantiated(bundle: Object, resource: MatchingResource | None) -> Instantia
     )
 
 
+def bundles_by_source(bundles: Iterable[Object]) -> dict[str, list[Object]]:
+    """A trigger's bundles by the source cluster they were made for, each list by name."""
+    index: dict[str, list[Object]] = {}
+    for bundle in bundles:
+        source = (meta(bundle).get("labels") or {}).get(SOURCE_CLUSTER_LABEL)
+        if source:
+            index.setdefault(str(source), []).append(bundle)
+    for mine in index.values():
+        mine.sort(key=lambda b: str(meta(b)["name"]))
+    return index
+
+
 def cluster_entry(
-    outcome: ClusterOutcome, bundles: Sequence[Object], resources: dict[str, ResourceKey | None]
+    outcome: ClusterOutcome, mine: Sequence[Object], resources: dict[str, ResourceKey | None]
 ) -> TriggerClusterStatus:
-    """The status entry of one source cluster."""
+    """The status entry of one source cluster, whose bundles are ``mine`` (by name)."""
     m = meta(outcome.cluster)
     name = str(m["name"])
-    mine = sorted(
-        (b for b in bundles if (meta(b).get("labels") or {}).get(SOURCE_CLUSTER_LABEL) == name),
-        key=lambda b: str(meta(b)["name"]),
-    )
     entries = []
     for bundle in mine:
         key = resources.get(str(meta(bundle)["name"]))
@@ -105,6 +113,31 @@ def cluster_entry(
         message=outcome.message,
         instantiated=entries,
         last_evaluation_time=outcome.evaluated_at,
+    )
+
+
+EntryCache = dict[str, tuple[Hashable, TriggerClusterStatus]]
+"""Per source cluster: what its last entry was composed from, and the entry."""
+
+
+def _inputs(outcome: ClusterOutcome, mine: Sequence[Object], one_for_event: bool) -> Hashable:
+    """Everything `cluster_entry` reads, as a key: the same key gives the same entry (a bundle
+    is the same while its resourceVersion is); None when a bundle has no resourceVersion."""
+    versions = tuple(
+        (str(meta(b)["name"]), str(meta(b).get("resourceVersion") or "")) for b in mine
+    )
+    if any(not v for _, v in versions):
+        return None
+    m = meta(outcome.cluster)
+    return (
+        str(outcome.cluster.get("apiVersion", "")),
+        str(outcome.cluster.get("kind", "")),
+        str(m.get("namespace") or ""),
+        outcome.matching,
+        outcome.message,
+        outcome.evaluated_at,
+        one_for_event,
+        versions,
     )
 
 
@@ -197,15 +230,18 @@ def describe_match(rk: ResourceKey, cluster: str, message: str | None) -> str:
 def cluster_entries(
     trigger: str,
     outcomes: Mapping[str, ClusterOutcome | None],
-    bundles: Sequence[Object],
+    bundles: Mapping[str, Sequence[Object]],
     status: EventTriggerStatus | None,
     *,
     one_for_event: bool,
     now: str,
+    cache: EntryCache | None = None,
 ) -> tuple[list[TriggerClusterStatus], int]:
     """Each source cluster's status entry, and how many objects match over all of them: a
     cluster not evaluated this time (None: its watches are not synced) keeps its entry; one
-    whose matching set is unchanged keeps its evaluation time."""
+    whose matching set is unchanged keeps its evaluation time. ``bundles`` are the trigger's,
+    by source cluster (`bundles_by_source`); an entry whose inputs are those ``cache`` holds
+    for its cluster is not composed again, and ``cache`` is updated."""
     old = {c.cluster_ref.name: c for c in status.clusters} if status else {}
     entries: list[TriggerClusterStatus] = []
     total = 0
@@ -221,13 +257,20 @@ def cluster_entries(
             if before is not None and from_status(before.matching_resources) == outcome.matching
             else now
         )
-        resources = instances(trigger, name, outcome.matching, one_for_event=one_for_event)
-        entries.append(
-            cluster_entry(
-                ClusterOutcome(outcome.cluster, outcome.matching, outcome.message, stamp),
-                bundles,
-                resources,
-            )
-        )
+        stamped = ClusterOutcome(outcome.cluster, outcome.matching, outcome.message, stamp)
+        mine = bundles.get(name, ())
+        inputs = _inputs(stamped, mine, one_for_event)
+        known = cache.get(name) if cache is not None else None
+        if inputs is not None and known is not None and known[0] == inputs:
+            entry = known[1]
+        else:
+            resources = instances(trigger, name, outcome.matching, one_for_event=one_for_event)
+            entry = cluster_entry(stamped, mine, resources)
+            if cache is not None and inputs is not None:
+                cache[name] = (inputs, entry)
+        entries.append(entry)
         total += len(outcome.matching)
+    if cache is not None:
+        for name in [n for n in cache if n not in outcomes]:
+            del cache[name]
     return entries, total
