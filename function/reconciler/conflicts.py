@@ -16,7 +16,8 @@ manages and sorts each of its own objects (`resolve`, pure):
 
 `Arbiter` holds the state around it: whether a cluster has other bundles at all (a cluster
 with one bundle costs no read), and which add-ons lost objects to another bundle since they
-were last applied (they are looked at again, and report the conflict).
+were last applied (kept in the loser's target record, `function.reconciler.memory`: they are
+looked at again, and report the conflict).
 A DryRun plan asks the same question (`function.reconciler.plan`).
 """
 
@@ -40,6 +41,8 @@ from function.reconciler.apply import (
     kind_key,
     split_kind_key,
 )
+from function.reconciler.keys import BundleKey, TargetKey
+from function.reconciler.memory import Memory
 from function.reconciler.store import ObjectId
 
 log = logging.getLogger(__name__)
@@ -160,38 +163,36 @@ async def managed_elsewhere(client: KubeClient, obj: Object, owner: Owner) -> st
 class Arbiter:
     """Conflicts between bundles on the clusters of this reconciler."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
         self.shared: Callable[[ObjectId], bool] = lambda cluster: True
         """Whether bundles other than one target ``cluster`` (set by the reconciler)."""
-        self.on_displaced: Callable[[str, ObjectId], None] = lambda bundle, cluster: None
-        """Queue a bundle's target on a cluster: it lost objects (set by the reconciler)."""
-        self._lost: set[tuple[str, str]] = set()
+        self.on_displaced: Callable[[TargetKey], None] = lambda target: None
+        """Queue a target: it lost objects (set by the reconciler)."""
 
-    def lost(self, target: str, addon: str) -> bool:
+    def lost(self, target: TargetKey, addon: str) -> bool:
         """Whether ``addon`` of ``target`` lost objects to another bundle since it applied."""
-        return (target, addon) in self._lost
+        record = self._memory.get(target)
+        return record is not None and addon in record.lost
 
     async def claim(
         self,
         client: KubeClient,
-        target: str,
-        cluster: ObjectId,
+        target: TargetKey,
         owner: Owner,
         objects: list[Object],
         spec: AddonBundleSpec,
     ) -> Claim:
-        """What ``owner`` may write of ``objects`` on ``cluster`` (all of them, unread, when
-        no other bundle targets it)."""
-        self._lost.discard((target, owner.addon))
+        """What ``owner`` may write of ``objects`` on the target's cluster (all of them,
+        unread, when no other bundle targets it)."""
+        self._memory.of(target).lost.discard(owner.addon)
+        cluster = target.cluster
         if not self.shared(cluster):
             return Claim(objects=list(objects))
         found = await claim(client, owner, objects, spec.tier)
         for bundle, addon in sorted(found.displaced):
             log.info("%s takes objects of %s (add-on %s) on %s", target, bundle, addon, cluster)
-            self._lost.add((f"{bundle}@{cluster}", addon))
-            self.on_displaced(bundle, cluster)
+            loser = TargetKey(BundleKey.parse(bundle), cluster)
+            self._memory.of(loser).lost.add(addon)
+            self.on_displaced(loser)
         return found
-
-    def forget(self, target: str) -> None:
-        """Drop what is kept about a target that is no more."""
-        self._lost = {k for k in self._lost if k[0] != target}

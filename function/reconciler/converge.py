@@ -76,7 +76,8 @@ from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.heal import Healer
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
-from function.reconciler.keys import Result
+from function.reconciler.keys import Result, TargetKey
+from function.reconciler.memory import Memory
 from function.reconciler.metrics import ApplyCounts
 from function.reconciler.plan import planned_addon
 from function.reconciler.readiness import ClusterReadiness, allocatable_gpus, cluster_readiness
@@ -150,9 +151,12 @@ class Converger:
         self._namespaces = KnownNamespaces()
         self._clock = clock
         self._timing = timing or Timing()
-        self._healer = Healer(self._timing.drift, time.monotonic)
+        self.memory = Memory()
+        """What is kept of every target between passes (its status, as the reconciler
+        records it, too)."""
+        self._healer = Healer(self._timing.drift, self.memory, time.monotonic)
         self.drift = DriftWatch(self._inputs, store, self._healer)
-        self.arbiter = Arbiter()
+        self.arbiter = Arbiter(self.memory)
         self._gate = HealthGate(render_pool, self._timing.waiting)
         reconnect = self._timing.reconnect
         self.connections = Connections(
@@ -164,13 +168,14 @@ class Converger:
 
     async def converge(
         self,
+        key: TargetKey,
         bundle: Object,
         spec: AddonBundleSpec,
-        cluster_id: ObjectId,
         cluster: Object | None,
         previous: ClusterAddonsStatus | None,
     ) -> tuple[ClusterAddonsStatus, Result]:
         """The status of ``spec`` on ``cluster`` after doing what can be done now."""
+        cluster_id = key.cluster
         ref = cluster_ref(cluster_id, cluster, spec)
         if cluster is None:
             return all_pending(ref, spec, previous, f"{cluster_id} not found"), Result()
@@ -196,11 +201,10 @@ class Converger:
             status = all_held(ref, spec, previous, cluster_unreachable(exc))
             return self._unreachable(cluster_id, status, exc, previous)
         before = {a.name: a for a in (previous.addons if previous else [])}
-        key = f"{namespace}/{meta(bundle)['name']}@{cluster_id}"
-        target = TargetPass(bundle, spec, client, context, before, self._clock(), key)
-        target.cluster = cluster_id
+        memory = self.memory.of(key)
+        target = TargetPass(bundle, spec, client, context, before, self._clock(), key, memory)
         drifting = spec.policy.watches_drift
-        target.check_drift = drifting and self._healer.due(key)
+        target.check_drift = drifting and self._healer.due(memory)
         addons: dict[str, AddonStatus] = {}
         again: list[float | None] = []
         try:
@@ -230,10 +234,10 @@ class Converger:
         self.connections.answered(cluster_id)
         self.counts.written += target.repaired
         if target.check_drift:
-            self._healer.checked(key, target.repaired)
+            self._healer.checked(memory, target.repaired)
         watched = drifting and self._timing.drift_watch
         kinds = {k for a in addons.values() for k in a.kinds} if watched else set()
-        self.drift.want(key, cluster_id, kinds, spec)
+        self.drift.want(key, kinds, spec)
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
         )
@@ -261,13 +265,10 @@ class Converger:
     def _down(self, cluster_id: ObjectId) -> Failure:
         return Failure(Reason.CLUSTER_UNREACHABLE, self.connections.message(cluster_id))
 
-    def forget(self, bundle: str, cluster_id: ObjectId) -> None:
-        """Drop what is kept about a target (``<ns>/<bundle>`` on a cluster) that is no more."""
-        key = f"{bundle}@{cluster_id}"
-        self.drift.want(key, cluster_id, ())
-        self.arbiter.forget(key)
-        self._healer.forget(key)
-        self._gate.forget(key)
+    def forget(self, key: TargetKey) -> None:
+        """Drop all that is kept of a target that is no more, and stop watching it."""
+        self.drift.want(key, ())
+        self.memory.forget(key)
 
     async def forget_cluster(self, cluster_id: ObjectId) -> None:
         """Close and drop the client of a cluster that is gone."""
@@ -368,7 +369,7 @@ class Converger:
                 )
                 return Step(failed, again)
             # The repository did not answer: this add-on waits and retries, the others go on.
-            retry = self._gate.retry(target.key, addon.name)
+            retry = self._gate.retry(target.memory, addon.name)
             held = held_addon(addon.name, target.previous, failure, rerender=True)
             return Step(held, soonest(again, retry))
         except LuaError as exc:
@@ -405,9 +406,9 @@ class Converger:
                     partial(self._renderer.render, target, addon, owner, sources, render_key),
                 )
             return Step(previous)
-        kinds = self._gate.kinds_to_read(target.key, addon.name, previous.kinds)
+        kinds = self._gate.kinds_to_read(target.memory, addon.name, previous.kinds)
         live = await read_owned(target.client, owner, kinds)
-        return await self._gate.judge(target.key, addon, previous, list(live.values()))
+        return await self._gate.judge(target.memory, addon, previous, list(live.values()))
 
     async def _apply(
         self,
@@ -420,10 +421,7 @@ class Converger:
     ) -> Step:
         if addon.namespace:
             await self._namespaces.ensure(target.client, addon.namespace)
-        assert target.cluster is not None
-        claim = await self.arbiter.claim(
-            target.client, target.key, target.cluster, owner, objects, target.spec
-        )
+        claim = await self.arbiter.claim(target.client, target.key, owner, objects, target.spec)
         conflicts = claim.conflicts or None
         if conflicts and not target.spec.continue_on_conflict:
             failed = failed_addon(addon.name, input_hash, previous, conflict_message(conflicts))
@@ -447,7 +445,7 @@ class Converger:
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
         if applied.written and target.spec.policy.watches_drift:
-            self._healer.applied(target.key)
+            self._healer.applied(target.memory)
         base = AddonStatus(
             name=addon.name,
             phase=AddonPhase.WAITING,
@@ -461,9 +459,9 @@ class Converger:
         )
         if applied.waiting is not None:  # a CRD is not served yet: apply again next time
             unserved = base.model_copy(update={"hash": None, "message": applied.waiting})
-            return Step(unserved, self._gate.retry(target.key, addon.name))
-        self._gate.settled(target.key, addon.name)
-        return await self._gate.judge(target.key, addon, base, applied.live)
+            return Step(unserved, self._gate.retry(target.memory, addon.name))
+        self._gate.settled(target.memory, addon.name)
+        return await self._gate.judge(target.memory, addon, base, applied.live)
 
     async def _withdraw_removed(self, target: TargetPass) -> None:
         """Withdraw the add-ons the bundle no longer has (their status entries go too)."""

@@ -2,7 +2,8 @@
 
 The converger builds one `TargetPass` per `TargetKey` reconcile and hands it to each step of
 the pass (`function.reconciler.rendering` reads and renders with it, the converger applies,
-plans and judges health with it); it lives only as long as the pass. A step that judges an
+plans and judges health with it); it lives only as long as the pass, while what outlives it
+is in the target's record (``memory``, `function.reconciler.memory`). A step that judges an
 add-on returns a `Step`: its status and how soon it wants to be looked at again, which the
 converger folds into the target's `Result`.
 """
@@ -18,7 +19,8 @@ from function.model.bundlestatus import AddonStatus
 from function.model.objects import Object, meta
 from function.reconciler.apply import Owner
 from function.reconciler.chartaccess import RepositoryAccess
-from function.reconciler.store import ObjectId
+from function.reconciler.keys import TargetKey
+from function.reconciler.memory import Remembered
 from function.reconciler.templates import TemplateContext
 
 
@@ -46,12 +48,12 @@ class TargetPass:
     context: TemplateContext
     previous: dict[str, AddonStatus]
     now: str
-    key: str
-    """``<bundle namespace>/<bundle name>@<cluster>``: this target in caches."""
+    key: TargetKey
+    memory: Remembered
+    """What is kept of the target between passes."""
     gpu_capacity: bool | None = None
     check_drift: bool = False
     repaired: int = 0
-    cluster: ObjectId | None = None
     access: dict[str, RepositoryAccess | None] = field(default_factory=dict)
     """Per add-on, how its chart repository is reached (read before its chart is fetched)."""
 

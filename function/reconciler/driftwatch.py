@@ -37,12 +37,13 @@ from function.reconciler.eventwatch import EventWatches, WatchKey
 from function.reconciler.hashing import HASH_ANNOTATION, canonical_json, recorded_hash
 from function.reconciler.heal import Healer
 from function.reconciler.inputs import Inputs
+from function.reconciler.keys import BundleKey, TargetKey
 from function.reconciler.store import ObjectId, Store
 
 log = logging.getLogger(__name__)
 
-OnDrift = Callable[[str, ObjectId], None]
-"""A target drifted: ``<bundle namespace>/<bundle name>`` on a cluster."""
+OnDrift = Callable[[TargetKey], None]
+"""A target drifted."""
 
 
 class DriftWatch:
@@ -53,10 +54,10 @@ class DriftWatch:
         self._store = store
         self._healer = healer
         self._watches = EventWatches(self._connect, _ignore, on_event=self._event, keep=fingerprint)
-        self._wanted: dict[str, frozenset[WatchKey]] = {}
+        self._wanted: dict[TargetKey, frozenset[WatchKey]] = {}
         self._specs: dict[ObjectId, AddonBundleSpec] = {}
         """A spec of a bundle watched on each cluster: where its kubeconfig is."""
-        self.on_drift: OnDrift = lambda bundle, cluster: None
+        self.on_drift: OnDrift = lambda target: None
         """Queue a target that drifted (set by the reconciler)."""
         self.detected = 0
         """Drifted objects the watches found."""
@@ -64,14 +65,11 @@ class DriftWatch:
         """Events the watches delivered (each compared with what was applied)."""
 
     def want(
-        self,
-        target: str,
-        cluster: ObjectId,
-        kinds: Iterable[str],
-        spec: AddonBundleSpec | None = None,
+        self, target: TargetKey, kinds: Iterable[str], spec: AddonBundleSpec | None = None
     ) -> None:
-        """``target`` (``<ns>/<bundle>@<cluster>``) applied ``kinds`` (`kind_key`) and is
-        watched for drift on them; no kinds stops watching for it."""
+        """``target`` applied ``kinds`` (`kind_key`) and is watched for drift on them; no
+        kinds stops watching for it."""
+        cluster = target.cluster
         keys = frozenset(_watch_key(cluster, kind) for kind in kinds)
         if spec is not None:
             self._specs[cluster] = spec
@@ -81,7 +79,7 @@ class DriftWatch:
             self._wanted[target] = keys
         else:
             self._wanted.pop(target, None)
-        self._watches.want(target, keys)
+        self._watches.want(str(target), keys)
 
     def active(self) -> list[WatchKey]:
         """The running watches, sorted."""
@@ -105,7 +103,7 @@ class DriftWatch:
         bundle = (m.get("annotations") or {}).get(BUNDLE_ANNOTATION)
         if not addon or not bundle:
             return
-        target = f"{bundle}@{key.cluster}"
+        target = TargetKey(BundleKey.parse(str(bundle)), key.cluster)
         if target not in self._wanted or not moved(before, obj, deleted):
             return
         self.detected += 1
@@ -125,7 +123,7 @@ class DriftWatch:
             },
         )
         self._healer.suspect(target)
-        self.on_drift(str(bundle), key.cluster)
+        self.on_drift(target)
 
 
 def moved(before: Object | None, after: Object, deleted: bool) -> bool:

@@ -5,7 +5,8 @@
 with the built-in checks of `health` and the add-on's Lua rule (`function.lua.health`, run
 on a worker thread). A waiting add-on is looked at again after 0.1 s, then twice as late each
 time up to ``longest``, reading only the kinds of the objects that were not healthy yet (a
-Lua rule, which may judge objects together, sees all of them again).
+Lua rule, which may judge objects together, sees all of them again). The checks so far and
+those kinds are kept in the target's record (`function.reconciler.memory`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from function.reconciler.apply import kind_key
 from function.reconciler.convergepass import Step
 from function.reconciler.failures import Reason
 from function.reconciler.health import builtin_health, judge
+from function.reconciler.memory import Remembered
 
 FIRST_CHECK = 0.1
 """Seconds before the first look again at a waiting add-on."""
@@ -36,33 +38,27 @@ class HealthGate:
     def __init__(self, pool: Executor, longest: float) -> None:
         self._pool = pool
         self._longest = longest
-        self._waiting: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
-        """(target, add-on) → checks so far, and the kinds of the objects not healthy."""
 
-    def kinds_to_read(self, target: str, addon: str, applied: Iterable[str]) -> Iterable[str]:
+    def kinds_to_read(
+        self, target: Remembered, addon: str, applied: Iterable[str]
+    ) -> Iterable[str]:
         """The kinds to read to judge a waiting add-on again (all, after a restart)."""
-        waiting = self._waiting.get((target, addon))
+        waiting = target.waiting.get(addon)
         return waiting[1] if waiting is not None else applied
 
-    def retry(self, target: str, addon: str, kinds: frozenset[str] = frozenset()) -> float:
+    def retry(self, target: Remembered, addon: str, kinds: frozenset[str] = frozenset()) -> float:
         """Note one more check of a waiting add-on; seconds until the next one."""
-        key = (target, addon)
-        checks = self._waiting.get(key, (0, kinds))[0]
-        self._waiting[key] = (checks + 1, kinds)
+        checks = target.waiting.get(addon, (0, kinds))[0]
+        target.waiting[addon] = (checks + 1, kinds)
         return min(self._longest, FIRST_CHECK * 2.0**checks)
 
-    def settled(self, target: str, addon: str) -> None:
+    def settled(self, target: Remembered, addon: str) -> None:
         """The add-on is no longer waiting."""
-        self._waiting.pop((target, addon), None)
-
-    def forget(self, target: str) -> None:
-        """Drop what is kept about a target that is no more."""
-        for key in [k for k in self._waiting if k[0] == target]:
-            del self._waiting[key]
+        target.waiting.pop(addon, None)
 
     async def judge(
         self,
-        target: str,
+        target: Remembered,
         addon: AddonSpec,
         base: AddonStatus,
         live: list[Object],

@@ -1,12 +1,13 @@
 """Self-healing for ``ContinuousWithDriftDetection``: when to look, what was applied, repair.
 
-The pure comparison lives in `drift`; this module holds its state. `Healer` decides when a
-target is due for a drift check — at once when a watched object of it moved (`suspect`,
-from `driftwatch`), otherwise at most once per period, the safety net — and re-applies
-drifted objects with force, taking back fields another manager changed. What an add-on
-applied is not kept per target: a check asks for the add-on's objects again, which the
-render cache (`function.reconciler.rendercache`) answers without rendering for every cluster
-of a class, so an idle cluster costs no copy of its objects.
+The pure comparison lives in `drift`. `Healer` decides when a target is due for a drift
+check — at once when a watched object of it moved (`suspect`, from `driftwatch`), otherwise
+at most once per period, the safety net — and re-applies drifted objects with force, taking
+back fields another manager changed. When a target was checked and when drift was seen are
+kept in the target's record (`function.reconciler.memory`), timed on the clock handed in.
+What an add-on applied is not kept per target: a check asks for the add-on's objects again,
+which the render cache (`function.reconciler.rendercache`) answers without rendering for
+every cluster of a class, so an idle cluster costs no copy of its objects.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from function.model.objects import Object, describe
 from function.reconciler.apply import Owner, apply_object, identity, kind_key, read_owned
 from function.reconciler.conflicts import managed_elsewhere
 from function.reconciler.drift import exclusions_for, find_drift, ignored
+from function.reconciler.keys import TargetKey
+from function.reconciler.memory import Memory, Remembered
 
 log = logging.getLogger(__name__)
 
@@ -31,50 +34,47 @@ Render = Callable[[], Awaitable[list[Object]]]
 class Healer:
     """Drift checks and repairs, for every target in drift-detection mode."""
 
-    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, period: float, memory: Memory, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._period = period
+        self._memory = memory
         self._clock = clock
         """Seconds, monotonic: when checks are due and how long a repair took."""
-        self._checked: dict[str, float] = {}
-        self.detected: dict[str, float] = {}
-        """Targets a watch saw drift on, with when (monotonic), until they are checked."""
         self.restored: list[float] = []
         """Seconds from detection to repair, per repaired target (the latest 10 000)."""
 
-    def due(self, target: str) -> bool:
+    def due(self, target: Remembered) -> bool:
         """Whether ``target`` is to be checked now (and note that it is)."""
         now = self._clock()
-        if now - self._checked.get(target, -inf) < self._period * 0.9:
+        if now - target.checked < self._period * 0.9:
             return False
-        self._checked[target] = now
+        target.checked = now
         return True
 
-    def applied(self, target: str) -> None:
+    def applied(self, target: Remembered) -> None:
         """``target`` was just written to: its next check is a period from now (objects
         just applied are what was applied; a cold fleet is not checked while it converges)."""
-        self._checked[target] = self._clock()
+        target.checked = self._clock()
 
-    def suspect(self, target: str) -> None:
-        """A watch saw an object of ``target`` move: it is due at once."""
-        self._checked.pop(target, None)
-        self.detected.setdefault(target, self._clock())
+    def suspect(self, key: TargetKey) -> None:
+        """A watch saw an object of a target move: it is due at once."""
+        target = self._memory.of(key)
+        target.checked = -inf
+        if target.detected is None:
+            target.detected = self._clock()
 
-    def checked(self, target: str, repaired: int) -> None:
+    def checked(self, target: Remembered, repaired: int) -> None:
         """A drift check of ``target`` ended: time the repair of what a watch saw."""
-        detected = self.detected.pop(target, None)
+        detected, target.detected = target.detected, None
         if detected is not None and repaired:
             self.restored.append(self._clock() - detected)
             del self.restored[:-10_000]
 
-    def forget(self, target: str) -> None:
-        """Drop what is kept about a target that is no more."""
-        self._checked.pop(target, None)
-        self.detected.pop(target, None)
-
     async def heal(
         self,
         client: KubeClient,
-        target: str,
+        target: TargetKey,
         owner: Owner,
         addon: AddonSpec,
         render: Render,
@@ -100,7 +100,7 @@ class Healer:
                     ", ".join(drift),
                     extra={
                         "bundle": f"{owner.bundle_namespace}/{owner.bundle_name}",
-                        "target": target,
+                        "target": str(target),
                         "addon": addon.name,
                         "object": describe(obj),
                         "paths": drift,  # where, never what: no values (Secret data) here

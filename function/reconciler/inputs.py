@@ -58,8 +58,8 @@ class Inputs:
         self.scope = scope or SecretScope()
         self._clients = clients
         self._store = store
-        self._seen: dict[str, str] = {}
-        """Cluster key → store digest of the kubeconfig Secret its client was built from."""
+        self._seen: dict[ObjectId, str] = {}
+        """Cluster → store digest of the kubeconfig Secret its client was built from."""
 
     async def workload_client(
         self, spec: AddonBundleSpec | None, cluster_id: ObjectId, cluster: Object
@@ -69,7 +69,7 @@ class Inputs:
         self.scope.check(namespace, name, "kubeconfig Secret")
         cluster_key = str(cluster_id)
         digest = _digest(self._store.get(SECRET, namespace, name))
-        if digest is not None and self._seen.get(cluster_key) == digest:
+        if digest is not None and self._seen.get(cluster_id) == digest:
             cached = self._clients.cached(cluster_key)
             if cached is not None:
                 return cached
@@ -81,12 +81,12 @@ class Inputs:
             ) from None
         client = await self._clients.get(cluster_key, kubeconfig_from_secret(secret, key))
         if digest is not None:
-            self._seen[cluster_key] = digest
+            self._seen[cluster_id] = digest
         return client
 
     async def forget(self, cluster_id: ObjectId) -> None:
         """Close and drop the client of a cluster that is gone."""
-        self._seen.pop(str(cluster_id), None)
+        self._seen.pop(cluster_id, None)
         await self._clients.forget(str(cluster_id))
 
     async def chart_access(

@@ -4,7 +4,8 @@ Three kinds of work, each level-based (a key names what to look at, never what h
 
 - `BundleKey` — a bundle as a whole: its finalizer, its spec, which clusters it targets.
 - `TargetKey` — one bundle on one cluster: readiness, render, apply, health, withdrawal.
-  This is the unit that runs in parallel, as Sveltos' ClusterSummary is.
+  This is the unit that runs in parallel, as Sveltos' ClusterSummary is, and the key of all
+  that is remembered of a target (`function.reconciler.memory`).
 - `StatusKey` — write a bundle's status from what its targets found; many target results
   collapse into one status write because the queue drops duplicate keys.
 """
@@ -29,6 +30,12 @@ class BundleKey:
 
     namespace: str
     name: str
+
+    @classmethod
+    def parse(cls, ref: str) -> BundleKey:
+        """The bundle ``<namespace>/<name>`` names (as applied objects' annotation does)."""
+        namespace, _, name = ref.partition("/")
+        return cls(namespace, name)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

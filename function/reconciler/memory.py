@@ -1,22 +1,27 @@
 """What the reconciler remembers of each target between reconciles: one record per target.
 
-A target's record (`Remembered`) holds its last status, the bundle generation it converged
-for and the generation it last logged as finished; it is written whole after each converge
-and dropped whole when the target goes, so nothing of a target outlives it. `StatusView`
-shows the statuses alone, read-only, to the metrics.
+A target's record (`Remembered`) holds all that outlives one converge of it: what its last
+converge found (`Converged`: its status, the bundle generation it converged for, the
+generation it last logged as finished), when it was last checked for drift and when a watch
+saw it drift (`function.reconciler.heal`), the add-ons waiting to be healthy with their
+checks so far (`function.reconciler.gate`), and the add-ons that lost objects to another
+bundle (`function.reconciler.conflicts`). `Memory` keeps the records by `TargetKey`; a target
+that goes is dropped whole (`forget`), so nothing of it outlives it. `StatusView` shows the
+statuses alone, read-only, to the metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from math import inf
 
 from function.model.bundlestatus import ClusterAddonsStatus
-from function.reconciler.keys import TargetKey
+from function.reconciler.keys import BundleKey, TargetKey
 
 
 @dataclass(frozen=True)
-class Remembered:
+class Converged:
     """What a target's last converge found."""
 
     status: ClusterAddonsStatus
@@ -26,17 +31,68 @@ class Remembered:
     """The generation it last logged as finished applying (-1: not finished)."""
 
 
+@dataclass
+class Remembered:
+    """All that is kept of one target between reconciles."""
+
+    converged: Converged | None = None
+    checked: float = -inf
+    """When its last drift check was (or its last write; the healer's monotonic clock)."""
+    detected: float | None = None
+    """When a watch saw it drift, until it is checked."""
+    waiting: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    """Add-on → health checks so far, and the kinds of its objects not healthy yet."""
+    lost: set[str] = field(default_factory=set)
+    """Add-ons that lost objects to another bundle since they last applied."""
+
+
+class Memory:
+    """Every target's record, by `TargetKey`."""
+
+    def __init__(self) -> None:
+        self._records: dict[TargetKey, Remembered] = {}
+        self.statuses: Mapping[TargetKey, ClusterAddonsStatus] = StatusView(self._records)
+        """Each target's last status (read by the metrics)."""
+
+    def get(self, key: TargetKey) -> Remembered | None:
+        """The target's record, if it has one."""
+        return self._records.get(key)
+
+    def of(self, key: TargetKey) -> Remembered:
+        """The target's record, begun empty if it has none."""
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = Remembered()
+        return record
+
+    def converged(self, key: TargetKey) -> Converged | None:
+        """What the target's last converge found, if it has converged."""
+        record = self._records.get(key)
+        return record.converged if record is not None else None
+
+    def targets(self, bundle: BundleKey | None = None) -> list[TargetKey]:
+        """The targets with a record (of ``bundle``, if given)."""
+        return [k for k in self._records if bundle is None or k.bundle == bundle]
+
+    def forget(self, key: TargetKey) -> None:
+        """Drop all that is kept of a target."""
+        self._records.pop(key, None)
+
+
 class StatusView(Mapping[TargetKey, ClusterAddonsStatus]):
     """The remembered statuses, read-only."""
 
-    def __init__(self, memory: Mapping[TargetKey, Remembered]) -> None:
-        self._memory = memory
+    def __init__(self, records: Mapping[TargetKey, Remembered]) -> None:
+        self._records = records
 
     def __getitem__(self, key: TargetKey) -> ClusterAddonsStatus:
-        return self._memory[key].status
+        converged = self._records[key].converged
+        if converged is None:
+            raise KeyError(key)
+        return converged.status
 
     def __iter__(self) -> Iterator[TargetKey]:
-        return iter(self._memory)
+        return (k for k, r in self._records.items() if r.converged is not None)
 
     def __len__(self) -> int:
-        return len(self._memory)
+        return sum(1 for r in self._records.values() if r.converged is not None)

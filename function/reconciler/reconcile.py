@@ -7,9 +7,10 @@ one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw f
 many targets changed. The `on_*` methods map changed objects (bundles, clusters, kubeconfig
 Secrets) to keys; `app` wires them to informers.
 
-Per-target results live in memory (one `Remembered` record per target, `function.reconciler.
-memory`), seeded from the bundle's own status after a restart so that hashes recorded there
-still gate re-rendering: a restart writes nothing.
+All that is kept of a target lives in one record (`function.reconciler.memory`, shared with
+the converger, dropped whole when the target goes); a target without one starts from its
+entry in the bundle's own status after a restart, so that hashes recorded there still gate
+re-rendering: a restart writes nothing.
 
 On a sharded fleet a bundle with a ``clusterSelector`` is split (`statuswrite.splits`): every
 replica resolves its targets, converges those on clusters of its own shards and applies
@@ -41,7 +42,7 @@ from function.reconciler import logs
 from function.reconciler.converge import Converger
 from function.reconciler.events import EventRecorder
 from function.reconciler.keys import DONE, BundleKey, Key, Result, StatusKey, TargetKey
-from function.reconciler.memory import Remembered, StatusView
+from function.reconciler.memory import Converged
 from function.reconciler.publish import StatusPublisher
 from function.reconciler.queue import WorkQueue
 from function.reconciler.rollout import Rollouts
@@ -78,9 +79,8 @@ class Reconciler:
         self._converger = converger
         self._queue = queue
         self._status_delay = status_delay
-        self._memory: dict[TargetKey, Remembered] = {}
-        """What each target's last converge found: one record, forgotten at once."""
-        self.table: Mapping[TargetKey, ClusterAddonsStatus] = StatusView(self._memory)
+        self._memory = converger.memory
+        self.table: Mapping[TargetKey, ClusterAddonsStatus] = self._memory.statuses
         """Each target's last status (read by the metrics)."""
         self._targets = TargetIndex(store, ensure_informer)
         self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
@@ -136,17 +136,16 @@ class Reconciler:
         if cluster:
             self._cluster_changed(ObjectId(CAPI_CLUSTER, str(m.get("namespace", "")), cluster))
 
-    def _look_again(self, bundle: str, cluster: ObjectId) -> None:
+    def _look_again(self, key: TargetKey) -> None:
         """A watched object of a target drifted, or another bundle took objects of it:
         converge that target now."""
-        namespace, _, name = bundle.partition("/")
-        self._queue.add(TargetKey(BundleKey(namespace, name), cluster))
+        self._queue.add(key)
 
     def resync(self) -> None:
         """Queue everything: the periodic safety net."""
         for bundle in self._store.list(BUNDLE):
             self._queue.add(BundleKey(str(meta(bundle)["namespace"]), str(meta(bundle)["name"])))
-        for key in list(self._memory):
+        for key in list(self._memory.statuses):
             self._queue.add(key)
 
     def _cluster_changed(self, cid: ObjectId) -> None:
@@ -219,7 +218,7 @@ class Reconciler:
                 logs.target_started(str(key.bundle), str(key.cluster), _generation(bundle))
             try:
                 status, result = await self._converger.converge(
-                    bundle, spec, key.cluster, cluster, previous
+                    key, bundle, spec, cluster, previous
                 )
             except Exception as exc:
                 # A bug must not freeze the bundle's status: say so, then retry with backoff.
@@ -232,7 +231,7 @@ class Reconciler:
     def _record(self, key: TargetKey, bundle: Object, status: ClusterAddonsStatus) -> None:
         """Keep a target's status; queue a status write when it (or the generation) moved."""
         generation = _generation(bundle)
-        old = self._memory.get(key)
+        old = self._memory.converged(key)
         if old is None or old.status != status or old.generation != generation:
             finished = logs.target_progress(
                 str(key.bundle),
@@ -242,7 +241,8 @@ class Reconciler:
                 status,
                 was_finished=old is not None and old.finished == generation,
             )
-            self._memory[key] = Remembered(status, generation, generation if finished else -1)
+            converged = Converged(status, generation, generation if finished else -1)
+            self._memory.of(key).converged = converged
             self._queue.add_after(StatusKey(key.bundle), self._status_delay)
         targets = self._targets.get(key.bundle)
         clusters = targets.clusters if targets is not None else set()
@@ -342,7 +342,7 @@ class Reconciler:
         mine = [
             stamped(m.status, m.generation)
             for t in current
-            if (m := self._memory.get(t)) is not None
+            if (m := self._memory.converged(t)) is not None
         ]
         spec = self._spec(key, bundle)
         return await self._publisher.publish(
@@ -420,17 +420,16 @@ class Reconciler:
     # --- bookkeeping ---------------------------------------------------------------------
 
     def _status_of(self, key: TargetKey) -> ClusterAddonsStatus | None:
-        remembered = self._memory.get(key)
-        return remembered.status if remembered else None
+        converged = self._memory.converged(key)
+        return converged.status if converged else None
 
     def _generation_of(self, key: TargetKey) -> int | None:
-        remembered = self._memory.get(key)
-        return remembered.generation if remembered else None
+        converged = self._memory.converged(key)
+        return converged.generation if converged else None
 
     def _forget_target(self, key: TargetKey) -> None:
-        """Drop all that is kept about a target, here and in the converger."""
-        self._memory.pop(key, None)
-        self._converger.forget(str(key.bundle), key.cluster)
+        """Drop all that is kept about a target (its record, its drift watch)."""
+        self._converger.forget(key)
 
     def _spec(self, key: BundleKey, bundle: Object) -> AddonBundleSpec | SpecError:
         m = meta(bundle)
@@ -469,7 +468,7 @@ class Reconciler:
 
     def _known_clusters(self, key: BundleKey, bundle: Object) -> set[ObjectId]:
         """Clusters this bundle has status for, in memory or in its status."""
-        known = {t.cluster for t in self._memory if t.bundle == key}
+        known = {t.cluster for t in self._memory.statuses if t.bundle == key}
         status = self._publisher.read(key, bundle)
         for entry in status.clusters if status else []:
             ref = entry.cluster_ref
@@ -485,7 +484,7 @@ class Reconciler:
     def _not_mine(self, key: BundleKey, bundle: Object) -> None:
         """Another replica reconciles the bundle: keep only the index that brings it back
         when its cluster changes, and forget the rest (its status is the other's to write)."""
-        for target in [t for t in self._memory if t.bundle == key]:
+        for target in self._memory.targets(key):
             self._forget_target(target)
         self._publisher.forget_written(key)
         spec = self._spec(key, bundle)
@@ -499,7 +498,7 @@ class Reconciler:
         self._specs.pop(key, None)
         self._publisher.forget(key)
         self._rollouts.forget(key)
-        for target in [t for t in self._memory if t.bundle == key]:
+        for target in self._memory.targets(key):
             self._forget_target(target)
 
 
