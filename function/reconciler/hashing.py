@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from function.model.bundle import AddonSpec
+from function.model.values import string_leaves
 from function.reconciler.templates import TemplateContext, referenced_variables
 
 OWN_ANNOTATION_PREFIX = "addons.aifleet.io/"
@@ -176,20 +177,9 @@ def _read_context(
 def template_sources(addon: AddonSpec, manifests_from: Mapping[str, str]) -> Iterator[str]:
     """Every template text of an add-on: values leaves, valuesTemplate, manifests, sources."""
     if addon.helm is not None:
-        yield from _string_leaves(addon.helm.values)
+        yield from string_leaves(addon.helm.values)
         if addon.helm.values_template is not None:
             yield addon.helm.values_template
     if addon.manifests is not None:
         yield addon.manifests
     yield from manifests_from.values()
-
-
-def _string_leaves(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _string_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _string_leaves(item)

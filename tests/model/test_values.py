@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from function.model.values import merge_values
+from function.model.values import merge_values, string_leaves
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,9 @@ def test_neither_input_is_modified() -> None:
     assert merge_values(base, override) == {"a": {"x": 1, "y": 2}}
     assert base == {"a": {"x": 1}, "c": {"d": 1}}
     assert override == {"a": {"y": 2}, "c": None}
+
+
+def test_string_leaves_are_every_string_in_mappings_and_lists_in_order() -> None:
+    values = {"a": "x", "b": [1, "y", {"c": "z", "d": None}], "e": {"f": True}}
+    assert list(string_leaves(values)) == ["x", "y", "z"]
+    assert list(string_leaves("only")) == ["only"]

@@ -23,6 +23,7 @@ from function.errors import FieldError, SpecError
 from function.model.bundle import AddonSpec
 from function.model.common import ObjectRef
 from function.model.sync import SyncMode
+from function.model.values import string_leaves
 from function.model.xrstatus import SecretKeyRef
 
 __all__ = [
@@ -146,7 +147,7 @@ def _needs_reconciler(addon: AddonSpec) -> Iterator[tuple[str, str]]:
                 "helm.insecureSkipTLSVerify",
                 f"add-on {addon.name!r} reads its chart without verifying TLS",
             )
-        if any(_TEMPLATE.search(text) for text in _strings(helm.values)):
+        if any(_TEMPLATE.search(text) for text in string_leaves(helm.values)):
             yield "helm.values", f"add-on {addon.name!r} has Jinja2 templates in its values"
     if addon.manifests is not None and _TEMPLATE.search(addon.manifests):
         yield "manifests", f"add-on {addon.name!r} has Jinja2 templates in its manifests"
@@ -154,14 +155,3 @@ def _needs_reconciler(addon: AddonSpec) -> Iterator[tuple[str, str]]:
         yield "manifestsFrom", f"add-on {addon.name!r} reads manifests at render time"
     if addon.health.lua is not None:
         yield "health.lua", f"add-on {addon.name!r} has a Lua health rule"
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
