@@ -1,23 +1,63 @@
-"""What the reconciler remembers of each target between reconciles: one record per target.
+"""What the reconciler remembers between reconciles: one record per bundle, one per target.
 
+A bundle's record (`BundleRecord`) holds its parsed spec (with the uid and generation it was
+parsed for), what of it the last queued look saw (its signature: a change of status alone
+queues nothing), and how many of its targets converge right now (deletion waits for them).
 A target's record (`Remembered`) holds all that outlives one converge of it: what its last
 converge found (`Converged`: its status, the bundle generation it converged for, the
 generation it last logged as finished), when it was last checked for drift and when a watch
 saw it drift (`function.reconciler.heal`), the add-ons waiting to be healthy with their
 checks so far (`function.reconciler.gate`), and the add-ons that lost objects to another
-bundle (`function.reconciler.conflicts`). `Memory` keeps the records by `TargetKey`; a target
-that goes is dropped whole (`forget`), so nothing of it outlives it. `StatusView` shows the
-statuses alone, read-only, to the metrics.
+bundle (`function.reconciler.conflicts`). `Memory` keeps the records by `BundleKey` and by
+`TargetKey`; a bundle or a target that goes is dropped whole (`forget_bundle`, `forget`), so
+nothing of it outlives it. `StatusView` shows the statuses alone, read-only, to the metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from math import inf
 
+from function.errors import SpecError
+from function.model.bundle import AddonBundleSpec
 from function.model.bundlestatus import ClusterAddonsStatus
 from function.reconciler.keys import BundleKey, TargetKey
+
+
+@dataclass
+class BundleRecord:
+    """All that is kept of one bundle between reconciles."""
+
+    spec: tuple[str, int, AddonBundleSpec | SpecError] | None = None
+    """Its spec as last parsed (or why it does not parse), with the uid and generation."""
+    signature: tuple[object, ...] | None = None
+    """What of it, other than its status, the last queued look saw."""
+    in_flight: int = 0
+    """How many of its targets converge now."""
+    idle: asyncio.Event | None = None
+    """Set when the last target in flight ends, for whoever waits on it."""
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Count a target of the bundle as in flight while the block runs."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight and self.idle is not None:
+                self.idle.set()
+                self.idle = None
+
+    async def until_idle(self) -> None:
+        """Wait until no target of the bundle is in flight (deletion waits for late applies)."""
+        while self.in_flight:
+            if self.idle is None:
+                self.idle = asyncio.Event()
+            await self.idle.wait()
 
 
 @dataclass(frozen=True)
@@ -47,12 +87,28 @@ class Remembered:
 
 
 class Memory:
-    """Every target's record, by `TargetKey`."""
+    """Every bundle's record, by `BundleKey`, and every target's, by `TargetKey`."""
 
     def __init__(self) -> None:
+        self._bundles: dict[BundleKey, BundleRecord] = {}
         self._records: dict[TargetKey, Remembered] = {}
         self.statuses: Mapping[TargetKey, ClusterAddonsStatus] = StatusView(self._records)
         """Each target's last status (read by the metrics)."""
+
+    def bundle(self, key: BundleKey) -> BundleRecord:
+        """The bundle's record, begun empty if it has none."""
+        record = self._bundles.get(key)
+        if record is None:
+            record = self._bundles[key] = BundleRecord()
+        return record
+
+    def bundles(self) -> list[BundleKey]:
+        """The bundles with a record."""
+        return list(self._bundles)
+
+    def forget_bundle(self, key: BundleKey) -> None:
+        """Drop all that is kept of a bundle itself (its targets go by `forget`)."""
+        self._bundles.pop(key, None)
 
     def get(self, key: TargetKey) -> Remembered | None:
         """The target's record, if it has one."""

@@ -7,10 +7,11 @@ one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw f
 many targets changed. The `on_*` methods map changed objects (bundles, clusters, kubeconfig
 Secrets) to keys; `app` wires them to informers.
 
-All that is kept of a target lives in one record (`function.reconciler.memory`, shared with
-the converger, dropped whole when the target goes); a target without one starts from its
-entry in the bundle's own status after a restart, so that hashes recorded there still gate
-re-rendering: a restart writes nothing.
+All that is kept of a bundle, and of each target, lives in one record of its own
+(`function.reconciler.memory`, shared with the converger), dropped whole when the bundle or
+the target goes (`_forget`); a target without one starts from its entry in the bundle's own
+status after a restart, so that hashes recorded there still gate re-rendering: a restart
+writes nothing.
 
 On a sharded fleet a bundle with a ``clusterSelector`` is split (`statuswrite.splits`): every
 replica resolves its targets, converges those on clusters of its own shards and applies
@@ -20,10 +21,9 @@ from its clusters and the last removes the finalizer. Other bundles have one rep
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from function.errors import NotFoundError, SpecError, UnavailableError
 from function.kube.client import KubeClient, PatchType
@@ -83,11 +83,6 @@ class Reconciler:
         self.table: Mapping[TargetKey, ClusterAddonsStatus] = self._memory.statuses
         """Each target's last status (read by the metrics)."""
         self._targets = TargetIndex(store, ensure_informer)
-        self._specs: dict[BundleKey, tuple[str, int, AddonBundleSpec | SpecError]] = {}
-        self._in_flight: dict[BundleKey, int] = {}
-        self._idle: dict[BundleKey, asyncio.Event] = {}
-        self._signatures: dict[BundleKey, tuple[object, ...]] = {}
-        """What of each bundle, other than its status, the last queued look saw."""
         self.owns: Callable[[Object], bool] = lambda bundle: True
         """Whether this replica reconciles a bundle (`function.reconciler.shards`)."""
         self.owns_cluster: Callable[[ObjectId], bool] | None = None
@@ -118,8 +113,9 @@ class Reconciler:
             tuple(m.get("finalizers") or ()),
         )
         gone = self._store.get(BUNDLE, key.namespace, key.name) is None
-        if gone or self._signatures.get(key) != signature:
-            self._signatures[key] = signature
+        record = self._memory.bundle(key)
+        if gone or record.signature != signature:
+            record.signature = signature
             self._queue.add(key)
         elif self._publisher.moved(obj) and self._split(key, obj):
             self._queue.add_after(StatusKey(key), self._status_delay)  # its aggregates
@@ -208,7 +204,7 @@ class Reconciler:
             self._publisher.read(key.bundle, bundle), key.cluster
         )
         targets = self._targets.get(key.bundle)
-        async with self._running(key.bundle):
+        async with self._memory.bundle(key.bundle).running():  # `_finalize` waits for it
             if targets is None or key.cluster not in targets.clusters:
                 return await self._depart(key, bundle, spec, cluster, previous)
             if not self._admitted(key, bundle, spec, previous, len(targets.clusters)):
@@ -278,25 +274,6 @@ class Reconciler:
             recorded,
             current=converged == generation,
         )
-
-    @contextlib.asynccontextmanager
-    async def _running(self, bundle: BundleKey) -> AsyncIterator[None]:
-        """Mark a target of ``bundle`` as in flight, for `_until_idle`."""
-        self._in_flight[bundle] = self._in_flight.get(bundle, 0) + 1
-        try:
-            yield
-        finally:
-            self._in_flight[bundle] -= 1
-            if not self._in_flight[bundle]:
-                del self._in_flight[bundle]
-                idle = self._idle.pop(bundle, None)
-                if idle is not None:
-                    idle.set()
-
-    async def _until_idle(self, bundle: BundleKey) -> None:
-        """Wait until no target of ``bundle`` is in flight (deletion waits for late applies)."""
-        while self._in_flight.get(bundle):
-            await self._idle.setdefault(bundle, asyncio.Event()).wait()
 
     async def _depart(
         self,
@@ -378,7 +355,7 @@ class Reconciler:
         finalizers = list(meta(bundle).get("finalizers") or [])
         if FINALIZER not in finalizers:
             return DONE
-        await self._until_idle(key)  # an apply begun before the deletion ends first
+        await self._memory.bundle(key).until_idle()  # an apply begun before deletion ends
         spec = self._spec(key, bundle)
         parsed = None if isinstance(spec, SpecError) else spec
         split = self._split(key, bundle)
@@ -434,7 +411,8 @@ class Reconciler:
     def _spec(self, key: BundleKey, bundle: Object) -> AddonBundleSpec | SpecError:
         m = meta(bundle)
         uid, generation = str(m.get("uid", "")), _generation(bundle)
-        cached = self._specs.get(key)
+        record = self._memory.bundle(key)
+        cached = record.spec
         if cached is not None and cached[:2] == (uid, generation):
             return cached[2]
         spec: AddonBundleSpec | SpecError
@@ -442,7 +420,7 @@ class Reconciler:
             spec = _tenant_checked(parse_bundle_spec(bundle.get("spec")), key.namespace)
         except SpecError as exc:
             spec = exc
-        self._specs[key] = (uid, generation, spec)
+        record.spec = (uid, generation, spec)
         return spec
 
     def _split(self, key: BundleKey, bundle: Object) -> bool:
@@ -493,9 +471,9 @@ class Reconciler:
         )
 
     def _forget(self, key: BundleKey) -> None:
+        """Drop all that is kept of a bundle that is gone: its record, its targets'."""
+        self._memory.forget_bundle(key)
         self._targets.drop(key)
-        self._signatures.pop(key, None)
-        self._specs.pop(key, None)
         self._publisher.forget(key)
         self._rollouts.forget(key)
         for target in self._memory.targets(key):

@@ -1,0 +1,80 @@
+"""What the reconciler remembers, with no workers: the test reconciles keys by hand.
+
+A bundle that is gone leaves nothing of itself in memory.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from function.reconciler.keys import BundleKey, TargetKey, requeue
+from function.reconciler.store import ObjectId
+from function.reconciler.targets import CAPI_CLUSTER
+from tests.reconciler.harness import (
+    BUNDLE_API,
+    NAMESPACE,
+    Harness,
+    Obj,
+    bundle,
+    capi_cluster,
+    configmap_addon,
+    is_ready,
+    running,
+)
+
+PROD: Obj = {"matchLabels": {"env": "prod"}}
+FLEET = BundleKey(NAMESPACE, "fleet")
+
+
+def _cluster(name: str) -> ObjectId:
+    return ObjectId(CAPI_CLUSTER, NAMESPACE, name)
+
+
+def _fleet(selector: Obj) -> Obj:
+    return bundle("fleet", [configmap_addon("a")], clusterSelector=selector, clusterRef=None)
+
+
+async def _drain(h: Harness, until: Callable[[], bool] = lambda: True) -> None:
+    """Reconcile every key the reconciler queues, as its workers would, until ``until`` holds
+    and no key has come for a while."""
+    assert h.app is not None
+    queue, reconciler = h.app.queue, h.app.reconciler
+    deadline = time.monotonic() + 20
+    quiet_since = time.monotonic()
+    while not until() or time.monotonic() - quiet_since < 0.3:
+        assert time.monotonic() < deadline, "the reconciler kept queueing keys"
+        if not len(queue):
+            await asyncio.sleep(0.02)
+            continue
+        key = await queue.get()
+        try:
+            requeue(queue, key, await reconciler.reconcile(key))
+        finally:
+            queue.done(key)
+        quiet_since = time.monotonic()
+
+
+def _has_addon(h: Harness, cluster: str) -> bool:
+    return h.workload(cluster).find("v1", "ConfigMap", "a", "apps") is not None
+
+
+async def test_a_deleted_bundle_leaves_nothing_of_itself_in_memory(tmp_path: Path) -> None:
+    async with running(tmp_path, workers=0) as h:
+        assert h.app is not None
+        h.mgmt.apply(capi_cluster("c1", labels={"env": "prod"}), field_manager="test")
+        h.mgmt.apply(capi_cluster("c2", labels={"env": "prod"}), field_manager="test")
+        h.mgmt.apply(_fleet(PROD), field_manager="test")
+        h.mgmt.apply(bundle("stack", [configmap_addon("b")]), field_manager="test")
+        await _drain(h, lambda: is_ready(h.bundle("fleet")) and is_ready(h.bundle("stack")))
+        memory = h.app.converger.memory
+        stack = BundleKey(NAMESPACE, "stack")
+        assert sorted(memory.bundles()) == [FLEET, stack]
+        assert len(memory.targets(FLEET)) == 2
+
+        h.mgmt.delete(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE)
+        await _drain(h, lambda: h.mgmt.find(BUNDLE_API, "AddonBundle", "fleet", NAMESPACE) is None)
+        assert not _has_addon(h, "c1") and not _has_addon(h, "c2")
+        assert memory.bundles() == [stack]
+        assert memory.targets() == [TargetKey(stack, _cluster("c1"))]
+        assert list(h.app.reconciler.table) == [TargetKey(stack, _cluster("c1"))]
