@@ -15,7 +15,8 @@ cluster, both read from the cluster's write log (the emulator's clock, no pollin
 
 Both print the median and p99 in milliseconds, and the ratio events/baseline; the events
 line is followed by its first part, change → AddonBundle written (the watch, the rule and the
-trigger's reconcile), also from write logs.
+trigger's reconcile), also from write logs, and by how many times the trigger's status was
+written over all the events.
 
     python benchmarks/events.py [--clusters 100]
 """
@@ -113,8 +114,9 @@ def last_write(workload: EmulatedCluster, since: int, **match: object) -> float:
     return workload.writes.filter(since=since, **match)[-1].time
 
 
-async def measure(clusters: int) -> tuple[list[float], list[float], list[float]]:
-    """(event latencies, of which to the bundle written, baseline latencies) in seconds."""
+async def measure(clusters: int) -> tuple[list[float], list[float], list[float], int]:
+    """(event latencies, of which to the bundle written, baseline latencies) in seconds, and
+    the writes of the trigger's status during the events."""
     with Fleet(simulation_delay=0.01) as fleet, tempfile.TemporaryDirectory() as cache:
         mgmt = fleet.add_cluster("mgmt")
         install_capi_crds(mgmt)
@@ -165,6 +167,7 @@ async def measure(clusters: int) -> tuple[list[float], list[float], list[float]]
             mgmt.apply(trigger, field_manager="bench")
             await evaluated(mgmt, clusters)
             events, to_bundle, baseline = [], [], []
+            statuses = mgmt.writes.mark()
             for name, workload in zip(names, workloads, strict=True):
                 mark, bundles = workload.writes.mark(), mgmt.writes.mark()
                 utilization(workload, "90%")
@@ -175,6 +178,7 @@ async def measure(clusters: int) -> tuple[list[float], list[float], list[float]]
                     since=bundles, name=f"scale-up-{name}", field_manager="aifleet-events"
                 )
                 to_bundle.append(made[0].time - changed)
+            status_writes = mgmt.writes.count(since=statuses, kind="EventTrigger")
             for name, workload in zip(names, workloads, strict=True):
                 mark, started = workload.writes.mark(), time.time()
                 bundle = {
@@ -190,7 +194,7 @@ async def measure(clusters: int) -> tuple[list[float], list[float], list[float]]
                 written = mgmt.writes.filter(name=f"direct-{name}", field_manager="bench")
                 done = await applied(workload, mark, "direct")
                 baseline.append(done - (written[-1].time if written else started))
-            return events, to_bundle, baseline
+            return events, to_bundle, baseline, status_writes
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
@@ -223,7 +227,7 @@ def report(clusters: int) -> None:
     """Measure and print event to applied over ``clusters`` clusters (``benchmarks/lua.py``
     calls it too)."""
     started = time.perf_counter()
-    events, to_bundle, baseline = asyncio.run(measure(clusters))
+    events, to_bundle, baseline, status_writes = asyncio.run(measure(clusters))
     print(f"event to applied over {clusters} clusters ({time.perf_counter() - started:.0f}s)")
     rows = [("baseline: AddonBundle created directly", baseline), ("events: EventTrigger", events)]
     base = statistics.median(baseline), p99(baseline)
@@ -238,6 +242,7 @@ def report(clusters: int) -> None:
         f"    {'of which change to AddonBundle written':<38} median {median:7.1f} ms"
         f"   p99 {tail:7.1f} ms"
     )
+    print(f"    trigger status written {status_writes} times for {len(events)} events")
 
 
 if __name__ == "__main__":

@@ -380,7 +380,7 @@ class ReconcilerApp:
 
     async def _shutdown(self, runner: web.AppRunner | None) -> None:
         self.queue.shutdown()
-        await self.triggers.close()
+        await self.triggers.close(flush=self.elector is None or self.elector.is_leader)
         await self.converger.drift.close()
         await self.deployments.close()
         for task in list(self._tasks):

@@ -3,10 +3,14 @@
 `function.reconciler.triggers` reconciles one trigger at a time; between reconciles it keeps
 a `TriggerMemory`: the verdicts of the rule per object (so an unchanged object is not judged
 again), the matching set and last outcome per source cluster, and what a reconcile composed
-or confirmed (the status last written, each cluster's status entry, the bundles found to be
-as wanted), so that an event on one source cluster costs work for that cluster, not for the
-whole fleet. Which clusters changed is ``touched``; ``scope`` (the rules and the selected
-clusters) says when everything must be looked at again.
+or confirmed (the status last composed and the one last written, each cluster's status entry,
+the bundles found to be as wanted), so that an event on one source cluster costs work for that
+cluster, not for the whole fleet. Which clusters changed is ``touched``; ``scope`` (the rules
+and the selected clusters) says when everything must be looked at again.
+
+The status is composed by every reconcile but written later, once per burst of changes
+(`StatusDebt`): Events are decided against the status last composed, which a write
+not made yet does not hold back.
 
 `evaluate` runs the rule over the watched objects of the clusters to look at, with no I/O.
 """
@@ -62,6 +66,24 @@ class TriggerMemory:
     the selected clusters. While it holds, a reconcile looks only at the ``touched`` ones."""
     touched: set[str] = field(default_factory=set)
     """Source clusters whose watched objects or bundles changed since the last reconcile."""
+    composed: EventTriggerStatus | None = None
+    """The status the last reconcile composed (written or not): what the next one's Events
+    and notices compare against."""
+    debt: StatusDebt | None = None
+    """Set while ``composed`` may differ from the status written."""
+    seen: tuple[object, ...] | None = None
+    """What of the trigger's object (not its status) the last reconcile read."""
+
+    def owe(self, composed: EventTriggerStatus, now: float) -> bool:
+        """A reconcile composed ``composed``; whether it starts a debt (a write to schedule)."""
+        if composed == self.composed:
+            return False
+        self.composed = composed
+        if self.debt is None:
+            self.debt = StatusDebt(since=now, changed=now)
+            return True
+        self.debt.changed = now
+        return False
 
     def status_of(self, raw: Object | None) -> EventTriggerStatus | None:
         """``raw`` parsed as a trigger status, reusing the parse of an equal status."""
@@ -76,6 +98,20 @@ class TriggerMemory:
         """``status`` was written as ``raw``: it is read back without a parse."""
         self.written = raw
         self.parsed = [*self.parsed[-1:], (raw, status)]
+
+
+@dataclass
+class StatusDebt:
+    """The status composed and not written yet: when it was first owed and last changed, so
+    that the changes of a burst go out in one write (`due`)."""
+
+    since: float
+    changed: float
+
+    def due(self, *, quiet: float, longest: float) -> float:
+        """When to write: ``quiet`` seconds after the last change, and never later than
+        ``longest`` seconds after the first."""
+        return min(self.changed + quiet, self.since + longest)
 
 
 class StoppedError(Exception):

@@ -17,9 +17,12 @@ every source cluster again.
 
 What matches becomes AddonBundles (`function.reconciler.instances`), which the bundle
 reconciler converges like any other: this controller writes bundles and the trigger's status,
-and nothing in workload clusters. A bad trigger, EventSource or rule stops the trigger before
-any bundle is touched, with a ``Ready=False`` condition naming the cause, a Warning event and
-a log line.
+and nothing in workload clusters. Bundles are written at once; the status every reconcile
+composes is written later (`function.reconciler.triggerwrite`), once the changes of a burst
+(events, the phases its bundles go through) have quietened: one write for many reconciles.
+Events are decided against the status last composed, so none is lost or repeated for a write
+not made yet. A bad trigger, EventSource or rule stops the trigger before any bundle is
+touched, with a ``Ready=False`` condition naming the cause, a Warning event and a log line.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-from function.errors import KubeError, LuaError, NotFoundError, SpecError
+from function.errors import LuaError, NotFoundError, SpecError
 from function.kube.client import KubeClient
 from function.lua.events import EventRules, compile_event_source
 from function.model.bundle import API_VERSION as BUNDLE_API_VERSION
@@ -76,6 +79,7 @@ from function.reconciler.triggerstatus import (
     phase_notices,
     ready_condition,
 )
+from function.reconciler.triggerwrite import StatusOf, StatusWrites, TriggerWork, identity
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +108,23 @@ class TriggerController:
         self._inputs = inputs
         self._events = events
         self._clock = clock
-        self.queue: WorkQueue[TriggerKey] = WorkQueue()
+        self.queue: WorkQueue[TriggerWork] = WorkQueue()
         self.watches = EventWatches(self._connect, self._watched_changed)
         self.notifier = Notifier(mgmt, clock=clock)
         self._memory: dict[TriggerKey, TriggerMemory] = {}
         self.owns: Callable[[Object], bool] = lambda trigger: True
         """Whether this replica reconciles a trigger (`function.reconciler.shards`)."""
+        self.status = StatusWrites(
+            mgmt, store, self.queue, self._memory, lambda trigger: self.owns(trigger)
+        )
 
     # --- mapping changes to keys ---------------------------------------------------------
 
     def on_trigger(self, obj: Object) -> None:
-        """A trigger changed."""
+        """A trigger changed (not when only its status did, to the status written last)."""
         m = meta(obj)
-        self.queue.add(TriggerKey(str(m.get("namespace", "")), str(m["name"])))
+        if not self.status.echoes(obj):
+            self.queue.add(TriggerKey(str(m.get("namespace", "")), str(m["name"])))
 
     def on_source(self, obj: Object) -> None:
         """An EventSource changed: its triggers look again."""
@@ -176,11 +184,19 @@ class TriggerController:
 
     async def run_worker(self) -> None:
         """Reconcile keys until the queue shuts down."""
-        await work(self.queue, self.reconcile, "EventTrigger")
+        await work(self.queue, self._serve, "EventTrigger")
 
-    async def close(self) -> None:
-        """Stop the queue and every watch."""
+    async def _serve(self, key: TriggerWork) -> Result:
+        if isinstance(key, StatusOf):
+            return await self.status.write(key.trigger)
+        return await self.reconcile(key)
+
+    async def close(self, *, flush: bool = True) -> None:
+        """Stop the queue and every watch; with ``flush``, first write the statuses composed
+        and not written yet."""
         self.queue.shutdown()
+        if flush:
+            await self.status.write_owed()
         await self.watches.close()
         await self.notifier.close()
 
@@ -194,6 +210,7 @@ class TriggerController:
         if trigger is None or meta(trigger).get("deletionTimestamp"):
             return await self._gone(key)
         memory = self._memory.setdefault(key, TriggerMemory())
+        memory.seen = identity(trigger)
         previous = memory.status_of(trigger.get("status"))
         if not memory.matching and previous is not None:
             memory.matching = {
@@ -204,7 +221,7 @@ class TriggerController:
             clusters = self._source_clusters(key, spec)
         except StoppedError as stop:
             memory.scope = None
-            return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
+            return await self._stopped(key, trigger, self._basis(key, trigger), stop)
         scope = (
             meta(trigger).get("uid"),
             memory.rules,
@@ -223,13 +240,13 @@ class TriggerController:
                 outcomes, objects = evaluate(memory, rules, clusters, only, self.watches.view)
             except StoppedError as stop:  # looked at again in full once it can be
                 memory.touched |= only or set()
-                return await self._stopped(key, trigger, self._recorded(key, trigger), stop)
+                return await self._stopped(key, trigger, self._basis(key, trigger), stop)
             bundles = await self._keep_bundles(
                 key, trigger, spec, outcomes, objects, collect, memory.confirmed, only
             )
-            recorded = self._recorded(key, trigger)
-            await self._record_matches(trigger, spec, recorded, outcomes, only)
-            result = await self._write_status(key, trigger, spec, outcomes, bundles, recorded)
+            basis = self._basis(key, trigger)
+            await self._record_matches(trigger, spec, basis, outcomes, only)
+            result = await self._compose_status(key, trigger, spec, outcomes, bundles, basis)
         except BaseException:
             memory.touched |= only or set()
             raise
@@ -326,9 +343,11 @@ class TriggerController:
             confirmed[name] = (str(meta(made).get("resourceVersion") or ""), bundle)
         return list(self._store.list(BUNDLE, key.namespace))
 
-    def _recorded(self, key: TriggerKey, trigger: Object) -> EventTriggerStatus | None:
-        """The status last written (ours, if the store has not seen it yet)."""
+    def _basis(self, key: TriggerKey, trigger: Object) -> EventTriggerStatus | None:
+        """The status last composed, written or not; the stored one after a restart."""
         memory = self._memory[key]
+        if memory.composed is not None:
+            return memory.composed
         return memory.status_of(memory.written or trigger.get("status"))
 
     async def _tell(
@@ -380,7 +399,7 @@ class TriggerController:
             for rk in sorted(old - outcome.matching):
                 await self._tell(trigger, spec, "Unmatched", describe_match(rk, name, None))
 
-    async def _write_status(
+    async def _compose_status(
         self,
         key: TriggerKey,
         trigger: Object,
@@ -418,7 +437,8 @@ class TriggerController:
                 status.notifications if status else (), self._memory[key].deliveries
             ),
         )
-        return await self._patch_status(key, trigger, composed.to_dict(), composed)
+        self.status.owe(key, composed)
+        return DONE
 
     async def _stopped(
         self,
@@ -440,29 +460,12 @@ class TriggerController:
             condition=condition,
             notifications=status.notifications if status else (),
         )
-        wanted = composed.to_dict()
-        if wanted not in (trigger.get("status"), self._memory[key].written):
+        if composed.to_dict() != (status.to_dict() if status else None):
             log.warning("EventTrigger %s: %s: %s", key, stop.reason, stop.message)
             await self._events.record(
                 trigger, reason=stop.reason, message=stop.message, warning=True
             )
-        return await self._patch_status(key, trigger, wanted, composed)
-
-    async def _patch_status(
-        self, key: TriggerKey, trigger: Object, wanted: Object, composed: EventTriggerStatus
-    ) -> Result:
-        memory = self._memory[key]
-        if wanted in (trigger.get("status"), memory.written):
-            return DONE
-        try:
-            await self._mgmt.patch_status(
-                TRIGGER_API_VERSION, EVENT_TRIGGER_KIND, key.name, key.namespace, wanted
-            )
-        except NotFoundError:
-            return DONE
-        except KubeError as exc:
-            return Result(retry=True, retry_after=exc.retry_after or 0.0)
-        memory.wrote(wanted, composed)
+        self.status.owe(key, composed)
         return DONE
 
     async def _gone(self, key: TriggerKey) -> Result:

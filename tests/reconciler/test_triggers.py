@@ -63,7 +63,7 @@ async def test_a_match_instantiates_the_addons_and_a_non_match_withdraws_them(
             "ConfigMap monitoring/gpu-utilization on c1: GPU utilization 85% is above 80%"
         ]
         got = await wait_trigger(
-            h, "scale-up", lambda t: t["status"]["clusters"][0]["instantiated"][0]["ready"]
+            h, "scale-up", lambda t: [m["ready"] for m in instantiated_of(t)] == [True]
         )
         assert got["status"]["clusters"][0]["instantiated"][0]["phases"] == {
             "extra-server": "Healthy"
@@ -206,7 +206,7 @@ async def test_a_watch_gap_and_an_expired_watch_tear_nothing_down_and_rewrite_no
         h.mgmt.apply(trigger("scale-up", "gpu-utilization-high"), field_manager="test")
         await h.wait_bundle("scale-up-c1", is_ready)
         await wait_trigger(
-            h, "scale-up", lambda t: t["status"]["clusters"][0]["instantiated"][0]["ready"]
+            h, "scale-up", lambda t: [m["ready"] for m in instantiated_of(t)] == [True]
         )
         await h.settle()
         clock.advance(3600)  # an hour later: a status rewritten for nothing would show
@@ -243,7 +243,7 @@ async def test_a_restart_while_an_event_is_instantiated_writes_nothing(tmp_path:
         h.mgmt.apply(trigger("scale-up", "gpu-utilization-high"), field_manager="test")
         await h.wait_bundle("scale-up-c1", is_ready)
         await wait_trigger(
-            h, "scale-up", lambda t: t["status"]["clusters"][0]["instantiated"][0]["ready"]
+            h, "scale-up", lambda t: [m["ready"] for m in instantiated_of(t)] == [True]
         )
         await h.settle()
         clock.advance(3600)  # restarted an hour later
