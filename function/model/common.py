@@ -126,11 +126,22 @@ class Spec(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
 
 
-def parse(cls: type[S], data: Any, *, root: str = "spec", max_depth: int = MAX_DEPTH) -> S:
+def parse(
+    cls: type[S],
+    data: Any,
+    *,
+    root: str = "spec",
+    max_depth: int = MAX_DEPTH,
+    ignore: frozenset[str] = frozenset(),
+) -> S:
     """Validate ``data`` as ``cls``; raise `SpecError` naming every bad field under ``root``
-    (and the first part nested deeper than ``max_depth`` or larger than the limits)."""
+    (and the first part nested deeper than ``max_depth`` or larger than the limits). Top-level
+    fields named in ``ignore`` belong to someone else (Crossplane's machinery, an object's
+    apiVersion, kind and metadata) and are left out before validation."""
     if data is None:
         data = {}
+    elif ignore and isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in ignore}
     check_shape(data, root, max_depth=max_depth)
     try:
         return cls.model_validate(data)

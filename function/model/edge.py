@@ -147,9 +147,7 @@ class EdgeAIClusterSpec(ClusterSpec):
 
 def parse_edge_spec(data: Any, *, root: str = "spec") -> EdgeAIClusterSpec:
     """Parse an EdgeAICluster's (or claim's) spec, ignoring the fields Crossplane owns."""
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in CROSSPLANE_SPEC_FIELDS}
-    return parse(EdgeAIClusterSpec, data, root=root)
+    return parse(EdgeAIClusterSpec, data, root=root, ignore=CROSSPLANE_SPEC_FIELDS)
 
 
 class EdgeStatus(Spec):

@@ -145,6 +145,4 @@ class FunctionInput(Spec):
 
 def parse_input(data: Any) -> FunctionInput:
     """Parse a step's ``input`` object (its apiVersion, kind and metadata are ignored)."""
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in _OBJECT_FIELDS}
-    return parse(FunctionInput, data, root="input")
+    return parse(FunctionInput, data, root="input", ignore=_OBJECT_FIELDS)

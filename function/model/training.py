@@ -111,9 +111,7 @@ class AITrainingClusterSpec(ClusterSpec):
 
 def parse_training_spec(data: Any, *, root: str = "spec") -> AITrainingClusterSpec:
     """Parse an AITrainingCluster's (or claim's) spec, ignoring the fields Crossplane owns."""
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in CROSSPLANE_SPEC_FIELDS}
-    return parse(AITrainingClusterSpec, data, root=root)
+    return parse(AITrainingClusterSpec, data, root=root, ignore=CROSSPLANE_SPEC_FIELDS)
 
 
 class TrainingStatus(Spec):

@@ -432,6 +432,4 @@ class AIInferenceClusterSpec(ClusterSpec):
 
 def parse_xr_spec(data: Any, *, root: str = "spec") -> AIInferenceClusterSpec:
     """Parse an XR's (or claim's) spec, ignoring the fields Crossplane owns."""
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in CROSSPLANE_SPEC_FIELDS}
-    return parse(AIInferenceClusterSpec, data, root=root)
+    return parse(AIInferenceClusterSpec, data, root=root, ignore=CROSSPLANE_SPEC_FIELDS)
