@@ -20,7 +20,15 @@ from typing import Annotated, Any, Self
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from function.errors import FieldError, SpecError
-from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
+from function.model.common import (
+    CHART_REPOSITORY,
+    DNS_LABEL,
+    LabelSelector,
+    ObjectRef,
+    Spec,
+    cel,
+    parse,
+)
 from function.model.limits import MAX_BUNDLE_DEPTH
 from function.model.sync import (
     DEFAULT_SYNC_MODE,
@@ -114,7 +122,7 @@ class HelmSource(Spec):
     )
 
     repository: str = Field(
-        pattern=r"^(https?|oci|file)://",
+        pattern=CHART_REPOSITORY,
         description="Chart repository: https:// (index.yaml), oci:// registry, or file:// "
         "directory of charts (offline use).",
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from function.model.common import Spec, parse
+from function.model.common import CHART_REPOSITORY, Spec, parse
 from function.model.sync import DEFAULT_SYNC_MODE, SyncMode
 from function.model.xr import GpuProduct
 
@@ -25,7 +25,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "Input"
 
 _OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
-_REPOSITORY = r"^(https?|oci|file)://"
 
 
 class CapiApiVersion(StrEnum):
@@ -60,7 +59,7 @@ class ChartOverride(Spec):
     """Where one catalog add-on's chart comes from, when not from the catalog's defaults."""
 
     repository: str | None = Field(
-        default=None, pattern=_REPOSITORY, description="Chart repository of this add-on."
+        default=None, pattern=CHART_REPOSITORY, description="Chart repository of this add-on."
     )
     version: str | None = Field(
         default=None, min_length=1, description="Chart version of this add-on."
@@ -72,7 +71,7 @@ class CatalogSettings(Spec):
 
     repository: str | None = Field(
         default=None,
-        pattern=_REPOSITORY,
+        pattern=CHART_REPOSITORY,
         description="One repository for every catalog chart, e.g. file://examples/charts.",
     )
     charts: dict[str, ChartOverride] = Field(
