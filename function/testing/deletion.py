@@ -11,6 +11,7 @@ custom resources and stops serving their kind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -24,32 +25,16 @@ from function.testing.values import copy
 
 
 class DeletionMixin:
-    """Deletion for `apiserver.ApiServer` (which provides the write primitives below)."""
+    """Deletion for `apiserver.ApiServer`, which provides the state and write primitives below
+    (``patch``, ``_store`` and ``_log`` take the arguments of its methods of those names)."""
 
     registry: Registry
     store: Store
-
-    def patch(
-        self, target: Target, content_type: str, patch: Any, opts: WriteOptions
-    ) -> tuple[Stored, bool]:
-        """Provided by `ApiServer`."""
-        raise NotImplementedError
-
-    def _store(
-        self,
-        target: Target,
-        live: Stored | None,
-        new: dict[str, Any],
-        entries: list[ManagedEntry],
-        opts: WriteOptions,
-        verb: str,
-    ) -> Stored:
-        """Provided by `ApiServer`."""
-        raise NotImplementedError
-
-    def _log(self, verb: str, target: Target, stored: Stored, manager: str) -> None:
-        """Provided by `ApiServer`."""
-        raise NotImplementedError
+    patch: Callable[[Target, str, Any, WriteOptions], tuple[Stored, bool]]
+    _store: Callable[
+        [Target, Stored | None, dict[str, Any], list[ManagedEntry], WriteOptions, str], Stored
+    ]
+    _log: Callable[[str, Target, Stored, str], None]
 
     def _check_preconditions(self, target: Target, live: Stored, opts: DeleteOptions) -> None:
         resource_type = target.resource_type

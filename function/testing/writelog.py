@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Generic, TypeVar
@@ -72,13 +72,14 @@ class _Log(Generic[Record]):
         self._seq = 0
         self._lock = threading.Lock()
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _append(self, record: Record) -> None:
+    def _record(self, make: Callable[..., Record], **fields: object) -> None:
+        """Append ``make(**fields)`` stamped with the next sequence number, the time and the
+        User-Agent of the request being served; sequence numbers follow the records' order."""
         with self._lock:
-            self._records.append(record)
+            self._seq += 1
+            self._records.append(
+                make(seq=self._seq, time=time.time(), user_agent=CLIENT.get(), **fields)
+            )
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
@@ -138,22 +139,16 @@ class WriteLog(_Log[WriteRecord]):
         subresource: str = "",
     ) -> None:
         """Record a write."""
-        with self._lock:
-            seq = self._next_seq()
-        self._append(
-            WriteRecord(
-                seq,
-                time.time(),
-                verb,
-                api_version,
-                kind,
-                namespace,
-                name,
-                field_manager,
-                resource_version,
-                subresource,
-                CLIENT.get(),
-            )
+        self._record(
+            WriteRecord,
+            verb=verb,
+            api_version=api_version,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            field_manager=field_manager,
+            resource_version=resource_version,
+            subresource=subresource,
         )
 
     def names(self, *, since: int = 0, **match: object) -> list[str]:
@@ -180,20 +175,14 @@ class RequestLog(_Log[RequestRecord]):
         size: int = 0,
     ) -> None:
         """Record a request (``size``: bytes of its body)."""
-        with self._lock:
-            seq = self._next_seq()
-        self._append(
-            RequestRecord(
-                seq,
-                time.time(),
-                verb,
-                api_version,
-                kind,
-                namespace,
-                name,
-                subresource,
-                code,
-                CLIENT.get(),
-                size,
-            )
+        self._record(
+            RequestRecord,
+            verb=verb,
+            api_version=api_version,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+            code=code,
+            size=size,
         )
