@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 CONTROLLER_MANAGER = "kube-controller-manager"
 
 
-def _template_hash(obj: dict[str, Any]) -> str:
+def _revision(obj: dict[str, Any]) -> str:
+    """``<name>-<hash of the pod template>``: the current ReplicaSet of a Deployment, the
+    current revision of a StatefulSet."""
     template = (obj.get("spec") or {}).get("template") or {}
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
-    return digest[:10]
+    return f"{obj['metadata']['name']}-{digest[:10]}"
 
 
 def _counts(**counts: int) -> dict[str, int]:
@@ -59,7 +61,7 @@ class DeploymentAvailable(KindRule):
         """All replicas updated, ready and available; Available and Progressing true."""
         replicas = _replicas(obj)
         current = obj.get("status") or {}
-        replica_set = f"{obj['metadata']['name']}-{_template_hash(obj)}"
+        replica_set = _revision(obj)
         conditions = set_condition(
             current.get("conditions"),
             "Available",
@@ -97,7 +99,7 @@ class StatefulSetReady(KindRule):
     def desired_status(self, api: ApiServer, obj: dict[str, Any]) -> dict[str, Any]:
         """All replicas current, updated, ready and available at one revision."""
         replicas = _replicas(obj)
-        revision = f"{obj['metadata']['name']}-{_template_hash(obj)}"
+        revision = _revision(obj)
         return {
             "observedGeneration": _generation(obj),
             **_counts(
