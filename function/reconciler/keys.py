@@ -25,20 +25,26 @@ K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class BundleKey:
-    """An AddonBundle."""
+class _Named:
+    """An object named by namespace and name, written ``<namespace>/<name>``. Keys of two
+    kinds never compare equal, even with the same name."""
 
     namespace: str
     name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BundleKey(_Named):
+    """An AddonBundle."""
 
     @classmethod
     def parse(cls, ref: str) -> BundleKey:
         """The bundle ``<namespace>/<name>`` names (as applied objects' annotation does)."""
         namespace, _, name = ref.partition("/")
         return cls(namespace, name)
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -63,14 +69,8 @@ class StatusKey:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class TriggerKey:
+class TriggerKey(_Named):
     """One EventTrigger (its own queue, served by `function.reconciler.triggers`)."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 Key = BundleKey | TargetKey | StatusKey
