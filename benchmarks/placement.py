@@ -1,13 +1,22 @@
-"""Placement: decisions per second on a 1,000-cluster fleet against a brute-force scorer.
+"""Placement: decisions per second on a 1,000-cluster fleet against brute-force scorers.
 
 The fleet has ``--clusters`` clusters in four regions, each with a pool of two nodes of every
 one of the catalog's eight GPU products and a seeded random share of GPUs already requested.
 Deployments of several sizes (8B to 70B, fp16/fp8, with region, product and environment
 constraints) are placed by `function.placement.decide.place` and, side by side in the same
-process, by a brute-force scorer: for every node of every cluster it checks the constraints,
-sizes the replica from scratch and scores it, then takes the best node's cluster. The two must
-choose the same cluster for every single-replica deployment (checked), so the ratio measures the
-cost of grouping nodes by product and sizing once per group, not a different answer.
+process, by the two scorers of ``tests/placement/bruteforce.py``: `best_cluster` checks the
+constraints, sizes the replica and scores it for every node of every cluster afresh and takes
+the best node's cluster; `reference_place` is placement written the straightforward way (every
+cluster sorted, grouped, sized and explained on every call). Before timing, `place` must return
+the very decision of `reference_place` (assignments, every cluster's score and reason) and the
+cluster of `best_cluster` for every deployment (checked), so the ratios measure the work saved
+by indexing the snapshot once, pruning the products no node can take and writing reasons only
+when read, not a different answer.
+
+`place()` is timed three ways: on the same snapshot (its index cached), with every cluster's
+reason read afterwards (what writing ``status.candidates`` costs), and on a new
+`FleetCapacity` of the same clusters per decision (the placement controller's case: it builds
+the fleet per reconcile from cluster capacities cached until their Nodes or Pods change).
 
 Then, on the emulator with the real reconciler (`benchmarks/_placement_e2e.py`): the time from
 an `AIModelDeployment` created to its model add-on healthy on a ready cluster, median over
@@ -19,7 +28,6 @@ an `AIModelDeployment` created to its model add-on healthy on a ready cluster, m
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -29,21 +37,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from function.catalog.costs import gpu_hour_costs  # noqa: E402
 from function.catalog.gpus import GPUS  # noqa: E402
-from function.compose.sizing import (  # noqa: E402
-    GPU_MEMORY_UTILIZATION,
-    MIB,
-    TENSOR_PARALLEL_SIZES,
-    replica_need_bytes,
-)
 from function.model.deployment import AIModelDeploymentSpec, parse_deployment_spec  # noqa: E402
 from function.placement.capacity import (  # noqa: E402
     ClusterCapacity,
     FleetCapacity,
     NodeCapacity,
 )
-from function.placement.decide import place  # noqa: E402
+from function.placement.decide import Decision, place  # noqa: E402
+from tests.placement.bruteforce import best_cluster, reference_place  # noqa: E402
 
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "ap-south-1")
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -100,42 +102,6 @@ def deployments() -> list[AIModelDeploymentSpec]:
     ]
 
 
-def brute_force(spec: AIModelDeploymentSpec, fleet: FleetCapacity) -> str | None:
-    """The cluster of the best-scoring node, scoring every node of every cluster afresh."""
-    costs = gpu_hour_costs()
-    best: tuple[float, float, str] | None = None  # (-score, cost, cluster): lowest wins
-    rules, prefs = spec.placement, spec.preferences
-    for cluster in fleet.clusters:
-        for node in cluster.nodes:
-            if not cluster.ready or (rules.regions and cluster.region not in rules.regions):
-                continue
-            if rules.environment is not None and cluster.environment != rules.environment.value:
-                continue
-            if rules.cluster_selector is not None and not rules.cluster_selector.matches(
-                cluster.labels
-            ):
-                continue
-            if rules.gpu_products and node.product not in rules.gpu_products:
-                continue
-            need = replica_need_bytes(spec.model)
-            devices = math.ceil(need / (node.memory_mib * MIB * GPU_MEMORY_UTILIZATION))
-            tp = next((s for s in TENSOR_PARALLEL_SIZES if s >= devices), None)
-            if tp is None or tp > node.allocatable or node.free < tp or node.product is None:
-                continue
-            cost = round(tp * costs[node.product], 2)
-            score = 0.0
-            if prefs.regions:
-                order = prefs.regions
-                rank = order.index(cluster.region) if cluster.region in order else len(order)
-                score += 100.0 * (len(order) - rank)
-            if prefs.lowest_cost:
-                score -= cost
-            key = (-round(score, 2), cost, cluster.name)
-            if best is None or key < best:
-                best = key
-    return best[2] if best else None
-
-
 def rate(fn: Callable[[], object], seconds: float) -> float:
     """Calls per second of ``fn`` over about ``seconds``."""
     calls, start = 0, time.perf_counter()
@@ -153,32 +119,53 @@ def main() -> None:
     args = parser.parse_args()
     fleet = make_fleet(args.clusters)
     specs = deployments()
-    for spec in specs:
-        decision = place("bench/d", spec, fleet)
-        chosen = decision.assignments[0].cluster if decision.assignments else None
-        assert chosen == brute_force(spec, fleet), (spec.model.name, chosen)
-    nodes = sum(len(c.nodes) for c in fleet.clusters)
-    print(f"fleet: {args.clusters} clusters x {len(GPUS)} GPU products, {nodes} GPU nodes")
-    print("same choice as the brute-force scorer for every deployment: yes")
-    cycle = iter(range(10**12))
-
-    def ours() -> object:
-        return place("bench/d", specs[next(cycle) % len(specs)], fleet)
-
-    def brute() -> object:
-        return brute_force(specs[next(cycle) % len(specs)], fleet)
-
-    ours_rate = rate(ours, args.seconds)
-    brute_rate = rate(brute, args.seconds)
-    print(f"place():      {ours_rate:8.1f} decisions/s (with explanations for every cluster)")
-    print(f"brute force:  {brute_rate:8.1f} decisions/s")
-    print(f"ratio:        {ours_rate / brute_rate:8.2f}x")
     many = parse_deployment_spec(
         {"model": {"name": "e", "parameters": "8B", "source": "hf://org/m"}, "replicas": 64,
          "preferences": {"spread": True}}
     )  # fmt: skip
-    spread_rate = rate(lambda: place("bench/e", many, fleet), args.seconds)
-    print(f"place() 64 replicas spread: {spread_rate:8.1f} decisions/s")
+    for spec in [*specs, many]:
+        decision = place("bench/d", spec, fleet)
+        assert decision == reference_place("bench/d", spec, fleet), spec.model.name
+        if spec.replicas == 1:
+            chosen = decision.assignments[0].cluster if decision.assignments else None
+            assert chosen == best_cluster(spec, fleet), (spec.model.name, chosen)
+    nodes = sum(len(c.nodes) for c in fleet.clusters)
+    print(f"fleet: {args.clusters} clusters x {len(GPUS)} GPU products, {nodes} GPU nodes")
+    print("same decision and reasons as the straightforward scorer, same cluster as the")
+    print("node-by-node brute force, for every deployment: yes")
+    cycle = iter(range(10**12))
+
+    def spec_() -> AIModelDeploymentSpec:
+        return specs[next(cycle) % len(specs)]
+
+    def read(decision: Decision) -> object:
+        return [v.reason for v in decision.verdicts]
+
+    rates = {
+        "place()": rate(lambda: place("bench/d", spec_(), fleet), args.seconds),
+        "place(), every reason read": rate(
+            lambda: read(place("bench/d", spec_(), fleet)), args.seconds
+        ),
+        "place(), new FleetCapacity": rate(
+            lambda: place("bench/d", spec_(), FleetCapacity(fleet.clusters)), args.seconds
+        ),
+        "straightforward scorer": rate(
+            lambda: reference_place("bench/d", spec_(), fleet), args.seconds
+        ),
+        "node-by-node brute force": rate(lambda: best_cluster(spec_(), fleet), args.seconds),
+    }
+    brute, plain = rates["node-by-node brute force"], rates["straightforward scorer"]
+    for name, per_second in rates.items():
+        print(
+            f"{name + ':':30} {per_second:8.1f} decisions/s   x{per_second / brute:6.2f} brute"
+            f" force   x{per_second / plain:6.2f} straightforward"
+        )
+    ours = rate(lambda: place("bench/e", many, fleet), args.seconds)
+    theirs = rate(lambda: reference_place("bench/e", many, fleet), args.seconds)
+    print(
+        f"64 replicas spread: place() {ours:8.1f} decisions/s, straightforward {theirs:8.1f}"
+        f" (x{ours / theirs:.2f})"
+    )
     if args.runs:
         from benchmarks._placement_e2e import report
 

@@ -8,12 +8,22 @@ that reading from plain Node and Pod objects, without I/O, so the reconciler's w
 (`function.reconciler.placement`) and the offline fleet file (`function.placement.fleetfile`)
 produce the same `ClusterCapacity`. Reservations (GPUs promised to placements whose pods do
 not run yet) are subtracted by `function.placement.decide`.
+
+The capacity objects are immutable snapshots, so what placement derives from them alone is
+derived once per snapshot and cached on it: a cluster's `NodeGroup`s (its nodes by GPU product
+label, with their free devices), and the fleet's clusters in name order with, per kind of
+group, the most any cluster offers (`FleetCapacity.kinds`, kept by `fleet_index` for the
+last few sets of cluster snapshots, since a new `FleetCapacity` is made whenever only the
+reservations change). Every decision over the same snapshots starts from there instead of
+sorting and grouping sixteen thousand nodes again.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from function.catalog.gpus import GPUS
@@ -49,6 +59,41 @@ class NodeCapacity:
         return max(self.allocatable - self.requested, 0)
 
 
+GroupKind = tuple[str, GpuProduct | None, int, bool]
+"""(product label, product, memory of a device in MiB, shared): what sizing a replica reads."""
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    """A cluster's nodes of one GPU product label: a replica is sized once for all of them."""
+
+    label: str
+    product: GpuProduct | None
+    memory_mib: int
+    """Of the label's first node in the cluster's order (every node of a label has the same)."""
+    shared: bool
+    largest_allocatable: int
+    nodes: tuple[str, ...]
+    """Node names, in name order."""
+    free: tuple[int, ...]
+    """Free devices of each node, as ``nodes``."""
+
+    @property
+    def name(self) -> str:
+        """The catalog product, or the label for a product the catalog lacks."""
+        return self.product.value if self.product is not None else self.label
+
+    @cached_property
+    def kind(self) -> GroupKind:
+        """What sizing a replica for this group reads."""
+        return (self.label, self.product, self.memory_mib, self.shared)
+
+    @cached_property
+    def most_free(self) -> int:
+        """Free devices of the freest node."""
+        return max(self.free)
+
+
 @dataclass(frozen=True)
 class ClusterCapacity:
     """One workload cluster of the fleet."""
@@ -76,6 +121,35 @@ class ClusterCapacity:
         """Free devices over every node."""
         return sum(node.free for node in self.nodes)
 
+    @cached_property
+    def groups(self) -> tuple[NodeGroup, ...]:
+        """The nodes by GPU product label, in label order."""
+        by_label: dict[str, list[NodeCapacity]] = {}
+        for node in self.nodes:
+            by_label.setdefault(node.product_label, []).append(node)
+        out = []
+        for label in sorted(by_label):
+            nodes = by_label[label]
+            first = nodes[0]
+            ordered = sorted(nodes, key=lambda n: n.name)
+            out.append(
+                NodeGroup(
+                    label=label,
+                    product=first.product,
+                    memory_mib=first.memory_mib,
+                    shared=first.shared,
+                    largest_allocatable=max(n.allocatable for n in nodes),
+                    nodes=tuple(n.name for n in ordered),
+                    free=tuple(n.free for n in ordered),
+                )
+            )
+        return tuple(out)
+
+    @cached_property
+    def group_of(self) -> dict[GroupKind, NodeGroup]:
+        """`groups` by kind."""
+        return {group.kind: group for group in self.groups}
+
 
 @dataclass(frozen=True)
 class Reservation:
@@ -100,7 +174,70 @@ class FleetCapacity:
 
     def by_name(self) -> dict[str, ClusterCapacity]:
         """Clusters by ``namespace/name``."""
-        return {cluster.name: cluster for cluster in self.clusters}
+        return dict(self.index.named)
+
+    @cached_property
+    def index(self) -> FleetIndex:
+        """What placement derives from the clusters alone."""
+        return fleet_index(self.clusters)
+
+    @property
+    def named(self) -> Mapping[str, ClusterCapacity]:
+        """Clusters by ``namespace/name`` (of two of one name, the later)."""
+        return self.index.named
+
+    @property
+    def ordered(self) -> tuple[ClusterCapacity, ...]:
+        """The clusters in name order, one per name."""
+        return self.index.ordered
+
+    @property
+    def kinds(self) -> Mapping[GroupKind, tuple[int, int]]:
+        """Every kind of node group in the fleet, with the largest allocatable and the most
+        free devices one node of that kind has: more than that, no cluster offers."""
+        return self.index.kinds
+
+
+@dataclass(frozen=True)
+class FleetIndex:
+    """A fleet's clusters by name, in name order, and the kinds of node groups they have."""
+
+    named: Mapping[str, ClusterCapacity]
+    ordered: tuple[ClusterCapacity, ...]
+    kinds: Mapping[GroupKind, tuple[int, int]]
+
+
+_INDEXES: OrderedDict[tuple[int, ...], tuple[tuple[ClusterCapacity, ...], FleetIndex]]
+_INDEXES = OrderedDict()
+_INDEXES_KEPT = 8
+
+
+def fleet_index(clusters: tuple[ClusterCapacity, ...]) -> FleetIndex:
+    """The index of these very cluster snapshots.
+
+    The placement controller builds a new `FleetCapacity` per decision (the reservations
+    change) from cluster snapshots it keeps until their Nodes or Pods change, so the index is
+    kept for the last few sets of snapshots, by identity; the entry holds the snapshots, so no
+    identity is reused while it is kept. The same snapshots always give the same index.
+    """
+    key = tuple(map(id, clusters))
+    hit = _INDEXES.get(key)
+    if hit is not None:
+        _INDEXES.move_to_end(key)
+        return hit[1]
+    named = {cluster.name: cluster for cluster in clusters}
+    ordered = tuple(named[name] for name in sorted(named))
+    kinds: dict[GroupKind, tuple[int, int]] = {}
+    for cluster in ordered:
+        for group in cluster.groups:
+            kind = group.kind
+            largest, most = kinds.get(kind, (0, 0))
+            kinds[kind] = (max(largest, group.largest_allocatable), max(most, group.most_free))
+    index = FleetIndex(named, ordered, kinds)
+    _INDEXES[key] = (clusters, index)
+    if len(_INDEXES) > _INDEXES_KEPT:
+        _INDEXES.popitem(last=False)
+    return index
 
 
 def product_of(label: str) -> tuple[GpuProduct | None, bool]:

@@ -10,6 +10,15 @@ one at a time over the ranked clusters. Every cluster gets a `Verdict` whose rea
 the choice or the refusal ("region us-east-1 not allowed", "needs 4 H100-80GB GPUs on one
 node, largest free is 2").
 
+Over a large fleet a decision does only what the deployment changes: the snapshot's index
+(clusters in name order, nodes grouped by product with their free devices, the kinds of
+groups the fleet has; `function.placement.capacity`) is built once per snapshot, a replica
+is sized and priced once per kind and the kinds no node can take are dropped
+(`function.placement.options`), each cluster takes its first fitting kind, cheapest first,
+the ranking is a heap popped only as far as the replicas need, and a reason is written when
+it is read. ``tests/placement/test_decide_equivalence.py`` holds it to the decisions of the
+straightforward scorer it replaced.
+
 Stability: replicas already placed stay where they are while their cluster exists, still
 passes the constraints and can hold them; only the replicas that lost their cluster (or do
 not fit any more) are placed again. The same input always yields the same decision (clusters
@@ -19,21 +28,24 @@ renders decisions; the reconciler's placement controller acts on them.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 from function.catalog.costs import gpu_hour_costs
-from function.compose.sizing import (
-    GIB,
-    GPU_MEMORY_UTILIZATION,
-    MIB,
-    TENSOR_PARALLEL_SIZES,
-    replica_need_bytes,
-)
+from function.compose.sizing import GIB, replica_need_bytes
 from function.model.deployment import AIModelDeploymentSpec
 from function.model.xr import GpuProduct
-from function.placement.capacity import ClusterCapacity, FleetCapacity, NodeCapacity, Reservation
+from function.placement.capacity import FleetCapacity, Reservation
+from function.placement.options import (
+    Option,
+    best_option,
+    capacity_refusal,
+    constraint_refusal,
+    free_devices,
+    prepare,
+)
 
 
 @dataclass(frozen=True)
@@ -54,14 +66,58 @@ class Assignment:
         return self.replicas * self.gpus_per_replica
 
 
-@dataclass(frozen=True)
 class Verdict:
-    """Why one cluster was chosen, kept, passed over or refused."""
+    """Why one cluster was chosen, kept, passed over or refused.
 
+    The reason is written when it is first read: a decision over a large fleet judges every
+    cluster, but only the reasons shown (in a status, by ``aifleet place``) are ever read.
+    """
+
+    __slots__ = ("_reason", "cluster", "replicas", "score")
     cluster: str
-    reason: str
-    score: float | None = None
-    replicas: int = 0
+    score: float | None
+    replicas: int
+    _reason: str | Callable[[], str]
+
+    def __init__(
+        self,
+        cluster: str,
+        reason: str | Callable[[], str],
+        score: float | None = None,
+        replicas: int = 0,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "cluster", cluster)
+        setattr_(self, "_reason", reason)
+        setattr_(self, "score", score)
+        setattr_(self, "replicas", replicas)
+
+    @property
+    def reason(self) -> str:
+        """The reason, in words."""
+        reason = self._reason
+        if not isinstance(reason, str):
+            reason = reason()
+            object.__setattr__(self, "_reason", reason)
+        return reason
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Verdict is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[str, str, float | None, int]:
+        return (self.cluster, self.reason, self.score, self.replicas)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Verdict) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Verdict(cluster={self.cluster!r}, reason={self.reason!r}, score={self.score!r}, "
+            f"replicas={self.replicas!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -103,37 +159,6 @@ class Decision:
         return f"no cluster of the {seen} seen can hold a replica ({self.need_gib} GiB)"
 
 
-@dataclass
-class _Option:
-    """One GPU product of one cluster that can hold replicas."""
-
-    cluster: ClusterCapacity
-    product: str
-    tp: int
-    cost: float
-    score: float
-    slots: dict[str, int] = field(default_factory=dict)
-    """Replicas each node can still take, by node name."""
-    explanation: str = ""
-
-    @property
-    def capacity(self) -> int:
-        return sum(self.slots.values())
-
-    def take(self, replicas: int) -> tuple[tuple[str, int], ...]:
-        """Put up to ``replicas`` onto nodes first-fit; return the per-node split."""
-        split = []
-        for node in sorted(self.slots):
-            if replicas <= 0:
-                break
-            n = min(self.slots[node], replicas)
-            if n:
-                self.slots[node] -= n
-                replicas -= n
-                split.append((node, n))
-        return tuple(split)
-
-
 def place(
     deployment: str,
     spec: AIModelDeploymentSpec,
@@ -144,20 +169,25 @@ def place(
 ) -> Decision:
     """Decide where ``deployment`` (``namespace/name``) runs; see the module docstring."""
     need = replica_need_bytes(spec.model)
-    table = gpu_hour_costs(costs)
-    free = _free_devices(deployment, fleet)
-    options: dict[str, _Option] = {}
+    current = tuple(current)
+    touched, grows = free_devices(deployment, fleet)
+    call = prepare(spec, need, gpu_hour_costs(costs), fleet, grows)
+    options: dict[str, Option] = {}
     verdicts: dict[str, Verdict] = {}
-    for cluster in sorted(fleet.clusters, key=lambda c: c.name):
-        refusal = _constraint_refusal(spec, cluster)
-        if refusal is not None:
-            verdicts[cluster.name] = Verdict(cluster.name, refusal)
-            continue
-        option, reason = _best_option(spec, cluster, need, free, table)
+    refusals: dict[tuple[str, str | None], str] = {}
+    for cluster in fleet.ordered:
+        name = cluster.name
+        if call.constrained or not (cluster.ready and cluster.nodes):
+            refusal = constraint_refusal(spec, cluster, refusals)
+            if refusal is not None:
+                verdicts[name] = Verdict(name, refusal)
+                continue
+        free = touched.get(name) if touched else None
+        option = best_option(call, cluster, free)
         if option is None:
-            verdicts[cluster.name] = Verdict(cluster.name, reason)
+            verdicts[name] = Verdict(name, partial(capacity_refusal, call, cluster, free))
         else:
-            options[cluster.name] = option
+            options[name] = option
 
     assignments: dict[str, Assignment] = {}
     remaining = spec.replicas
@@ -166,56 +196,73 @@ def place(
             break
         option = options.get(previous.cluster)
         if option is None or option.product != previous.product:
-            why = verdicts.get(previous.cluster)
-            reason = why.reason if why else "cluster is gone from the fleet"
-            verdicts[previous.cluster] = Verdict(previous.cluster, f"moved away: {reason}")
+            was = verdicts.get(previous.cluster)
+            moved = partial(_moved, was) if was else "moved away: cluster is gone from the fleet"
+            verdicts[previous.cluster] = Verdict(previous.cluster, moved)
             continue
         keep = min(previous.replicas, remaining, option.capacity)
         if keep < previous.replicas and keep < remaining:
-            option.explanation += f"; holds only {keep} of its {previous.replicas} replicas now"
+            option.notes += f"; holds only {keep} of its {previous.replicas} replicas now"
         split = option.take(keep)
         assignments[option.cluster.name] = Assignment(
             option.cluster.name, option.product, option.tp, keep, split
         )
         remaining -= keep
 
-    ranked = sorted(options.values(), key=lambda o: (-o.score, o.cluster.name))
+    # Best first, ties to the lower name; popped only as far as the replicas need.
+    ranked = [(-o.score, name, o) for name, o in options.items()]
+    heapq.heapify(ranked)
     if spec.preferences.spread:
-        open_options = [o for o in ranked if o.capacity]
+        open_options: list[Option] = []
+        while ranked and len(open_options) < remaining:
+            option = heapq.heappop(ranked)[2]
+            if option.capacity:
+                open_options.append(option)
         while remaining > 0 and open_options:
             for option in open_options[:remaining]:
                 _add(assignments, option, 1)
                 remaining -= 1
             open_options = [o for o in open_options if o.capacity]
     else:
-        for option in ranked:
-            if remaining <= 0:
-                break
+        while remaining > 0 and ranked:
+            option = heapq.heappop(ranked)[2]
             n = min(remaining, option.capacity)
             if n:
                 _add(assignments, option, n)
                 remaining -= n
 
     top = max((options[name].score for name in assignments), default=None)
-    for option in ranked:
-        name = option.cluster.name
+    kept = {a.cluster for a in current}
+    for name, option in options.items():
         held = assignments.get(name)
         if held is not None:
-            kept = any(a.cluster == name for a in current)
-            verb = "kept" if kept else "chosen"
-            reason = f"{verb}: {held.replicas} x {held.gpus_per_replica} {held.product}; "
-            verdicts[name] = Verdict(name, reason + option.explanation, option.score, held.replicas)
+            verb = "kept" if name in kept else "chosen"
+            why = partial(_held, verb, held, option)
+            verdicts[name] = Verdict(name, why, option.score, held.replicas)
         else:
-            verdicts[name] = Verdict(name, _passed_over(option, top, bool(current)), option.score)
+            why = partial(_passed_over, option, top, bool(current))
+            verdicts[name] = Verdict(name, why, option.score)
+    ordered = [verdicts[c.name] for c in fleet.ordered]
+    if len(ordered) < len(verdicts):  # placed before on clusters gone from the fleet
+        ordered = [verdicts[k] for k in sorted(verdicts)]
     return Decision(
         wanted=spec.replicas,
         assignments=tuple(assignments[k] for k in sorted(assignments)),
-        verdicts=tuple(verdicts[k] for k in sorted(verdicts)),
+        verdicts=tuple(ordered),
         need_gib=round(need / GIB, 1),
     )
 
 
-def _passed_over(option: _Option, top: float | None, placed_before: bool) -> str:
+def _held(verb: str, held: Assignment, option: Option) -> str:
+    reason = f"{verb}: {held.replicas} x {held.gpus_per_replica} {held.product}; "
+    return reason + option.explanation
+
+
+def _moved(was: Verdict) -> str:
+    return f"moved away: {was.reason}"
+
+
+def _passed_over(option: Option, top: float | None, placed_before: bool) -> str:
     """Why an eligible cluster holds no replica."""
     if top is None:
         passed = "not needed"
@@ -227,7 +274,7 @@ def _passed_over(option: _Option, top: float | None, placed_before: bool) -> str
     return f"{passed}; {option.explanation}"
 
 
-def _add(assignments: dict[str, Assignment], option: _Option, replicas: int) -> None:
+def _add(assignments: dict[str, Assignment], option: Option, replicas: int) -> None:
     split = option.take(replicas)
     name = option.cluster.name
     before = assignments.get(name)
@@ -241,130 +288,6 @@ def _add(assignments: dict[str, Assignment], option: _Option, replicas: int) -> 
         name, before.product, before.gpus_per_replica, before.replicas + replicas,
         tuple(sorted(nodes.items())),
     )  # fmt: skip
-
-
-def _free_devices(deployment: str, fleet: FleetCapacity) -> dict[tuple[str, str], int]:
-    """Free devices per (cluster, node): other placements' reservations are taken, the
-    deployment's own running pods are given back."""
-    free = {(c.name, n.name): n.free for c in fleet.clusters for n in c.nodes}
-    for holding in fleet.holdings:
-        key = (holding.cluster, holding.node)
-        if holding.deployment == deployment and key in free:
-            free[key] += holding.gpus
-    for reservation in fleet.reservations:
-        key = (reservation.cluster, reservation.node)
-        if reservation.deployment != deployment and key in free:
-            free[key] = max(free[key] - reservation.gpus, 0)
-    return free
-
-
-def _constraint_refusal(spec: AIModelDeploymentSpec, cluster: ClusterCapacity) -> str | None:
-    """Why the cluster may not run the deployment at all, or None."""
-    rules = spec.placement
-    if not cluster.ready:
-        return cluster.unready_reason
-    if rules.regions and cluster.region not in rules.regions:
-        allowed = ", ".join(rules.regions)
-        return f"region {cluster.region or '(none)'} not allowed (allowed: {allowed})"
-    if rules.environment is not None and cluster.environment != rules.environment.value:
-        return f"environment {cluster.environment or '(none)'} is not {rules.environment}"
-    if rules.cluster_selector is not None and not rules.cluster_selector.matches(cluster.labels):
-        return "labels do not match placement.clusterSelector"
-    if not cluster.nodes:
-        return "no GPU nodes"
-    return None
-
-
-def _best_option(
-    spec: AIModelDeploymentSpec,
-    cluster: ClusterCapacity,
-    need: float,
-    free: Mapping[tuple[str, str], int],
-    costs: Mapping[GpuProduct, float],
-) -> tuple[_Option | None, str]:
-    """The cluster's cheapest product that can hold a replica now, or why none can."""
-    groups: dict[str, list[NodeCapacity]] = {}
-    for node in cluster.nodes:
-        groups.setdefault(node.product_label, []).append(node)
-    refusals: list[str] = []
-    best: tuple[float, str, int, dict[str, int]] | None = None
-    allowed = spec.placement.gpu_products
-    dearest = max(costs.values())
-    for label in sorted(groups):
-        nodes = groups[label]
-        product = nodes[0].product
-        name = product.value if product is not None else label
-        if allowed and product not in allowed:
-            choice = ", ".join(p.value for p in allowed)
-            refusals.append(f"{name} not allowed (allowed: {choice})")
-            continue
-        tp, refusal = _replica_devices(need, nodes, name)
-        if refusal is not None:
-            refusals.append(refusal)
-            continue
-        slots = {n.name: free.get((cluster.name, n.name), 0) // tp for n in nodes}
-        if not any(slots.values()):
-            largest = max(free.get((cluster.name, n.name), 0) for n in nodes)
-            refusals.append(
-                f"needs {tp} {name} GPUs on one node, largest free is {largest}"
-                if largest
-                else f"no {name} free"
-            )
-            continue
-        cost = round(tp * (costs.get(product, dearest) if product else dearest), 2)
-        if best is None or (cost, name) < best[:2]:
-            best = (cost, name, tp, slots)
-    if best is None:
-        return None, "; ".join(refusals)
-    cost, name, tp, slots = best
-    return _scored(spec, cluster, name, tp, cost, slots), ""
-
-
-def _replica_devices(need: float, nodes: list[NodeCapacity], name: str) -> tuple[int, str | None]:
-    """Devices one replica spans on these nodes (all of one product), or why it cannot fit."""
-    node = nodes[0]
-    usable = node.memory_mib * MIB * GPU_MEMORY_UTILIZATION
-    devices = math.ceil(need / usable) if usable > 0 else math.inf
-    tp = next((size for size in TENSOR_PARALLEL_SIZES if size >= devices), None)
-    gib = round(need / GIB, 1)
-    if tp is None:
-        return 0, f"needs {gib} GiB per replica, more than 8 {name} GPUs hold"
-    if node.shared and tp > 1:
-        return 0, f"needs {tp} {name} GPUs per replica; its devices are shared slices"
-    largest = max(n.allocatable for n in nodes)
-    if tp > largest:
-        return 0, f"needs {tp} {name} GPUs on one node, largest node has {largest}"
-    return tp, None
-
-
-def _scored(
-    spec: AIModelDeploymentSpec,
-    cluster: ClusterCapacity,
-    product: str,
-    tp: int,
-    cost: float,
-    slots: dict[str, int],
-) -> _Option:
-    """Score: 100 per place of region preference (first preferred highest), minus the cost
-    of a replica-hour when the lowest cost is preferred."""
-    order = spec.preferences.regions
-    parts = []
-    score = 0.0
-    if order:
-        rank = order.index(cluster.region) if cluster.region in order else len(order)
-        score += 100.0 * (len(order) - rank)
-        parts.append(
-            f"region {cluster.region} preference {rank + 1} of {len(order)}"
-            if rank < len(order)
-            else f"region {cluster.region} not preferred"
-        )
-    if spec.preferences.lowest_cost:
-        score -= cost
-    parts.append(f"${cost:.2f}/h per replica")
-    parts.append(f"room for {sum(slots.values())}")
-    option = _Option(cluster, product, tp, cost, round(score, 2), slots)
-    option.explanation = f"score {option.score}: " + ", ".join(parts)
-    return option
 
 
 def reservations_of(deployment: str, decision: Decision) -> tuple[Reservation, ...]:
