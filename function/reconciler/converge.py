@@ -9,7 +9,9 @@ the workload cluster), walks the add-ons in dependency order and returns the clu
 - an unchanged input hash with a done add-on costs no render and no request to the workload
   cluster; a changed one renders (in a worker thread), applies only changed objects and
   prunes what is no longer rendered;
-- health (`gate`) decides between `Waiting` and `Healthy`; only then do dependants start;
+- health (`gate`) decides between `Waiting` and `Healthy`; only then do dependants start. A
+  waiting add-on is judged again from the drift watches' copies of its objects while they are
+  synced and current, otherwise from a read of its kinds;
 - a bad template, chart, Lua rule or conflict fails that add-on alone, with nothing of it
   applied;
 - in ``ContinuousWithDriftDetection`` mode the applied kinds are watched (`driftwatch`): a
@@ -64,7 +66,7 @@ from function.reconciler.apply import (
 from function.reconciler.conflicts import Arbiter, conflict_message
 from function.reconciler.connection import Connections
 from function.reconciler.convergepass import Step, TargetPass, soonest
-from function.reconciler.driftwatch import DriftWatch
+from function.reconciler.driftwatch import DriftWatch, kept_health
 from function.reconciler.failures import (
     Failure,
     Reason,
@@ -338,7 +340,9 @@ class Converger:
                 and previous.phase is not AddonPhase.FAILED
                 and not lost
             ):
-                return await self._unchanged(target, addon, owner, previous, sources, render_key)
+                return await self._unchanged(
+                    target, addon, owner, previous, sources.texts, render_key
+                )
             if not readiness.allows(addon.gate):
                 return Step(pending_addon(addon.name, target.previous, readiness.message))
             if addon.gate is ClusterGate.GPU_ALLOCATABLE and not await self._gpus(target):
@@ -346,7 +350,7 @@ class Converger:
                 return Step(gpus, self._timing.gpu)
             if addon.health.lua is not None:  # a bad rule fails the add-on before any write
                 compile_health_rule(addon.health.lua, name=addon.name)
-            objects = await self._renderer.render(target, addon, owner, sources, render_key)
+            objects = await self._renderer.render(target, addon, owner, sources.texts, render_key)
             if not policy.writes:
                 plan = await planned_addon(
                     target.client,
@@ -407,6 +411,11 @@ class Converger:
                 )
             return Step(previous)
         kinds = self._gate.kinds_to_read(target.memory, addon.name, previous.kinds)
+        copies = self.drift.owned(target.key.cluster, kinds, owner)
+        watched = self._gate.watched(target.memory, addon, copies)
+        if watched is not None:  # as the watches know them: no read
+            verdicts = [kept_health(o) for o in watched]
+            return await self._gate.judge(target.memory, addon, previous, watched, verdicts)
         live = await read_owned(target.client, owner, kinds)
         return await self._gate.judge(target.memory, addon, previous, list(live.values()))
 

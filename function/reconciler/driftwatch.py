@@ -18,6 +18,11 @@ needs (`fingerprint`: identity, the labels and annotations it reads and a digest
 everything but status),
 so an idle cluster does not hold a copy of every object its add-ons applied. The periodic
 check stays as the safety net for a missed event or a watch that could not run.
+
+The same copies judge health: a fingerprint carries the built-in health verdict of an object
+that is not healthy (`kept_health`; none for a healthy one, so a settled cluster holds nothing
+more), and `owned` hands an add-on's copies to the health gate while every watch of its kinds
+is synced, so a target waiting for health is judged again without listing its kinds.
 """
 
 from __future__ import annotations
@@ -30,15 +35,24 @@ from collections.abc import Callable, Iterable
 from function.errors import NotFoundError
 from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
+from function.model.health import HEALTHY, Verdict
 from function.model.objects import Object, describe, meta
-from function.reconciler.apply import ADDON_LABEL, BUNDLE_ANNOTATION, BUNDLE_LABEL, split_kind_key
+from function.reconciler.apply import (
+    ADDON_LABEL,
+    BUNDLE_ANNOTATION,
+    BUNDLE_LABEL,
+    Owner,
+    split_kind_key,
+)
 from function.reconciler.drift import IGNORE_ANNOTATION, ignored
 from function.reconciler.eventwatch import EventWatches, WatchKey
 from function.reconciler.hashing import HASH_ANNOTATION, canonical_json, recorded_hash
 from function.reconciler.heal import Healer
+from function.reconciler.health import builtin_health
 from function.reconciler.inputs import Inputs
 from function.reconciler.keys import BundleKey, TargetKey
 from function.reconciler.store import ObjectId, Store
+from function.reconciler.triggerplan import resource_key
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +94,25 @@ class DriftWatch:
         else:
             self._wanted.pop(target, None)
         self._watches.want(str(target), keys)
+
+    def owned(self, cluster: ObjectId, kinds: Iterable[str], owner: Owner) -> list[Object] | None:
+        """The fingerprints of what ``owner`` owns among ``kinds`` on ``cluster``, as the
+        watches know them (in `read_owned`'s order); None unless every watch of those kinds
+        runs and is synced (the objects must be read)."""
+        bundle = f"{owner.bundle_namespace}/{owner.bundle_name}"
+        found: list[Object] = []
+        for kind in sorted(set(kinds)):
+            view = self._watches.view(_watch_key(cluster, kind))
+            if view is None or not view.synced or view.error is not None:
+                return None
+            of_kind = [
+                obj
+                for obj in view.objects.values()
+                if obj["metadata"]["labels"].get(ADDON_LABEL) == owner.addon
+                and obj["metadata"]["annotations"].get(BUNDLE_ANNOTATION) == bundle
+            ]
+            found += sorted(of_kind, key=resource_key)
+        return found
 
     def active(self) -> list[WatchKey]:
         """The running watches, sorted."""
@@ -142,14 +175,17 @@ _LABELS = (ADDON_LABEL,)
 _ANNOTATIONS = (BUNDLE_ANNOTATION, HASH_ANNOTATION, IGNORE_ANNOTATION)
 DIGEST = "contentDigest"
 """The key under which a `fingerprint` carries the digest of the object's content."""
+HEALTH = "health"
+"""The key under which a `fingerprint` carries the built-in verdict of an unhealthy object."""
 
 
 def fingerprint(obj: Object) -> Object:
     """What a drift watch keeps of an object: apiVersion, kind, name and namespace, the
     labels and annotations sorting its events reads (the add-on, the bundle, the object
-    hash, the opt-out), and a 16-byte digest of the rest but status and volatile metadata;
-    the strings every object of a cluster repeats are interned, so a settled cluster holds a
-    few hundred bytes per object it was given (pure)."""
+    hash, the opt-out), a 16-byte digest of the rest but status and volatile metadata, and
+    the built-in health verdict while it is not healthy; the strings every object of a
+    cluster repeats are interned, so a settled cluster holds a few hundred bytes per object
+    it was given (pure)."""
     m = meta(obj)
     labels = m.get("labels") or {}
     annotations = m.get("annotations") or {}
@@ -160,12 +196,23 @@ def fingerprint(obj: Object) -> Object:
         for k in _ANNOTATIONS
         if k in annotations
     }
-    return {
+    out: Object = {
         "apiVersion": _intern(obj.get("apiVersion")),
         "kind": _intern(obj.get("kind")),
         "metadata": kept,
         DIGEST: _digest(obj),
     }
+    verdict = builtin_health(obj)
+    if not verdict.healthy:
+        out[HEALTH] = verdict
+    return out
+
+
+def kept_health(kept: Object) -> Verdict:
+    """The built-in verdict of an object from its `fingerprint` (pure)."""
+    verdict = kept.get(HEALTH, HEALTHY)
+    assert isinstance(verdict, Verdict)
+    return verdict
 
 
 def _intern(value: object) -> object:

@@ -6,7 +6,11 @@ with the built-in checks of `health` and the add-on's Lua rule (`function.lua.he
 on a worker thread). A waiting add-on is looked at again after 0.1 s, then twice as late each
 time up to ``longest``, reading only the kinds of the objects that were not healthy yet (a
 Lua rule, which may judge objects together, sees all of them again). The checks so far and
-those kinds are kept in the target's record (`function.reconciler.memory`).
+those kinds are kept in the target's record (`function.reconciler.memory`), with the object
+hash of each object not healthy yet: a drift watch's copies of the add-on's objects
+(`function.reconciler.driftwatch`) stand in for that read when every such object is among
+them as it was applied (`watched`): a copy from before the latest apply could call healthy
+what was just changed, and an object the watch has not seen yet is not judged at all.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from function.model.objects import Object
 from function.reconciler.apply import kind_key
 from function.reconciler.convergepass import Step
 from function.reconciler.failures import Reason
+from function.reconciler.hashing import recorded_hash
 from function.reconciler.health import builtin_health, judge
 from function.reconciler.memory import Remembered
+from function.reconciler.triggerplan import resource_key
 
 FIRST_CHECK = 0.1
 """Seconds before the first look again at a waiting add-on."""
@@ -55,6 +61,23 @@ class HealthGate:
     def settled(self, target: Remembered, addon: str) -> None:
         """The add-on is no longer waiting."""
         target.waiting.pop(addon, None)
+        target.expected.pop(addon, None)
+
+    def watched(
+        self, target: Remembered, addon: AddonSpec, copies: list[Object] | None
+    ) -> list[Object] | None:
+        """A drift watch's ``copies`` of the add-on's objects, if they can be judged in place
+        of a read: built-in checks only (a Lua rule reads whole objects), and every object
+        the add-on waits for among them with the object hash it was judged with."""
+        expected = target.expected.get(addon.name)
+        if copies is None or expected is None or addon.health.lua is not None:
+            return None
+        if not addon.health.builtin:
+            return None
+        seen = {resource_key(o): recorded_hash(o) for o in copies}
+        if any(key not in seen or seen[key] != hash_ for key, hash_ in expected.items()):
+            return None
+        return copies
 
     async def judge(
         self,
@@ -62,13 +85,16 @@ class HealthGate:
         addon: AddonSpec,
         base: AddonStatus,
         live: list[Object],
+        verdicts: list[Verdict] | None = None,
     ) -> Step:
-        """The add-on's status from its live objects; a waiting one says when to look again."""
+        """The add-on's status from its live objects (or their ``verdicts``, already known);
+        a waiting one says when to look again."""
         base = base.model_copy(update={"reason": None})  # judged afresh: no earlier cause
         if not addon.health.builtin and addon.health.lua is None:
             return Step(base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None}))
         try:
-            verdicts = await self._verdicts(addon, live)
+            if verdicts is None:
+                verdicts = await self._verdicts(addon, live)
         except LuaError as exc:
             self.settled(target, addon.name)
             failed = {
@@ -87,6 +113,7 @@ class HealthGate:
             return Step(base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None}))
         pending = live if addon.health.lua else [o for o, _ in unhealthy]
         again = self.retry(target, addon.name, frozenset(kind_key(o) for o in pending))
+        target.expected[addon.name] = {resource_key(o): recorded_hash(o) for o, _ in unhealthy}
         waiting = {"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
         return Step(base.model_copy(update=waiting), again)
 

@@ -5,7 +5,8 @@ Three kinds of input, each read as little as it can be:
 - the **workload client**, from the cluster's kubeconfig Secret. Cluster API's kubeconfig
   Secrets are in the informer store (their data only as a digest); while that digest is
   unchanged the cached client is reused without reading the Secret again;
-- **manifest sources**: the ConfigMaps and Secrets an add-on's ``manifestsFrom`` names;
+- **manifest sources**: the ConfigMaps and Secrets an add-on's ``manifestsFrom`` names, with
+  the resourceVersions they were read at (an input hash is remembered by them);
 - **chart credentials**: the Secret an add-on's ``helm.credentialsSecretRef`` names;
 - the **template context**: the cluster, its infrastructure and control plane objects (read
   only when some template uses them) and the ``templateResourceRefs`` objects.
@@ -18,7 +19,7 @@ namespace and the flag.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from function.errors import (
     ChartAccess,
@@ -42,6 +43,17 @@ from function.reconciler.store import DATA_DIGEST, GroupKind, ObjectId, Store
 from function.reconciler.templates import TemplateContext, referenced_variables
 
 SECRET = GroupKind("", "Secret")
+ABSENT = ""
+"""The version of an object that does not exist (no served object has an empty one)."""
+
+
+class SourceTexts(NamedTuple):
+    """An add-on's ``manifestsFrom`` templates and the versions they were read at."""
+
+    texts: dict[str, str]
+    """Templates by source label (`function.reconciler.manifests.source_label`)."""
+    versions: tuple[str | None, ...]
+    """Each entry's object's resourceVersion (`ABSENT` when missing, None when unknown)."""
 
 
 class Inputs:
@@ -112,9 +124,11 @@ class Inputs:
                 ) from exc
         return access_from_secret(addon, source, namespace, secret)
 
-    async def sources(self, addon: AddonSpec, namespace: str) -> dict[str, str]:
-        """The templates of an add-on's ``manifestsFrom`` entries, by source label."""
+    async def sources(self, addon: AddonSpec, namespace: str) -> SourceTexts:
+        """The templates of an add-on's ``manifestsFrom`` entries, by source label, with the
+        versions of the objects they were read from."""
         sources: dict[str, str] = {}
+        versions: list[str | None] = []
         for source in addon.manifests_from:
             source_namespace = source.namespace or namespace
             if source_namespace != namespace:
@@ -126,10 +140,11 @@ class Inputs:
             if source.kind.value == "Secret":
                 self.scope.check(namespace, source.name, "manifestsFrom Secret")
             obj = await self._get_or_none("v1", source.kind.value, source.name, namespace)
+            versions.append(ABSENT if obj is None else version_of(obj))
             sources |= manifest_templates(
                 source, obj, addon=addon.name, default_namespace=namespace
             )
-        return sources
+        return SourceTexts(sources, tuple(versions))
 
     async def context(
         self,
@@ -196,18 +211,25 @@ class Inputs:
 
 
 def referenced_names(
-    spec: AddonBundleSpec, sources: Mapping[str, dict[str, str] | Exception]
+    spec: AddonBundleSpec, sources: Mapping[str, SourceTexts | Exception]
 ) -> set[str]:
     """Top-level template names any add-on reads (all of them when a template is unreadable)."""
     names: set[str] = set()
     for addon in spec.addons:
-        texts = sources.get(addon.name)
-        for text in template_sources(addon, texts if isinstance(texts, dict) else {}):
+        read = sources.get(addon.name)
+        for text in template_sources(addon, read.texts if isinstance(read, SourceTexts) else {}):
             found = referenced_variables(text)
             if found is None:
                 return {"infrastructure", "controlPlane"}
             names |= found
     return names
+
+
+def version_of(obj: Mapping[str, Any]) -> str | None:
+    """An object's resourceVersion; None when it has none (it cannot be told from another
+    state of itself)."""
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    return str(version) if version else None
 
 
 def _digest(secret: Object | None) -> str | None:

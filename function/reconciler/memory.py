@@ -7,8 +7,9 @@ A target's record (`Remembered`) holds all that outlives one converge of it: wha
 converge found (`Converged`: its status, the bundle generation it converged for, the
 generation it last logged as finished), when it was last checked for drift and when a watch
 saw it drift (`function.reconciler.heal`), the add-ons waiting to be healthy with their
-checks so far (`function.reconciler.gate`), and the add-ons that lost objects to another
-bundle (`function.reconciler.conflicts`). `Memory` keeps the records by `BundleKey` and by
+checks so far (`function.reconciler.gate`), the add-ons that lost objects to another
+bundle (`function.reconciler.conflicts`), and input hashes by the versions they were computed
+from (`function.reconciler.rendering`). `Memory` keeps the records by `BundleKey` and by
 `TargetKey`; a bundle or a target that goes is dropped whole (`forget_bundle`, `forget`), so
 nothing of it outlives it. `StatusView` shows the statuses alone, read-only, to the metrics.
 """
@@ -82,6 +83,12 @@ class Remembered:
     """When a watch saw it drift, until it is checked."""
     waiting: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
     """Add-on → health checks so far, and the kinds of its objects not healthy yet."""
+    expected: dict[str, dict[tuple[str, str, str, str], str | None]] = field(default_factory=dict)
+    """Add-on waiting → the object hash of each object it waits for, which a drift watch's
+    copy must carry to be judged instead of a read (`function.reconciler.gate`)."""
+    hashed: dict[str, tuple[tuple[str | None, ...], str, str]] = field(default_factory=dict)
+    """Add-on → the versions of the inputs its input hash was computed from, with the input
+    hash and render key, for a pass with the same versions (`function.reconciler.rendering`)."""
     lost: set[str] = field(default_factory=set)
     """Add-ons that lost objects to another bundle since they last applied."""
 

@@ -25,6 +25,8 @@ class ApplyCounts:
     written: int = 0
     pruned: int = 0
     renders: int = 0
+    input_hashes: int = 0
+    """Input hashes computed (not those reused: the same inputs at the same versions)."""
 
 
 class Metrics:

@@ -1,35 +1,42 @@
 """Reading, hashing and rendering one add-on for a converge pass.
 
 The converger decides what becomes of an add-on (it waits, is applied, planned or judged
-healthy); `AddonRenderer` is what it asks for the add-on's inputs: its manifestsFrom
-templates, how its chart repository is reached, the input hash that says whether anything
-changed since the last apply, and the rendered objects prepared for apply. Chart fetches and
-renders run in worker threads (fetches on their own pool, as they may wait on a repository);
-targets whose add-on renders from the same inputs share one render (`RenderCache`).
+healthy); `AddonRenderer` is what it asks for the add-on's inputs: its manifestsFrom templates,
+how its chart repository is reached, the input hash that says whether anything changed since
+the last apply (remembered with the versions of what it was computed from, so a pass over
+unchanged inputs hashes nothing), and the rendered objects prepared for apply. Chart fetches
+and renders run in worker threads (fetches on their own pool, as they may wait on a
+repository); targets whose add-on renders from the same inputs share one render
+(`RenderCache`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from functools import partial
+from typing import Any
 
 from function.errors import RenderError
 from function.model.bundle import AddonSpec
-from function.model.objects import Object
+from function.model.objects import Object, meta
 from function.reconciler.apply import Owner, prepare, resolve_kinds
 from function.reconciler.chartaccess import RepositoryAccess, plain_access
 from function.reconciler.conflicts import stamp_tier
 from function.reconciler.convergepass import TargetPass
 from function.reconciler.hashing import addon_hashes
 from function.reconciler.helm import ChartRenderer
-from function.reconciler.inputs import Inputs
+from function.reconciler.inputs import ABSENT, Inputs, SourceTexts, version_of
 from function.reconciler.metrics import ApplyCounts
 from function.reconciler.render import render_addon
 from function.reconciler.rendercache import RenderCache
 
-Sources = dict[str, str] | RenderError
-"""An add-on's manifestsFrom templates, or why they could not be read."""
+Sources = SourceTexts | RenderError
+"""An add-on's manifestsFrom templates (with their versions), or why they could not be read."""
+
+Versions = tuple[str | None, ...]
 
 
 class AddonRenderer:
@@ -58,41 +65,50 @@ class AddonRenderer:
             return exc
 
     async def input_hash(
-        self, target: TargetPass, addon: AddonSpec, sources: dict[str, str]
+        self, target: TargetPass, addon: AddonSpec, sources: SourceTexts
     ) -> tuple[str, str]:
         """What the add-on would render from, hashed with and without the target (fetching
-        its chart, hence a thread): the input hash and the render key."""
+        its chart, hence a thread): the input hash and the render key.
 
-        def digest(chart: str | None) -> tuple[str, str]:
-            return addon_hashes(
-                addon,
-                target.context,
-                sources,
-                chart,
-                sync_mode=target.spec.policy.mode.value,
-                tier=target.spec.tier,
-            )
-
-        if addon.helm is None:
-            return digest(None)
-        access = target.access.get(addon.name)
-        known = self._charts.fetcher.cached(addon.helm, access)
-        if known is not None:  # no I/O: hashed here rather than handed to a thread
-            return digest(known.digest)
-        helm = addon.helm
-
-        def fetched() -> tuple[str, str]:
-            return digest(self._charts.fetch(addon.name, helm, access).digest)
-
-        # Fetching may wait on a chart repository: not on the render threads.
-        return await asyncio.get_running_loop().run_in_executor(self._fetch_pool, fetched)
+        Both are remembered in the target's record with the versions they were computed
+        from (`input_versions`); a pass that finds the same versions reuses them unhashed,
+        as a target waiting for health is looked at many times with nothing changed."""
+        chart: str | None = None
+        if addon.helm is not None:
+            access = target.access.get(addon.name)
+            known = self._charts.fetcher.cached(addon.helm, access)
+            if known is None:
+                # Fetching may wait on a chart repository: not on the render threads.
+                fetch = partial(self._charts.fetch, addon.name, addon.helm, access)
+                loop = asyncio.get_running_loop()
+                known = await loop.run_in_executor(self._fetch_pool, fetch)
+            chart = known.digest
+        versions = input_versions(target, sources, chart)
+        memo = target.memory.hashed.get(addon.name)
+        if versions is not None and memo is not None and memo[0] == versions:
+            return memo[1], memo[2]
+        self._counts.input_hashes += 1
+        input_hash, render_key = addon_hashes(
+            addon,
+            target.context,
+            sources.texts,
+            chart,
+            sync_mode=target.spec.policy.mode.value,
+            tier=target.spec.tier,
+        )
+        render_key = sys.intern(render_key)  # equal on the clusters that render alike
+        if versions is None:
+            target.memory.hashed.pop(addon.name, None)
+        else:
+            target.memory.hashed[addon.name] = (versions, input_hash, render_key)
+        return input_hash, render_key
 
     async def render(
         self,
         target: TargetPass,
         addon: AddonSpec,
         owner: Owner,
-        sources: dict[str, str],
+        sources: Mapping[str, str],
         render_key: str,
     ) -> list[Object]:
         """The add-on's objects, rendered in a worker thread (or as another target with the
@@ -134,3 +150,37 @@ class AddonRenderer:
         if self._charts.fetcher.cached(addon.helm, plain) is not None:
             return plain
         return await self._inputs.chart_access(addon.name, addon.helm, target.namespace)
+
+
+def input_versions(target: TargetPass, sources: SourceTexts, chart: str | None) -> Versions | None:
+    """The versions of everything an add-on's input hash is computed from on this target
+    (pure): the bundle's uid and generation (its spec: the add-on, sync mode and tier), the
+    cluster's, its infrastructure's and control plane's resourceVersions, those of the
+    ``templateResourceRefs`` objects and of the ``manifestsFrom`` sources, and the chart's
+    digest. Equal versions mean equal inputs; None when some object has no version, so the
+    hash is computed every time."""
+    bundle = meta(target.bundle)
+    context = target.context
+    generation = bundle.get("generation")
+    if generation is None:
+        return None
+    cluster = context.cluster.get("metadata") or {}
+    versions: list[str | None] = [
+        str(bundle.get("uid", "")),
+        str(generation),
+        str(cluster.get("uid", "")),
+        version_of(context.cluster),
+        chart or ABSENT,
+        _version(context.infrastructure),
+        _version(context.control_plane),
+        *sources.versions,
+    ]
+    for identifier in sorted(context.resources):
+        versions += (identifier, version_of(context.resources[identifier]))
+    if None in versions:
+        return None
+    return tuple(versions)
+
+
+def _version(obj: Mapping[str, Any] | None) -> str | None:
+    return ABSENT if obj is None else version_of(obj)

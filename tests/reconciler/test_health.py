@@ -1,9 +1,16 @@
-"""Built-in health checks per kind."""
+"""Built-in health checks per kind, and when a drift watch's copy may be judged instead."""
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from function.model.bundle import AddonSpec, Health
+from function.model.bundlestatus import AddonPhase, AddonStatus
 from function.model.health import HealthStatus
+from function.reconciler.driftwatch import fingerprint, kept_health
+from function.reconciler.gate import HealthGate
+from function.reconciler.hashing import HASH_ANNOTATION
 from function.reconciler.health import builtin_health
+from function.reconciler.memory import Remembered
 
 
 def obj(
@@ -98,3 +105,37 @@ def test_ready_condition_kinds_and_plain_objects() -> None:
     isvc["status"]["conditions"][0]["status"] = "True"
     assert builtin_health(isvc).healthy
     assert builtin_health(obj("v1", "ConfigMap")).healthy
+
+
+def _applied(generation: int, hash_: str, available: int) -> dict[str, Any]:
+    d = obj(
+        "apps/v1",
+        "Deployment",
+        {"replicas": 2},
+        {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": available},
+        generation=generation,
+    )
+    d["metadata"]["annotations"] = {HASH_ANNOTATION: hash_}
+    return d
+
+
+async def test_a_watch_copy_stands_for_a_read_only_when_it_is_of_the_object_as_applied() -> None:
+    addon = AddonSpec.model_validate({"name": "app", "manifests": "{}"})
+    record = Remembered()
+    with ThreadPoolExecutor(1) as pool:
+        gate = HealthGate(pool, 5.0)
+        base = AddonStatus(name="app", phase=AddonPhase.WAITING)
+        applied = _applied(2, "h2", 0)  # a new rollout: not observed yet
+        step = await gate.judge(record, addon, base, [applied])
+        assert step.status.phase is AddonPhase.WAITING
+        before = fingerprint(_applied(1, "h1", 2))  # the watch has not seen the apply yet
+        assert kept_health(before).healthy
+        assert gate.watched(record, addon, [before]) is None  # so it is read
+        assert gate.watched(record, addon, []) is None  # nor an object it has not seen
+        now = fingerprint(applied)
+        assert gate.watched(record, addon, [now]) == [now]
+        assert kept_health(now).message == "Deployment n/x: rollout not yet observed"
+        lua = addon.model_copy(update={"health": Health(lua="function evaluate() end")})
+        assert gate.watched(record, lua, [now]) is None  # a Lua rule reads whole objects
+        gate.settled(record, "app")
+        assert gate.watched(record, addon, [now]) is None  # not waiting: nothing to stand for
