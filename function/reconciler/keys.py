@@ -8,6 +8,9 @@ Three kinds of work, each level-based (a key names what to look at, never what h
   that is remembered of a target (`function.reconciler.memory`).
 - `StatusKey` — write a bundle's status from what its targets found; many target results
   collapse into one status write because the queue drops duplicate keys.
+
+EventTriggers have a queue of their own, keyed by `TriggerKey`; `work` and `requeue` are the
+one worker loop and requeue rule every queue runs.
 """
 
 from __future__ import annotations

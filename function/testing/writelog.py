@@ -2,13 +2,13 @@
 
 `WriteLog` records every write that changed an object (no-op applies and updates are not writes
 and are not recorded; dry runs neither): verb (`create`, `update`, `patch`, `apply`, `delete`),
-apiVersion/kind, namespace, name, field manager, the resulting resourceVersion, the subresource
+apiVersion/kind, namespace, name, field manager, the resulting resourceVersion, the subresource,
 the time and the User-Agent of the request that made it (empty for writes from inside the
 emulator), so a test can tell apart two processes writing as one field manager. `RequestLog`
 records every request the HTTP server answered (verb, kind, name, status code, User-Agent,
-body size),
-including reads and refused requests. Both are bounded and filterable, and a
-`mark()` lets a test look only at what came after it ("a second reconcile wrote nothing").
+body size), including reads and refused requests. Both are bounded, filterable and numbered in
+the order they were recorded, and a `mark()` lets a test look only at what came after it ("a
+second reconcile wrote nothing").
 `apiserver` appends writes, `server` appends requests; tests read them through `cluster`.
 """
 
