@@ -11,7 +11,7 @@ custom resources and stops serving their kind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -134,15 +134,9 @@ class DeletionMixin:
     ) -> Stored:
         final = self.store.remove(resource_type, live, self.store.next_rv(), last_state)
         self._log(verb, replace(target, subresource=""), final, manager)
-        uid = live.obj["metadata"].get("uid", "")
-        for key, namespace, name in list(self.store.dependents.get(uid, ())):
-            dependent_type = self.registry.types.get(key)
-            if dependent_type is None:
-                continue
-            dependent = self.store.resource(dependent_type).get(namespace, name)
-            if dependent is not None:
-                collector = DeleteOptions(field_manager="garbage-collector")
-                self._delete(dependent_type, dependent, collector)
+        for dependent_type, dependent, _, _ in self._dependents(live):
+            collector = DeleteOptions(field_manager="garbage-collector")
+            self._delete(dependent_type, dependent, collector)
         if resource_type.key == CRD_KEY:
             self._drop_custom_resources(final.obj)
         if live.namespace:
@@ -160,15 +154,21 @@ class DeletionMixin:
             watcher.close()
         self.store.drop_resource(removed.key)
 
-    def _orphan_dependents(self, live: Stored) -> None:
+    def _dependents(self, live: Stored) -> Iterator[tuple[ResourceType, Stored, str, str]]:
+        """What ``live`` owns through ``ownerReferences``, with its namespace and name: each
+        looked up when reached, so one gone by then (collected with another) is passed over."""
         uid = live.obj["metadata"].get("uid", "")
         for key, namespace, name in list(self.store.dependents.get(uid, ())):
             dependent_type = self.registry.types.get(key)
             if dependent_type is None:
                 continue
             dependent = self.store.resource(dependent_type).get(namespace, name)
-            if dependent is None:
-                continue
+            if dependent is not None:
+                yield dependent_type, dependent, namespace, name
+
+    def _orphan_dependents(self, live: Stored) -> None:
+        uid = live.obj["metadata"].get("uid", "")
+        for dependent_type, dependent, namespace, name in self._dependents(live):
             refs = dependent.obj["metadata"].get("ownerReferences") or []
             kept = [ref for ref in refs if ref.get("uid") != uid]
             patch = {"metadata": {"ownerReferences": kept or None}}

@@ -24,15 +24,7 @@ def add_gpu_cluster(
 ) -> EmulatedCluster:
     """A cluster with one CPU node and ``nodes`` GPU nodes ``gpu-0``… of one product."""
     cluster = fleet.add_cluster(name)
-    install_gpu_operator_crds(cluster)
-    cluster.create(
-        {
-            "apiVersion": "nvidia.com/v1",
-            "kind": "ClusterPolicy",
-            "metadata": {"name": "cluster-policy"},
-            "spec": {},
-        }
-    )
+    equip(cluster)
     cluster.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cpu-0"}})
     for i in range(nodes):
         annotations = {GPU_COUNT: str(gpus_per_node), GPU_PRODUCT: product_label}
