@@ -160,23 +160,55 @@ async def resolve_kinds(
     return infos
 
 
+Identity = tuple[str, str, str, str]
+"""An object's `identity`: group, kind, namespace ('' for cluster-scoped), name."""
+
+
 async def read_owned(
     client: KubeClient, owner: Owner, kind_keys: Iterable[str]
-) -> dict[tuple[str, str, str, str], Object]:
+) -> dict[Identity, Object]:
     """The live objects ``owner`` owns among ``kind_keys``, by identity."""
-    live: dict[tuple[str, str, str, str], Object] = {}
+    return await read_selected(client, kind_keys, owner.selector())
+
+
+async def read_selected(
+    client: KubeClient, kind_keys: Iterable[str], label_selector: str
+) -> dict[Identity, Object]:
+    """The live objects of ``kind_keys`` that ``label_selector`` selects, by identity."""
+    live: dict[Identity, Object] = {}
     for key in sorted(set(kind_keys)):
         api_version, kind = split_kind_key(key)
-        try:
-            listed = await client.list(api_version, kind, label_selector=owner.selector())
-        except NotFoundError:  # the kind is gone (its CRD was removed): nothing to find
-            continue
-        for obj in listed.items:
-            live[identity(obj)] = obj
+        live.update(
+            await list_by_identity(client, api_version, kind, label_selector=label_selector)
+        )
     return live
 
 
-def identity(obj: Object) -> tuple[str, str, str, str]:
+async def list_by_identity(
+    client: KubeClient,
+    api_version: str,
+    kind: str,
+    *,
+    namespace: str | None = None,
+    label_selector: str | None = None,
+) -> dict[Identity, Object]:
+    """One list call's objects by identity; none when the API does not serve the kind (its CRD
+    is not there yet, or was removed)."""
+    try:
+        listed = await client.list(
+            api_version, kind, namespace=namespace, label_selector=label_selector
+        )
+    except NotFoundError:
+        return {}
+    found: dict[Identity, Object] = {}
+    for obj in listed.items:
+        obj.setdefault("apiVersion", api_version)
+        obj.setdefault("kind", kind)
+        found[identity(obj)] = obj
+    return found
+
+
+def identity(obj: Object) -> Identity:
     """An object's identity across versions: group, kind, namespace, name."""
     m = meta(obj)
     return (group_of(obj["apiVersion"]), obj["kind"], m.get("namespace") or "", m["name"])

@@ -36,10 +36,11 @@ from function.reconciler.apply import (
     ADDON_LABEL,
     BUNDLE_ANNOTATION,
     BUNDLE_LABEL,
+    Identity,
     Owner,
     identity,
     kind_key,
-    split_kind_key,
+    read_selected,
 )
 from function.reconciler.keys import BundleKey, TargetKey
 from function.reconciler.memory import Memory
@@ -49,8 +50,6 @@ log = logging.getLogger(__name__)
 
 TIER_ANNOTATION = "addons.aifleet.io/tier"
 DEFAULT_TIER = 100
-
-Identity = tuple[str, str, str, str]
 
 
 @dataclass
@@ -127,18 +126,7 @@ async def claim(client: KubeClient, owner: Owner, objects: Sequence[Object], tie
 
 async def read_managed(client: KubeClient, kind_keys: Iterable[str]) -> dict[Identity, Object]:
     """Every object of ``kind_keys`` that some bundle manages, by identity."""
-    found: dict[Identity, Object] = {}
-    for key in sorted(set(kind_keys)):
-        api_version, kind = split_kind_key(key)
-        try:
-            listed = await client.list(api_version, kind, label_selector=BUNDLE_LABEL)
-        except NotFoundError:  # not served yet (a CRD of this add-on): nobody manages any
-            continue
-        for obj in listed.items:
-            obj.setdefault("apiVersion", api_version)
-            obj.setdefault("kind", kind)
-            found[identity(obj)] = obj
-    return found
+    return await read_selected(client, kind_keys, BUNDLE_LABEL)
 
 
 def conflict_message(conflicts: Sequence[ObjectConflict]) -> str:

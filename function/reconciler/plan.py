@@ -45,8 +45,16 @@ from function.model.plan import (
     PlannedChange,
     PlanTruncation,
 )
-from function.reconciler.apply import ADDON_LABEL, BUNDLE_LABEL, Owner, identity, kind_key
-from function.reconciler.conflicts import Identity, conflict_message, read_managed, resolve
+from function.reconciler.apply import (
+    ADDON_LABEL,
+    BUNDLE_LABEL,
+    Identity,
+    Owner,
+    identity,
+    kind_key,
+    list_by_identity,
+)
+from function.reconciler.conflicts import conflict_message, read_managed, resolve
 from function.reconciler.hashing import HASH_ANNOTATION, recorded_hash
 
 _VOLATILE_METADATA = frozenset(
@@ -133,14 +141,7 @@ async def _read_present(client: KubeClient, objects: Sequence[Object]) -> dict[I
     for api_version, kind, namespace in sorted(
         {(o["apiVersion"], o["kind"], meta(o).get("namespace") or "") for o in objects}
     ):
-        try:
-            listed = await client.list(api_version, kind, namespace=namespace or None)
-        except NotFoundError:  # a kind another add-on's CRD will define: nothing there yet
-            continue
-        for obj in listed.items:
-            obj.setdefault("apiVersion", api_version)
-            obj.setdefault("kind", kind)
-            found[identity(obj)] = obj
+        found.update(await list_by_identity(client, api_version, kind, namespace=namespace or None))
     return found
 
 
