@@ -2,10 +2,12 @@
 
 `Reconciler.reconcile(key)` reads the world from the `Store` and converges it; it never asks
 what event brought the key. A `BundleKey` resolves which clusters a bundle targets and queues
-one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw from it); the
-`Converger` does a target's work; a `StatusKey` writes the bundle's status once for however
-many targets changed. The `on_*` methods map changed objects (bundles, clusters, kubeconfig
-Secrets) to keys; `app` wires them to informers.
+one `TargetKey` per cluster (and per cluster it no longer targets, to withdraw from it); a
+`TargetKey` decides again from the store whether its cluster is a target (the bundle's spec
+and the cluster's labels as they are now, not as the last `BundleKey` saw them), then the
+`Converger` does its work, or it withdraws; a `StatusKey` writes the bundle's status once
+for however many targets changed. The `on_*` methods map changed objects (bundles, clusters,
+kubeconfig Secrets) to keys; `app` wires them to informers.
 
 All that is kept of a bundle, and of each target, lives in one record of its own
 (`function.reconciler.memory`, shared with the converger), dropped whole when the bundle or
@@ -203,9 +205,9 @@ class Reconciler:
         previous = self._status_of(key) or entry_for(
             self._publisher.read(key.bundle, bundle), key.cluster
         )
-        targets = self._targets.get(key.bundle)
+        targets = self._targets.current(key.bundle, spec, key.cluster)  # as the store is now
         async with self._memory.bundle(key.bundle).running():  # `_finalize` waits for it
-            if targets is None or key.cluster not in targets.clusters:
+            if key.cluster not in targets.clusters:
                 return await self._depart(key, bundle, spec, cluster, previous)
             if not self._admitted(key, bundle, spec, previous, len(targets.clusters)):
                 self._queue.add_after(StatusKey(key.bundle), self._status_delay)

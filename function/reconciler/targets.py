@@ -3,8 +3,11 @@
 A `BundleKey` reconcile resolves its bundle's targets (`TargetIndex.resolve`: the one
 ``clusterRef``, or every cluster of the bundle's namespace its ``clusterSelector`` matches)
 and records them (`index`); a changed cluster then finds the bundles on it (`bundles_on`) and
-those whose selector may now match it (`selecting`). Kept apart from the reconcile itself,
-which asks it and queues keys.
+those whose selector may now match it (`selecting`). A `TargetKey` reconcile trusts none of
+that: `current` decides from the store as it is now whether its cluster is a target (resolving
+the bundle again if its spec is not the one resolved, else checking that cluster's labels
+alone) and corrects the index to match. Kept apart from the reconcile itself, which asks it
+and queues keys.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ EnsureInformer = Callable[[str, str], None]
 
 @dataclass
 class Targets:
-    """What the last `BundleKey` reconcile of a bundle resolved."""
+    """A bundle's targets as last resolved (by its `BundleKey` reconcile, or as a `TargetKey`
+    reconcile corrected them)."""
 
     clusters: set[ObjectId] = field(default_factory=set)
     selector: bool = False
     none_reason: str | None = None
+    spec: AddonBundleSpec | None = None
+    """The spec they were resolved for."""
 
 
 class TargetIndex:
@@ -51,7 +57,7 @@ class TargetIndex:
             ref = spec.cluster_ref
             self._ensure_informer(ref.api_version, ref.kind)
             cid = ObjectId(GroupKind.of(ref.api_version, ref.kind), key.namespace, ref.name)
-            return Targets({cid})
+            return Targets({cid}, spec=spec)
         assert spec.cluster_selector is not None
         selector = spec.cluster_selector
         clusters = {
@@ -60,8 +66,36 @@ class TargetIndex:
             for c in self._store.list(gk, key.namespace)
             if selector.matches(meta(c).get("labels") or {})
         }
-        reason = None if clusters else "no cluster matches the selector"
-        return Targets(clusters, selector=True, none_reason=reason)
+        return Targets(clusters, selector=True, none_reason=_none(clusters), spec=spec)
+
+    def current(self, key: BundleKey, spec: AddonBundleSpec, cid: ObjectId) -> Targets:
+        """The bundle's targets, right about ``cid`` as the store holds it and the bundle now
+        (recorded as the bundle's, if that changed them)."""
+        targets = self._of.get(key)
+        if targets is None or targets.spec is not spec:
+            targets = self.resolve(key, spec)
+        elif (cid in targets.clusters) != self._targets(key, spec, cid):
+            clusters = targets.clusters ^ {cid}
+            targets = Targets(clusters, targets.selector, _none(clusters), spec)
+        else:
+            return targets
+        self.index(key, targets)
+        return targets
+
+    def _targets(self, key: BundleKey, spec: AddonBundleSpec, cid: ObjectId) -> bool:
+        """Whether ``spec`` targets ``cid`` now (a ``clusterRef`` names it, or its labels
+        in the store match the ``clusterSelector``)."""
+        if spec.cluster_ref is not None:
+            ref = spec.cluster_ref
+            return cid == ObjectId(GroupKind.of(ref.api_version, ref.kind), key.namespace, ref.name)
+        cluster = self._store.get_id(cid)
+        return (
+            cluster is not None
+            and spec.cluster_selector is not None
+            and cid.namespace == key.namespace
+            and cid.gk in SELECTABLE
+            and spec.cluster_selector.matches(meta(cluster).get("labels") or {})
+        )
 
     def index(self, key: BundleKey, targets: Targets) -> None:
         """Record ``targets`` as the bundle's."""
@@ -73,7 +107,7 @@ class TargetIndex:
         self._of[key] = targets
 
     def get(self, key: BundleKey) -> Targets | None:
-        """The bundle's targets; None before its first `BundleKey` reconcile."""
+        """The bundle's targets as last resolved; None before they first were."""
         return self._of.get(key)
 
     def bundles_on(self, cid: ObjectId) -> set[BundleKey]:
@@ -87,3 +121,8 @@ class TargetIndex:
         """Forget a bundle that is gone."""
         self.index(key, Targets())
         del self._of[key]
+
+
+def _none(clusters: set[ObjectId]) -> str | None:
+    """Why a selector targets no cluster, if it targets none."""
+    return None if clusters else "no cluster matches the selector"

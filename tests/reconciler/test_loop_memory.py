@@ -1,6 +1,8 @@
 """What the reconciler remembers, with no workers: the test reconciles keys by hand.
 
-A bundle that is gone leaves nothing of itself in memory.
+A `TargetKey` reconcile decides from the store as it is now (the bundle's spec, the cluster's
+labels) whether its cluster is a target, whatever an earlier `BundleKey` reconcile resolved;
+and a bundle that is gone leaves nothing of itself in memory.
 """
 
 import asyncio
@@ -8,7 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from function.reconciler.keys import BundleKey, TargetKey, requeue
+from function.reconciler.keys import BundleKey, StatusKey, TargetKey, requeue
+from function.reconciler.reconcile import BUNDLE
 from function.reconciler.store import ObjectId
 from function.reconciler.targets import CAPI_CLUSTER
 from tests.reconciler.harness import (
@@ -19,6 +22,7 @@ from tests.reconciler.harness import (
     bundle,
     capi_cluster,
     configmap_addon,
+    eventually,
     is_ready,
     running,
 )
@@ -55,8 +59,80 @@ async def _drain(h: Harness, until: Callable[[], bool] = lambda: True) -> None:
         quiet_since = time.monotonic()
 
 
+def _status_clusters(h: Harness) -> list[str]:
+    status = h.bundle("fleet").get("status") or {}
+    return [c["clusterRef"]["name"] for c in status.get("clusters") or []]
+
+
 def _has_addon(h: Harness, cluster: str) -> bool:
     return h.workload(cluster).find("v1", "ConfigMap", "a", "apps") is not None
+
+
+async def _relabel(h: Harness, name: str, env: str) -> None:
+    """Relabel a cluster and wait until the reconciler's store holds the new labels."""
+    assert h.app is not None
+    store = h.app.store
+    h.mgmt.apply(capi_cluster(name, labels={"env": env}), field_manager="test")
+    await eventually(
+        lambda: (
+            ((store.get_id(_cluster(name)) or {}).get("metadata") or {}).get("labels")
+            == {"env": env}
+        ),
+        within=10,
+        what=f"{name} relabelled in the store",
+    )
+
+
+async def test_a_target_reconcile_withdraws_from_a_cluster_the_changed_selector_leaves(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, workers=0) as h:
+        assert h.app is not None
+        h.mgmt.apply(capi_cluster("c1", labels={"env": "prod"}), field_manager="test")
+        h.mgmt.apply(capi_cluster("c2", labels={"env": "prod", "tier": "a"}), field_manager="test")
+        h.mgmt.apply(_fleet(PROD), field_manager="test")
+        await _drain(h, lambda: is_ready(h.bundle("fleet")) and len(_status_clusters(h)) == 2)
+        assert _has_addon(h, "c1") and _has_addon(h, "c2")
+
+        # The selector now leaves c1 out; no BundleKey reconcile runs, only c1's and c2's.
+        h.mgmt.apply(_fleet({"matchLabels": {"env": "prod", "tier": "a"}}), field_manager="test")
+        store = h.app.store
+        await eventually(
+            lambda: (store.get(BUNDLE, NAMESPACE, "fleet") or {})["metadata"]["generation"] == 2,
+            within=10,
+            what="the new selector in the store",
+        )
+        await h.app.reconciler.reconcile(TargetKey(FLEET, _cluster("c1")))
+        assert not _has_addon(h, "c1")
+        assert _has_addon(h, "c2")
+        await h.app.reconciler.reconcile(TargetKey(FLEET, _cluster("c2")))
+        await h.app.reconciler.reconcile(StatusKey(FLEET))
+        assert _status_clusters(h) == ["c2"]
+        assert h.bundle("fleet")["status"]["observedGeneration"] == 2
+
+
+async def test_a_target_reconcile_follows_a_relabelled_cluster_in_and_out(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, workers=0) as h:
+        assert h.app is not None
+        h.mgmt.apply(capi_cluster("c1", labels={"env": "prod"}), field_manager="test")
+        h.mgmt.apply(capi_cluster("c2", labels={"env": "dev"}), field_manager="test")
+        await h.wait_workload("c2")
+        h.mgmt.apply(_fleet(PROD), field_manager="test")
+        await _drain(h, lambda: is_ready(h.bundle("fleet")))
+        assert _status_clusters(h) == ["c1"]
+        assert not _has_addon(h, "c2")
+
+        # c2 joins and c1 leaves; only their TargetKey reconciles run.
+        await _relabel(h, "c2", "prod")
+        await _relabel(h, "c1", "dev")
+        await h.app.reconciler.reconcile(TargetKey(FLEET, _cluster("c2")))
+        assert _has_addon(h, "c2")
+        await h.app.reconciler.reconcile(TargetKey(FLEET, _cluster("c1")))
+        assert not _has_addon(h, "c1")
+        await h.app.reconciler.reconcile(StatusKey(FLEET))
+        assert _status_clusters(h) == ["c2"]
 
 
 async def test_a_deleted_bundle_leaves_nothing_of_itself_in_memory(tmp_path: Path) -> None:
