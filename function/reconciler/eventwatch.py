@@ -211,27 +211,47 @@ class EventWatches:
         self._max_backoff = max_backoff
         self._watches: dict[WatchKey, _Watch] = {}
         self._wanted: dict[str, frozenset[WatchKey]] = {}
+        self._owners: dict[WatchKey, int] = {}
+        """How many owners want each key; its watch runs while any does."""
 
     def want(self, owner: str, keys: Iterable[WatchKey]) -> None:
-        """``owner`` (a trigger) now needs exactly ``keys``: start and stop watches to match."""
+        """``owner`` (a trigger) now needs exactly ``keys``: start and stop watches to match.
+        Only the keys that changed for ``owner`` are looked at, so a fleet's targets stating
+        their kinds cost the same each, however many other owners there are."""
         wanted = frozenset(keys)
+        before = self._wanted.get(owner, frozenset())
+        if wanted == before:
+            return
         if wanted:
             self._wanted[owner] = wanted
         else:
             self._wanted.pop(owner, None)
-        needed = set().union(*self._wanted.values()) if self._wanted else set()
-        for key in sorted(needed - self._watches.keys()):
-            watch = _Watch(key, self._connect, self._on_change, self._on_event, self._keep)
-            watch.task = asyncio.get_running_loop().create_task(
-                watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
-            )
-            self._watches[key] = watch
-            log.info("watching %s", key)
-        for key in sorted(self._watches.keys() - needed):
-            watch = self._watches.pop(key)
-            if watch.task is not None:
-                watch.task.cancel()
-            log.info("stopped watching %s", key)
+        for key in sorted(wanted - before):
+            self._owners[key] = self._owners.get(key, 0) + 1
+            if key not in self._watches:
+                self._start(key)
+        for key in sorted(before - wanted):
+            left = self._owners.pop(key, 1) - 1
+            if left:
+                self._owners[key] = left
+            else:
+                self._stop(key)
+
+    def _start(self, key: WatchKey) -> None:
+        watch = _Watch(key, self._connect, self._on_change, self._on_event, self._keep)
+        watch.task = asyncio.get_running_loop().create_task(
+            watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
+        )
+        self._watches[key] = watch
+        log.info("watching %s", key)
+
+    def _stop(self, key: WatchKey) -> None:
+        watch = self._watches.pop(key, None)
+        if watch is None:
+            return
+        if watch.task is not None:
+            watch.task.cancel()
+        log.info("stopped watching %s", key)
 
     def view(self, key: WatchKey) -> KindView | None:
         """What the watch of ``key`` knows, if it runs."""
@@ -253,6 +273,7 @@ class EventWatches:
         tasks = [w.task for w in self._watches.values() if w.task is not None]
         self._watches.clear()
         self._wanted.clear()
+        self._owners.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
