@@ -18,6 +18,7 @@ not made yet does not hold back.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,6 +74,10 @@ class TriggerMemory:
     """Set while ``composed`` may differ from the status written."""
     seen: tuple[object, ...] | None = None
     """What of the trigger's object (not its status) the last reconcile read."""
+    reconciles: int = 0
+    """How many reconciles the trigger has had..."""
+    evaluations: Counter[str] = field(default_factory=Counter)
+    """...and how many times each source cluster was evaluated in them: what events cost."""
 
     def owe(self, composed: EventTriggerStatus, now: float) -> bool:
         """A reconcile composed ``composed``; whether it starts a debt (a write to schedule)."""
@@ -157,6 +162,7 @@ def evaluate(
             observation, message = observe(memory.verdicts.setdefault(name, {}), rules, seen)
         except LuaError as exc:
             raise StoppedError("RuleFailed", str(exc)) from None
+        memory.evaluations[name] += 1
         before = memory.matching.get(name, frozenset())
         after = next_matching(before, observation)
         memory.matching[name] = after

@@ -174,6 +174,10 @@ class TriggerController:
             memory.touched.add(cluster)
         self.queue.add(key)
 
+    def memory_of(self, key: TriggerKey) -> TriggerMemory | None:
+        """What is kept of a trigger (its reconciles and evaluations counted among it)."""
+        return self._memory.get(key)
+
     async def _connect(self, cid: ObjectId) -> KubeClient:
         cluster = self._store.get_id(cid)
         if cluster is None:
@@ -210,6 +214,7 @@ class TriggerController:
         if trigger is None or meta(trigger).get("deletionTimestamp"):
             return await self._gone(key)
         memory = self._memory.setdefault(key, TriggerMemory())
+        memory.reconciles += 1
         memory.seen = identity(trigger)
         previous = memory.status_of(trigger.get("status"))
         if not memory.matching and previous is not None:
