@@ -14,7 +14,9 @@ fits and ``onNoCapacity: Provision``: an AIInferenceCluster sized for the model 
 (`function.placement.provision`) and the model lands on it once its GPUs are allocatable.
 ``ttl`` or ``idleAfter`` running out withdraws the bundles and, with ``reclaimProvisioned``,
 deletes the provisioned cluster when no other placement uses it; so does deleting the
-deployment. Status (`function.reconciler.deploymentstatus`) carries the phase, the clusters,
+deployment. A deployment giving GPUs back (deleted, expired, fewer placed) has the others of
+its namespace that wait for capacity decided again at once. Status
+(`function.reconciler.deploymentstatus`) carries the phase, the clusters,
 the endpoint, the GPUs held and every candidate's reason; a bad spec stops the deployment with
 a condition, a Warning event and a log line, and nothing is changed.
 """
@@ -138,6 +140,23 @@ class DeploymentController:
 
     def _capacity_changed(self, cluster: ObjectId) -> None:
         self._namespace_changed(cluster.namespace)
+
+    def _freed(self, key: DeploymentKey) -> None:
+        """``key`` gave GPUs back (deleted, expired, fewer placed): the other deployments of
+        its namespace that wait for capacity look again now, not at the next pod change."""
+        for other in self._store.list(DEPLOYMENT, key.namespace):
+            okey = DeploymentKey(key.namespace, str(meta(other)["name"]))
+            if okey == key or meta(other).get("deletionTimestamp"):
+                continue
+            memory = self._memory.get(okey)
+            status = read_status((memory.written if memory else None) or other.get("status"))
+            if status is not None and status.phase is DeploymentPhase.EXPIRED:
+                continue
+            wanted = (other.get("spec") or {}).get("replicas") or 1
+            placed = sum(p.replicas for p in status.placements) if status else 0
+            if placed < int(wanted):
+                log.info("AIModelDeployment %s: GPUs freed by %s, looking again", okey, key)
+                self.queue.add(okey)
 
     def resync(self) -> None:
         """Queue every deployment."""
@@ -280,6 +299,8 @@ class DeploymentController:
         by_name = {f"{meta(c)['namespace']}/{meta(c)['name']}": c for c in clusters}
         out = []
         for other in self._store.list(DEPLOYMENT, namespace):
+            if meta(other).get("deletionTimestamp"):
+                continue  # going: its GPUs are free for the others already
             okey = DeploymentKey(namespace, str(meta(other)["name"]))
             written = self._memory.get(okey)
             status = read_status((written.written if written else None) or other.get("status"))
@@ -434,6 +455,7 @@ class DeploymentController:
             labels = meta(xr).get("labels") or {}
             if labels.get(DEPLOYMENT_LABEL) == key.name and labels.get(RECLAIM_LABEL) == "true":
                 await self._reclaim(key, str(meta(xr)["name"]))
+        self._freed(key)
         return DONE
 
     async def _stopped(
@@ -478,8 +500,18 @@ class DeploymentController:
             return DONE
         except KubeError as exc:
             return Result(retry=True, retry_after=exc.retry_after or 0.0)
+        before = read_status(obj.get("status") if memory.written is None else memory.written)
         memory.written = status
+        if before is not None and _reserved(read_status(status)) < _reserved(before):
+            self._freed(key)
         return DONE
+
+
+def _reserved(status: AIModelDeploymentStatus | None) -> int:
+    """GPUs a status's placements hold or are promised."""
+    if status is None:
+        return 0
+    return sum(p.replicas * p.gpus_per_replica for p in status.placements)
 
 
 def _bundle_name(key: DeploymentKey, cluster: str) -> str:
