@@ -4,7 +4,8 @@ The placed model is served through the same add-on machinery as an AIInferenceCl
 models: `function.compose.serving.model_addon` sized for the GPUs of the chosen product (its
 tensor-parallel size) with that cluster's share of the replicas, gated on allocatable GPUs.
 When the cluster lacks the runtime's serving stack (``with_stack``) the catalog's stack
-add-ons come first and the model depends on them; otherwise the model add-on stands alone.
+add-ons (`stack_addons`) come first and the model depends on them; otherwise the model add-on
+stands alone.
 `deployment_status` turns a decision into the ``status`` the placement controller writes.
 Pure: the controller in the reconciler applies what this returns.
 """
@@ -27,6 +28,7 @@ from function.model.deployment import (
 )
 from function.model.input import CatalogSettings
 from function.model.sync import SyncMode
+from function.model.xr import Runtime
 from function.placement.decide import Assignment, Decision
 from function.placement.explain import status_of
 
@@ -58,23 +60,8 @@ def placement_bundle(
         memory_utilization=GPU_MEMORY_UTILIZATION,
     )
     served = model_addon(fit, catalog_chart(VLLM_STACK, catalog, {}))
-    addons: list[AddonSpec] = []
-    stack = SERVING[model.runtime].stack
-    if with_stack:
-        for name in stack:
-            entry = CATALOG[name]
-            inside = [d for d in entry.depends_on if d in stack]
-            chart = catalog_chart(entry, catalog, {})
-            helm = HelmSource(
-                repository=chart.repository,
-                chart=chart.chart,
-                version=chart.version,
-                values=dict(entry.values),
-            )
-            addons.append(
-                AddonSpec(name=name, namespace=entry.namespace, depends_on=inside, helm=helm)
-            )
-    else:
+    addons = stack_addons(model.runtime, catalog) if with_stack else []
+    if not with_stack:
         served = served.model_copy(update={"depends_on": []})
     addons.append(served)
     body = AddonBundleSpec(
@@ -91,6 +78,25 @@ def placement_bundle(
         },
         "spec": body,
     }
+
+
+def stack_addons(runtime: Runtime, catalog: CatalogSettings | None = None) -> list[AddonSpec]:
+    """The catalog's serving stack of ``runtime`` as add-ons, in install order."""
+    catalog = catalog or CatalogSettings()
+    stack = SERVING[runtime].stack
+    addons = []
+    for name in stack:
+        entry = CATALOG[name]
+        inside = [d for d in entry.depends_on if d in stack]
+        chart = catalog_chart(entry, catalog, {})
+        helm = HelmSource(
+            repository=chart.repository,
+            chart=chart.chart,
+            version=chart.version,
+            values=dict(entry.values),
+        )
+        addons.append(AddonSpec(name=name, namespace=entry.namespace, depends_on=inside, helm=helm))
+    return addons
 
 
 def deployment_status(

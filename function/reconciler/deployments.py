@@ -8,8 +8,9 @@ deployment and the Cluster API Clusters of its namespace (never another namespac
 every other deployment of the namespace reserves or holds (`function.placement.ledger`).
 
 What it decides becomes one AddonBundle per chosen cluster (`function.placement.delivery`),
-which the bundle reconciler converges like any other: the serving stack from the catalog when
-no other bundle brings it, the model add-on gated on allocatable GPUs, health gates. Nothing
+which the bundle reconciler converges like any other: the model add-on gated on allocatable
+GPUs, health gates. The serving stack comes in one bundle per cluster and runtime shared by the
+models placed there (`function.reconciler.servingstack`), when no other bundle brings it. Nothing
 fits and ``onNoCapacity: Provision``: an AIInferenceCluster sized for the model is composed
 (`function.placement.provision`) and the model lands on it once its GPUs are allocatable.
 ``ttl`` or ``idleAfter`` running out withdraws the bundles and, with ``reclaimProvisioned``,
@@ -23,18 +24,15 @@ a condition, a Warning event and a log line, and nothing is changed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from function.errors import KubeError, NotFoundError, SpecError
 from function.kube.client import KubeClient
 from function.model import bundle as bundle_model
-from function.model.common import ObjectRef
 from function.model.deployment import (
-    PROVISION_TIMEOUT,
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
     DeploymentPhase,
@@ -49,18 +47,15 @@ from function.placement.capacity import (
     gpu_requests_by_node,
 )
 from function.placement.decide import Decision, place
-from function.placement.delivery import DEPLOYMENT_LABEL, placement_bundle
-from function.placement.ledger import Placed, assignments_of, ledger, stack_provided
-from function.placement.provision import XR_API_VERSION, XR_KIND, provision_cluster
+from function.placement.delivery import DEPLOYMENT_LABEL
+from function.placement.ledger import Placed, assignments_of, ledger
 from function.reconciler.deploymentstatus import (
     API_VERSION,
     KIND,
-    ProvisionWait,
     expired_status,
     expiry,
     live_status,
     parse_time,
-    provision_wait,
     read_status,
     rfc3339,
     stopped_status,
@@ -68,29 +63,26 @@ from function.reconciler.deploymentstatus import (
 from function.reconciler.events import EventRecorder
 from function.reconciler.fleetwatch import FleetWatches
 from function.reconciler.inputs import Inputs
-from function.reconciler.instances import same_bundle
 from function.reconciler.keys import DONE, Result, TriggerKey, work
+from function.reconciler.placementbundles import PlacementBundles
+from function.reconciler.provisioning import CAPI_CLUSTER, FIELD_MANAGER, Provisioner
 from function.reconciler.queue import WorkQueue
-from function.reconciler.readiness import CAPI_GROUP, cluster_readiness
+from function.reconciler.readiness import cluster_readiness
+from function.reconciler.servingstack import STACK_LABEL
 from function.reconciler.store import GroupKind, ObjectId, Store
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "aifleet-placement"
-RECLAIM_LABEL = "aifleet.io/reclaim"
 DEPLOYMENT = GroupKind("aifleet.io", KIND)
-XR = GroupKind("aifleet.io", XR_KIND)
 BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
-CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
 DeploymentKey = TriggerKey  # a namespaced name, as a trigger's key
+_STACKS = ""  # the key name, never a deployment's, that syncs a namespace's serving stacks
 
 
 @dataclass
 class _Memory:
     written: Object | None = None
     """The status last written (the store may not have seen it yet)."""
-    applied: dict[str, Object] = field(default_factory=dict)
-    """Bundles last applied, by name."""
 
 
 class DeploymentController:
@@ -112,6 +104,10 @@ class DeploymentController:
         self._events = events
         self._clock = clock
         self._settings = settings or FunctionInput()
+        self._provisioner = Provisioner(mgmt, store, events, self._settings.gpu_cost_per_hour)
+        self._bundles = PlacementBundles(
+            mgmt, store, self._settings.catalog, FIELD_MANAGER, lambda b: self.owns(b)
+        )
         self.queue: WorkQueue[DeploymentKey] = WorkQueue()
         self.fleet = FleetWatches(self._connect, self._capacity_changed)
         self._memory: dict[DeploymentKey, _Memory] = {}
@@ -125,10 +121,32 @@ class DeploymentController:
         self.queue.add(DeploymentKey(str(m.get("namespace", "")), str(m["name"])))
 
     def on_owned(self, obj: Object) -> None:
-        """A bundle or AIInferenceCluster changed: the deployment it serves looks again."""
-        name = (meta(obj).get("labels") or {}).get(DEPLOYMENT_LABEL)
-        if name:
-            self.queue.add(DeploymentKey(str(meta(obj).get("namespace", "")), str(name)))
+        """A bundle or AIInferenceCluster changed: the deployment it serves looks again. A
+        placement or serving-stack bundle changed: the namespace's serving stacks are synced
+        (`_STACKS`); a serving stack's change is looked at by the deployments on its cluster."""
+        m = meta(obj)
+        labels = m.get("labels") or {}
+        namespace = str(m.get("namespace", ""))
+        bundle = obj.get("kind") == bundle_model.KIND
+        gone = bundle and self._store.get(BUNDLE, namespace, str(m.get("name"))) is None
+        if bundle and STACK_LABEL in labels:
+            if gone:
+                self._bundles.stacks.forget(namespace, str(m.get("name")))
+            self.queue.add(DeploymentKey(namespace, _STACKS))
+            ref = (obj.get("spec") or {}).get("clusterRef") or {}
+            for other in self._store.list(BUNDLE, namespace):
+                served = (meta(other).get("labels") or {}).get(DEPLOYMENT_LABEL)
+                if served and ((other.get("spec") or {}).get("clusterRef") or {}) == ref:
+                    self.queue.add(DeploymentKey(namespace, str(served)))
+            return
+        name = labels.get(DEPLOYMENT_LABEL)
+        if not name:
+            return
+        if bundle:
+            if gone:
+                self._bundles.gone(DeploymentKey(namespace, str(name)), str(m.get("name")))
+            self.queue.add(DeploymentKey(namespace, _STACKS))
+        self.queue.add(DeploymentKey(namespace, str(name)))
 
     def on_cluster(self, obj: Object) -> None:
         """A cluster changed: every deployment of its namespace may place there, or move."""
@@ -144,19 +162,27 @@ class DeploymentController:
     def _freed(self, key: DeploymentKey) -> None:
         """``key`` gave GPUs back (deleted, expired, fewer placed): the other deployments of
         its namespace that wait for capacity look again now, not at the next pod change."""
-        for other in self._store.list(DEPLOYMENT, key.namespace):
-            okey = DeploymentKey(key.namespace, str(meta(other)["name"]))
-            if okey == key or meta(other).get("deletionTimestamp"):
-                continue
-            memory = self._memory.get(okey)
-            status = read_status((memory.written if memory else None) or other.get("status"))
-            if status is not None and status.phase is DeploymentPhase.EXPIRED:
-                continue
-            wanted = (other.get("spec") or {}).get("replicas") or 1
-            placed = sum(p.replicas for p in status.placements) if status else 0
-            if placed < int(wanted):
+        for okey, _ in self._waiting(key.namespace):
+            if okey != key:
                 log.info("AIModelDeployment %s: GPUs freed by %s, looking again", okey, key)
                 self.queue.add(okey)
+
+    def _waiting(self, namespace: str) -> list[tuple[DeploymentKey, Object]]:
+        """The deployments of the namespace with fewer replicas placed than they want (neither
+        going nor expired)."""
+        out = []
+        for other in self._store.list(DEPLOYMENT, namespace):
+            okey = DeploymentKey(namespace, str(meta(other)["name"]))
+            memory = self._memory.get(okey)
+            status = read_status((memory.written if memory else None) or other.get("status"))
+            if meta(other).get("deletionTimestamp") or (
+                status is not None and status.phase is DeploymentPhase.EXPIRED
+            ):
+                continue
+            wanted = (other.get("spec") or {}).get("replicas") or 1
+            if (sum(p.replicas for p in status.placements) if status else 0) < int(wanted):
+                out.append((okey, other))
+        return out
 
     def resync(self) -> None:
         """Queue every deployment."""
@@ -183,7 +209,10 @@ class DeploymentController:
     # --- reconcile -----------------------------------------------------------------------
 
     async def reconcile(self, key: DeploymentKey) -> Result:
-        """Converge one deployment."""
+        """Converge one deployment (or, for `_STACKS`, the namespace's serving stacks)."""
+        if key.name == _STACKS:
+            await self._sync_stacks(key.namespace)
+            return DONE
         obj = self._store.get(DEPLOYMENT, key.namespace, key.name)
         if obj is not None and not self.owns(obj):
             return DONE
@@ -216,16 +245,23 @@ class DeploymentController:
             # listed yet may well hold the model.
             short = not decision.complete and spec.on_no_capacity is OnNoCapacity.PROVISION
             if short and (known or provisioned):
-                provisioned = await self._provision(key, obj, spec, decision, provisioned)
+                provisioned = await self._provisioner.provision(
+                    key, obj, spec, decision, provisioned
+                )
         except SpecError as exc:
             return await self._stopped(key, obj, previous, "ProvisionFailed", str(exc))
-        bundles = await self._deliver(key, obj, spec, decision, clusters)
+        if provisioned and spec.reclaim_provisioned:
+            provisioned = await self._reclaim_unneeded(key, obj, decision, provisioned)
+        by_name = {f"{meta(c)['namespace']}/{meta(c)['name']}": c for c in clusters}
+        bundles = await self._bundles.deliver(key, _owner(obj), spec, decision, by_name)
+        await self._sync_stacks(key.namespace)
+        stacks = self._bundles.stacks_of(key.namespace, bundles, spec.model.runtime)
         waiting = None
         if provisioned and not decision.complete:
-            waiting = self._provision_wait(spec, provisioned, decision, now)
+            waiting = self._provisioner.wait(spec, provisioned, decision, now)
         status = live_status(
             obj, spec, decision, bundles, previous, provisioned=provisioned, now=self._clock(),
-            expires_at=rfc3339(ends[0]) if ends else None, waiting=waiting,
+            expires_at=rfc3339(ends[0]) if ends else None, waiting=waiting, stacks=stacks,
         )  # fmt: skip
         await self._announce(obj, previous, status)
         result = await self._write_status(key, obj, status)
@@ -235,23 +271,6 @@ class DeploymentController:
         if wake and not result.retry:
             return Result(requeue_after=max((min(wake) - now).total_seconds(), 0.05))
         return result
-
-    def _provision_wait(
-        self,
-        spec: AIModelDeploymentSpec,
-        provisioned: str,
-        decision: Decision,
-        now: datetime,
-    ) -> ProvisionWait:
-        """Where the cluster provisioned for the deployment stands, read from the store."""
-        namespace, name = provisioned.split("/", 1)
-        xr = self._store.get(XR, namespace, name)
-        ref = ((xr or {}).get("status") or {}).get("cluster") or {}
-        cluster = self._store.get(
-            CAPI_CLUSTER, str(ref.get("namespace") or namespace), str(ref.get("name") or name)
-        )
-        timeout = spec.provision.timeout if spec.provision else PROVISION_TIMEOUT
-        return provision_wait(provisioned, xr, cluster, decision.verdicts, timeout=timeout, now=now)
 
     def _clusters(self, namespace: str) -> list[Object]:
         return sorted(
@@ -316,114 +335,32 @@ class DeploymentController:
             out.append(Placed(str(okey), status, requested))
         return out
 
-    async def _provision(
-        self,
-        key: DeploymentKey,
-        obj: Object,
-        spec: AIModelDeploymentSpec,
-        decision: Decision,
-        provisioned: str | None,
-    ) -> str:
-        """Compose an AIInferenceCluster for what does not fit (once); its namespace/name."""
-        wanted = provision_cluster(str(key), spec, self._settings.gpu_cost_per_hour,
-                                   replicas=spec.replicas - decision.placed)  # fmt: skip
-        name = str(wanted["metadata"]["name"])
-        if self._store.get(XR, key.namespace, name) is None and provisioned is None:
-            if spec.reclaim_provisioned:
-                wanted["metadata"]["labels"][RECLAIM_LABEL] = "true"
-            log.info("AIModelDeployment %s: provisioning AIInferenceCluster %s", key, name)
-            await self._mgmt.apply(wanted, field_manager=FIELD_MANAGER, force=True)
-            await self._events.record(
-                obj,
-                reason="Provisioning",
-                message=f"{decision.message}; provisioning "
-                f"AIInferenceCluster {key.namespace}/{name} in {wanted['spec']['region']} with "
-                f"{wanted['spec']['gpu']['minNodes']} {wanted['spec']['gpu']['product']} node(s)",
-            )
-        return f"{key.namespace}/{name}"
+    async def _sync_stacks(self, namespace: str) -> None:
+        waiting = self._waiting(namespace)
+        runtimes = {str(((o.get("spec") or {}).get("model") or {}).get("runtime") or "vllm")
+                    for _, o in waiting}  # fmt: skip
+        await self._bundles.sync_stacks(namespace, runtimes)
 
-    async def _deliver(
-        self,
-        key: DeploymentKey,
-        obj: Object,
-        spec: AIModelDeploymentSpec,
-        decision: Decision,
-        clusters: list[Object],
-    ) -> dict[str, Object]:
-        """Apply one bundle per chosen cluster, withdraw the rest; the bundles by cluster."""
-        memory = self._memory[key]
-        by_name = {f"{meta(c)['namespace']}/{meta(c)['name']}": c for c in clusters}
-        live = self._bundles(key)
-        known = [*self._store.list(BUNDLE, key.namespace), *memory.applied.values()]
-        wanted: dict[str, Object] = {}
-        for assignment in decision.assignments:
-            cluster = by_name[assignment.cluster]
-            ref = ObjectRef(
-                api_version=str(cluster["apiVersion"]), kind="Cluster", name=meta(cluster)["name"]
-            )
-            name = f"{key.namespace}/" + _bundle_name(key, assignment.cluster)
-            with_stack = not stack_provided(
-                spec.model.runtime, assignment.cluster, known, exclude=name
-            )
-            doc = placement_bundle(
-                str(key), spec, assignment, ref,
-                with_stack=with_stack, catalog=self._settings.catalog,
-            )  # fmt: skip
-            doc["metadata"]["ownerReferences"] = [_owner(obj)]
-            wanted[assignment.cluster] = doc
-        wanted_names = {str(d["metadata"]["name"]) for d in wanted.values()}
-        for name, bundle in sorted(live.items()):
-            if name not in wanted_names and not meta(bundle).get("deletionTimestamp"):
-                log.info("AIModelDeployment %s: withdrawing bundle %s", key, name)
-                await self._delete_bundle(key, name)
-        for doc in wanted.values():
-            name = str(doc["metadata"]["name"])
-            current = live.get(name)
-            if current is not None and same_bundle(current, doc):
-                continue
-            if memory.applied.get(name) == doc:
-                continue
-            log.info("AIModelDeployment %s: applying bundle %s", key, name)
-            await self._mgmt.apply(doc, field_manager=FIELD_MANAGER, force=True)
-            memory.applied[name] = doc
-        return {c: live.get(str(d["metadata"]["name"])) or d for c, d in wanted.items()}
-
-    def _bundles(self, key: DeploymentKey) -> dict[str, Object]:
-        return {
-            str(meta(b)["name"]): b
-            for b in self._store.list(BUNDLE, key.namespace)
-            if (meta(b).get("labels") or {}).get(DEPLOYMENT_LABEL) == key.name
-        }
-
-    async def _delete_bundle(self, key: DeploymentKey, name: str) -> None:
-        memory = self._memory.get(key)
-        if memory is not None:
-            memory.applied.pop(name, None)
-        with contextlib.suppress(NotFoundError):
-            await self._mgmt.delete(
-                bundle_model.API_VERSION, bundle_model.KIND, name, key.namespace
-            )
-
-    async def _withdraw(self, key: DeploymentKey) -> None:
-        for name, bundle in sorted(self._bundles(key).items()):
-            if not meta(bundle).get("deletionTimestamp"):
-                log.info("AIModelDeployment %s: withdrawing bundle %s", key, name)
-                await self._delete_bundle(key, name)
-
-    async def _reclaim(self, key: DeploymentKey, xr_name: str) -> bool:
+    async def _reclaim(self, key: DeploymentKey, provisioned: str) -> bool:
         """Delete the cluster provisioned for the deployment unless another one uses it."""
-        xr = self._store.get(XR, key.namespace, xr_name)
-        cluster = str(((xr or {}).get("status") or {}).get("cluster", {}).get("name") or xr_name)
-        for other in self._placed(key.namespace, []):
-            if other.deployment != str(key) and any(
-                p.cluster == f"{key.namespace}/{cluster}" for p in other.status.placements
-            ):
-                log.info("AIModelDeployment %s: %s still serves %s", key, xr_name, other.deployment)
-                return False
-        log.info("AIModelDeployment %s: reclaiming AIInferenceCluster %s", key, xr_name)
-        with contextlib.suppress(NotFoundError):
-            await self._mgmt.delete(XR_API_VERSION, XR_KIND, xr_name, key.namespace)
-        return True
+        return await self._provisioner.reclaim(key, provisioned, self._placed(key.namespace, []))
+
+    async def _reclaim_unneeded(
+        self, key: DeploymentKey, obj: Object, decision: Decision, provisioned: str
+    ) -> str | None:
+        """Reclaim the provisioned cluster once every replica is placed elsewhere; what the
+        status then says was provisioned."""
+        if self._provisioner.needed(provisioned, decision):
+            return provisioned
+        if not await self._reclaim(key, provisioned):
+            return provisioned
+        await self._events.record(
+            obj,
+            reason="Reclaimed",
+            message=f"AIInferenceCluster {provisioned} reclaimed: no placement needs it "
+            f"({decision.message})",
+        )
+        return None
 
     async def _expire(
         self,
@@ -435,13 +372,14 @@ class DeploymentController:
     ) -> Result:
         """The ttl or idleAfter ran out: withdraw the model, reclaim what was provisioned."""
         self.fleet.want(str(key), ())
-        await self._withdraw(key)
+        await self._bundles.withdraw(key)
+        await self._sync_stacks(key.namespace)
         if previous is not None and previous.phase is DeploymentPhase.EXPIRED:
             return DONE  # said and done: what it reclaimed stays in its message
         provisioned = previous.provisioned if previous else None
         reclaimed = False
         if provisioned and spec.reclaim_provisioned:
-            reclaimed = await self._reclaim(key, provisioned.split("/", 1)[1])
+            reclaimed = await self._reclaim(key, provisioned)
         status = expired_status(obj, previous, ends, reclaimed=reclaimed, now=self._clock())
         await self._announce(obj, previous, status)
         return await self._write_status(key, obj, status)
@@ -450,11 +388,10 @@ class DeploymentController:
         """The deployment is gone or going: withdraw its bundles and reclaim its cluster."""
         self.fleet.want(str(key), ())
         self._memory.pop(key, None)
-        await self._withdraw(key)
-        for xr in list(self._store.list(XR, key.namespace)):
-            labels = meta(xr).get("labels") or {}
-            if labels.get(DEPLOYMENT_LABEL) == key.name and labels.get(RECLAIM_LABEL) == "true":
-                await self._reclaim(key, str(meta(xr)["name"]))
+        await self._bundles.withdraw(key)
+        await self._sync_stacks(key.namespace)
+        for provisioned in self._provisioner.reclaimable(key):
+            await self._reclaim(key, provisioned)
         self._freed(key)
         return DONE
 
@@ -475,7 +412,17 @@ class DeploymentController:
     async def _announce(
         self, obj: Object, previous: AIModelDeploymentStatus | None, status: Object
     ) -> None:
-        """An Event when the phase or the clusters change."""
+        """An Event when the phase or the clusters change, a Warning when a bundle serving
+        it reports a Failed add-on (`AddonFailed`, named in the Serving condition)."""
+        name = f"{meta(obj)['namespace']}/{meta(obj)['name']}"
+        failed = _serving(status.get("conditions") or [])
+        if failed.get("reason") == "AddonFailed":
+            was = _serving([c.to_dict() for c in previous.conditions] if previous else [])
+            if was.get("message") != failed.get("message"):
+                log.warning("AIModelDeployment %s: %s", name, failed.get("message"))
+                await self._events.record(
+                    obj, reason="AddonFailed", message=str(failed.get("message")), warning=True
+                )
         before = (previous.phase.value, previous.message) if previous else (None, None)
         if (status.get("phase"), status.get("message")) == before:
             return
@@ -486,16 +433,18 @@ class DeploymentController:
         warning = reason in ("Pending", "ProvisioningTimedOut")
         text = f"{phase}: {status.get('message', '')}"
         if warning:
-            log.warning("AIModelDeployment %s/%s: %s", meta(obj)["namespace"], meta(obj)["name"],
-                        text)  # fmt: skip
+            log.warning("AIModelDeployment %s: %s", name, text)
         await self._events.record(obj, reason=reason, message=text, warning=warning)
 
     async def _write_status(self, key: DeploymentKey, obj: Object, status: Object) -> Result:
         memory = self._memory[key]
         if status in (obj.get("status"), memory.written):
             return DONE
+        # A merge patch: what the new status no longer says (provisioned, endpoint) is nulled.
+        dropped = {*(obj.get("status") or {}), *(memory.written or {})} - set(status)
+        patch = {**dict.fromkeys(sorted(dropped)), **status}
         try:
-            await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, status)
+            await self._mgmt.patch_status(API_VERSION, KIND, key.name, key.namespace, patch)
         except NotFoundError:
             return DONE
         except KubeError as exc:
@@ -507,15 +456,16 @@ class DeploymentController:
         return DONE
 
 
+def _serving(conditions: list[Object]) -> Object:
+    """The Serving condition of a status's conditions, or an empty one."""
+    return next((c for c in conditions if c.get("type") == "Serving"), {})
+
+
 def _reserved(status: AIModelDeploymentStatus | None) -> int:
     """GPUs a status's placements hold or are promised."""
     if status is None:
         return 0
     return sum(p.replicas * p.gpus_per_replica for p in status.placements)
-
-
-def _bundle_name(key: DeploymentKey, cluster: str) -> str:
-    return f"{key.name}-on-{cluster.split('/')[-1]}"
 
 
 def _owner(obj: Object) -> Object:

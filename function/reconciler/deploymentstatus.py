@@ -4,7 +4,9 @@
 held, every candidate's reason), marks the clusters whose model add-on is healthy with the
 endpoint of the served model, and sets the phase: Pending (nothing fits, waiting), Placing
 (bundles on their way), Provisioning (an AIInferenceCluster is being made for it), Serving
-(every wanted replica healthy). `expired_status` and `stopped_status` are the other two ends.
+(every wanted replica healthy). A Failed add-on of a cluster's model bundle or serving-stack
+bundle is named, with its message, in the ``Serving`` condition (reason ``AddonFailed``).
+`expired_status` and `stopped_status` are the other two ends.
 Conditions ``Placed`` and ``Serving`` keep their transition times while they hold; a deployment
 that provisioned a cluster also has ``Provisioned``, which `provision_wait` fills in while
 replicas wait for that cluster: why it does not hold them yet (the AIInferenceCluster's own
@@ -197,6 +199,37 @@ def model_healthy(bundle: Mapping[str, Any] | None, model: str) -> bool:
     return False
 
 
+def stack_healthy(bundle: Mapping[str, Any] | None) -> bool:
+    """Whether a serving-stack bundle reports every add-on Healthy (None: another bundle
+    brings the stack, and is not judged here)."""
+    if bundle is None:
+        return True
+    clusters = (bundle.get("status") or {}).get("clusters") or []
+    wanted = {a.get("name") for a in (bundle.get("spec") or {}).get("addons") or []}
+    healthy = {
+        a.get("name")
+        for cluster in clusters
+        for a in cluster.get("addons") or []
+        if a.get("phase") == "Healthy"
+    }
+    return bool(clusters) and wanted <= healthy
+
+
+def bundle_trouble(bundle: Mapping[str, Any] | None) -> list[str]:
+    """What keeps a bundle's add-ons from serving: each Failed add-on with its message, named
+    by bundle (``AddonBundle team-a/eu-1-vllm-serving: vllm-stack Failed: conflict: …``)."""
+    if not bundle:
+        return []
+    m = bundle.get("metadata") or {}
+    return [
+        f"AddonBundle {m.get('namespace')}/{m.get('name')}: {addon.get('name')} "
+        f"Failed: {addon.get('message') or 'no message'}"
+        for cluster in (bundle.get("status") or {}).get("clusters") or []
+        for addon in cluster.get("addons") or []
+        if addon.get("phase") == "Failed"
+    ]
+
+
 def live_status(
     obj: Object,
     spec: AIModelDeploymentSpec,
@@ -208,10 +241,23 @@ def live_status(
     now: str,
     expires_at: str | None,
     waiting: ProvisionWait | None = None,
+    stacks: Mapping[str, Object | None] | None = None,
 ) -> Object:
-    """The status of a placed (or waiting) deployment; ``bundles`` by cluster; ``waiting``
-    while replicas wait for the cluster provisioned for them."""
-    serving = frozenset(c for c, b in bundles.items() if model_healthy(b, spec.model.name))
+    """The status of a placed (or waiting) deployment; ``bundles`` by cluster, ``stacks`` the
+    serving-stack bundles by cluster (a cluster serves once both are healthy; their failures
+    are named in the Serving condition); ``waiting`` while replicas wait for the cluster
+    provisioned for them."""
+    serving = frozenset(
+        c
+        for c, b in bundles.items()
+        if model_healthy(b, spec.model.name) and stack_healthy((stacks or {}).get(c))
+    )
+    trouble = [
+        f"{cluster}: {text}"
+        for cluster, bundle in sorted(bundles.items())
+        if cluster not in serving
+        for text in [*bundle_trouble((stacks or {}).get(cluster)), *bundle_trouble(bundle)]
+    ]
     status = deployment_status(decision, serving=serving, generation=_generation(obj))
     endpoint = endpoint_of(spec)
     placements = [
@@ -222,11 +268,12 @@ def live_status(
         phase = DeploymentPhase.PROVISIONING
     placed = bool(placements)
     healthy = phase is DeploymentPhase.SERVING
+    serving_text = "; ".join([f"{len(serving)} of {len(placements)} cluster(s) serving", *trouble])
     conditions = [
         _condition(previous, "Placed", placed, "Placed" if placed else "NoCapacity",
                    decision.message, now, obj),
-        _condition(previous, "Serving", healthy, "Healthy" if healthy else "NotServing",
-                   f"{len(serving)} of {len(placements)} cluster(s) serving", now, obj),
+        _condition(previous, "Serving", healthy, "Healthy" if healthy else
+                   ("AddonFailed" if trouble else "NotServing"), serving_text, now, obj),
     ]  # fmt: skip
     message = status.message
     if waiting is not None:

@@ -197,7 +197,7 @@ async def test_a_placed_model_stays_when_a_better_cluster_appears_and_moves_when
             "score -1.85 above the kept -3.7, but a placed deployment does not move while its "
             "clusters hold it; score -1.85: $1.85/h per replica, room for 4"
         )
-        assert bundles(h) == ["llama-8b-on-us-a100"]
+        assert bundles(h) == ["llama-8b-on-us-a100", "us-a100-vllm-serving"]
 
         # Its cluster is lost: the model moves to the best remaining one, the old bundle goes.
         h.mgmt.delete("cluster.x-k8s.io/v1beta2", "Cluster", "us-a100", NAMESPACE)
@@ -209,9 +209,8 @@ async def test_a_placed_model_stays_when_a_better_cluster_appears_and_moves_when
         assert reasons(moved)[f"{NAMESPACE}/eu-l40s"].endswith("$1.85/h per replica, room for 4")
         assert f"{NAMESPACE}/us-a100" not in reasons(moved)
         await eventually(
-            lambda: "llama-8b-on-us-a100" not in bundles(h),
+            lambda: bundles(h) == ["eu-l40s-vllm-serving", "llama-8b-on-eu-l40s"],
             within=10,
-            what="the bundle on the lost cluster withdrawn",
+            what="the bundles on the lost cluster withdrawn, its serving stack too",
         )
-        assert "llama-8b-on-eu-l40s" in bundles(h)
         assert addon_phases(h.bundle("llama-8b-on-eu-l40s"))["model-llama-8b"] == "Healthy"

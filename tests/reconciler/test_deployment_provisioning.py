@@ -2,7 +2,9 @@
 
 A provisioned cluster whose workers never come up (the simulation's ``capi-workers`` step is
 off) keeps the deployment Provisioning; past ``provision.timeout`` the status, a Warning event
-and a log line say so with the cluster's own reason, and the controller keeps waiting.
+and a log line say so with the cluster's own reason, and the controller keeps waiting. With
+``reclaimProvisioned: true`` a provisioned cluster is deleted as soon as no placement needs it:
+its deployment deleted, or placed whole elsewhere before the cluster was ready.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from function.testing.simulation import RULE_NAMES
-from tests.reconciler.harness import NAMESPACE, condition, running
+from tests.reconciler.harness import NAMESPACE, condition, eventually, running
 from tests.reconciler.placement_harness import (
     OFFLINE,
     XR_API,
+    XR_KIND,
     Clock,
+    add_cluster,
     crossplane,
     deployment,
     phase,
@@ -33,6 +37,7 @@ PROVISION = {
 }
 NO_WORKERS = frozenset(RULE_NAMES) - {"capi-workers"}
 XR_NAME = f"{NAMESPACE}/llama-70b-capacity"
+H100 = {"gpuProducts": ["H100-80GB"]}
 
 
 def provisioned(obj: dict[str, object]) -> dict[str, object]:
@@ -98,3 +103,51 @@ async def test_a_provisioned_cluster_that_never_gets_ready_times_out_visibly_and
             assert len(events_of(h, "ProvisioningTimedOut")) == 1
             creating = [e for e in events_of(h, "Provisioning") if "provisioning" in e["message"]]
             assert len(creating) == 1
+
+
+async def test_a_provisioned_cluster_no_placement_needs_any_more_is_reclaimed(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, placement=OFFLINE) as h:
+        await add_cluster(h, "eu-h100", "eu-west-1", "NVIDIA-H100-80GB-HBM3", 8)
+        h.mgmt.create(deployment("first", "70B", replicas=2, placement=H100))
+        await wait_deployment(h, "first", lambda d: phase(d) == "Serving", within=30)
+        # No room left: the second one provisions a cluster of its own (never composed here:
+        # no Crossplane runs), and so does the third, which is deleted while it waits.
+        spec = {"onNoCapacity": "Provision", "provision": PROVISION, "reclaimProvisioned": True}
+        h.mgmt.create(deployment("llama-70b", "70B", replicas=2, placement=H100, **spec))
+        h.mgmt.create(deployment("mixtral", "70B", placement=H100, **spec))
+        for name in ("llama-70b", "mixtral"):
+            waiting = await wait_deployment(h, name, lambda d: phase(d) == "Provisioning")
+            assert waiting["status"]["provisioned"] == f"{NAMESPACE}/{name}-capacity"
+        assert sorted(x["metadata"]["name"] for x in h.mgmt.list(XR_API, XR_KIND, NAMESPACE)) == [
+            "llama-70b-capacity",
+            "mixtral-capacity",
+        ]
+
+        h.mgmt.delete(XR_API, "AIModelDeployment", "mixtral", NAMESPACE)
+        await eventually(
+            lambda: h.mgmt.find(XR_API, XR_KIND, "mixtral-capacity", NAMESPACE) is None,
+            within=10,
+            what="the cluster provisioned for the deleted deployment reclaimed",
+        )
+
+        # The first one goes: its GPUs take the second one before its own cluster is ready,
+        # so that cluster is needed no more and is deleted.
+        h.mgmt.delete(XR_API, "AIModelDeployment", "first", NAMESPACE)
+        moved = await wait_deployment(
+            h, "llama-70b", lambda d: placed_on(d) == [f"{NAMESPACE}/eu-h100"], within=10
+        )
+        await eventually(
+            lambda: h.mgmt.find(XR_API, XR_KIND, "llama-70b-capacity", NAMESPACE) is None,
+            within=10,
+            what="the provisioned cluster no placement needs reclaimed",
+        )
+        assert "provisioned" not in moved["status"]
+        assert provisioned(moved) == {}
+        assert [e["message"] for e in events_of(h, "Reclaimed")] == [
+            f"AIInferenceCluster {XR_NAME} reclaimed: no placement needs it "
+            f"(placed 2 of 2 replicas on {NAMESPACE}/eu-h100 (2 x 4 H100-80GB))"
+        ]
+        served = await wait_deployment(h, "llama-70b", lambda d: phase(d) == "Serving", within=30)
+        assert served["status"]["gpusHeld"] == 8

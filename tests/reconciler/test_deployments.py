@@ -43,7 +43,9 @@ async def test_three_deployments_land_where_they_fit_and_take_their_gpus(tmp_pat
         assert big["status"]["gpusHeld"] == 8
         assert big["status"]["endpoint"].startswith("http://model-llama-70b-llama-70b-engine")
         bundle = h.bundle("llama-70b-on-eu-h100")
-        assert addon_phases(bundle) == {"vllm-stack": "Healthy", "model-llama-70b": "Healthy"}
+        assert addon_phases(bundle) == {"model-llama-70b": "Healthy"}
+        # The serving stack comes in the cluster's own bundle, healthy before the model counts.
+        assert addon_phases(h.bundle("eu-h100-vllm-serving")) == {"vllm-stack": "Healthy"}
 
         # The H100s are taken: a second H100 deployment is refused there with the reason.
         h.mgmt.create(deployment("mixtral", "47B", placement={"gpuProducts": ["H100-80GB"]}))
@@ -64,4 +66,9 @@ async def test_three_deployments_land_where_they_fit_and_take_their_gpus(tmp_pat
         bundles = sorted(
             b["metadata"]["name"] for b in h.mgmt.list(BUNDLE_API, "AddonBundle", NAMESPACE)
         )
-        assert bundles == ["llama-70b-on-eu-h100", "llama-8b-on-edge-l4"]
+        assert bundles == [
+            "edge-l4-vllm-serving",
+            "eu-h100-vllm-serving",
+            "llama-70b-on-eu-h100",
+            "llama-8b-on-edge-l4",
+        ]

@@ -1,0 +1,183 @@
+"""One serving-stack AddonBundle per cluster and stack, shared by every model placed there.
+
+A placed model needs its runtime's serving stack on its cluster (the catalog's vLLM production
+stack, or cert-manager and KServe). Were the stack part of each deployment's own bundle, the
+bundles of two deployments taking turns on a cluster would contend for the same objects: the
+one arriving finds them managed by the one leaving, and fails with a conflict. So the
+placement controller keeps the stack in a bundle of its own, `<cluster>-<stack>-serving`
+(labelled `STACK_LABEL`), applied when the first placement bundle of that runtime targets the
+cluster and deleted when the last one has gone; the model bundles carry the model alone. A
+cluster whose stack another bundle brings whole (an AIInferenceCluster's composed bundle) gets
+none. `wanted_stacks` is the pure part; `ServingStacks.sync` applies and deletes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Set
+from typing import Any
+
+from function.catalog.addons import SERVING
+from function.errors import NotFoundError
+from function.kube.client import KubeClient
+from function.model import bundle as bundle_model
+from function.model.bundle import AddonBundleSpec
+from function.model.common import ObjectRef
+from function.model.input import CatalogSettings
+from function.model.objects import Object, meta
+from function.model.sync import SyncMode
+from function.model.xr import Runtime
+from function.placement.delivery import DEPLOYMENT_LABEL, stack_addons
+from function.placement.ledger import stack_provided
+from function.reconciler.instances import same_bundle
+from function.reconciler.store import GroupKind, Store
+
+log = logging.getLogger(__name__)
+
+STACK_LABEL = "aifleet.io/serving-stack"
+"""On a serving-stack bundle: the runtime whose stack it brings."""
+RUNTIME_LABEL = "aifleet.io/runtime"
+"""On a placement bundle: the runtime of its model."""
+BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
+
+
+def stack_of(runtime: Runtime) -> Runtime:
+    """The runtime naming ``runtime``'s stack: the first with the same stack (Triton is
+    served by KServe's)."""
+    stack = SERVING[runtime].stack
+    return next(r for r, s in SERVING.items() if s.stack == stack)
+
+
+def stack_bundle_name(cluster: str, runtime: Runtime) -> str:
+    """``team/eu-1`` and Triton → ``eu-1-kserve-serving``."""
+    return f"{cluster.split('/')[-1]}-{stack_of(runtime).value}-serving"
+
+
+def placement_runtime(bundle: Mapping[str, Any]) -> Runtime | None:
+    """The runtime of a placement bundle's model, from its label."""
+    value = ((bundle.get("metadata") or {}).get("labels") or {}).get(RUNTIME_LABEL)
+    try:
+        return Runtime(value) if value else None
+    except ValueError:
+        return None
+
+
+def stack_bundle(
+    namespace: str, ref: Mapping[str, Any], runtime: Runtime, catalog: CatalogSettings | None
+) -> dict[str, Any]:
+    """The serving-stack bundle of ``runtime`` for the cluster ``ref`` (a clusterRef) names."""
+    cluster_ref = ObjectRef.model_validate(dict(ref))
+    runtime = stack_of(runtime)
+    body = AddonBundleSpec(
+        cluster_ref=cluster_ref,
+        sync_mode=SyncMode.CONTINUOUS,
+        addons=stack_addons(runtime, catalog),
+    ).to_manifest()
+    return {
+        "apiVersion": bundle_model.API_VERSION,
+        "kind": bundle_model.KIND,
+        "metadata": {
+            "name": stack_bundle_name(f"{namespace}/{ref['name']}", runtime),
+            "namespace": namespace,
+            "labels": {STACK_LABEL: runtime.value},
+            "ownerReferences": [],
+        },
+        "spec": body,
+    }
+
+
+def wanted_stacks(
+    namespace: str, bundles: Iterable[Mapping[str, Any]], catalog: CatalogSettings | None
+) -> dict[str, dict[str, Any]]:
+    """The serving-stack bundles the namespace's placement bundles need, by name: one per
+    cluster and stack that some placement bundle targets (one being deleted too: its model is
+    withdrawn first) and no other bundle serves."""
+    listed = list(bundles)
+    others = [
+        b
+        for b in listed
+        if not {DEPLOYMENT_LABEL, STACK_LABEL} & set((b.get("metadata") or {}).get("labels") or {})
+    ]
+    wanted: dict[str, dict[str, Any]] = {}
+    for bundle in listed:
+        m = bundle.get("metadata") or {}
+        runtime = placement_runtime(bundle)
+        ref = (bundle.get("spec") or {}).get("clusterRef") or {}
+        if runtime is None or not ref.get("name"):
+            continue  # one being deleted keeps its stack until its model is withdrawn
+        if not (m.get("labels") or {}).get(DEPLOYMENT_LABEL):
+            continue
+        cluster = f"{ref.get('namespace') or namespace}/{ref['name']}"
+        if stack_provided(runtime, cluster, others, exclude=""):
+            continue
+        doc = stack_bundle(namespace, ref, runtime, catalog)
+        wanted.setdefault(str(doc["metadata"]["name"]), doc)
+    return wanted
+
+
+class ServingStacks:
+    """Applies and deletes the serving-stack bundles of the placement controller."""
+
+    def __init__(
+        self,
+        mgmt: KubeClient,
+        store: Store,
+        catalog: CatalogSettings | None,
+        field_manager: str,
+    ) -> None:
+        self._mgmt = mgmt
+        self._store = store
+        self._catalog = catalog
+        self._field_manager = field_manager
+        self._applied: dict[tuple[str, str], Object] = {}
+        self.owns: Callable[[Object], bool] = lambda bundle: True
+
+    def of(self, namespace: str, cluster: str, runtime: Runtime) -> Object | None:
+        """The serving-stack bundle of ``runtime`` on ``cluster`` as stored, if there is one."""
+        return self._store.get(BUNDLE, namespace, stack_bundle_name(cluster, runtime))
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The stack bundle ``name`` is gone from the store: apply it again when wanted."""
+        self._applied.pop((namespace, name), None)
+
+    async def sync(
+        self, namespace: str, pending: Iterable[Object], *, waiting: Set[str] = frozenset()
+    ) -> None:
+        """Apply the stacks the namespace's placement bundles need, delete the others but
+        those of the ``waiting`` runtimes (a deployment waits for capacity with one);
+        ``pending`` are placement bundles applied that the store may not show yet."""
+        kept = {stack_of(Runtime(r)).value for r in waiting if r in {x.value for x in Runtime}}
+        stored = list(self._store.list(BUNDLE, namespace))
+        by_name = {str(meta(b)["name"]): b for b in stored}
+        for doc in pending:
+            by_name.setdefault(str(meta(doc)["name"]), doc)
+        wanted = wanted_stacks(namespace, by_name.values(), self._catalog)
+        for bundle in stored:
+            m = meta(bundle)
+            name = str(m["name"])
+            runtime = (m.get("labels") or {}).get(STACK_LABEL)
+            if runtime is None or name in wanted or runtime in kept:
+                continue
+            if m.get("deletionTimestamp") or not self.owns(bundle):
+                continue
+            log.info("serving stack %s/%s: no placement on its cluster needs it", namespace, name)
+            self._applied.pop((namespace, name), None)
+            with contextlib.suppress(NotFoundError):
+                await self._mgmt.delete(
+                    bundle_model.API_VERSION, bundle_model.KIND, name, namespace
+                )
+        for name, doc in sorted(wanted.items()):
+            live = by_name.get(name)
+            if not self.owns(doc):
+                continue
+            if live is not None and meta(live).get("deletionTimestamp"):
+                continue  # applied again once it is gone (its deletion queues a sync)
+            if live is not None and same_bundle(live, doc):
+                continue
+            if self._applied.get((namespace, name)) == doc and live is None:
+                continue  # applied; the store has not seen it yet
+            log.info("serving stack %s/%s: applying for the placements on its cluster",
+                     namespace, name)  # fmt: skip
+            await self._mgmt.apply(doc, field_manager=self._field_manager, force=True)
+            self._applied[(namespace, name)] = doc

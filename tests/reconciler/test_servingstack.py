@@ -1,0 +1,61 @@
+"""Which serving-stack bundles a namespace's placement bundles need (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from function.model.bundle import parse_bundle_spec
+from function.model.xr import Runtime
+from function.placement.delivery import DEPLOYMENT_LABEL
+from function.reconciler.servingstack import (
+    RUNTIME_LABEL,
+    STACK_LABEL,
+    stack_bundle_name,
+    wanted_stacks,
+)
+
+REF = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster"}
+
+
+def placement(name: str, cluster: str, runtime: str, **meta: Any) -> dict[str, Any]:
+    labels = {DEPLOYMENT_LABEL: name.split("-on-")[0], RUNTIME_LABEL: runtime}
+    return {
+        "metadata": {"name": name, "namespace": "team", "labels": labels, **meta},
+        "spec": {"clusterRef": {**REF, "name": cluster}, "addons": [{"name": "model-x"}]},
+    }
+
+
+def test_one_stack_per_cluster_and_stack_whatever_the_models() -> None:
+    bundles = [
+        placement("a-on-eu", "eu", "vllm"),
+        placement("b-on-eu", "eu", "vllm"),
+        placement("c-on-eu", "eu", "kserve"),
+        placement("d-on-eu", "eu", "triton"),  # served by KServe's stack
+        placement("e-on-us", "us", "vllm", deletionTimestamp="2026-12-07T09:00:00Z"),
+    ]
+    wanted = wanted_stacks("team", bundles, None)
+    assert sorted(wanted) == ["eu-kserve-serving", "eu-vllm-serving", "us-vllm-serving"]
+    assert stack_bundle_name("team/eu", Runtime.TRITON) == "eu-kserve-serving"
+    kserve = wanted["eu-kserve-serving"]
+    assert kserve["metadata"]["labels"] == {STACK_LABEL: "kserve"}
+    spec = parse_bundle_spec(kserve["spec"])
+    assert [a.name for a in spec.addons] == [
+        "cert-manager",
+        "kserve-crd",
+        "kserve",
+        "kserve-runtimes",
+    ]
+    assert spec.cluster_ref.name == "eu"
+
+
+def test_no_stack_where_another_bundle_brings_it_whole() -> None:
+    composed = {
+        "metadata": {"name": "eu-addons", "namespace": "team"},
+        "spec": {"clusterRef": {**REF, "name": "eu"}, "addons": [{"name": "vllm-stack"}]},
+    }
+    bundles = [placement("a-on-eu", "eu", "vllm"), placement("b-on-us", "us", "vllm"), composed]
+    assert sorted(wanted_stacks("team", bundles, None)) == ["us-vllm-serving"]
+    # A stack bundle of ours does not count as another bundle bringing it.
+    ours = wanted_stacks("team", bundles, None)["us-vllm-serving"]
+    again = wanted_stacks("team", [*bundles, ours], None)
+    assert sorted(again) == ["us-vllm-serving"]
