@@ -19,15 +19,17 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from kubernetes import client as k8s
 from yarl import URL
 
 from function.errors import KubeError
+from function.kube.client import WatchHandle
 from function.kube.errors import error_from_status, unavailable
 from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode, encode
+from function.kube.watchstream import LineSink, StreamError, WatchProtocol, watch_request
 from function.model.objects import Object
 
 DEFAULT_QPS = 20.0
@@ -101,6 +103,12 @@ class AioAdapter(RestClient):
         self._ssl = _ssl_context(configuration)
         self._static_auth = None if configuration.refresh_api_key_hook else _auth(configuration)
         self._session: aiohttp.ClientSession | None = None
+        split = urlsplit(self._base)
+        self._tls = split.scheme == "https"
+        self._address = (split.hostname or "", split.port or (443 if self._tls else 80))
+        self._netloc = split.netloc.rpartition("@")[2]
+        self._target = split.path
+        self._server_hostname = (configuration.tls_server_name or None) if self._tls else None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -130,9 +138,62 @@ class AioAdapter(RestClient):
         doc: Object = decode(payload) if payload else {}
         return doc
 
+    async def _subscribe_lines(
+        self, path: str, query: Query, timeout_seconds: int, sink: LineSink, *, what: str
+    ) -> WatchHandle:
+        if self._config.proxy:  # through aiohttp, which speaks to proxies
+            return await super()._subscribe_lines(path, query, timeout_seconds, sink, what=what)
+        headers = await self._headers()
+        await self._limiter.acquire()
+        target = self._target + path + "?" + urlencode(query)
+        protocol = WatchProtocol(watch_request(self._netloc, target, headers))
+        del headers, target, path, query  # not held while the watch waits
+        head = protocol.head
+        assert head is not None
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: protocol,
+                    self._address[0],
+                    self._address[1],
+                    ssl=self._ssl if self._tls else None,
+                    server_hostname=self._server_hostname,
+                ),
+                self._connect_timeout,
+            )
+            answer, body = await asyncio.wait_for(head, self._timeout.sock_read)
+        except (*_TRANSPORT_ERRORS, StreamError) as exc:
+            protocol.cancel()
+            raise unavailable(exc, what=what) from exc
+        except BaseException:
+            protocol.cancel()
+            raise
+        del head
+        if answer.status >= 400:
+            raise error_from_status(answer.status, body, answer.headers, what=what)
+        protocol.attach(_Unavailable(sink, what), timeout_seconds + 30.0)
+        return protocol
+
     async def _lines(
         self, path: str, query: Query, timeout_seconds: int, *, what: str
     ) -> AsyncIterator[bytes | str]:
+        if self._config.proxy:
+            async for proxied in self._proxied_lines(path, query, timeout_seconds, what=what):
+                yield proxied
+            return
+        queue = _LineQueue()
+        handle = await self._subscribe_lines(path, query, timeout_seconds, queue, what=what)
+        try:
+            while (line := await queue.next()) is not None:
+                yield line
+                del line
+        finally:
+            handle.cancel()
+
+    async def _proxied_lines(
+        self, path: str, query: Query, timeout_seconds: int, *, what: str
+    ) -> AsyncIterator[bytes]:
         headers = await self._headers()
         await self._limiter.acquire()
         timeout = aiohttp.ClientTimeout(
@@ -140,37 +201,24 @@ class AioAdapter(RestClient):
         )
         url = self._url(path, query)
         try:
-            # Awaited rather than entered with ``async with``: the context manager would keep
-            # the finished request coroutine (its frame, the request and its headers), about
-            # 2.5 KiB, for as long as the watch stays open.
             resp = await self._open_session().get(
                 url, headers=headers, timeout=timeout, **self._extra()
             )
         except _TRANSPORT_ERRORS as exc:
             raise unavailable(exc, what=what) from exc
-        del headers, timeout, url, path, query  # not held while the watch waits
         try:
             if resp.status >= 400:
                 raise error_from_status(resp.status, await resp.read(), resp.headers, what=what)
             buffer = bytearray()
-            ready: deque[bytes] = deque()
             # Lines are split here rather than by `StreamReader.readline`, whose 64 KiB limit
-            # a watch event of a large CRD exceeds. Nothing read is referenced from this frame
-            # while it waits for more (lines are yielded out of ``ready``, the buffer starts
-            # afresh when empty), so an idle watch holds no event's bytes.
+            # a watch event of a large CRD exceeds.
             while chunk := await resp.content.readany():
                 buffer += chunk
-                del chunk
                 while (end := buffer.find(b"\n")) >= 0:
                     line = bytes(buffer[:end]).strip()
                     del buffer[: end + 1]
                     if line:
-                        ready.append(line)
-                    del line
-                if not buffer:
-                    buffer = bytearray()
-                while ready:
-                    yield ready.popleft()
+                        yield line
             if buffer.strip():
                 yield bytes(buffer).strip()
         except KubeError:
@@ -178,7 +226,7 @@ class AioAdapter(RestClient):
         except _TRANSPORT_ERRORS as exc:
             raise unavailable(exc, what=what) from exc
         finally:
-            resp.release()  # back to the pool once read to the end, else closed
+            resp.release()
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -215,6 +263,60 @@ class AioAdapter(RestClient):
         else:  # an exec plugin or an auth provider may run a command: not on the loop
             auth = await asyncio.to_thread(_auth, self._config)
         return {"Accept": "application/json", "User-Agent": self._user_agent, **auth}
+
+
+class _Unavailable:
+    """A sink whose end names a broken stream as the `UnavailableError` it is."""
+
+    __slots__ = ("_sink", "_what")
+
+    def __init__(self, sink: LineSink, what: str) -> None:
+        self._sink = sink
+        self._what = what
+
+    def line(self, line: bytes) -> None:
+        self._sink.line(line)
+
+    def end(self, error: BaseException | None) -> None:
+        if isinstance(error, (*_TRANSPORT_ERRORS, StreamError)):
+            error = unavailable(error, what=self._what)
+        self._sink.end(error)
+
+
+class _LineQueue:
+    """A sink read by an iterator: lines in arrival order, then the end (raised if it was
+    a failure)."""
+
+    def __init__(self) -> None:
+        self._lines: deque[bytes] = deque()
+        self._end: tuple[BaseException | None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def line(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._wake()
+
+    def end(self, error: BaseException | None) -> None:
+        self._end = (error,)
+        self._wake()
+
+    async def next(self) -> bytes | None:
+        """The next line; None at a clean end."""
+        while not self._lines:
+            if self._end is not None:
+                if self._end[0] is not None:
+                    raise self._end[0]
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._lines.popleft()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 def user_agent(identity: str) -> str:

@@ -9,7 +9,7 @@ emulator in `function.testing`, so no fake of this protocol is needed.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -59,6 +59,21 @@ class WatchEvent:
 
     type: EventType
     object: Object = field(repr=False)
+
+
+OnWatchEvent = Callable[[WatchEvent], None]
+"""Hears each event of a subscribed watch."""
+OnWatchEnd = Callable[[BaseException | None], None]
+"""Hears how a subscribed watch ended: None when the server ended it, else the `KubeError`
+(`GoneError` for an expired resourceVersion), or what ``on_event`` raised."""
+
+
+class WatchHandle(Protocol):
+    """A subscribed watch."""
+
+    def cancel(self) -> object:
+        """Stop the watch: its callbacks hear nothing more."""
+        ...
 
 
 class PatchType(StrEnum):
@@ -130,6 +145,27 @@ class KubeClient(Protocol):
 
         Bookmarks are requested and passed through. Raises `GoneError` when the
         resourceVersion is too old: list again and restart from the new version.
+        """
+        ...
+
+    async def subscribe(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        resource_version: str,
+        on_event: OnWatchEvent,
+        on_end: OnWatchEnd,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> WatchHandle:
+        """`watch`, driven by callbacks rather than iterated, so that an idle watch holds
+        no task: each event goes to ``on_event``, then the end to ``on_end``; nothing is
+        called after ``on_end`` or after the handle is cancelled.
+
+        May raise what `watch` raises (a `KubeError`: `GoneError`, `UnavailableError`)
+        when the server refuses the watch; the same failure may instead reach ``on_end``.
         """
         ...
 

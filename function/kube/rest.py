@@ -4,7 +4,9 @@ Both transports (`function.kube.aio`, aiohttp on the event loop — the default;
 `function.kube.adapter`, the `kubernetes` client's urllib3 layer on threads) build the same
 paths from discovery and read the same JSON as dicts; they differ only in how one request is
 sent (`RestClient._request`, given a `Request`) and how a watch's lines are read
-(`RestClient._lines`). Errors
+(`RestClient._lines`, iterated; `RestClient._subscribe_lines`, pushed to a `LineSink` — by
+default a task iterating `_lines`, a protocol on the event loop's callbacks on aiohttp's
+transport). Errors
 are mapped by `function.kube.errors`, once, inside those two primitives. Bodies are encoded
 and decoded with orjson (a fleet's reconciler spends more of its CPU reading JSON than on
 anything else): what orjson will not encode (integers past 64 bits, non-string keys) goes
@@ -14,6 +16,7 @@ itself keeps one in a custom resource.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 from abc import ABC, abstractmethod
@@ -29,12 +32,16 @@ from function.kube.client import (
     Capabilities,
     EventType,
     ObjectList,
+    OnWatchEnd,
+    OnWatchEvent,
     PatchType,
     ResourceInfo,
     WatchEvent,
+    WatchHandle,
 )
 from function.kube.discovery import Discovery, object_path
 from function.kube.errors import error_from_status
+from function.kube.watchstream import LineSink
 from function.model.objects import Object, describe, meta
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -76,6 +83,14 @@ class RestClient(ABC):
         self, path: str, query: Query, timeout_seconds: int, *, what: str
     ) -> AsyncIterator[bytes | str]:
         """The non-empty lines of a streaming (watch) response, until the server ends it."""
+
+    async def _subscribe_lines(
+        self, path: str, query: Query, timeout_seconds: int, sink: LineSink, *, what: str
+    ) -> WatchHandle:
+        """The lines of a watch pushed to ``sink`` (its ``end``: None, or a `KubeError` or
+        what ``line`` raised); here, by a task that iterates `_lines`."""
+        lines = self._lines(path, query, timeout_seconds, what=what)
+        return asyncio.get_running_loop().create_task(_pump(lines, sink))
 
     @abstractmethod
     async def close(self) -> None:
@@ -133,13 +148,7 @@ class RestClient(ABC):
         timeout_seconds: int = 300,
     ) -> AsyncIterator[WatchEvent]:
         info = await self.resource_info(api_version, kind)
-        query = _query(
-            watch="true",
-            resourceVersion=resource_version,
-            allowWatchBookmarks="true",
-            timeoutSeconds=str(timeout_seconds),
-            labelSelector=label_selector,
-        )
+        query = _watch_query(resource_version, timeout_seconds, label_selector)
         what = f"watch {kind}"
         lines = self._lines(object_path(info, namespace), query, timeout_seconds, what=what)
         del info, query  # not held while the watch waits
@@ -149,6 +158,25 @@ class RestClient(ABC):
             # Yielded out of a list, so that this frame holds no reference to the event
             # while it waits for the next: an idle watch would keep its last object alive.
             yield event.pop()
+
+    async def subscribe(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        resource_version: str,
+        on_event: OnWatchEvent,
+        on_end: OnWatchEnd,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> WatchHandle:
+        info = await self.resource_info(api_version, kind)
+        query = _watch_query(resource_version, timeout_seconds, label_selector)
+        what = f"watch {kind}"
+        sink = _EventSink(on_event, on_end, what)
+        path = object_path(info, namespace)
+        return await self._subscribe_lines(path, query, timeout_seconds, sink, what=what)
 
     async def create(self, obj: Object) -> Object:
         info = await self.resource_info(obj["apiVersion"], obj["kind"])
@@ -262,6 +290,45 @@ def _decode_event(line: str | bytes, *, what: str) -> WatchEvent:
             raise GoneError(f"{what}: {obj.get('message', 'resource version too old')}", status=410)
         raise error_from_status(code or 500, obj, {}, what=what)
     return WatchEvent(EventType(kind), obj)
+
+
+class _EventSink:
+    """A subscription's lines decoded into events for its callbacks."""
+
+    __slots__ = ("_on_end", "_on_event", "_what")
+
+    def __init__(self, on_event: OnWatchEvent, on_end: OnWatchEnd, what: str) -> None:
+        self._on_event = on_event
+        self._on_end = on_end
+        self._what = what
+
+    def line(self, line: bytes) -> None:
+        self._on_event(_decode_event(line, what=self._what))  # an ERROR event raises
+
+    def end(self, error: BaseException | None) -> None:
+        self._on_end(error)
+
+
+async def _pump(lines: AsyncIterator[bytes | str], sink: LineSink) -> None:
+    """Push ``lines`` to ``sink`` until they end (a cancelled pump tells ``sink`` nothing)."""
+    try:
+        async for line in lines:
+            sink.line(line if isinstance(line, bytes) else line.encode())
+            del line
+    except Exception as exc:  # a KubeError, or what the sink raised
+        sink.end(exc)
+    else:
+        sink.end(None)
+
+
+def _watch_query(resource_version: str, timeout_seconds: int, label_selector: str | None) -> Query:
+    return _query(
+        watch="true",
+        resourceVersion=resource_version,
+        allowWatchBookmarks="true",
+        timeoutSeconds=str(timeout_seconds),
+        labelSelector=label_selector,
+    )
 
 
 _MANAGER = [("fieldManager", FIELD_MANAGER)]

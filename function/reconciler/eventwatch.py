@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from function.errors import GoneError, KubeError, NotFoundError
-from function.kube.client import EventType, KubeClient
+from function.kube.client import EventType, KubeClient, WatchEvent, WatchHandle
 from function.model.objects import Object, meta
 from function.reconciler.store import ObjectId
 from function.reconciler.triggerplan import ResourceKey, resource_key
@@ -80,6 +80,27 @@ class KindView:
 
 
 class _Watch:
+    """One list+watch, run by callbacks: a task while it connects and lists, none while its
+    watch is open and idle (the client's subscription pushes the events) or while it backs
+    off (a timer)."""
+
+    __slots__ = (
+        "_api_version",
+        "_connect",
+        "_failures",
+        "_handle",
+        "_keep",
+        "_max_backoff",
+        "_on_change",
+        "_on_event",
+        "_timer",
+        "_version",
+        "_watch_seconds",
+        "key",
+        "task",
+        "view",
+    )
+
     def __init__(
         self,
         key: WatchKey,
@@ -87,6 +108,9 @@ class _Watch:
         on_change: Callable[[ObjectId], None],
         on_event: OnEvent | None = None,
         keep: Keep | None = None,
+        *,
+        watch_seconds: int = 300,
+        max_backoff: float = 30.0,
     ):
         self.key = key
         self._keep = keep or _slim
@@ -94,36 +118,90 @@ class _Watch:
         self._connect = connect
         self._on_change = on_change
         self._on_event = on_event
+        self._watch_seconds = watch_seconds
+        self._max_backoff = max_backoff
         self._failures = 0
+        self._version: str | None = None
+        """Where the watch resumes; None: list first."""
+        self._api_version = ""
         self.task: asyncio.Task[None] | None = None
+        """Connecting, listing or opening the watch, if it is doing so now."""
+        self._handle: WatchHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def run(self, *, watch_seconds: int, max_backoff: float) -> None:
-        version: str | None = None
-        while True:
-            try:
-                client = await self._connect(self.key.cluster)
-                api_version = await self._api_version(client)
-                if version is None:
-                    version = await self._relist(client, api_version)
-                version = await self._watch(client, api_version, version, watch_seconds)
-                self._failures = 0
-            except GoneError:
-                log.info("%s: watch expired, listing again", self.key)
-                version = None
-            except NotFoundError as exc:
-                self._failed(f"{self.key} is not served: {exc}")
-                version = None
-                await self._backoff(max_backoff)
-            except KubeError as exc:
-                self._failed(f"{self.key}: {exc}")
-                await self._backoff(max_backoff)
-            except Exception:  # a watch must not die silently: its triggers would go stale
-                log.exception("%s: watch failed", self.key)
-                self._failed(f"{self.key}: internal error")
-                version = None
-                await self._backoff(max_backoff)
+    def start(self) -> None:
+        """Connect, list if needed and open the watch, on a task of its own."""
+        self._timer = None
+        self.task = asyncio.get_running_loop().create_task(self._open())
 
-    async def _api_version(self, client: KubeClient) -> str:
+    def stop(self) -> None:
+        """Stop whatever the watch is doing; it hears nothing more."""
+        if self.task is not None:
+            self.task.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _open(self) -> None:
+        try:
+            client = await self._connect(self.key.cluster)
+            self._api_version = await self._resolve_version(client)
+            if self._version is None:
+                self._version = await self._relist(client, self._api_version)
+            handle = await client.subscribe(
+                self._api_version,
+                self.key.kind,
+                resource_version=self._version,
+                label_selector=self.key.selector or None,
+                timeout_seconds=self._watch_seconds,
+                on_event=self._event,
+                on_end=self._ended,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.task = None
+            self._next(exc)
+            return
+        if self.task is asyncio.current_task():  # else it ended already, and went on
+            self.task = None
+            self._handle = handle
+
+    def _ended(self, error: BaseException | None) -> None:
+        self._handle = None
+        self._next(error)
+
+    def _next(self, error: BaseException | None) -> None:
+        """After a watch ended (or could not start) with ``error``: go on, at once or after
+        a backoff, from where it was or with a new list."""
+        if error is None:
+            self._failures = 0
+            self.start()
+            return
+        if isinstance(error, GoneError):
+            log.info("%s: watch expired, listing again", self.key)
+            self._version = None
+            self.start()
+            return
+        if isinstance(error, NotFoundError):
+            self._failed(f"{self.key} is not served: {error}")
+            self._version = None
+        elif isinstance(error, KubeError):
+            self._failed(f"{self.key}: {error}")
+        else:  # a watch must not die silently: its triggers would go stale
+            log.error("%s: watch failed", self.key, exc_info=error)
+            self._failed(f"{self.key}: internal error")
+            self._version = None
+        self._failures += 1
+        delay = min(0.2 * 2 ** min(self._failures, 10), self._max_backoff)
+        self._timer = asyncio.get_running_loop().call_later(
+            delay * random.uniform(0.8, 1.2), self.start
+        )
+
+    async def _resolve_version(self, client: KubeClient) -> str:
         version = self.key.version or await client.preferred_version(self.key.group)
         return f"{self.key.group}/{version}" if self.key.group else version
 
@@ -150,44 +228,27 @@ class _Watch:
         self._on_change(self.key.cluster)
         return listed.resource_version
 
-    async def _watch(
-        self, client: KubeClient, api_version: str, version: str, watch_seconds: int
-    ) -> str:
-        stream = client.watch(
-            api_version,
-            self.key.kind,
-            resource_version=version,
-            label_selector=self.key.selector or None,
-            timeout_seconds=watch_seconds,
-        )
-        async for event in stream:
-            version = str(meta(event.object).get("resourceVersion") or version)
-            if event.type is EventType.BOOKMARK:
-                continue
-            event.object.setdefault("apiVersion", api_version)
-            event.object.setdefault("kind", self.key.kind)
-            obj = self._keep(event.object)
-            key = resource_key(obj)
-            deleted = event.type is EventType.DELETED
-            known = self.view.objects.pop(key, None) if deleted else self.view.objects.get(key)
-            if not deleted:
-                self.view.objects[key] = obj
-            if self._on_event is not None:
-                self._on_event(self.key, known, obj, deleted)
-            self.view.error = None
-            self._on_change(self.key.cluster)
-            del event, obj, known  # an idle watch keeps only what ``keep`` kept
-        return version
+    def _event(self, event: WatchEvent) -> None:
+        self._version = str(meta(event.object).get("resourceVersion") or self._version)
+        if event.type is EventType.BOOKMARK:
+            return
+        event.object.setdefault("apiVersion", self._api_version)
+        event.object.setdefault("kind", self.key.kind)
+        obj = self._keep(event.object)
+        key = resource_key(obj)
+        deleted = event.type is EventType.DELETED
+        known = self.view.objects.pop(key, None) if deleted else self.view.objects.get(key)
+        if not deleted:
+            self.view.objects[key] = obj
+        if self._on_event is not None:
+            self._on_event(self.key, known, obj, deleted)
+        self.view.error = None
+        self._on_change(self.key.cluster)
 
     def _failed(self, message: str) -> None:
         if self.view.error != message:
             log.warning("event watch: %s", message)
         self.view.error = message
-
-    async def _backoff(self, cap: float) -> None:
-        self._failures += 1
-        delay = min(0.2 * 2 ** min(self._failures, 10), cap)
-        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
 
 
 class EventWatches:
@@ -238,10 +299,16 @@ class EventWatches:
                 self._stop(key)
 
     def _start(self, key: WatchKey) -> None:
-        watch = _Watch(key, self._connect, self._on_change, self._on_event, self._keep)
-        watch.task = asyncio.get_running_loop().create_task(
-            watch.run(watch_seconds=self._timeout, max_backoff=self._max_backoff)
+        watch = _Watch(
+            key,
+            self._connect,
+            self._on_change,
+            self._on_event,
+            self._keep,
+            watch_seconds=self._timeout,
+            max_backoff=self._max_backoff,
         )
+        watch.start()
         self._watches[key] = watch
         log.info("watching %s", key)
 
@@ -249,8 +316,7 @@ class EventWatches:
         watch = self._watches.pop(key, None)
         if watch is None:
             return
-        if watch.task is not None:
-            watch.task.cancel()
+        watch.stop()
         log.info("stopped watching %s", key)
 
     def view(self, key: WatchKey) -> KindView | None:
@@ -271,11 +337,11 @@ class EventWatches:
     async def close(self) -> None:
         """Stop every watch."""
         tasks = [w.task for w in self._watches.values() if w.task is not None]
+        for watch in self._watches.values():
+            watch.stop()
         self._watches.clear()
         self._wanted.clear()
         self._owners.clear()
-        for task in tasks:
-            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
