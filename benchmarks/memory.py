@@ -12,20 +12,30 @@ management informers' objects, connections and watch streams, the workload watch
 objects, parsed models, discovery). VmRSS growth over the same window is printed beside it,
 which also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack).
 
-    python benchmarks/memory.py [--clusters 100] [--frames 4] [--top 25]
+With ``--baseline REF`` (a commit, say ``main``) the same measurement runs side by side on
+that commit's tree (extracted with ``git archive``, run with this interpreter), the fleet
+sizes alternating between the two, and both are sorted by this version's `HOLDERS`; the
+ratios are this tree's figures over the baseline's.
+
+    python benchmarks/memory.py [--clusters 100] [--frames 4] [--top 25] [--baseline main]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import os
 import pickle
 import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +57,15 @@ HOLDERS = (
     ("management informers' objects", ("reconciler/watch.py",), False),
     (
         "connections, watch streams, event loop",
-        ("aiohttp/", "asyncio/", "yarl/", "multidict/", "kube/aio.py", "eventwatch.py"),
+        (
+            "aiohttp/",
+            "asyncio/",
+            "yarl/",
+            "multidict/",
+            "kube/aio.py",
+            "kube/watchstream.py",
+            "eventwatch.py",
+        ),
         True,
     ),
     (
@@ -103,19 +121,70 @@ def measure(clusters: int, frames: int, out: Path) -> None:
     out.write_bytes(pickle.dumps((snapshot, rss)))
 
 
-def run_size(clusters: int, frames: int, out: Path) -> tuple[tracemalloc.Snapshot, int]:
-    """`measure` in a fresh Python process."""
-    command = [
-        sys.executable,
-        __file__,
-        "--one",
-        str(clusters),
-        "--frames",
-        str(frames),
-    ]
-    subprocess.run([*command, "--out", str(out)], check=True)
+def run_size(root: Path, clusters: int, frames: int, out: Path) -> tuple[Measured, int]:
+    """`measure` in a fresh Python process, on the tree at ``root``; with the most sockets
+    that process held open at once (its connections to the emulator's clusters)."""
+    script = root / "benchmarks" / "memory.py"
+    command = [sys.executable, str(script), "--one", str(clusters), "--frames", str(frames)]
+    child = subprocess.Popen([*command, "--out", str(out)], cwd=root)
+    sockets = 0
+    while child.poll() is None:
+        sockets = max(sockets, open_sockets(child.pid))
+        time.sleep(0.5)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
     snapshot, rss = pickle.loads(out.read_bytes())
-    return snapshot, rss
+    return (snapshot, rss), sockets
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` has open now."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    try:
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):
+                count += os.readlink(fd).startswith("socket:")
+    except OSError:  # the process ended
+        pass
+    return count
+
+
+Measured = tuple[tracemalloc.Snapshot, int]
+"""A settled fleet's snapshot and VmRSS growth (KiB)."""
+
+
+@dataclass
+class Side:
+    """One tree's per-cluster figures: heap and VmRSS (KiB), heap by kind of holder, and
+    the difference's statistics."""
+
+    heap: float
+    rss: float
+    kinds: dict[str, float]
+    stats: list[tracemalloc.StatisticDiff]
+
+
+def per_cluster(small: Measured, large: Measured, n: int) -> Side:
+    """The ``2N`` minus ``N`` difference over ``N``."""
+    stats = large[0].compare_to(small[0], "traceback")
+    kinds: dict[str, float] = {}
+    for stat in stats:
+        name = holder(stat.traceback)
+        kinds[name] = kinds.get(name, 0.0) + stat.size_diff / 1024 / n
+    heap = sum(s.size_diff for s in stats) / 1024 / n
+    return Side(heap, (large[1] - small[1]) / n, kinds, stats)
+
+
+def extract(ref: str, into: Path) -> Path:
+    """The tree of commit ``ref`` of this repository, written under ``into``."""
+    archive = into / "baseline.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "archive", ref], cwd=ROOT, stdout=out, check=True)
+    tree = into / "baseline"
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
 
 
 def main() -> None:
@@ -124,6 +193,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--baseline", help="A commit to measure side by side (e.g. main).")
     parser.add_argument("--one", type=int, help="Measure one fleet size (internal).")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -132,26 +202,50 @@ def main() -> None:
         return
     n = args.clusters
     with tempfile.TemporaryDirectory() as work:
-        small, small_rss = run_size(n, args.frames, Path(work) / "small")
-        large, large_rss = run_size(2 * n, args.frames, Path(work) / "large")
-    stats = large.compare_to(small, "traceback")
-    heap = sum(s.size_diff for s in stats) / 1024 / n
-    rss = (large_rss - small_rss) / n
+        trees = {"this tree": ROOT}
+        if args.baseline:
+            trees = {f"baseline {args.baseline}": extract(args.baseline, Path(work)), **trees}
+        runs: dict[str, list[Measured]] = {name: [] for name in trees}
+        sockets: dict[str, list[int]] = {name: [] for name in trees}
+        for size in (n, 2 * n):
+            for name, root in trees.items():
+                out = Path(work) / f"{len(runs[name])}-{size}"
+                measured, held = run_size(root, size, args.frames, out)
+                runs[name].append(measured)
+                sockets[name].append(held)
+    sides = {name: per_cluster(small, large, n) for name, (small, large) in runs.items()}
     print(f"Memory per settled managed cluster, {n} to {2 * n} clusters x the inference bundle:")
-    print(f"  Python heap (tracemalloc): {heap:.1f} KiB; VmRSS: {rss:.1f} KiB")
-    print(f"  VmRSS growth per cluster: {small_rss / n:.1f} KiB at {n}, {large_rss / 2 / n:.1f}")
-    kinds: dict[str, float] = {}
-    for stat in stats:
-        kinds[holder(stat.traceback)] = kinds.get(holder(stat.traceback), 0.0) + stat.size_diff
-    print("\nBy kind of holder (KiB per cluster):")
-    for name, size in sorted(kinds.items(), key=lambda item: -item[1]):
-        print(f"{size / 1024 / n:8.1f}  {name}")
+    for name, side in sides.items():
+        print(f"  {name}: Python heap (tracemalloc) {side.heap:.1f} KiB; VmRSS {side.rss:.1f} KiB")
+        small, large = sockets[name]
+        print(f"    most sockets open at once: {small} at {n} clusters, {large} at {2 * n}")
+    names = sorted({kind for side in sides.values() for kind in side.kinds})
+    print("\nBy kind of holder (KiB per cluster): " + " | ".join(sides))
+    for kind in sorted(names, key=lambda k: -sides["this tree"].kinds.get(k, 0.0)):
+        figures = "  ".join(f"{side.kinds.get(kind, 0.0):8.1f}" for side in sides.values())
+        print(f"{figures}  {kind}")
+    this = sides["this tree"]
     print(f"\nLargest holders per cluster (KiB, blocks), {args.frames} innermost frames:")
-    for stat in sorted(stats, key=lambda s: -s.size_diff)[: args.top]:
+    for stat in sorted(this.stats, key=lambda s: -s.size_diff)[: args.top]:
         where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback))
         print(f"{stat.size_diff / 1024 / n:8.1f} {stat.count_diff / n:7.1f}  {where}")
-    by_kind = {name: round(size / 1024 / n, 1) for name, size in kinds.items()}
-    print(json.dumps({"heap_kib": heap, "rss_kib": rss, "by_kind": by_kind}))
+    report: dict[str, Any] = {
+        "heap_kib": this.heap,
+        "rss_kib": this.rss,
+        "by_kind": {kind: round(size, 1) for kind, size in this.kinds.items()},
+        "sockets": sockets["this tree"],
+    }
+    if args.baseline:
+        base = sides[f"baseline {args.baseline}"]
+        report["baseline"] = {
+            "heap_kib": base.heap,
+            "rss_kib": base.rss,
+            "by_kind": {kind: round(size, 1) for kind, size in base.kinds.items()},
+            "sockets": sockets[f"baseline {args.baseline}"],
+        }
+        report["heap_ratio"] = round(this.heap / base.heap, 2)
+        print(f"\nHeap per cluster, this tree / baseline: {report['heap_ratio']:.2f}x")
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
