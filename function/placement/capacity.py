@@ -20,6 +20,7 @@ sorting and grouping sixteen thousand nodes again.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -210,6 +211,7 @@ class FleetIndex:
 _INDEXES: OrderedDict[tuple[int, ...], tuple[tuple[ClusterCapacity, ...], FleetIndex]]
 _INDEXES = OrderedDict()
 _INDEXES_KEPT = 8
+_INDEXES_LOCK = threading.Lock()
 
 
 def fleet_index(clusters: tuple[ClusterCapacity, ...]) -> FleetIndex:
@@ -221,10 +223,11 @@ def fleet_index(clusters: tuple[ClusterCapacity, ...]) -> FleetIndex:
     identity is reused while it is kept. The same snapshots always give the same index.
     """
     key = tuple(map(id, clusters))
-    hit = _INDEXES.get(key)
-    if hit is not None:
-        _INDEXES.move_to_end(key)
-        return hit[1]
+    with _INDEXES_LOCK:
+        hit = _INDEXES.get(key)
+        if hit is not None:
+            _INDEXES.move_to_end(key)
+            return hit[1]
     named = {cluster.name: cluster for cluster in clusters}
     ordered = tuple(named[name] for name in sorted(named))
     kinds: dict[GroupKind, tuple[int, int]] = {}
@@ -234,9 +237,10 @@ def fleet_index(clusters: tuple[ClusterCapacity, ...]) -> FleetIndex:
             largest, most = kinds.get(kind, (0, 0))
             kinds[kind] = (max(largest, group.largest_allocatable), max(most, group.most_free))
     index = FleetIndex(named, ordered, kinds)
-    _INDEXES[key] = (clusters, index)
-    if len(_INDEXES) > _INDEXES_KEPT:
-        _INDEXES.popitem(last=False)
+    with _INDEXES_LOCK:
+        _INDEXES[key] = (clusters, index)
+        while len(_INDEXES) > _INDEXES_KEPT:
+            _INDEXES.popitem(last=False)
     return index
 
 

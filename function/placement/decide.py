@@ -104,6 +104,9 @@ class Verdict:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Verdict is immutable: cannot set {name}")
 
+    def __reduce__(self) -> tuple[type[Verdict], tuple[str, str, float | None, int]]:
+        return (Verdict, self._key())  # copied or pickled with its reason written
+
     def _key(self) -> tuple[str, str, float | None, int]:
         return (self.cluster, self.reason, self.score, self.replicas)
 

@@ -6,15 +6,19 @@ deployments' reservations, the deployment's own running pods, and replicas place
 clusters that are still there or gone). For every such fleet and a random deployment, `place`
 must return the very `Decision` of `tests.placement.bruteforce.reference_place` (assignments,
 per-node splits, every cluster's score and reason) and, for a first single-replica placement,
-the cluster `best_cluster` finds by scoring every node on its own.
+the cluster `best_cluster` finds by scoring every node on its own. A new snapshot of one cluster
+is what the next decision sees, and verdicts copy with their reasons.
 """
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -210,3 +214,40 @@ def test_a_first_single_replica_goes_to_the_cluster_of_the_best_node(
     decision = place(D, one, bare, costs=table)
     chosen = decision.assignments[0].cluster if decision.assignments else None
     assert chosen == best_cluster(one, bare, table)
+
+
+def test_a_new_snapshot_of_one_cluster_is_what_the_next_decision_sees() -> None:
+    def h100s(name: str, requested: int) -> ClusterCapacity:
+        label = GPUS[GpuProduct.H100_80GB].label
+        node = NodeCapacity("gpu", GpuProduct.H100_80GB, label, 81559, 8, requested)
+        return ClusterCapacity(name, {"aifleet.io/region": "eu-west-1"}, (node,))
+
+    a, b = h100s("default/a", 0), h100s("default/b", 0)
+    spec = parse_deployment_spec(
+        {"model": {"name": "m", "parameters": "70B", "source": "hf://org/m"}}
+    )
+    assert [x.cluster for x in place(D, spec, FleetCapacity((a, b))).assignments] == ["default/a"]
+    # the same snapshots again, in a new FleetCapacity with a reservation: the index is reused
+    taken = FleetCapacity((a, b), (Reservation("team/other", "default/a", "gpu", 6),))
+    assert [x.cluster for x in place(D, spec, taken).assignments] == ["default/b"]
+    # a new snapshot of a (its GPUs requested by pods now): decided on the new one
+    busy = FleetCapacity((h100s("default/a", 6), b))
+    decision = place(D, spec, busy)
+    assert [x.cluster for x in decision.assignments] == ["default/b"]
+    assert {v.cluster: v.reason for v in decision.verdicts}["default/a"] == (
+        "needs 4 H100-80GB GPUs on one node, largest free is 2"
+    )
+
+
+def test_a_verdict_is_immutable_and_copies_with_its_reason() -> None:
+    decision = place(D, parse_deployment_spec({"model": {"name": "m", "parameters": "8B",
+                     "source": "hf://org/m"}}), FleetCapacity((
+        ClusterCapacity("default/a", {}, (NodeCapacity("gpu", None, "X", 1, 1),)),
+    )))  # fmt: skip
+    (verdict,) = decision.verdicts
+    with pytest.raises(AttributeError):
+        verdict.cluster = "default/b"
+    for again in (copy.deepcopy(decision), pickle.loads(pickle.dumps(decision))):
+        assert again == decision
+        assert again.verdicts[0].reason == verdict.reason
+    assert verdict.reason.startswith("needs ")
