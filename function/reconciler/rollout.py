@@ -37,6 +37,15 @@ class _Rollout:
     failed: set[ObjectId] = field(default_factory=set)
     waiting: set[ObjectId] = field(default_factory=set)
 
+    def place(self, cluster: ObjectId, status: ClusterAddonsStatus) -> None:
+        """File ``cluster`` as failed, updated or updating, by what its ``status`` says."""
+        if any(a.phase is AddonPhase.FAILED for a in status.addons):
+            self.failed.add(cluster)
+        elif status.ready:
+            self.updated.add(cluster)
+        else:
+            self.updating.add(cluster)
+
     def admitted(self, cluster: ObjectId) -> bool:
         return cluster in self.updating or cluster in self.updated or cluster in self.failed
 
@@ -90,12 +99,7 @@ class Rollouts:
             return []
         for group in (rollout.updating, rollout.updated, rollout.failed):
             group.discard(cluster)
-        if any(a.phase is AddonPhase.FAILED for a in status.addons):
-            rollout.failed.add(cluster)
-        elif status.ready:
-            rollout.updated.add(cluster)
-        else:
-            rollout.updating.add(cluster)
+        rollout.place(cluster, status)
         if rollout.failed:
             return []
         current = set(targets)
@@ -178,13 +182,7 @@ def _resumed(
             continue
         ref = entry.cluster_ref
         gk = GroupKind.of(ref.api_version, ref.kind)
-        cluster = ObjectId(gk, ref.namespace or bundle.namespace, ref.name)
-        if any(a.phase is AddonPhase.FAILED for a in entry.addons):
-            rollout.failed.add(cluster)
-        elif entry.ready:
-            rollout.updated.add(cluster)
-        else:
-            rollout.updating.add(cluster)
+        rollout.place(ObjectId(gk, ref.namespace or bundle.namespace, ref.name), entry)
     return rollout
 
 
