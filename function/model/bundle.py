@@ -20,15 +20,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from function.errors import FieldError, SpecError
-from function.model.common import (
-    CHART_REPOSITORY,
-    DNS_LABEL,
-    LabelSelector,
-    ObjectRef,
-    Spec,
-    cel,
-    parse,
-)
+from function.model.common import DNS_LABEL, LabelSelector, ObjectRef, Spec, cel, parse
 from function.model.limits import MAX_BUNDLE_DEPTH
 from function.model.sync import (
     DEFAULT_SYNC_MODE,
@@ -42,6 +34,8 @@ GROUP = "addons.aifleet.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AddonBundle"
+CHART_REPOSITORY = r"^(https?|oci|file)://"
+"""Where a chart comes from: an https:// index, an oci:// registry or a file:// directory."""
 MAX_DEPENDENCIES = 32
 """Add-ons one add-on may depend on: bounds the CEL rule over ``dependsOn``."""
 MAX_ADDONS = 128

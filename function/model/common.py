@@ -48,9 +48,6 @@ S = TypeVar("S", bound="Spec")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 """RFC 1123 label: what Kubernetes accepts as a namespace or a Helm release name."""
 
-CHART_REPOSITORY = r"^(https?|oci|file)://"
-"""Where a chart comes from: an https:// index, an oci:// registry or a file:// directory."""
-
 
 def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     """One Kubernetes CEL validation rule (``self`` is the object it sits on), with the message

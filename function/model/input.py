@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from function.model.common import CHART_REPOSITORY, Spec, parse
+from function.model.bundle import CHART_REPOSITORY
+from function.model.common import Spec, parse
 from function.model.sync import DEFAULT_SYNC_MODE, SyncMode
 from function.model.xr import GpuProduct
 
