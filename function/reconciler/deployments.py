@@ -52,6 +52,7 @@ from function.placement.ledger import Placed, assignments_of, ledger
 from function.reconciler.deploymentstatus import (
     API_VERSION,
     KIND,
+    announcements,
     expired_status,
     expiry,
     live_status,
@@ -70,6 +71,7 @@ from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import cluster_readiness
 from function.reconciler.servingstack import STACK_LABEL
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.trafficwatch import TrafficWatches
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class DeploymentController:
         )
         self.queue: WorkQueue[DeploymentKey] = WorkQueue()
         self.fleet = FleetWatches(self._connect, self._capacity_changed)
+        self.traffic = TrafficWatches(self._connect, self._traffic_changed)
         self._memory: dict[DeploymentKey, _Memory] = {}
         self.owns: Callable[[Object], bool] = lambda deployment: True
 
@@ -159,6 +162,10 @@ class DeploymentController:
     def _capacity_changed(self, cluster: ObjectId) -> None:
         self._namespace_changed(cluster.namespace)
 
+    def _traffic_changed(self, owner: str) -> None:
+        namespace, name = owner.split("/", 1)
+        self.queue.add(DeploymentKey(namespace, name))
+
     def _freed(self, key: DeploymentKey) -> None:
         """``key`` gave GPUs back (deleted, expired, fewer placed): the other deployments of
         its namespace that wait for capacity look again now, not at the next pod change."""
@@ -205,6 +212,7 @@ class DeploymentController:
         """Stop the queue and every watch."""
         self.queue.shutdown()
         await self.fleet.close()
+        await self.traffic.close()
 
     # --- reconcile -----------------------------------------------------------------------
 
@@ -225,10 +233,10 @@ class DeploymentController:
         except SpecError as exc:
             return await self._stopped(key, obj, previous, "InvalidSpec", str(exc))
         now = parse_time(self._clock())
-        ends = expiry(obj, spec)
+        clusters = self._clusters(key.namespace)
+        ends = self._ends(key, obj, spec, previous, clusters)
         if ends is not None and now >= ends[0]:
             return await self._expire(key, obj, spec, previous, ends)
-        clusters = self._clusters(key.namespace)
         self.fleet.want(str(key), (ObjectId.of(c) for c in clusters if _reachable(c)))
         current = assignments_of(previous)
         seen = self._capacity(key, clusters, {a.cluster for a in current})
@@ -271,6 +279,26 @@ class DeploymentController:
         if wake and not result.retry:
             return Result(requeue_after=max((min(wake) - now).total_seconds(), 0.05))
         return result
+
+    def _ends(
+        self,
+        key: DeploymentKey,
+        obj: Object,
+        spec: AIModelDeploymentSpec,
+        previous: AIModelDeploymentStatus | None,
+        clusters: list[Object],
+    ) -> tuple[datetime, str] | None:
+        """When the deployment expires: ``idleAfter`` counts from the traffic its clusters
+        report too, and is not run out while one of them has not been listed yet."""
+        placed = {p.cluster for p in previous.placements} if previous else set()
+        ids = [ObjectId.of(c) for c in clusters if _name(c) in placed and _reachable(c)]
+        self.traffic.want(str(key), ids if spec.idle_after else ())
+        if not spec.idle_after:
+            return expiry(obj, spec)
+        signal, complete = self.traffic.last_traffic(ids, spec.model.name)
+        if not complete:  # until then, only the ttl
+            return expiry(obj, spec.model_copy(update={"idle_after": None}))
+        return expiry(obj, spec, signal)
 
     def _clusters(self, namespace: str) -> list[Object]:
         return sorted(
@@ -372,6 +400,7 @@ class DeploymentController:
     ) -> Result:
         """The ttl or idleAfter ran out: withdraw the model, reclaim what was provisioned."""
         self.fleet.want(str(key), ())
+        self.traffic.want(str(key), ())
         await self._bundles.withdraw(key)
         await self._sync_stacks(key.namespace)
         if previous is not None and previous.phase is DeploymentPhase.EXPIRED:
@@ -387,6 +416,7 @@ class DeploymentController:
     async def _gone(self, key: DeploymentKey) -> Result:
         """The deployment is gone or going: withdraw its bundles and reclaim its cluster."""
         self.fleet.want(str(key), ())
+        self.traffic.want(str(key), ())
         self._memory.pop(key, None)
         await self._bundles.withdraw(key)
         await self._sync_stacks(key.namespace)
@@ -412,29 +442,12 @@ class DeploymentController:
     async def _announce(
         self, obj: Object, previous: AIModelDeploymentStatus | None, status: Object
     ) -> None:
-        """An Event when the phase or the clusters change, a Warning when a bundle serving
-        it reports a Failed add-on (`AddonFailed`, named in the Serving condition)."""
-        name = f"{meta(obj)['namespace']}/{meta(obj)['name']}"
-        failed = _serving(status.get("conditions") or [])
-        if failed.get("reason") == "AddonFailed":
-            was = _serving([c.to_dict() for c in previous.conditions] if previous else [])
-            if was.get("message") != failed.get("message"):
-                log.warning("AIModelDeployment %s: %s", name, failed.get("message"))
-                await self._events.record(
-                    obj, reason="AddonFailed", message=str(failed.get("message")), warning=True
-                )
-        before = (previous.phase.value, previous.message) if previous else (None, None)
-        if (status.get("phase"), status.get("message")) == before:
-            return
-        phase = str(status.get("phase"))
-        reason = phase
-        if any(c.get("reason") == "ProvisioningTimedOut" for c in status.get("conditions") or []):
-            reason = "ProvisioningTimedOut"
-        warning = reason in ("Pending", "ProvisioningTimedOut")
-        text = f"{phase}: {status.get('message', '')}"
-        if warning:
-            log.warning("AIModelDeployment %s: %s", name, text)
-        await self._events.record(obj, reason=reason, message=text, warning=warning)
+        """The Events (and log lines of the Warnings) of a status change."""
+        for reason, text, warning in announcements(previous, status):
+            if warning:
+                log.warning("AIModelDeployment %s/%s: %s", meta(obj)["namespace"],
+                            meta(obj)["name"], text)  # fmt: skip
+            await self._events.record(obj, reason=reason, message=text, warning=warning)
 
     async def _write_status(self, key: DeploymentKey, obj: Object, status: Object) -> Result:
         memory = self._memory[key]
@@ -456,11 +469,6 @@ class DeploymentController:
         return DONE
 
 
-def _serving(conditions: list[Object]) -> Object:
-    """The Serving condition of a status's conditions, or an empty one."""
-    return next((c for c in conditions if c.get("type") == "Serving"), {})
-
-
 def _reserved(status: AIModelDeploymentStatus | None) -> int:
     """GPUs a status's placements hold or are promised."""
     if status is None:
@@ -478,6 +486,10 @@ def _owner(obj: Object) -> Object:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def _name(cluster: Object) -> str:
+    return f"{meta(cluster)['namespace']}/{meta(cluster)['name']}"
 
 
 def _reachable(cluster: Object) -> bool:

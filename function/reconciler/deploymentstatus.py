@@ -6,14 +6,16 @@ endpoint of the served model, and sets the phase: Pending (nothing fits, waiting
 (bundles on their way), Provisioning (an AIInferenceCluster is being made for it), Serving
 (every wanted replica healthy). A Failed add-on of a cluster's model bundle or serving-stack
 bundle is named, with its message, in the ``Serving`` condition (reason ``AddonFailed``).
-`expired_status` and `stopped_status` are the other two ends.
+`expired_status` and `stopped_status` are the other two ends; `announcements` are the Events
+a new status calls for.
 Conditions ``Placed`` and ``Serving`` keep their transition times while they hold; a deployment
 that provisioned a cluster also has ``Provisioned``, which `provision_wait` fills in while
 replicas wait for that cluster: why it does not hold them yet (the AIInferenceCluster's own
 conditions, its Cluster API Cluster's readiness, what placement says of it) and, past
 ``provision.timeout``, ``ProvisioningTimedOut``. `expiry`
 reads when ``ttl`` or ``idleAfter`` runs out from the object (its creation, its
-``aifleet.io/last-traffic`` annotation). Pure: the controller (`function.reconciler.deployments`)
+``aifleet.io/last-traffic`` annotation) and the traffic its clusters report
+(`function.reconciler.trafficwatch`). Pure: the controller (`function.reconciler.deployments`)
 writes what these return.
 """
 
@@ -48,6 +50,7 @@ __all__ = [
     "KIND",
     "TRAFFIC_ANNOTATION",
     "ProvisionWait",
+    "announcements",
     "expired_status",
     "expiry",
     "live_status",
@@ -84,12 +87,16 @@ def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def expiry(obj: Object, spec: AIModelDeploymentSpec) -> tuple[datetime, str] | None:
+def expiry(
+    obj: Object, spec: AIModelDeploymentSpec, signal: datetime | None = None
+) -> tuple[datetime, str] | None:
     """When the deployment expires and why: ``ttl`` from its creation, ``idleAfter`` from its
-    last traffic signal (the `TRAFFIC_ANNOTATION`), or None."""
+    last traffic signal (the later of the `TRAFFIC_ANNOTATION` and ``signal``, what its
+    clusters report), or None."""
     stamp = meta(obj).get("creationTimestamp")
     created = parse_time(str(stamp)) if stamp else datetime.now(UTC)
-    return deadline(spec, created, _last_traffic(obj))
+    signals = [t for t in (_last_traffic(obj), signal) if t is not None]
+    return deadline(spec, created, max(signals) if signals else None)
 
 
 def _last_traffic(obj: Object) -> datetime | None:
@@ -297,6 +304,34 @@ def live_status(
             "conditions": conditions,
         }
     ).to_dict()
+
+
+def announcements(
+    previous: AIModelDeploymentStatus | None, status: Object
+) -> list[tuple[str, str, bool]]:
+    """The Events (reason, message, warning) a new status calls for: one when the phase or the
+    message changes (a Warning for Pending and ProvisioningTimedOut), and a Warning when a
+    bundle serving it reports a Failed add-on (``AddonFailed``, as the Serving condition says)."""
+    out = []
+    failed = _serving(status.get("conditions") or [])
+    if failed.get("reason") == "AddonFailed":
+        was = _serving([c.to_dict() for c in previous.conditions] if previous else [])
+        if was.get("message") != failed.get("message"):
+            out.append(("AddonFailed", str(failed.get("message")), True))
+    before = (previous.phase.value, previous.message) if previous else (None, None)
+    if (status.get("phase"), status.get("message")) != before:
+        phase = str(status.get("phase"))
+        reason = phase
+        if any(c.get("reason") == "ProvisioningTimedOut" for c in status.get("conditions") or []):
+            reason = "ProvisioningTimedOut"
+        warning = reason in ("Pending", "ProvisioningTimedOut")
+        out.append((reason, f"{phase}: {status.get('message', '')}", warning))
+    return out
+
+
+def _serving(conditions: list[Object]) -> Object:
+    """The Serving condition of a status's conditions, or an empty one."""
+    return next((c for c in conditions if c.get("type") == "Serving"), {})
 
 
 def expired_status(
