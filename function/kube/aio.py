@@ -4,9 +4,12 @@
 (one keep-alive connection pool per cluster), with the credentials and TLS settings of the
 `kubernetes` client's `Configuration` (`function.kube.adapter` loads it from a kubeconfig or
 the pod's service account; a token that expires is refreshed through the client's own hook,
-off the loop). A watch is a streaming response read on the loop, so a thousand idle watches
-cost sockets, not threads. Requests to one cluster pass a client-side token bucket
-(`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are mapped by `function.kube.errors`.
+off the loop). A watch has a connection of its own, outside the pool, read by a
+`function.kube.watchstream.WatchProtocol` on the loop's callbacks (TLS included), so a
+thousand idle watches cost sockets, not threads nor tasks; a cluster reached through an HTTP
+proxy is watched through aiohttp's stream instead. Requests to one cluster pass a client-side
+token bucket (`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are mapped by
+`function.kube.errors`.
 """
 
 from __future__ import annotations
@@ -146,20 +149,16 @@ class AioAdapter(RestClient):
         headers = await self._headers()
         await self._limiter.acquire()
         target = self._target + path + "?" + urlencode(query)
-        protocol = WatchProtocol(watch_request(self._netloc, target, headers))
+        tls = self._ssl if self._tls and isinstance(self._ssl, ssl.SSLContext) else None
+        hostname = self._server_hostname or self._address[0]
+        protocol = WatchProtocol(watch_request(self._netloc, target, headers), tls, hostname)
         del headers, target, path, query  # not held while the watch waits
         head = protocol.head
         assert head is not None
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: protocol,
-                    self._address[0],
-                    self._address[1],
-                    ssl=self._ssl if self._tls else None,
-                    server_hostname=self._server_hostname,
-                ),
+                loop.create_connection(lambda: protocol, *self._address),
                 self._connect_timeout,
             )
             answer, body = await asyncio.wait_for(head, self._timeout.sock_read)

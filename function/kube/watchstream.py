@@ -9,6 +9,10 @@ close), splits it into JSON lines in a small bytearray (a line may span any numb
 chunks) and hands each non-empty line to a `LineSink`. While it waits it holds the transport,
 its socket and a few integers; nothing of the last event.
 
+TLS is done here too, over memory buffers (`ssl.SSLObject`): asyncio's own TLS transport
+gives every connection a 256 KiB read buffer for as long as it is open, which for a fleet's
+idle watches would dwarf everything else they hold.
+
 The HTTP/1.1 request itself (`watch_request`) is the one GET a watch needs. The caller
 (`function.kube.aio`) opens the connection, waits for `head`, and maps the outcome to the
 `function.errors` types; this module knows HTTP, not Kubernetes.
@@ -17,11 +21,15 @@ The HTTP/1.1 request itself (`watch_request`) is the one GET a watch needs. The 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from typing import Protocol
 
 MAX_HEAD = 64 * 1024
 """The largest status line and headers accepted (kube-apiserver's are well under 1 KiB)."""
+
+_TLS_READ = 64 * 1024
+"""The most plaintext taken out of TLS at once."""
 
 _HEAD, _SIZE, _DATA, _TRAILER, _SIZED, _TO_CLOSE, _DONE = range(7)
 """Parser states: reading the head, a chunk-size line, chunk data, the trailer, a body of
@@ -80,11 +88,16 @@ class WatchProtocol(asyncio.Protocol):
         "_state",
         "_status",
         "_timer",
+        "_tls",
+        "_tls_in",
+        "_tls_out",
         "_transport",
         "head",
     )
 
-    def __init__(self, request: bytes) -> None:
+    def __init__(
+        self, request: bytes, tls: ssl.SSLContext | None = None, server_hostname: str = ""
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.head: asyncio.Future[tuple[Head, bytes]] | None = loop.create_future()
         self._transport: asyncio.Transport | None = None
@@ -101,6 +114,14 @@ class WatchProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._outcome: tuple[BaseException | None] | None = None
         """How the body ended, while no sink was attached to hear it."""
+        self._tls: ssl.SSLObject | None = None
+        self._tls_in: ssl.MemoryBIO | None = None
+        self._tls_out: ssl.MemoryBIO | None = None
+        if tls is not None:
+            self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self._tls = tls.wrap_bio(
+                self._tls_in, self._tls_out, server_hostname=server_hostname or None
+            )
 
     # --- what the caller does -------------------------------------------------------------
 
@@ -133,9 +154,13 @@ class WatchProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        if self._request is not None:
-            transport.write(self._request)
-            self._request = None
+        if self._tls is None:
+            self._send_request()
+            return
+        try:
+            self._handshake()
+        except ssl.SSLError as exc:
+            self._broken(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -146,13 +171,68 @@ class WatchProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            if self._state == _HEAD:
-                self._buffer += data
-                data = self._read_head()
-            if data:
-                self._read_body(data)
-        except StreamError as exc:
+            if self._tls is None:
+                self._plain_received(data)
+            else:
+                self._tls_received(data)
+        except (StreamError, ssl.SSLError) as exc:
             self._broken(exc)
+
+    # --- TLS ------------------------------------------------------------------------------
+
+    def _handshake(self) -> None:
+        assert self._tls is not None
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            return
+        self._flush()
+        self._send_request()
+
+    def _tls_received(self, data: bytes) -> None:
+        assert self._tls is not None and self._tls_in is not None
+        self._tls_in.write(data)
+        if self._request is not None:  # still shaking hands
+            self._handshake()
+            if self._request is not None:
+                return
+        while self._state != _DONE:
+            try:
+                plain = self._tls.read(_TLS_READ)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:  # the server closed TLS: the body ends here
+                if self._state == _TO_CLOSE:
+                    self._body_ended()
+                break
+            if not plain:
+                break
+            self._plain_received(plain)
+        self._flush()  # what reading may have to answer (a key update)
+
+    def _flush(self) -> None:
+        assert self._tls_out is not None
+        data = self._tls_out.read()
+        if data and self._transport is not None:
+            self._transport.write(data)
+
+    def _send_request(self) -> None:
+        request, self._request = self._request, None
+        if request is None or self._transport is None:
+            return
+        if self._tls is None:
+            self._transport.write(request)
+        else:
+            self._tls.write(request)
+            self._flush()
+
+    def _plain_received(self, data: bytes) -> None:
+        if self._state == _HEAD:
+            self._buffer += data
+            data = self._read_head()
+        if data:
+            self._read_body(data)
 
     def eof_received(self) -> bool | None:
         return False  # let the transport close: connection_lost says how the body ended

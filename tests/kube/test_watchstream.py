@@ -1,12 +1,17 @@
 """A watch read by `WatchProtocol`: lines whole however the bytes are split, the end told once,
-errors named; and over a real connection that delivers a few bytes at a time."""
+errors named; over a real connection that delivers a few bytes at a time, and over TLS."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import itertools
 import json
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +245,97 @@ async def test_a_subscription_hears_an_expired_version_an_ended_watch_and_a_lost
                 await subscribe()
     finally:
         await client.close()
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    key, cert = directory / "server.key", directory / "server.crt"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=emulator", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def _tls_relay(upstream: str, cert: Path, key: Path) -> asyncio.Server:
+    """A TLS endpoint that passes the plain bytes on to ``upstream`` (host:port) and back."""
+    host, port = upstream.removeprefix("http://").split(":")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    return await asyncio.start_server(relay, "127.0.0.1", 0, ssl=context)
+
+
+async def test_a_watch_over_tls_verifies_the_server_and_reads_its_events(
+    cluster: EmulatedCluster, tmp_path: Path
+) -> None:
+    cert, key = _certificate(tmp_path)
+    server = await _tls_relay(cluster.kubeconfig()["clusters"][0]["cluster"]["server"], cert, key)
+    port = server.sockets[0].getsockname()[1]
+
+    def kubeconfig(ca: bytes) -> dict[str, Any]:
+        config = cluster.kubeconfig()
+        config["clusters"][0]["cluster"] = {
+            "server": f"https://127.0.0.1:{port}",
+            "certificate-authority-data": base64.b64encode(ca).decode(),
+        }
+        return config
+
+    client = AioAdapter(configuration_from_kubeconfig(kubeconfig(cert.read_bytes())))
+    try:
+        start = (await client.list("v1", "ConfigMap", namespace="default")).resource_version
+        events: list[WatchEvent] = []
+        ended: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        await client.subscribe(
+            "v1",
+            "ConfigMap",
+            resource_version=start,
+            timeout_seconds=1,
+            on_event=events.append,
+            on_end=ended.set_result,
+        )
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "w", "namespace": "default"},
+                "data": {"k": "x" * 100_000},  # many TLS records
+            },
+            field_manager="test",
+        )
+        assert await asyncio.wait_for(ended, 10) is None
+        changes = [e.object["data"]["k"] for e in events if e.type != "BOOKMARK"]
+        assert changes == ["x" * 100_000]
+
+        (tmp_path / "other").mkdir()
+        other, _ = _certificate(tmp_path / "other")  # a server this CA did not sign
+        untrusting = WatchProtocol(b"GET / HTTP/1.1\r\n\r\n", _trusting(other), "127.0.0.1")
+        head = untrusting.head
+        assert head is not None
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: untrusting, "127.0.0.1", port)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.wait_for(head, 10)
+    finally:
+        await client.close()
+        server.close()
+
+
+def _trusting(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
