@@ -15,6 +15,15 @@ writer: the replica that holds the bundle's own shard (the shard of its uid, as 
 bundle), which applies them in the request of that shard's entries, computed over every
 entry as the API server last returned them. When another shard's entries move, the informer
 brings the bundle and that replica composes the aggregates again (`foreign`).
+
+Ownership does not hand over by itself: entries a single writer merge-patched before the
+bundle was split (a fleet sharded since, a ``maxUpdate`` dropped) are owned by that writer's
+Update as well, and an apply that leaves them out does not remove what another manager owns,
+so an entry of a cluster that left, or the single writer's ``rollout``, would stay for good
+(and a bundle being deleted would keep its finalizer). After its applies a replica looks at
+what the API server returned, and any entry of its shards it did not send (and, holding the
+bundle's own shard, any field beside the aggregates) it takes out with a merge patch guarded
+by the resourceVersion (`_sweep`): once per such entry, only when another manager kept it.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from function.errors import ConflictError, NotFoundError
 from function.kube.client import KubeClient
 from function.model.bundle import API_VERSION, KIND
 from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus, keyed
@@ -30,6 +40,10 @@ from function.model.common import ObjectRef
 from function.model.objects import Object, meta
 
 log = logging.getLogger(__name__)
+
+SWEEPS = 4
+"""Merge patches tried when taking out entries another manager kept, before the next publish
+tries again."""
 
 MANAGER_PREFIX = "aifleet-shard-"
 
@@ -143,6 +157,7 @@ class ShardStatus:
                 others.append(raw)
         versions = {str(meta(base).get("resourceVersion"))}
         after, writes = base, 0
+        kept: frozenset[str] | None = None  # the status fields beside clusters, when home
         for shard in sorted(held, key=lambda s: (s == home, s)):  # the aggregates last
             body: Object = {}
             if wanted[shard] or current.get(shard):
@@ -153,10 +168,11 @@ class ShardStatus:
                 aggregates = status.to_dict()
                 aggregates.pop("clusters", None)
                 body.update(aggregates)
+                kept = frozenset(aggregates)
                 old = {k: v for k, v in (after.get("status") or {}).items() if k != "clusters"}
                 unchanged = old == aggregates
             if unchanged and _same(wanted[shard], current.get(shard, [])):
-                continue
+                continue  # (fields another manager kept in it are swept below)
             after = await self._mgmt.apply(
                 {
                     "apiVersion": API_VERSION,
@@ -169,6 +185,11 @@ class ShardStatus:
                 subresource="status",
             )
             writes += 1
+            versions.add(str(meta(after).get("resourceVersion")))
+        sent = {str(entry["key"]) for shard in held for entry in wanted[shard]}
+        swept = await self._sweep(after, held, sent, kept)
+        if swept is not None:
+            after, writes = swept, writes + 1
             versions.add(str(meta(after).get("resourceVersion")))
         if writes:
             newest = str(meta(after).get("resourceVersion"))
@@ -200,8 +221,63 @@ class ShardStatus:
                 force=True,
                 subresource="status",
             )
+        home = self.view.of_bundle(base) in held
+        after = await self._sweep(after, held, set(), frozenset() if home else None) or after
         self.forget(namespace, str(meta(base)["name"]))
         return bool((after.get("status") or {}).get("clusters"))
+
+    async def _sweep(
+        self,
+        bundle: Object,
+        held: frozenset[int],
+        sent: set[str],
+        kept: frozenset[str] | None,
+    ) -> Object | None:
+        """Take out of ``bundle``'s status the entries of ``held`` shards whose keys are not
+        in ``sent`` (and, unless ``kept`` is None, every field beside ``clusters`` not in
+        ``kept``): fields an apply could not remove, since another manager also owns them.
+        The bundle after the patch, or None when there was nothing to take out (or it
+        conflicted every time: the next publish tries again)."""
+        for _ in range(SWEEPS):
+            status = bundle.get("status") or {}
+            m = meta(bundle)
+            namespace = str(m.get("namespace") or "")
+            live = list(status.get("clusters") or [])
+            stale = [
+                str(raw.get("key"))
+                for raw in live
+                if self._shard_of_raw(raw, namespace) in held and str(raw.get("key")) not in sent
+            ]
+            strays = (
+                [k for k in status if k != "clusters" and k not in kept] if kept is not None else []
+            )
+            if not stale and not strays:
+                return None
+            log.info(
+                "status of %s/%s: taking out %s, kept by another field manager's earlier write",
+                namespace,
+                m["name"],
+                ", ".join([*stale, *strays]),
+            )
+            patch: Object = dict.fromkeys(strays)
+            if stale:
+                patch["clusters"] = [raw for raw in live if str(raw.get("key")) not in stale]
+            try:
+                return await self._mgmt.patch_status(
+                    API_VERSION,
+                    KIND,
+                    str(m["name"]),
+                    namespace,
+                    patch,
+                    resource_version=str(m.get("resourceVersion") or "") or None,
+                )
+            except ConflictError:
+                try:
+                    bundle = await self._mgmt.get(API_VERSION, KIND, str(m["name"]), namespace)
+                except NotFoundError:
+                    return None
+        log.info("status of %s/%s: still moving; taken out on a later publish", *_key(bundle))
+        return None
 
     def _shard_of_raw(self, raw: Object, namespace: str) -> int:
         ref = raw.get("clusterRef") or {}
