@@ -181,6 +181,7 @@ class ReconcilerApp:
                     held=lambda: shards.held,
                     of_cluster=self._cluster_shard,
                     of_bundle=lambda bundle: shard_of(bundle, shards.count),
+                    count=shards.count,
                 )
             )
             self.triggers.owns = self._owns

@@ -38,6 +38,8 @@ from function.model.bundle import API_VERSION, KIND
 from function.model.bundlestatus import AddonBundleStatus, ClusterAddonsStatus, keyed
 from function.model.common import ObjectRef
 from function.model.objects import Object, meta
+from function.model.plan import MAX_STATUS_PLAN_BYTES
+from function.reconciler.plan import cap_status_plans
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,15 @@ class ShardView:
     """The shard of a cluster named by a status entry (and its bundle's namespace)."""
     of_bundle: Callable[[Object], int]
     """The bundle's own shard: its holder writes the aggregates."""
+    count: int = 1
+    """Shards in the fleet: each one's entries list at most its share of the DryRun plans a
+    status holds (`share`)."""
+
+    def share(self) -> int:
+        """JSON bytes of DryRun plans one shard's entries may list: an equal part of what a
+        whole status may (`MAX_STATUS_PLAN_BYTES`), so that the shards' applies together
+        stay within it as the single writer's status does."""
+        return MAX_STATUS_PLAN_BYTES // max(self.count, 1)
 
 
 Aggregate = Callable[[Sequence[ClusterAddonsStatus], AddonBundleStatus | None], AddonBundleStatus]
@@ -141,12 +152,18 @@ class ShardStatus:
         live = list((base.get("status") or {}).get("clusters") or [])
         held = self.view.held()
         home = self.view.of_bundle(base)
-        wanted: dict[int, list[Object]] = {shard: [] for shard in held}
-        entries = [keyed(e) for e in mine]
-        for entry in entries:
+        by_shard: dict[int, list[ClusterAddonsStatus]] = {shard: [] for shard in held}
+        for entry in map(keyed, mine):
             shard = self.view.of_cluster(entry.cluster_ref, namespace)
-            if shard in wanted:
-                wanted[shard].append(entry.to_dict())
+            if shard in by_shard:
+                by_shard[shard].append(entry)
+        entries: list[ClusterAddonsStatus] = []
+        wanted: dict[int, list[Object]] = {}
+        for shard, share in by_shard.items():  # each shard's plans cut to its share
+            share.sort(key=lambda c: (c.cluster_ref.namespace or "", c.cluster_ref.name))
+            capped = cap_status_plans(share, budget=self.view.share())
+            entries.extend(capped)
+            wanted[shard] = [entry.to_dict() for entry in capped]
         current: dict[int, list[Object]] = {}
         others: list[Object] = []
         for raw in live:

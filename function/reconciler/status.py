@@ -103,7 +103,8 @@ def compose_status(
             type="Ready",
             status="False",
             reason="DryRun",
-            message="dry run: nothing is applied; each add-on's message says what would change",
+            message="dry run: nothing is applied; each add-on's message says what would change"
+            + _cut(ordered),
         )
     if (
         rollout is not None
@@ -189,6 +190,16 @@ def _ready(
     failed = any(a.phase is AddonPhase.FAILED for a in addons)
     reason = "AddonsFailed" if failed else "AddonsPending"
     return Condition(type="Ready", status="False", reason=reason, message=summary)
+
+
+def _cut(clusters: Sequence[ClusterAddonsStatus]) -> str:
+    """A DryRun note of how many add-ons' plans are cut to fit in status, if any."""
+    cut = sum(a.plan_truncated is not None for c in clusters for a in c.addons)
+    return (
+        f"; {cut} add-on plan(s) cut to fit in status (planTruncated counts the rest)"
+        if cut
+        else ""
+    )
 
 
 def _behind(cluster: ClusterAddonsStatus, generation: int | None) -> bool:
