@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from function.model.objects import meta
+from function.reconciler.triggers import BUNDLE as TRIGGER_BUNDLE
 from tests.reconciler.harness import (
     BUNDLE_API,
     NAMESPACE,
@@ -46,6 +48,17 @@ async def test_a_set_being_deleted_is_made_again_with_the_new_matches_once_it_is
         stuck = workload.faults.fail(500, verb="delete", kind="ConfigMap", times=None)
         mgmt, on_c1 = h.mgmt.writes.mark(), workload.writes.mark()
         h.mgmt.delete(BUNDLE_API, "AddonBundle", BUNDLE, NAMESPACE)
+        # The trigger decides from the reconciler's cache: a change that reaches it before the
+        # deletion does is applied to the bundle as to any other (the API accepts it).
+        assert h.app is not None
+        store = h.app.store
+        await eventually(
+            lambda: bool(
+                meta(store.get(TRIGGER_BUNDLE, NAMESPACE, BUNDLE) or {}).get("deletionTimestamp")
+            ),
+            within=5,
+            what="the deletion seen by the reconciler",
+        )
         # Meanwhile a second object matches: the set wanted now differs from the one going.
         utilization(workload, "95", "gpu-b")
         await wait_trigger(h, "scale-up", lambda t: matching_names(t) == ["gpu-a", "gpu-b"])
