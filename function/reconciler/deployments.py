@@ -111,8 +111,8 @@ class DeploymentController:
             mgmt, store, self._settings.catalog, FIELD_MANAGER, lambda b: self.owns(b)
         )
         self.queue: WorkQueue[DeploymentKey] = WorkQueue()
-        self.fleet = FleetWatches(self._connect, self._capacity_changed)
-        self.traffic = TrafficWatches(self._connect, self._traffic_changed)
+        self.fleet = FleetWatches(self._inputs.client_of, self._capacity_changed)
+        self.traffic = TrafficWatches(self._inputs.client_of, self._traffic_changed)
         self._memory: dict[DeploymentKey, _Memory] = {}
         self.owns: Callable[[Object], bool] = lambda deployment: True
 
@@ -195,12 +195,6 @@ class DeploymentController:
         """Queue every deployment."""
         for deployment in self._store.list(DEPLOYMENT):
             self.on_deployment(deployment)
-
-    async def _connect(self, cid: ObjectId) -> KubeClient:
-        cluster = self._store.get_id(cid)
-        if cluster is None:
-            raise NotFoundError(f"{cid} not found", status=404)
-        return await self._inputs.workload_client(None, cid, cluster)
 
     # --- work ----------------------------------------------------------------------------
 

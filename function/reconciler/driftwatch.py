@@ -32,7 +32,6 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 
-from function.errors import NotFoundError
 from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
 from function.model.health import HEALTHY, Verdict
@@ -124,10 +123,7 @@ class DriftWatch:
         await self._watches.close()
 
     async def _connect(self, cid: ObjectId) -> KubeClient:
-        cluster = self._store.get_id(cid)
-        if cluster is None:
-            raise NotFoundError(f"{cid} not found", status=404)
-        return await self._inputs.workload_client(self._specs.get(cid), cid, cluster)
+        return await self._inputs.client_of(cid, self._specs.get(cid))
 
     def _event(self, key: WatchKey, before: Object | None, obj: Object, deleted: bool) -> None:
         self.events += 1

@@ -96,6 +96,16 @@ class Inputs:
             self._seen[cluster_id] = digest
         return client
 
+    async def client_of(
+        self, cluster_id: ObjectId, spec: AddonBundleSpec | None = None
+    ) -> KubeClient:
+        """The client of a cluster as the store holds it, for the watches that connect by
+        id; `NotFoundError` when the cluster is not (or no longer) in the store."""
+        cluster = self._store.get_id(cluster_id)
+        if cluster is None:
+            raise NotFoundError(f"{cluster_id} not found", status=404)
+        return await self.workload_client(spec, cluster_id, cluster)
+
     async def forget(self, cluster_id: ObjectId) -> None:
         """Close and drop the client of a cluster that is gone."""
         self._seen.pop(cluster_id, None)

@@ -109,7 +109,7 @@ class TriggerController:
         self._events = events
         self._clock = clock
         self.queue: WorkQueue[TriggerWork] = WorkQueue()
-        self.watches = EventWatches(self._connect, self._watched_changed)
+        self.watches = EventWatches(self._inputs.client_of, self._watched_changed)
         self.notifier = Notifier(mgmt, clock=clock)
         self._memory: dict[TriggerKey, TriggerMemory] = {}
         self.owns: Callable[[Object], bool] = lambda trigger: True
@@ -177,12 +177,6 @@ class TriggerController:
     def memory_of(self, key: TriggerKey) -> TriggerMemory | None:
         """What is kept of a trigger (its reconciles and evaluations counted among it)."""
         return self._memory.get(key)
-
-    async def _connect(self, cid: ObjectId) -> KubeClient:
-        cluster = self._store.get_id(cid)
-        if cluster is None:
-            raise NotFoundError(f"{cid} not found", status=404)
-        return await self._inputs.workload_client(None, cid, cluster)
 
     # --- work ----------------------------------------------------------------------------
 
