@@ -31,7 +31,7 @@ from benchmarks._fleet import EmulatorProcess, Marks
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import AioAdapter
 from function.reconciler.app import ReconcilerApp, Settings
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("watch", "poll")

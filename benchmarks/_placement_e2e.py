@@ -28,7 +28,7 @@ from function.demo.run import management_cluster
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.input import CatalogSettings, FunctionInput
 from function.reconciler.app import ReconcilerApp, Settings
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 from function.testing import EmulatedCluster, Fleet, workload_cluster_name
 from function.testing.gpu_fleet import capi_gpu_cluster, equip, gpus_allocatable
 

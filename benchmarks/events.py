@@ -39,7 +39,7 @@ import yaml  # noqa: E402
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig  # noqa: E402
 from function.reconciler.app import ReconcilerApp, Settings  # noqa: E402
-from function.reconciler.converge import Timing  # noqa: E402
+from function.reconciler.timing import Timing  # noqa: E402
 from function.testing import (  # noqa: E402
     EmulatedCluster,
     Fleet,

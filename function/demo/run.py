@@ -49,7 +49,7 @@ from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.model.input import parse_input
 from function.model.objects import load_documents
 from function.reconciler.app import ReconcilerApp, Settings
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 from function.testing import (
     EmulatedCluster,
     Fleet,

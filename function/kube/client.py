@@ -1,9 +1,11 @@
 """The client protocol: the only way the reconciler reaches a Kubernetes API.
 
 Everything above this seam speaks in plain dicts (`function.model.objects.Object`) and in
-`function.errors` types; nothing above it imports the `kubernetes` package. `adapter` holds the
-real implementation over the `kubernetes` client; tests run that same adapter against the
-emulator in `function.testing`, so no fake of this protocol is needed.
+`function.errors` types; nothing above it imports the `kubernetes` package. The real
+implementation is `function.kube.rest.RestClient`, over two transports: `function.kube.aio`
+(aiohttp on the event loop, the default) and `function.kube.adapter` (the `kubernetes` client's
+urllib3 layer on threads). Tests run those same transports against the emulator in
+`function.testing`, so no fake of this protocol is needed.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from function.model.input import FunctionInput
 from function.model.objects import Object, meta
 from function.placement.provision import XR_API_VERSION, XR_KIND
 from function.reconciler.charts import ChartFetcher
-from function.reconciler.converge import Converger, Timing
+from function.reconciler.converge import Converger
 from function.reconciler.deployments import DeploymentController
 from function.reconciler.events import EventRecorder
 from function.reconciler.helm import ChartRenderer
@@ -58,6 +58,7 @@ from function.reconciler.secretscope import SecretScope
 from function.reconciler.shards import Shards, ShardSettings, shard_of
 from function.reconciler.shardstatus import ShardView
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.timing import Timing
 from function.reconciler.triggers import TriggerController
 from function.reconciler.watch import Informer, OnChange
 

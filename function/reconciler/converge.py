@@ -20,7 +20,8 @@ the workload cluster), walks the add-ons in dependency order and returns the clu
 
 `withdraw` removes a bundle's add-ons from a cluster, in reverse dependency order. What a pass
 knows is its `TargetPass`; reading, hashing and rendering an add-on is `AddonRenderer`'s
-(`function.reconciler.rendering`), a DryRun's plan `function.reconciler.plan`'s.
+(`function.reconciler.rendering`), a DryRun's plan `function.reconciler.plan`'s; how soon a
+target that is not done is looked at again is its `Timing` (`function.reconciler.timing`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from functools import partial
 
 from function.errors import (
@@ -97,35 +97,9 @@ from function.reconciler.status import (
     pending_addon,
 )
 from function.reconciler.store import ObjectId, Store
+from function.reconciler.timing import Timing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How soon to look again at a target that is not done."""
-
-    waiting: float = 5.0
-    """Longest pause between health checks of an add-on that is not healthy yet; the first
-    checks come sooner (0.1 s, doubling), as most objects are ready in moments."""
-    gpu: float = 10.0
-    """An add-on waiting for GPU capacity (Nodes are not watched)."""
-    drift: float = 300.0
-    """Between drift checks of a target in ContinuousWithDriftDetection mode that no watch
-    asked for: the safety net for a missed event (watched drift is checked at once)."""
-    drift_watch: bool = True
-    """Watch the applied kinds for drift; False leaves drift to the periodic check alone
-    (no watch connections to workload clusters)."""
-    status: float = 0.2
-    """A target's change reaches its bundle's status within this, with the others of the
-    moment: targets often move in quick steps, and each status write is an API write."""
-    down_after: int = 3
-    """Connection failures in a row after which a workload cluster is Down."""
-    reconnect: float = 30.0
-    """Longest pause between probes of a Down cluster (from 1 s, doubling)."""
-    credentials: float = 60.0
-    """An add-on whose chart credentials or TLS failed: its Secret (not watched: Secrets are
-    read only where referenced) is read and the repository tried again this often."""
 
 
 class Converger:

@@ -19,7 +19,7 @@ import yaml
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.app import ReconcilerApp, Settings, utc_now
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
 from function.testing.crossplane import crd_from_xrd
 

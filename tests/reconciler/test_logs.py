@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.reconciler.converge import Timing
 from function.reconciler.leader import LeaderElector, LeadershipLostError, LeaseSettings
 from function.reconciler.logs import formatter
 from function.reconciler.shards import Shards, ShardSettings
+from function.reconciler.timing import Timing
 from tests.reconciler.harness import (
     NAMESPACE,
     addon_phases,

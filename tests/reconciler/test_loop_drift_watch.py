@@ -4,8 +4,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from function.reconciler.converge import Timing
 from function.reconciler.drift import IGNORE_ANNOTATION
+from function.reconciler.timing import Timing
 from tests.reconciler.harness import (
     CAPI,
     NAMESPACE,

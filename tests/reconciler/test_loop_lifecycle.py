@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
-from function.reconciler.converge import Timing
 from function.reconciler.leader import LeaderElector, LeadershipLostError, LeaseSettings
+from function.reconciler.timing import Timing
 from tests.objects import gpu_operator_addon
 from tests.reconciler.harness import (
     CAPI,

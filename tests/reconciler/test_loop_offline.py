@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 from tests.reconciler.harness import (
     CAPI,
     NAMESPACE,

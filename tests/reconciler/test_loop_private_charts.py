@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import PrivateRegistry
 
-from function.reconciler.converge import Timing
+from function.reconciler.timing import Timing
 from tests.reconciler.harness import (
     NAMESPACE,
     Harness,

@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from function.kube.client import FIELD_MANAGER
-from function.reconciler.converge import Timing
 from function.reconciler.store import ObjectId
+from function.reconciler.timing import Timing
 from tests.reconciler.harness import (
     CAPI,
     NAMESPACE,
