@@ -17,20 +17,23 @@ manages and sorts each of its own objects (`resolve`, pure):
 `Arbiter` holds the state around it: whether a cluster has other bundles at all (a cluster
 with one bundle costs no read), and which add-ons lost objects to another bundle since they
 were last applied (kept in the loser's target record, `function.reconciler.memory`: they are
-looked at again, and report the conflict).
+looked at again, and report the conflict). When a bundle's add-ons leave a cluster
+(`Arbiter.withdrawn`: the bundle is deleted, stops targeting it, or drops an add-on), the
+targets there whose last status names it as the winner of a conflict are queued at once: what
+it kept is free now, so they need not wait for the periodic resync.
 A DryRun plan asks the same question (`function.reconciler.plan`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from function.errors import NotFoundError
 from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
-from function.model.bundlestatus import ObjectConflict
+from function.model.bundlestatus import ClusterAddonsStatus, ObjectConflict
 from function.model.objects import Object, describe, meta
 from function.reconciler.apply import (
     ADDON_LABEL,
@@ -157,11 +160,23 @@ class Arbiter:
         """Whether bundles other than one target ``cluster`` (set by the reconciler)."""
         self.on_displaced: Callable[[TargetKey], None] = lambda target: None
         """Queue a target: it lost objects (set by the reconciler)."""
+        self.on_released: Callable[[TargetKey], None] = lambda target: None
+        """Queue a target: the bundle that kept objects from it withdrew (set by the
+        reconciler)."""
 
     def lost(self, target: TargetKey, addon: str) -> bool:
         """Whether ``addon`` of ``target`` lost objects to another bundle since it applied."""
         record = self._memory.get(target)
         return record is not None and addon in record.lost
+
+    def withdrawn(self, bundle: BundleKey, cluster: ObjectId) -> None:
+        """``bundle`` withdrew add-ons from ``cluster``: queue the targets there that lost
+        objects to it (`losers`); their add-ons apply again, even those that went on
+        without the objects (``continueOnConflict``)."""
+        for loser, addons in sorted(losers(self._memory.statuses, bundle, cluster).items()):
+            log.info("%s withdrew from %s: %s applies again", bundle, cluster, loser)
+            self._memory.of(loser).lost.update(addons)
+            self.on_released(loser)
 
     async def claim(
         self,
@@ -184,3 +199,21 @@ class Arbiter:
             self._memory.of(loser).lost.add(addon)
             self.on_displaced(loser)
         return found
+
+
+def losers(
+    statuses: Mapping[TargetKey, ClusterAddonsStatus], bundle: BundleKey, cluster: ObjectId
+) -> dict[TargetKey, set[str]]:
+    """The targets on ``cluster`` whose status names ``bundle`` as the winner of a conflict,
+    with those add-ons (pure)."""
+    winner = str(bundle)
+    found: dict[TargetKey, set[str]] = {}
+    for key, status in statuses.items():
+        if key.cluster != cluster or key.bundle == bundle:
+            continue
+        addons = {
+            a.name for a in status.addons if any(c.winner == winner for c in a.conflicts or ())
+        }
+        if addons:
+            found[key] = addons
+    return found

@@ -78,7 +78,7 @@ from function.reconciler.gate import HealthGate, lua_message
 from function.reconciler.heal import Healer
 from function.reconciler.helm import ChartRenderer
 from function.reconciler.inputs import Inputs, referenced_names
-from function.reconciler.keys import Result, TargetKey
+from function.reconciler.keys import BundleKey, Result, TargetKey
 from function.reconciler.memory import Memory
 from function.reconciler.metrics import ApplyCounts
 from function.reconciler.plan import planned_addon
@@ -273,6 +273,8 @@ class Converger:
             owner = Owner(str(meta(bundle)["namespace"]), str(meta(bundle)["name"]), name)
             removed = await withdraw(client, owner, kinds.get(name, []))
             log.info("withdrew %d objects of add-on %s from %s", removed, name, cluster_id)
+        m = meta(bundle)
+        self.arbiter.withdrawn(BundleKey(str(m["namespace"]), str(m["name"])), cluster_id)
 
     # --- one add-on ----------------------------------------------------------------------
 
@@ -456,6 +458,7 @@ class Converger:
                 removed = await withdraw(target.client, target.owner(name), previous.kinds)
                 self.counts.pruned += removed
                 log.info("withdrew %d objects of removed add-on %s", removed, name)
+                self.arbiter.withdrawn(target.key.bundle, target.key.cluster)
 
     async def _gpus(self, target: TargetPass) -> bool:
         """Whether some Node of the cluster has allocatable GPUs (read once per pass)."""

@@ -93,6 +93,7 @@ class Reconciler:
         self._publisher = StatusPublisher(StatusWriter(mgmt), events, clock)
         converger.drift.on_drift = self._look_again
         converger.arbiter.on_displaced = self._look_again
+        converger.arbiter.on_released = self._look_again
         converger.arbiter.shared = lambda cid: len(self._targets.bundles_on(cid)) > 1
         self._rollouts = Rollouts()
         converger.connections.on_reconnect = self._cluster_changed  # catch up every target
@@ -135,8 +136,8 @@ class Reconciler:
             self._cluster_changed(ObjectId(CAPI_CLUSTER, str(m.get("namespace", "")), cluster))
 
     def _look_again(self, key: TargetKey) -> None:
-        """A watched object of a target drifted, or another bundle took objects of it:
-        converge that target now."""
+        """A watched object of a target drifted, or another bundle took objects of it (or
+        withdrew those it kept): converge that target now."""
         self._queue.add(key)
 
     def resync(self) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from function.reconciler.apply import BUNDLE_ANNOTATION
 from tests.reconciler.harness import (
+    BUNDLE_API,
     NAMESPACE,
     Harness,
     Obj,
@@ -125,3 +126,105 @@ async def test_an_object_another_field_manager_owns_is_not_taken_over(tmp_path: 
         assert "forceConflicts" in _addon(got, "shared")["message"]
         assert _shared(h)["data"]["value"] == "by-hand"
         assert workload.writes.count(kind="ConfigMap", field_manager="aifleet") == 0
+
+
+async def _loser_waits_on(h: Harness, winner: Obj) -> None:
+    """``winner`` (tier 10) applies the shared ConfigMap; ``app`` then reports the conflict."""
+    h.mgmt.apply(winner, field_manager="test")
+    await h.wait_bundle("base", is_ready)
+    h.mgmt.apply(bundle("app", [configmap_addon("shared", data="app")]), field_manager="test")
+    app = await h.wait_bundle("app", lambda b: addon_phases(b) == {"shared": "Failed"})
+    assert _addon(app, "shared")["conflicts"] == [
+        {"object": "ConfigMap apps/shared", "winner": f"{NAMESPACE}/base", "winnerTier": 10}
+    ]
+    assert any(
+        c["type"] == "Ready" and c["status"] == "False"
+        for c in app["status"].get("conditions") or []
+    )
+    await _warning(h, "app", "AddonFailed", f"{NAMESPACE}/base (tier 10)")
+    assert _shared(h)["data"]["value"] == "base"
+
+
+async def test_the_loser_applies_at_once_when_the_winner_is_deleted(tmp_path: Path) -> None:
+    # No resync within the test: only the winner's withdrawal can bring the loser back.
+    async with running(tmp_path, resync_period=3600.0) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        await _loser_waits_on(h, bundle("base", [configmap_addon("shared", data="base")], tier=10))
+
+        h.mgmt.delete(BUNDLE_API, "AddonBundle", "base", NAMESPACE)
+        app = await h.wait_bundle("app", is_ready, within=3)
+        assert _addon(app, "shared").get("conflicts") is None
+        live = _shared(h)
+        assert live["data"]["value"] == "app"
+        assert live["metadata"]["annotations"][BUNDLE_ANNOTATION] == f"{NAMESPACE}/app"
+
+
+async def test_the_loser_applies_at_once_when_the_winner_stops_selecting(tmp_path: Path) -> None:
+    selector = {"matchLabels": {"shared": "yes"}}
+    async with running(tmp_path, resync_period=3600.0) as h:
+        h.mgmt.apply(capi_cluster("c1", labels={"shared": "yes"}), field_manager="test")
+        winner = bundle(
+            "base",
+            [configmap_addon("shared", data="base")],
+            tier=10,
+            clusterSelector=selector,
+            clusterRef=None,
+        )
+        await _loser_waits_on(h, winner)
+
+        winner["spec"]["clusterSelector"] = {"matchLabels": {"shared": "no"}}
+        h.mgmt.apply(winner, field_manager="test")
+        app = await h.wait_bundle("app", is_ready, within=3)
+        assert _addon(app, "shared").get("conflicts") is None
+        live = _shared(h)
+        assert live["data"]["value"] == "app"
+        assert live["metadata"]["annotations"][BUNDLE_ANNOTATION] == f"{NAMESPACE}/app"
+
+
+async def test_the_loser_applies_at_once_when_the_winner_drops_the_addon(tmp_path: Path) -> None:
+    async with running(tmp_path, resync_period=3600.0) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        winner = bundle(
+            "base",
+            [configmap_addon("shared", data="base"), configmap_addon("other", data="base")],
+            tier=10,
+        )
+        await _loser_waits_on(h, winner)
+
+        winner["spec"]["addons"] = [configmap_addon("other", data="base")]
+        h.mgmt.apply(winner, field_manager="test")
+        app = await h.wait_bundle("app", is_ready, within=3)
+        assert _addon(app, "shared").get("conflicts") is None
+        assert _shared(h)["data"]["value"] == "app"
+        assert h.workload("c1").get("v1", "ConfigMap", "other", "apps")["data"]["value"] == "base"
+
+
+async def test_a_loser_that_went_on_takes_the_object_when_the_winner_leaves(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, resync_period=3600.0) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        base = bundle("base", [configmap_addon("shared", data="base")], tier=10)
+        h.mgmt.apply(base, field_manager="test")
+        await h.wait_bundle("base", is_ready)
+        lenient = bundle(
+            "lenient", [configmap_addon("shared", data="mine")], continueOnConflict=True
+        )
+        h.mgmt.apply(lenient, field_manager="test")
+        got = await h.wait_bundle("lenient", is_ready)
+        assert _addon(got, "shared")["conflicts"]
+        assert _shared(h)["data"]["value"] == "base"
+
+        h.mgmt.delete(BUNDLE_API, "AddonBundle", "base", NAMESPACE)
+        await eventually(
+            lambda: (
+                (h.workload("c1").find("v1", "ConfigMap", "shared", "apps") or {})
+                .get("data", {})
+                .get("value")
+                == "mine"
+            ),
+            within=3,
+            what="the lenient bundle's ConfigMap",
+        )
+        got = await h.wait_bundle("lenient", lambda b: not _addon(b, "shared").get("conflicts"))
+        assert is_ready(got)
