@@ -41,10 +41,14 @@ DEFAULT_BURST = 60
 USER_AGENT = "aifleet/reconciler"
 """Sent with every request (``aifleet/reconciler (<identity>)`` for a named replica), so the
 API server's audit log, and the emulator's write log, tell replicas apart."""
-KEEPALIVE_SECONDS = 90.0
-"""How long an idle connection is kept (Go's ``http.Transport`` default): a fleet's clusters
-are visited every minute or so (drift checks, health polls), and a new connection costs more
-than the request it carries."""
+KEEPALIVE_SECONDS = 15.0
+"""How long an idle pooled connection is kept: long enough to carry a converge's requests
+and a visit's few follow-ups, short enough that a settled cluster, visited once a resync or a
+drift check, holds no idle connection (and its buffers) between visits."""
+POOL_SIZE = 4
+"""Request connections to one workload cluster at once: the client-side rate limit
+(`DEFAULT_QPS`) keeps a few in flight, and each one kept costs its buffers (256 KiB of TLS
+read buffer in production)."""
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
 

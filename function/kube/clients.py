@@ -22,7 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from function.errors import InvalidError, NotFoundError
 from function.kube.adapter import configuration_from_kubeconfig
-from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, USER_AGENT, AioAdapter
+from function.kube.aio import DEFAULT_BURST, DEFAULT_QPS, POOL_SIZE, USER_AGENT, AioAdapter
 from function.kube.client import KubeClient
 from function.model.objects import Object
 
@@ -40,7 +40,10 @@ def adapter_from_kubeconfig(
 ) -> KubeClient:
     """The default factory: an `AioAdapter` for a parsed kubeconfig, rate-limited per cluster."""
     return AioAdapter(
-        configuration_from_kubeconfig(kubeconfig), qps=qps, burst=burst, user_agent=user_agent
+        configuration_from_kubeconfig(kubeconfig, pool_size=POOL_SIZE),
+        qps=qps,
+        burst=burst,
+        user_agent=user_agent,
     )
 
 
