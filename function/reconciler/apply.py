@@ -79,6 +79,8 @@ class ApplyResult:
     written: int = 0
     unchanged: int = 0
     pruned: int = 0
+    stale: list[str] = field(default_factory=list)
+    """The objects pruned (`describe`d): no longer rendered, so free for another bundle."""
     live: list[Object] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     waiting: str | None = None
@@ -252,6 +254,7 @@ async def apply_objects(
     for obj in stale:
         await delete_quietly(client, obj)
         result.pruned += 1
+        result.stale.append(describe(obj))
     return result
 
 

@@ -20,14 +20,15 @@ were last applied (kept in the loser's target record, `function.reconciler.memor
 looked at again, and report the conflict). When a bundle's add-ons leave a cluster
 (`Arbiter.withdrawn`: the bundle is deleted, stops targeting it, or drops an add-on), the
 targets there whose last status names it as the winner of a conflict are queued at once: what
-it kept is free now, so they need not wait for the periodic resync.
+it kept is free now, so they need not wait for the periodic resync. So are those whose conflict
+names an object the bundle pruned because it no longer renders it (`Arbiter.pruned`).
 A DryRun plan asks the same question (`function.reconciler.plan`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from function.errors import NotFoundError
@@ -173,8 +174,20 @@ class Arbiter:
         """``bundle`` withdrew add-ons from ``cluster``: queue the targets there that lost
         objects to it (`losers`); their add-ons apply again, even those that went on
         without the objects (``continueOnConflict``)."""
-        for loser, addons in sorted(losers(self._memory.statuses, bundle, cluster).items()):
-            log.info("%s withdrew from %s: %s applies again", bundle, cluster, loser)
+        self._release(losers(self._memory.statuses, bundle, cluster), f"{bundle} withdrew")
+
+    def pruned(self, bundle: BundleKey, cluster: ObjectId, objects: Collection[str]) -> None:
+        """``bundle`` pruned ``objects`` (`describe`d) from ``cluster``, no longer rendering
+        them: queue the targets there that lost one of them to it; their add-ons apply again."""
+        if not objects:
+            return
+        found = losers(self._memory.statuses, bundle, cluster, objects)
+        self._release(found, f"{bundle} pruned {', '.join(sorted(objects))}")
+
+    def _release(self, found: Mapping[TargetKey, set[str]], why: str) -> None:
+        """Mark the add-ons of ``found`` to apply again and queue their targets."""
+        for loser, addons in sorted(found.items()):
+            log.info("%s: %s applies again", why, loser)
             self._memory.of(loser).lost.update(addons)
             self.on_released(loser)
 
@@ -202,18 +215,23 @@ class Arbiter:
 
 
 def losers(
-    statuses: Mapping[TargetKey, ClusterAddonsStatus], bundle: BundleKey, cluster: ObjectId
+    statuses: Mapping[TargetKey, ClusterAddonsStatus],
+    bundle: BundleKey,
+    cluster: ObjectId,
+    objects: Collection[str] | None = None,
 ) -> dict[TargetKey, set[str]]:
-    """The targets on ``cluster`` whose status names ``bundle`` as the winner of a conflict,
-    with those add-ons (pure)."""
+    """The targets on ``cluster`` whose status names ``bundle`` as the winner of a conflict
+    (over one of ``objects``, `describe`d, when given), with those add-ons (pure)."""
     winner = str(bundle)
+
+    def kept(c: ObjectConflict) -> bool:
+        return c.winner == winner and (objects is None or c.object in objects)
+
     found: dict[TargetKey, set[str]] = {}
     for key, status in statuses.items():
         if key.cluster != cluster or key.bundle == bundle:
             continue
-        addons = {
-            a.name for a in status.addons if any(c.winner == winner for c in a.conflicts or ())
-        }
+        addons = {a.name for a in status.addons if any(kept(c) for c in a.conflicts or ())}
         if addons:
             found[key] = addons
     return found

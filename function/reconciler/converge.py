@@ -429,6 +429,7 @@ class Converger:
             applied = await apply()
         self.counts.written += applied.written
         self.counts.pruned += applied.pruned
+        self.arbiter.pruned(target.key.bundle, target.key.cluster, applied.stale)
         if applied.written and target.spec.policy.watches_drift:
             self._healer.applied(target.memory)
         base = AddonStatus(

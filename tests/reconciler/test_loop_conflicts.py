@@ -228,3 +228,26 @@ async def test_a_loser_that_went_on_takes_the_object_when_the_winner_leaves(
         )
         got = await h.wait_bundle("lenient", lambda b: not _addon(b, "shared").get("conflicts"))
         assert is_ready(got)
+
+
+async def test_the_loser_applies_at_once_when_the_winner_stops_rendering_the_object(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, resync_period=3600.0) as h:
+        h.mgmt.apply(capi_cluster("c1"), field_manager="test")
+        winner = bundle("base", [configmap_addon("shared", data="base")], tier=10)
+        await _loser_waits_on(h, winner)
+
+        # The winner keeps its add-on; its template now renders another ConfigMap instead.
+        addon = winner["spec"]["addons"][0]
+        addon["manifests"] = addon["manifests"].replace("name: shared", "name: renamed")
+        h.mgmt.apply(winner, field_manager="test")
+        app = await h.wait_bundle("app", is_ready, within=3)
+        assert _addon(app, "shared").get("conflicts") is None
+        live = _shared(h)
+        assert live["data"]["value"] == "app"
+        assert live["metadata"]["annotations"][BUNDLE_ANNOTATION] == f"{NAMESPACE}/app"
+        renamed = h.workload("c1").get("v1", "ConfigMap", "renamed", "apps")
+        assert renamed["metadata"]["annotations"][BUNDLE_ANNOTATION] == f"{NAMESPACE}/base"
+        base = await h.wait_bundle("base", is_ready)
+        assert _addon(base, "shared").get("conflicts") is None
