@@ -7,7 +7,8 @@ not yet requested) and the holdings a deployment gets back when it is placed aga
 by its own pods, so counted in the nodes' ``requested``). `assignments_of` reads a status back
 into the `Assignment`s placement keeps stable. `deadline` says when ``ttl`` or ``idleAfter``
 runs out; `endpoint_of` names the in-cluster URL of the served model; `stack_provided` says
-whether some other bundle already brings a runtime's serving stack to a cluster. The placement
+whether some other bundle already brings a runtime's serving stack to a cluster (its charts,
+under any add-on name, repository or version). The placement
 controller (`function.reconciler.deployments`) reads the world; this module only reckons.
 """
 
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from function.catalog.addons import SERVING, model_addon_name
+from function.catalog.addons import CATALOG, SERVING, model_addon_name
 from function.model.deployment import (
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
     duration_seconds,
 )
+from function.model.sync import SyncMode
 from function.model.xr import Runtime
 from function.placement.capacity import Reservation
 from function.placement.decide import Assignment
@@ -108,8 +110,15 @@ def stack_provided(
     runtime: Runtime, cluster: str, bundles: Iterable[Mapping[str, Any]], *, exclude: str
 ) -> bool:
     """Whether a bundle other than ``exclude`` (``namespace/name``) serves the runtime's whole
-    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster)."""
-    stack = set(SERVING[runtime].stack)
+    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster).
+
+    A bundle serves it when it applies (its mode writes: not a DryRun) a Helm add-on of each
+    of the stack's charts, by chart name: whatever the add-on is called, the repository it is
+    fetched from (a mirror, an offline directory) or the version (an environment's pin), it
+    installs the same objects, which a stack bundle of the placement controller would only
+    contend for. An add-on that merely bears a stack add-on's name (its own manifests, another
+    chart) serves nothing of it."""
+    stack = stack_charts(runtime)
     namespace, name = cluster.split("/", 1)
     for bundle in bundles:
         m = bundle.get("metadata") or {}
@@ -119,7 +128,23 @@ def stack_provided(
         ref = spec.get("clusterRef") or {}
         if ref.get("name") != name or (ref.get("namespace") or m.get("namespace")) != namespace:
             continue
-        names = {a.get("name") for a in spec.get("addons") or [] if isinstance(a, dict)}
-        if stack <= names:
+        if spec.get("syncMode") == SyncMode.DRY_RUN.value:
+            continue  # plans what it would apply, applies nothing
+        if stack <= helm_charts(spec.get("addons") or []):
             return True
     return False
+
+
+def stack_charts(runtime: Runtime) -> frozenset[str]:
+    """The names of the charts of ``runtime``'s serving stack."""
+    return frozenset(CATALOG[name].chart.chart for name in SERVING[runtime].stack)
+
+
+def helm_charts(addons: Iterable[Any]) -> set[str]:
+    """The chart names of the Helm add-ons among ``addons`` (as a bundle's manifest has them)."""
+    charts: set[str] = set()
+    for addon in addons:
+        helm = addon.get("helm") if isinstance(addon, Mapping) else None
+        if isinstance(helm, Mapping) and isinstance(helm.get("chart"), str):
+            charts.add(helm["chart"])
+    return charts

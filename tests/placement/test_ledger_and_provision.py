@@ -125,10 +125,16 @@ def test_the_endpoint_names_the_engine_service_of_the_runtime() -> None:
     assert endpoint_of(kserve) == "http://llama-predictor.models.svc/v1"
 
 
+def chart(name: str, chart: str | None = None, **helm: str) -> dict[str, Any]:
+    """A Helm add-on of ``chart`` (``name``'s, unless given)."""
+    source = {"repository": "https://charts.example", "version": "1.0.0", **helm}
+    return {"name": name, "helm": {**source, "chart": chart or name}}
+
+
 def bundle(name: str, cluster: str, addons: list[str], **meta: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "team", **meta},
-        "spec": {"clusterRef": {"name": cluster}, "addons": [{"name": a} for a in addons]},
+        "spec": {"clusterRef": {"name": cluster}, "addons": [chart(a) for a in addons]},
     }
 
 
@@ -145,6 +151,41 @@ def test_the_stack_is_provided_only_by_another_live_bundle_with_all_of_it_on_tha
     elsewhere = bundle("a-addons", "a", stack)
     elsewhere["spec"]["clusterRef"]["namespace"] = "other"
     assert not stack_provided(Runtime.VLLM, "team/a", [elsewhere], exclude="team/mine")
+
+
+def test_the_stack_is_provided_by_its_charts_whatever_the_addons_are_called() -> None:
+    # The composed bundle's KServe add-on is ``kserve`` with the chart kserve-resources; another
+    # bundle may call them anything, fetch them from a mirror, pin other versions.
+    own = bundle("a-addons", "a", [])
+    own["spec"]["addons"] = [
+        chart("certs", "cert-manager", version="v1.16.0"),
+        chart("crds", "kserve-crd", repository="oci://mirror.example/kserve"),
+        chart("kserve", "kserve-resources"),
+        chart("runtimes", "kserve-runtime-configs"),
+    ]
+    assert stack_provided(Runtime.KSERVE, "team/a", [own], exclude="team/mine")
+    assert stack_provided(Runtime.TRITON, "team/a", [own], exclude="team/mine")
+    assert not stack_provided(Runtime.VLLM, "team/a", [own], exclude="team/mine")
+
+
+def test_an_addon_that_only_bears_a_stack_name_does_not_provide_it() -> None:
+    named = bundle("a-addons", "a", [])
+    named["spec"]["addons"] = [
+        {"name": "vllm-stack", "manifests": "apiVersion: v1\nkind: ConfigMap\n"},
+    ]
+    assert not stack_provided(Runtime.VLLM, "team/a", [named], exclude="team/mine")
+    other = bundle("a-addons", "a", [])
+    other["spec"]["addons"] = [chart("vllm-stack", "my-own-router")]
+    assert not stack_provided(Runtime.VLLM, "team/a", [other], exclude="team/mine")
+
+
+def test_a_dry_run_bundle_does_not_provide_the_stack() -> None:
+    planned = bundle("a-addons", "a", ["vllm-stack"])
+    assert stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
+    planned["spec"]["syncMode"] = "DryRun"
+    assert not stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
+    planned["spec"]["syncMode"] = "OneTime"
+    assert stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
 
 
 # --- provisioning --------------------------------------------------------------------------

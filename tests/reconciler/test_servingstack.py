@@ -48,10 +48,21 @@ def test_one_stack_per_cluster_and_stack_whatever_the_models() -> None:
     assert spec.cluster_ref.name == "eu"
 
 
+VLLM_STACK = {
+    "name": "vllm-stack",
+    "namespace": "vllm",
+    "helm": {
+        "repository": "https://vllm-project.github.io/production-stack",
+        "chart": "vllm-stack",
+        "version": "0.1.12",
+    },
+}
+
+
 def test_no_stack_where_another_bundle_brings_it_whole() -> None:
     composed = {
         "metadata": {"name": "eu-addons", "namespace": "team"},
-        "spec": {"clusterRef": {**REF, "name": "eu"}, "addons": [{"name": "vllm-stack"}]},
+        "spec": {"clusterRef": {**REF, "name": "eu"}, "addons": [VLLM_STACK]},
     }
     bundles = [placement("a-on-eu", "eu", "vllm"), placement("b-on-us", "us", "vllm"), composed]
     assert sorted(wanted_stacks("team", bundles, None)) == ["us-vllm-serving"]
@@ -59,3 +70,13 @@ def test_no_stack_where_another_bundle_brings_it_whole() -> None:
     ours = wanted_stacks("team", bundles, None)["us-vllm-serving"]
     again = wanted_stacks("team", [*bundles, ours], None)
     assert sorted(again) == ["us-vllm-serving"]
+
+
+def test_a_stack_where_another_bundle_has_an_addon_of_its_name_but_not_its_chart() -> None:
+    squatter = {"name": "vllm-stack", "namespace": "vllm", "manifests": "kind: ConfigMap\n"}
+    hand_made = {
+        "metadata": {"name": "eu-addons", "namespace": "team"},
+        "spec": {"clusterRef": {**REF, "name": "eu"}, "addons": [squatter]},
+    }
+    bundles = [placement("a-on-eu", "eu", "vllm"), hand_made]
+    assert sorted(wanted_stacks("team", bundles, None)) == ["eu-vllm-serving"]
