@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import sys
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +94,10 @@ def kind_key(obj: Object) -> str:
 
 
 def split_kind_key(key: str) -> tuple[str, str]:
-    """``apps/v1/Deployment`` → (``apps/v1``, ``Deployment``)."""
+    """``apps/v1/Deployment`` → (``apps/v1``, ``Deployment``), each held once however many
+    watches and records keep it."""
     api_version, _, kind = key.rpartition("/")
-    return api_version, kind
+    return sys.intern(api_version), sys.intern(kind)
 
 
 def install_rank(obj: Object) -> int:
@@ -230,7 +232,8 @@ async def apply_objects(
     ``previous_kinds`` are the kinds applied last time, where objects to prune may be; None
     for a first install, which reads nothing before writing.
     """
-    result = ApplyResult(kinds=sorted({kind_key(o) for o in objects}))
+    # Kept in status for every add-on and cluster: each kind's key is held once.
+    result = ApplyResult(kinds=sorted({sys.intern(kind_key(o)) for o in objects}))
     live = (
         {}
         if previous_kinds is None

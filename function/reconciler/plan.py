@@ -240,7 +240,8 @@ def cap_status_plans(
                         }
                     )
             addons.append(addon)
-        out.append(cluster.model_copy(update={"addons": addons}))
+        changed = any(a is not b for a, b in zip(addons, cluster.addons, strict=True))
+        out.append(cluster.model_copy(update={"addons": addons}) if changed else cluster)
     return out
 
 

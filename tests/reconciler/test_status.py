@@ -1,5 +1,7 @@
 """Bundle status composition: conditions, transition times, events on phase changes."""
 
+from pydantic import BaseModel
+
 from function.model.bundlestatus import (
     AddonBundleStatus,
     AddonPhase,
@@ -196,3 +198,46 @@ def test_a_status_patch_nulls_what_the_new_status_dropped() -> None:
         "gone": None,
     }
     assert merge_patch({}, wanted) == wanted
+
+
+def test_copies_change_only_themselves_where_statuses_share_their_given_fields() -> None:
+    # Statuses given the same fields share one record of them (a fleet keeps one status per
+    # add-on and cluster): a copy that sets another field must not add it to the others'.
+    first = AddonStatus(name="a", phase=AddonPhase.WAITING, hash="h1", kinds=["v1/ConfigMap"])
+    second = AddonStatus(name="b", phase=AddonPhase.WAITING, hash="h2", kinds=["v1/Secret"])
+    update = {"phase": AddonPhase.HEALTHY, "message": None, "reason": None}
+    healthy = first.model_copy(update=update)
+    assert healthy == BaseModel.model_copy(first, update=update)  # as pydantic copies
+    assert healthy.model_fields_set == {"name", "phase", "hash", "kinds", "message", "reason"}
+    assert first.model_fields_set == second.model_fields_set == {"name", "phase", "hash", "kinds"}
+    assert (first.phase, second.phase) == (AddonPhase.WAITING, AddonPhase.WAITING)
+    assert second.model_dump(exclude_unset=True) == {
+        "name": "b",
+        "phase": AddonPhase.WAITING,
+        "hash": "h2",
+        "kinds": ["v1/Secret"],
+    }
+    assert healthy.to_dict() == {
+        "name": "a",
+        "phase": "Healthy",
+        "hash": "h1",
+        "resources": 0,
+        "kinds": ["v1/ConfigMap"],
+    }
+    assert first.model_copy() == first and first.model_copy() is not first
+    deep = first.model_copy(update={"hash": "h3"}, deep=True)
+    assert (deep.hash, deep.kinds, first.hash) == ("h3", ["v1/ConfigMap"], "h1")
+    assert deep.kinds is not first.kinds
+    assert deep.model_fields_set == first.model_fields_set
+
+
+def test_composed_status_holds_the_cluster_entries_it_was_given() -> None:
+    # The entries the reconciler keeps per target are the ones in the bundle's status (no
+    # copy per cluster); composing them leaves them as they were.
+    entry = cluster(AddonPhase.HEALTHY, AddonPhase.HEALTHY).model_copy(update={"key": "c1"})
+    before = entry.to_dict()
+    s = compose_status(
+        generation=1, clusters=[entry], spec_error=None, no_targets=None, previous=None, now="T"
+    )
+    assert s.clusters[0] is entry
+    assert entry.to_dict() == before
