@@ -8,7 +8,8 @@ by its own pods, so counted in the nodes' ``requested``). `assignments_of` reads
 into the `Assignment`s placement keeps stable. `deadline` says when ``ttl`` or ``idleAfter``
 runs out; `endpoint_of` names the in-cluster URL of the served model; `stack_provided` says
 whether some other bundle already brings a runtime's serving stack to a cluster (its charts,
-under any add-on name, repository or version). The placement
+under any add-on name, repository or version, through a ``clusterRef`` or a ``clusterSelector``
+matching the cluster's labels). The placement
 controller (`function.reconciler.deployments`) reads the world; this module only reckons.
 """
 
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from function.catalog.addons import CATALOG, SERVING, model_addon_name
+from function.model.common import LabelSelector
 from function.model.deployment import (
     AIModelDeploymentSpec,
     AIModelDeploymentStatus,
@@ -107,10 +111,20 @@ def endpoint_of(spec: AIModelDeploymentSpec) -> str:
 
 
 def stack_provided(
-    runtime: Runtime, cluster: str, bundles: Iterable[Mapping[str, Any]], *, exclude: str
+    runtime: Runtime,
+    cluster: str,
+    bundles: Iterable[Mapping[str, Any]],
+    *,
+    exclude: str,
+    labels: Mapping[str, str] | None = None,
 ) -> bool:
     """Whether a bundle other than ``exclude`` (``namespace/name``) serves the runtime's whole
-    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster).
+    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster, whose current
+    ``labels`` are given; None: it is not listed).
+
+    A bundle reaches the cluster by its ``clusterRef``, or by a ``clusterSelector`` when it
+    is in the cluster's namespace and the selector matches the labels, as its targets are
+    resolved (`targets_cluster`).
 
     A bundle serves it when it applies (its mode writes: not a DryRun) a Helm add-on of each
     of the stack's charts, by chart name: whatever the add-on is called, the repository it is
@@ -125,14 +139,41 @@ def stack_provided(
         if f"{m.get('namespace')}/{m.get('name')}" == exclude or m.get("deletionTimestamp"):
             continue
         spec = bundle.get("spec") or {}
-        ref = spec.get("clusterRef") or {}
-        if ref.get("name") != name or (ref.get("namespace") or m.get("namespace")) != namespace:
+        if not targets_cluster(m, spec, namespace, name, labels):
             continue
         if spec.get("syncMode") == SyncMode.DRY_RUN.value:
             continue  # plans what it would apply, applies nothing
         if stack <= helm_charts(spec.get("addons") or []):
             return True
     return False
+
+
+def targets_cluster(
+    metadata: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str] | None,
+) -> bool:
+    """Whether a bundle (its ``metadata`` and ``spec`` as stored) targets the Cluster API
+    Cluster ``namespace/name`` whose labels are ``labels`` (None: no such cluster listed).
+
+    A ``clusterRef`` names it; a ``clusterSelector`` picks the clusters of the bundle's own
+    namespace whose labels it matches (`LabelSelector.matches`, as the reconciler resolves
+    targets); a selector that does not parse targets nothing (the bundle is refused)."""
+    if "clusterSelector" not in spec:
+        ref = spec.get("clusterRef") or {}
+        return (
+            ref.get("name") == name
+            and (ref.get("namespace") or metadata.get("namespace")) == namespace
+        )
+    if labels is None or metadata.get("namespace") != namespace:
+        return False
+    try:
+        selector = LabelSelector.model_validate(spec.get("clusterSelector") or {})
+    except ValidationError:
+        return False
+    return selector.matches(labels)
 
 
 def stack_charts(runtime: Runtime) -> frozenset[str]:

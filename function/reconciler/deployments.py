@@ -152,8 +152,12 @@ class DeploymentController:
         self.queue.add(DeploymentKey(namespace, str(name)))
 
     def on_cluster(self, obj: Object) -> None:
-        """A cluster changed: every deployment of its namespace may place there, or move."""
-        self._namespace_changed(str(meta(obj).get("namespace", "")))
+        """A cluster changed: every deployment of its namespace may place there, or move; its
+        labels may have brought it into a bundle's ``clusterSelector`` or out of one, which
+        decides whether it needs a serving stack of its own (`_STACKS`)."""
+        namespace = str(meta(obj).get("namespace", ""))
+        self.queue.add(DeploymentKey(namespace, _STACKS))
+        self._namespace_changed(namespace)
 
     def _namespace_changed(self, namespace: str) -> None:
         for deployment in self._store.list(DEPLOYMENT, namespace):

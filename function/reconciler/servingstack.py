@@ -7,8 +7,10 @@ one arriving finds them managed by the one leaving, and fails with a conflict. S
 placement controller keeps the stack in a bundle of its own, `<cluster>-<stack>-serving`
 (labelled `STACK_LABEL`), applied when the first placement bundle of that runtime targets the
 cluster and deleted when the last one has gone; the model bundles carry the model alone. A
-cluster whose stack another bundle brings whole (an AIInferenceCluster's composed bundle) gets
-none. `wanted_stacks` is the pure part; `ServingStacks.sync` applies and deletes.
+cluster whose stack another bundle brings whole (an AIInferenceCluster's composed bundle, or
+a bundle whose ``clusterSelector`` matches the cluster's labels now) gets none, and gets one
+again once the cluster's labels no longer match. `wanted_stacks` is the pure part;
+`ServingStacks.sync` applies and deletes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from function.placement.delivery import DEPLOYMENT_LABEL, stack_addons
 from function.placement.ledger import stack_provided
 from function.reconciler.instances import same_bundle
 from function.reconciler.store import GroupKind, Store
+from function.reconciler.targets import CAPI_CLUSTER
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +91,17 @@ def stack_bundle(
 
 
 def wanted_stacks(
-    namespace: str, bundles: Iterable[Mapping[str, Any]], catalog: CatalogSettings | None
+    namespace: str,
+    bundles: Iterable[Mapping[str, Any]],
+    catalog: CatalogSettings | None,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The serving-stack bundles the namespace's placement bundles need, by name: one per
     cluster and stack that some placement bundle targets (one being deleted too: its model is
-    withdrawn first) and no other bundle serves."""
+    withdrawn first) and no other bundle serves, by ``clusterRef`` or by a ``clusterSelector``
+    matching the cluster's ``labels`` (by ``namespace/name``; a cluster absent is matched by
+    no selector)."""
+    labels = labels or {}
     listed = list(bundles)
     others = [
         b
@@ -109,7 +118,7 @@ def wanted_stacks(
         if not (m.get("labels") or {}).get(DEPLOYMENT_LABEL):
             continue
         cluster = f"{ref.get('namespace') or namespace}/{ref['name']}"
-        if stack_provided(runtime, cluster, others, exclude=""):
+        if stack_provided(runtime, cluster, others, exclude="", labels=labels.get(cluster)):
             continue
         doc = stack_bundle(namespace, ref, runtime, catalog)
         wanted.setdefault(str(doc["metadata"]["name"]), doc)
@@ -152,7 +161,11 @@ class ServingStacks:
         by_name = {str(meta(b)["name"]): b for b in stored}
         for doc in pending:
             by_name.setdefault(str(meta(doc)["name"]), doc)
-        wanted = wanted_stacks(namespace, by_name.values(), self._catalog)
+        labels = {
+            f"{namespace}/{meta(c)['name']}": dict(meta(c).get("labels") or {})
+            for c in self._store.list(CAPI_CLUSTER, namespace)
+        }
+        wanted = wanted_stacks(namespace, by_name.values(), self._catalog, labels)
         for bundle in stored:
             m = meta(bundle)
             name = str(m["name"])

@@ -179,6 +179,40 @@ def test_an_addon_that_only_bears_a_stack_name_does_not_provide_it() -> None:
     assert not stack_provided(Runtime.VLLM, "team/a", [other], exclude="team/mine")
 
 
+def selecting(name: str, selector: dict[str, Any], addons: list[str]) -> dict[str, Any]:
+    """A bundle of ``addons`` targeting the clusters of its namespace ``selector`` matches."""
+    return {
+        "metadata": {"name": name, "namespace": "team"},
+        "spec": {"clusterSelector": selector, "addons": [chart(a) for a in addons]},
+    }
+
+
+def test_a_selector_bundle_provides_the_stack_where_the_cluster_labels_match() -> None:
+    stack = ["gpu-operator", "vllm-stack"]
+    by_label = selecting("fleet", {"matchLabels": {"serving": "vllm"}}, stack)
+    labelled = {"serving": "vllm", "region": "eu"}
+    assert stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels=labelled)
+    assert not stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels={})
+    # A cluster not listed is matched by no selector, nor is one of another namespace.
+    assert not stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="")
+    assert not stack_provided(Runtime.VLLM, "other/a", [by_label], exclude="", labels=labelled)
+    # Set-based requirements, as target resolution reads them.
+    not_eu = {"matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["eu"]}]}
+    expressed = selecting("fleet", not_eu, stack)
+    assert not stack_provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels=labelled)
+    assert stack_provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels={"region": "us"})
+    # An empty selector selects every cluster of the namespace; one that does not parse, none.
+    everywhere = selecting("fleet", {}, stack)
+    assert stack_provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
+    broken = selecting("fleet", {"matchExpressions": [{"key": "x", "operator": "Near"}]}, stack)
+    assert not stack_provided(Runtime.VLLM, "team/a", [broken], exclude="", labels={"x": "1"})
+    # What holds for a clusterRef holds for a selector: a partial stack, a DryRun, a deletion.
+    partial = selecting("fleet", {}, ["gpu-operator"])
+    assert not stack_provided(Runtime.VLLM, "team/a", [partial], exclude="", labels={})
+    everywhere["spec"]["syncMode"] = "DryRun"
+    assert not stack_provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
+
+
 def test_a_dry_run_bundle_does_not_provide_the_stack() -> None:
     planned = bundle("a-addons", "a", ["vllm-stack"])
     assert stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")

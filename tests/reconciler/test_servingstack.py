@@ -80,3 +80,19 @@ def test_a_stack_where_another_bundle_has_an_addon_of_its_name_but_not_its_chart
     }
     bundles = [placement("a-on-eu", "eu", "vllm"), hand_made]
     assert sorted(wanted_stacks("team", bundles, None)) == ["eu-vllm-serving"]
+
+
+def test_no_stack_where_a_selector_bundle_matches_the_cluster_labels_now() -> None:
+    fleet = {
+        "metadata": {"name": "fleet-vllm", "namespace": "team"},
+        "spec": {"clusterSelector": {"matchLabels": {"serving": "vllm"}}, "addons": [VLLM_STACK]},
+    }
+    bundles = [placement("a-on-eu", "eu", "vllm"), placement("b-on-us", "us", "vllm"), fleet]
+    labels = {"team/eu": {"serving": "vllm"}, "team/us": {"serving": "kserve"}}
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == ["us-vllm-serving"]
+    # eu relabelled out of the selector: it needs its own stack again.
+    relabelled = {**labels, "team/eu": {}}
+    assert sorted(wanted_stacks("team", bundles, None, relabelled)) == [
+        "eu-vllm-serving",
+        "us-vllm-serving",
+    ]
