@@ -14,23 +14,26 @@ triggers use, narrowed by the label. Each event is sorted without a request (`mo
 
 A controller that legitimately writes an excluded field costs one check per write and no
 write, so there is no write loop. A watch keeps of each object only what sorting its events
-needs (`fingerprint`: identity, the labels and annotations it reads and a digest of
-everything but status),
-so an idle cluster does not hold a copy of every object its add-ons applied. The periodic
-check stays as the safety net for a missed event or a watch that could not run.
+needs (`Kept`: the add-on label, the bundle, object hash and opt-out annotations and a digest
+of everything but status; its key is the watch's, in strings interned across clusters), so an
+idle cluster does not hold a copy of every object its add-ons applied. The periodic check
+stays as the safety net for a missed event or a watch that could not run.
 
-The same copies judge health: a fingerprint carries the built-in health verdict of an object
-that is not healthy (`kept_health`; none for a healthy one, so a settled cluster holds nothing
-more), and `owned` hands an add-on's copies to the health gate while every watch of its kinds
-is synced, so a target waiting for health is judged again without listing its kinds.
+The same records judge health: one carries the built-in health verdict of an object that is
+not healthy (none for a healthy one, so a settled cluster holds nothing more), and `owned`
+hands an add-on's objects to the health gate as small copies (`Kept.copy`, read back by
+`kept_health`) while every watch of its kinds is synced, so a target waiting for health is
+judged again without listing its kinds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 
 from function.kube.client import KubeClient
 from function.model.bundle import AddonBundleSpec
@@ -43,15 +46,15 @@ from function.reconciler.apply import (
     Owner,
     split_kind_key,
 )
-from function.reconciler.drift import IGNORE_ANNOTATION, ignored
+from function.reconciler.drift import IGNORE_ANNOTATION
 from function.reconciler.eventwatch import EventWatches, WatchKey
-from function.reconciler.hashing import HASH_ANNOTATION, canonical_json, recorded_hash
+from function.reconciler.hashing import HASH_ANNOTATION, canonical_json
 from function.reconciler.heal import Healer
 from function.reconciler.health import builtin_health
 from function.reconciler.inputs import Inputs
 from function.reconciler.keys import BundleKey, TargetKey
 from function.reconciler.store import ObjectId, Store
-from function.reconciler.triggerplan import resource_key
+from function.reconciler.triggerplan import ResourceKey, resource_key
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,9 @@ class DriftWatch:
         self._inputs = inputs
         self._store = store
         self._healer = healer
-        self._watches = EventWatches(self._connect, _ignore, on_event=self._event, keep=fingerprint)
+        self._watches = EventWatches(
+            self._connect, _ignore, on_event=self._event, keep=keep, key_of=shared_key
+        )
         self._wanted: dict[TargetKey, frozenset[WatchKey]] = {}
         self._specs: dict[ObjectId, AddonBundleSpec] = {}
         """A spec of a bundle watched on each cluster: where its kubeconfig is."""
@@ -105,12 +110,11 @@ class DriftWatch:
             if view is None or not view.synced or view.error is not None:
                 return None
             of_kind = [
-                obj
-                for obj in view.objects.values()
-                if obj["metadata"]["labels"].get(ADDON_LABEL) == owner.addon
-                and obj["metadata"]["annotations"].get(BUNDLE_ANNOTATION) == bundle
+                (key, kept)
+                for key, kept in view.objects.items()
+                if kept.addon == owner.addon and kept.bundle == bundle
             ]
-            found += sorted(of_kind, key=resource_key)
+            found += [kept.copy(key) for key, kept in sorted(of_kind, key=itemgetter(0))]
         return found
 
     def active(self) -> list[WatchKey]:
@@ -125,18 +129,19 @@ class DriftWatch:
     async def _connect(self, cid: ObjectId) -> KubeClient:
         return await self._inputs.client_of(cid, self._specs.get(cid))
 
-    def _event(self, key: WatchKey, before: Object | None, obj: Object, deleted: bool) -> None:
+    def _event(
+        self, key: WatchKey, rk: ResourceKey, before: Kept | None, kept: Kept, deleted: bool
+    ) -> None:
         self.events += 1
-        m = meta(obj)
-        addon = (m.get("labels") or {}).get(ADDON_LABEL)
-        bundle = (m.get("annotations") or {}).get(BUNDLE_ANNOTATION)
+        addon, bundle = kept.addon, kept.bundle
         if not addon or not bundle:
             return
         target = TargetKey(BundleKey.parse(str(bundle)), key.cluster)
-        if target not in self._wanted or not moved(before, obj, deleted):
+        if target not in self._wanted or not moved(before, kept, deleted):
             return
         self.detected += 1
         what = "deleted" if deleted else "changed"
+        obj = kept.copy(rk)
         log.info(
             "drift: %s %s on %s (add-on %s)",
             describe(obj),
@@ -155,78 +160,157 @@ class DriftWatch:
         self.on_drift(target)
 
 
-def moved(before: Object | None, after: Object, deleted: bool) -> bool:
+def moved(before: Kept | None, after: Kept, deleted: bool) -> bool:
     """Whether an event of an owned object may be drift: it went away, or someone other
-    than the reconciler changed more than its status (pure; objects or their
-    `fingerprint`)."""
+    than the reconciler changed more than its status (pure; what `keep` kept of the object
+    before and now)."""
     if deleted:
-        return not ignored(before, after)
-    if before is None or recorded_hash(before) != recorded_hash(after) or ignored(after):
+        return not after.opted_out and not (before is not None and before.opted_out)
+    if before is None or before.hash != after.hash or after.opted_out:
         return False
-    return _digest(before) != _digest(after)
+    return before.digest != after.digest
 
 
 _VOLATILE = ("resourceVersion", "generation", "managedFields")
-_LABELS = (ADDON_LABEL,)
-_ANNOTATIONS = (BUNDLE_ANNOTATION, HASH_ANNOTATION, IGNORE_ANNOTATION)
-DIGEST = "contentDigest"
-"""The key under which a `fingerprint` carries the digest of the object's content."""
+_DIGEST_SIZE = 16
 HEALTH = "health"
-"""The key under which a `fingerprint` carries the built-in verdict of an unhealthy object."""
+"""The key under which a reader's copy (`Kept.copy`) carries the verdict of an unhealthy
+object."""
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_RAW, _TEXT = b"\x01", b"\x02"
+"""How the object hash follows the digest in `Kept.stamp`: as the 32 bytes of a SHA-256 hex
+digest (what every apply stamps), or as UTF-8 (anything else someone wrote there)."""
 
 
-def fingerprint(obj: Object) -> Object:
-    """What a drift watch keeps of an object: apiVersion, kind, name and namespace, the
-    labels and annotations sorting its events reads (the add-on, the bundle, the object
-    hash, the opt-out), a 16-byte digest of the rest but status and volatile metadata, and
-    the built-in health verdict while it is not healthy; the strings every object of a
-    cluster repeats are interned, so a settled cluster holds a few hundred bytes per object
-    it was given (pure)."""
+class Kept:
+    """What a drift watch keeps of an applied object: what sorting its events, handing an
+    add-on's objects to the health gate and judging them read — the add-on label, the bundle
+    annotation, whether it opts out of drift detection, a 16-byte digest of everything but
+    status and volatile metadata followed by the object hash annotation in one bytes object
+    (`stamp`), and the built-in verdict while it is not healthy. Its key
+    (`triggerplan.ResourceKey`) is the watch's. About 150 bytes (the key and the watch's dict
+    entry besides), where a dict of the same labels and annotations took 1 KiB."""
+
+    __slots__ = ("addon", "bundle", "health", "opted_out", "stamp")
+
+    def __init__(
+        self,
+        addon: str | None,
+        bundle: str | None,
+        hash_: str | None,
+        opted_out: bool,
+        digest: bytes,
+        health: Verdict | None = None,
+    ) -> None:
+        assert len(digest) == _DIGEST_SIZE
+        self.addon = addon
+        self.bundle = bundle
+        self.opted_out = opted_out
+        self.health = health
+        """None while healthy."""
+        if hash_ is None:
+            self.stamp = digest
+        elif _SHA256_HEX.fullmatch(hash_):
+            self.stamp = digest + _RAW + bytes.fromhex(hash_)
+        else:
+            self.stamp = digest + _TEXT + hash_.encode()
+
+    @property
+    def digest(self) -> bytes:
+        """The digest of the object's content but status and volatile metadata."""
+        return self.stamp[:_DIGEST_SIZE]
+
+    @property
+    def hash(self) -> str | None:
+        """The object hash annotation (`HASH_ANNOTATION`), as it was written."""
+        tag, value = self.stamp[_DIGEST_SIZE : _DIGEST_SIZE + 1], self.stamp[_DIGEST_SIZE + 1 :]
+        if not tag:
+            return None
+        return value.hex() if tag == _RAW else value.decode()
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.addon, self.bundle, self.opted_out, self.stamp, self.health)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, Kept) and self._fields() == other._fields())
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = (self.addon, self.bundle, self.hash, self.opted_out, self.digest, self.health)
+        return f"Kept{fields!r}"
+
+    def copy(self, key: ResourceKey) -> Object:
+        """The object as a reader sees it: apiVersion, kind, name and namespace, the labels
+        and annotations kept, and the verdict under `HEALTH` while it is not healthy."""
+        api_version, kind, namespace, name = key
+        annotations = {HASH_ANNOTATION: self.hash, BUNDLE_ANNOTATION: self.bundle}
+        if self.opted_out:
+            annotations[IGNORE_ANNOTATION] = "true"
+        metadata = {
+            "name": name,
+            "namespace": namespace or None,
+            "labels": {ADDON_LABEL: self.addon} if self.addon is not None else {},
+            "annotations": {k: v for k, v in annotations.items() if v is not None},
+        }
+        copy: Object = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+        if self.health is not None:
+            copy[HEALTH] = self.health
+        return copy
+
+
+def keep(obj: Object) -> Kept:
+    """What a drift watch keeps of ``obj`` (`Kept`), its strings interned (pure)."""
     m = meta(obj)
     labels = m.get("labels") or {}
     annotations = m.get("annotations") or {}
-    kept: dict[str, object] = {"name": m.get("name"), "namespace": _intern(m.get("namespace"))}
-    kept["labels"] = {k: _intern(labels[k]) for k in _LABELS if k in labels}
-    kept["annotations"] = {
-        k: annotations[k] if k == HASH_ANNOTATION else _intern(annotations[k])
-        for k in _ANNOTATIONS
-        if k in annotations
-    }
-    out: Object = {
-        "apiVersion": _intern(obj.get("apiVersion")),
-        "kind": _intern(obj.get("kind")),
-        "metadata": kept,
-        DIGEST: _digest(obj),
-    }
+    hash_ = annotations.get(HASH_ANNOTATION)
     verdict = builtin_health(obj)
-    if not verdict.healthy:
-        out[HEALTH] = verdict
-    return out
+    return Kept(
+        _text(labels.get(ADDON_LABEL)),
+        _text(annotations.get(BUNDLE_ANNOTATION)),
+        str(hash_) if hash_ is not None else None,
+        annotations.get(IGNORE_ANNOTATION) == "true",
+        _digest(obj),
+        None if verdict.healthy else verdict,
+    )
+
+
+def fingerprint(obj: Object) -> Object:
+    """The copy of ``obj`` a reader of a drift watch gets (`Kept.copy`, pure)."""
+    return keep(obj).copy(resource_key(obj))
+
+
+def shared_key(obj: Object) -> ResourceKey:
+    """`resource_key` with interned strings: the clusters an add-on applied to repeat them."""
+    api_version, kind, namespace, name = resource_key(obj)
+    return (sys.intern(api_version), sys.intern(kind), sys.intern(namespace), sys.intern(name))
 
 
 def kept_health(kept: Object) -> Verdict:
-    """The built-in verdict of an object from its `fingerprint` (pure)."""
+    """The built-in verdict of an object from a reader's copy (`Kept.copy`, pure)."""
     verdict = kept.get(HEALTH, HEALTHY)
     assert isinstance(verdict, Verdict)
     return verdict
 
 
-def _intern(value: object) -> object:
-    return sys.intern(value) if isinstance(value, str) else value
+def _text(value: object) -> str | None:
+    return sys.intern(str(value)) if value is not None else None
 
 
 def _digest(obj: Object) -> bytes:
-    if DIGEST in obj:
-        return bytes(obj[DIGEST])
     m = {k: v for k, v in meta(obj).items() if k not in _VOLATILE}
     content = {**{k: v for k, v in obj.items() if k != "status"}, "metadata": m}
-    return hashlib.blake2b(canonical_json(content), digest_size=16).digest()
+    return hashlib.blake2b(canonical_json(content), digest_size=_DIGEST_SIZE).digest()
 
 
 def _watch_key(cluster: ObjectId, kind_key: str) -> WatchKey:
     api_version, kind = split_kind_key(kind_key)
     group, _, version = api_version.rpartition("/")
-    return WatchKey(cluster, group, version, kind, selector=BUNDLE_LABEL)
+    return WatchKey(
+        cluster, sys.intern(group), sys.intern(version), sys.intern(kind), selector=BUNDLE_LABEL
+    )
 
 
 def _ignore(cluster: ObjectId) -> None:

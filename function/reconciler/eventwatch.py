@@ -18,7 +18,8 @@ A watch may be narrowed by a label selector (part of its key), and an ``on_event
 hears of each object that changed or went away — on a relist too, by comparing with what was
 kept — so a watcher of owned objects (`function.reconciler.driftwatch`) can act on one object
 rather than look at everything again; such a watcher may keep less of each object than the
-whole (``keep``: the drift watch keeps a digest of its content, not the object).
+whole (``keep``, any type: the drift watch keeps a small record with a digest of its content,
+not the object; ``key_of`` may intern the key's strings).
 Placement (`function.reconciler.fleetwatch`) shares the machinery for Nodes and Pods,
 keeping only the fields capacity needs.
 """
@@ -30,6 +31,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast, overload
 
 from function.errors import GoneError, KubeError, NotFoundError
 from function.kube.client import EventType, KubeClient, WatchEvent, WatchHandle
@@ -42,12 +44,19 @@ log = logging.getLogger(__name__)
 Connect = Callable[[ObjectId], Awaitable[KubeClient]]
 """The client of a workload cluster (raises `KubeError` while it cannot be reached)."""
 
-Keep = Callable[[Object], Object]
+K = TypeVar("K")
+"""What a watch keeps of each object: the object itself but managedFields, or less."""
+
+Keep = Callable[[Object], K]
 """What a watch keeps of each object it lists or hears of (and hands to ``on_event``)."""
 
-OnEvent = Callable[["WatchKey", Object | None, Object, bool], None]
-"""An object of a watch changed or went away (``True``): the watch key, the object as the
-watch knew it before (None if it did not), the object now (or as it was last, if gone)."""
+KeyOf = Callable[[Object], ResourceKey]
+"""The key a watch keeps an object under."""
+
+OnEvent = Callable[["WatchKey", ResourceKey, K | None, K, bool], None]
+"""An object of a watch changed or went away (``True``): the watch key, the object's key,
+what the watch kept of it before (None if nothing), what it keeps now (or kept last, if
+gone)."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -67,11 +76,11 @@ class WatchKey:
         return f"{self.kind}.{gv}{narrowed} on {self.cluster}"
 
 
-@dataclass
-class KindView:
+@dataclass(slots=True)
+class KindView(Generic[K]):
     """What a watch knows: the current objects of its kind, and whether that is complete."""
 
-    objects: dict[ResourceKey, Object] = field(default_factory=dict)
+    objects: dict[ResourceKey, K] = field(default_factory=dict)
     synced: bool = False
     error: str | None = None
     """Why the watch is not running right now (the last failure), if it is not."""
@@ -79,7 +88,7 @@ class KindView:
     """Successful lists so far (the first, and every relist after an expiry)."""
 
 
-class _Watch:
+class _Watch(Generic[K]):
     """One list+watch, run by callbacks: a task while it connects and lists, none while its
     watch is open and idle (the client's subscription pushes the events) or while it backs
     off (a timer)."""
@@ -90,6 +99,7 @@ class _Watch:
         "_failures",
         "_handle",
         "_keep",
+        "_key_of",
         "_max_backoff",
         "_on_change",
         "_on_event",
@@ -106,15 +116,17 @@ class _Watch:
         key: WatchKey,
         connect: Connect,
         on_change: Callable[[ObjectId], None],
-        on_event: OnEvent | None = None,
-        keep: Keep | None = None,
+        on_event: OnEvent[K] | None,
+        keep: Keep[K],
+        key_of: KeyOf,
         *,
         watch_seconds: int = 300,
         max_backoff: float = 30.0,
     ):
         self.key = key
-        self._keep = keep or _slim
-        self.view = KindView()
+        self._keep = keep
+        self._key_of = key_of
+        self.view: KindView[K] = KindView()
         self._connect = connect
         self._on_change = on_change
         self._on_event = on_event
@@ -209,24 +221,25 @@ class _Watch:
         listed = await client.list(
             api_version, self.key.kind, label_selector=self.key.selector or None
         )
-        objects: dict[ResourceKey, Object] = {}
+        version = listed.resource_version
+        objects: dict[ResourceKey, K] = {}
         for item in listed.items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", self.key.kind)
-            kept = self._keep(item)
-            objects[resource_key(kept)] = kept
+            objects[self._key_of(item)] = self._keep(item)
+        del listed  # what is kept of the items only, while the events go out
         before, self.view.objects = self.view.objects, objects
         if self._on_event is not None:
             for key, obj in objects.items():
                 if before.get(key) != obj:
-                    self._on_event(self.key, before.get(key), obj, False)
+                    self._on_event(self.key, key, before.get(key), obj, False)
             for key in before.keys() - objects.keys():
-                self._on_event(self.key, before[key], before[key], True)
+                self._on_event(self.key, key, before[key], before[key], True)
         self.view.synced = True
         self.view.error = None
         self.view.lists += 1
         self._on_change(self.key.cluster)
-        return listed.resource_version
+        return version
 
     def _event(self, event: WatchEvent) -> None:
         self._version = str(meta(event.object).get("resourceVersion") or self._version)
@@ -234,14 +247,14 @@ class _Watch:
             return
         event.object.setdefault("apiVersion", self._api_version)
         event.object.setdefault("kind", self.key.kind)
+        key = self._key_of(event.object)
         obj = self._keep(event.object)
-        key = resource_key(obj)
         deleted = event.type is EventType.DELETED
         known = self.view.objects.pop(key, None) if deleted else self.view.objects.get(key)
         if not deleted:
             self.view.objects[key] = obj
         if self._on_event is not None:
-            self._on_event(self.key, known, obj, deleted)
+            self._on_event(self.key, key, known, obj, deleted)
         self.view.error = None
         self._on_change(self.key.cluster)
 
@@ -251,26 +264,54 @@ class _Watch:
         self.view.error = message
 
 
-class EventWatches:
+class EventWatches(Generic[K]):
     """The shared watches of every trigger."""
+
+    @overload
+    def __init__(
+        self: EventWatches[Object],
+        connect: Connect,
+        on_change: Callable[[ObjectId], None],
+        *,
+        on_event: OnEvent[Object] | None = None,
+        keep: None = None,
+        key_of: KeyOf = resource_key,
+        watch_timeout: int = 300,
+        max_backoff: float = 30.0,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        connect: Connect,
+        on_change: Callable[[ObjectId], None],
+        *,
+        on_event: OnEvent[K] | None = None,
+        keep: Keep[K],
+        key_of: KeyOf = resource_key,
+        watch_timeout: int = 300,
+        max_backoff: float = 30.0,
+    ) -> None: ...
 
     def __init__(
         self,
         connect: Connect,
         on_change: Callable[[ObjectId], None],
         *,
-        on_event: OnEvent | None = None,
-        keep: Keep | None = None,
+        on_event: OnEvent[Any] | None = None,
+        keep: Keep[Any] | None = None,
+        key_of: KeyOf = resource_key,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:
         self._connect = connect
         self._on_change = on_change
-        self._on_event = on_event
-        self._keep = keep
+        self._on_event: OnEvent[K] | None = on_event
+        self._keep: Keep[K] = keep if keep is not None else cast(Keep[K], _slim)  # K: Object
+        self._key_of = key_of
         self._timeout = watch_timeout
         self._max_backoff = max_backoff
-        self._watches: dict[WatchKey, _Watch] = {}
+        self._watches: dict[WatchKey, _Watch[K]] = {}
         self._wanted: dict[str, frozenset[WatchKey]] = {}
         self._owners: dict[WatchKey, int] = {}
         """How many owners want each key; its watch runs while any does."""
@@ -305,6 +346,7 @@ class EventWatches:
             self._on_change,
             self._on_event,
             self._keep,
+            self._key_of,
             watch_seconds=self._timeout,
             max_backoff=self._max_backoff,
         )
@@ -319,7 +361,7 @@ class EventWatches:
         watch.stop()
         log.info("stopped watching %s", key)
 
-    def view(self, key: WatchKey) -> KindView | None:
+    def view(self, key: WatchKey) -> KindView[K] | None:
         """What the watch of ``key`` knows, if it runs."""
         watch = self._watches.get(key)
         return watch.view if watch is not None else None

@@ -100,7 +100,7 @@ class FleetWatches:
         """The deployments looking at ``cluster``."""
         return self.watches.owners(cluster)
 
-    def _views(self, cluster: ObjectId) -> tuple[KindView, KindView] | None:
+    def _views(self, cluster: ObjectId) -> tuple[KindView[Object], KindView[Object]] | None:
         nodes, pods = (self.watches.view(k) for k in _keys(cluster))
         if nodes is None or pods is None or not (nodes.synced and pods.synced):
             return None

@@ -133,7 +133,7 @@ def evaluate(
     rules: EventRules,
     clusters: list[Object],
     only: set[str] | None,
-    view: Callable[[WatchKey], KindView | None],
+    view: Callable[[WatchKey], KindView[Object] | None],
 ) -> tuple[dict[str, ClusterOutcome | None], dict[str, dict[ResourceKey, Object]]]:
     """Per source cluster, the outcome — None where the watches are not synced yet. With
     ``only``, just those clusters are evaluated; the others keep their last outcome."""

@@ -245,3 +245,47 @@ async def test_bundles_on_one_cluster_share_one_watch_per_kind(tmp_path: Path) -
         ]
         await h.wait_bundle("two", lambda b: _drift_count(b) == 1)
         assert _drift_count(h.bundle("one")) == 0
+
+
+async def test_clusters_given_the_same_objects_are_each_restored_alone(tmp_path: Path) -> None:
+    """Two clusters given the same objects (whose keys share their strings): an edit on one
+    is drift there only, and the other's objects are judged by their own events."""
+    selector = {"matchLabels": {"tier": "same"}}
+    addons = [{"name": "op", "namespace": "apps", "manifests": DEPLOYMENT}]
+    async with running(tmp_path, timing=NO_PERIODIC_CHECK) as h:
+        for name in ("c1", "c2"):
+            h.mgmt.apply(capi_cluster(name, labels={"tier": "same"}), field_manager="test")
+        spec = {"clusterSelector": selector, "clusterRef": None, "syncMode": DRIFT}
+        h.mgmt.apply(bundle("same", addons, **spec), field_manager="test")
+        await h.wait_bundle("same", lambda b: is_ready(b) and len(b["status"]["clusters"]) == 2)
+        await h.settle()
+        one, two = h.workload("c1"), h.workload("c2")
+        marks = {"c1": one.writes.mark(), "c2": two.writes.mark()}
+
+        def replicas(workload: object) -> int:
+            live = workload.get("apps/v1", "Deployment", "op", "apps")  # type: ignore[attr-defined]
+            return int(live["spec"]["replicas"])
+
+        two.patch(
+            "apps/v1",
+            "Deployment",
+            "op",
+            {"spec": {"replicas": 4}},
+            namespace="apps",
+            field_manager="kubectl-edit",
+        )
+        await eventually(lambda: replicas(two) == 1, within=5, what="c2 restored")
+        await h.settle()
+        assert [w.name for w in two.writes.filter(since=marks["c2"], field_manager="aifleet")] == [
+            "op"
+        ]
+        assert one.writes.filter(since=marks["c1"]) == []
+        one.patch(
+            "apps/v1",
+            "Deployment",
+            "op",
+            {"spec": {"replicas": 2}},
+            namespace="apps",
+            field_manager="kubectl-edit",
+        )
+        await eventually(lambda: replicas(one) == 1, within=5, what="c1 restored")
