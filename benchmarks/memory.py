@@ -11,13 +11,18 @@ largest holders are printed, and the whole difference by kind of holder (`HOLDER
 management informers' objects, connections and watch streams, the workload watches' kept
 objects, parsed models, discovery). VmRSS growth over the same window is printed beside it,
 which also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack).
+With ``--idle S`` the snapshot waits ``S`` seconds more, the fleet idle: past the request
+pools' keep-alive (`function.kube.aio.KEEPALIVE_SECONDS`, 15 s; aiohttp's own sweep of idle
+connections may take twice that), a settled cluster holds its watches and none of the
+connections its convergence opened.
 
 With ``--baseline REF`` (a commit, say ``main``) the same measurement runs side by side on
-that commit's tree (extracted with ``git archive``, run with this interpreter), the fleet
-sizes alternating between the two, and both are sorted by this version's `HOLDERS`; the
-ratios are this tree's figures over the baseline's.
+that commit's tree (extracted with ``git archive``, run with this interpreter and measured by
+this version of this script), the fleet sizes alternating between the two, and both are
+sorted by this version's `HOLDERS`; the ratios are this tree's figures over the baseline's.
 
     python benchmarks/memory.py [--clusters 100] [--frames 4] [--top 25] [--baseline main]
+                                [--idle 0]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import gc
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -91,9 +97,10 @@ def holder(traceback: tracemalloc.Traceback) -> str:
 
 
 async def settled_snapshot(
-    emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, frames: int
+    emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, frames: int, idle: float
 ) -> tuple[tracemalloc.Snapshot, int]:
-    """Converge from cold with tracing on, resync, settle: the snapshot and VmRSS growth."""
+    """Converge from cold with tracing on, resync, settle, stay idle ``idle`` seconds: the
+    snapshot and VmRSS growth."""
     settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None)
     bundles = int(emulator.call("bundles"))
     rss_before = rss_kib()
@@ -104,6 +111,7 @@ async def settled_snapshot(
         await settle(app)
         app.reconciler.resync()
         await settle(app)
+        await asyncio.sleep(idle)
         gc.collect()
         snapshot = tracemalloc.take_snapshot()
         rss = rss_kib() - rss_before
@@ -111,21 +119,26 @@ async def settled_snapshot(
     return snapshot, rss
 
 
-def measure(clusters: int, frames: int, out: Path) -> None:
+def measure(clusters: int, frames: int, idle: float, out: Path) -> None:
     """One fleet size in this process: pickle the filtered snapshot and VmRSS to ``out``."""
     with EmulatorProcess() as emulator, tempfile.TemporaryDirectory() as cache:
         kubeconfig = emulator.call("setup", count=clusters)
         asyncio.run(emulator.wait_until("provisioned", clusters, within=PROVISION_TIMEOUT))
-        snapshot, rss = asyncio.run(settled_snapshot(emulator, kubeconfig, Path(cache), frames))
+        snapshot, rss = asyncio.run(
+            settled_snapshot(emulator, kubeconfig, Path(cache), frames, idle)
+        )
     snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     out.write_bytes(pickle.dumps((snapshot, rss)))
 
 
-def run_size(root: Path, clusters: int, frames: int, out: Path) -> tuple[Measured, int]:
+def run_size(
+    root: Path, clusters: int, frames: int, idle: float, out: Path
+) -> tuple[Measured, int]:
     """`measure` in a fresh Python process, on the tree at ``root``; with the most sockets
     that process held open at once (its connections to the emulator's clusters)."""
     script = root / "benchmarks" / "memory.py"
     command = [sys.executable, str(script), "--one", str(clusters), "--frames", str(frames)]
+    command += ["--idle", str(idle)]
     child = subprocess.Popen([*command, "--out", str(out)], cwd=root)
     sockets = 0
     while child.poll() is None:
@@ -184,6 +197,7 @@ def extract(ref: str, into: Path) -> Path:
     tree = into / "baseline"
     with tarfile.open(archive) as tar:
         tar.extractall(tree, filter="data")
+    shutil.copyfile(Path(__file__), tree / "benchmarks" / "memory.py")  # measured the same way
     return tree
 
 
@@ -194,11 +208,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--baseline", help="A commit to measure side by side (e.g. main).")
+    parser.add_argument("--idle", type=float, default=0.0, help="Seconds idle before the snapshot.")
     parser.add_argument("--one", type=int, help="Measure one fleet size (internal).")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.one:
-        measure(args.one, args.frames, args.out)
+        measure(args.one, args.frames, args.idle, args.out)
         return
     n = args.clusters
     with tempfile.TemporaryDirectory() as work:
@@ -210,11 +225,14 @@ def main() -> None:
         for size in (n, 2 * n):
             for name, root in trees.items():
                 out = Path(work) / f"{len(runs[name])}-{size}"
-                measured, held = run_size(root, size, args.frames, out)
+                measured, held = run_size(root, size, args.frames, args.idle, out)
                 runs[name].append(measured)
                 sockets[name].append(held)
     sides = {name: per_cluster(small, large, n) for name, (small, large) in runs.items()}
-    print(f"Memory per settled managed cluster, {n} to {2 * n} clusters x the inference bundle:")
+    idle = f", snapshot after {args.idle:g} s idle" if args.idle else ""
+    print(
+        f"Memory per settled managed cluster, {n} to {2 * n} clusters x the inference bundle{idle}:"
+    )
     for name, side in sides.items():
         print(f"  {name}: Python heap (tracemalloc) {side.heap:.1f} KiB; VmRSS {side.rss:.1f} KiB")
         small, large = sockets[name]

@@ -4,7 +4,10 @@
 (one keep-alive connection pool per cluster), with the credentials and TLS settings of the
 `kubernetes` client's `Configuration` (`function.kube.adapter` loads it from a kubeconfig or
 the pod's service account; a token that expires is refreshed through the client's own hook,
-off the loop). A watch has a connection of its own, outside the pool, read by a
+off the loop). The session lives while the cluster is busy: once no request has run for
+`KEEPALIVE_SECONDS` it is closed with its connections, and the next request opens another,
+so a settled cluster visited once a resync holds none of it in between. A watch has a
+connection of its own, outside the pool, read by a
 `function.kube.watchstream.WatchProtocol` on the loop's callbacks (TLS included), so a
 thousand idle watches cost sockets, not threads nor tasks; a cluster reached through an HTTP
 proxy is watched through aiohttp's stream instead. Requests to one cluster pass a client-side
@@ -42,7 +45,8 @@ USER_AGENT = "aifleet/reconciler"
 """Sent with every request (``aifleet/reconciler (<identity>)`` for a named replica), so the
 API server's audit log, and the emulator's write log, tell replicas apart."""
 KEEPALIVE_SECONDS = 15.0
-"""How long an idle pooled connection is kept: long enough to carry a converge's requests
+"""How long an idle pooled connection is kept, and a session none of whose requests is under
+way (with its connector, then its connections): long enough to carry a converge's requests
 and a visit's few follow-ups, short enough that a settled cluster, visited once a resync or a
 drift check, holds no idle connection (and its buffers) between visits."""
 POOL_SIZE = 4
@@ -97,10 +101,10 @@ class AioAdapter(RestClient):
         burst: int = DEFAULT_BURST,
         request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
         user_agent: str = USER_AGENT,
+        keepalive: float = KEEPALIVE_SECONDS,
     ) -> None:
         super().__init__(configuration.host)
         self._user_agent = user_agent
-        self._config = configuration
         self._base = configuration.host.rstrip("/")
         self._limiter = TokenBucket(qps, burst)
         self._timeout = aiohttp.ClientTimeout(
@@ -109,7 +113,18 @@ class AioAdapter(RestClient):
         self._connect_timeout = request_timeout[0]
         self._ssl = _ssl_context(configuration)
         self._static_auth = None if configuration.refresh_api_key_hook else _auth(configuration)
+        self._config = configuration if self._static_auth is None else None
+        """Kept only to refresh expiring credentials: a fleet's clients would each hold one."""
+        self._proxy = configuration.proxy or None
+        self._pool_size = configuration.connection_pool_maxsize or 32
+        self._extra = _extra(self._proxy, configuration.tls_server_name or None)
+        self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
+        self._busy = 0
+        """Requests (and proxied watches) under way on the session."""
+        self._last_used = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         split = urlsplit(self._base)
         self._tls = split.scheme == "https"
         self._address = (split.hostname or "", split.port or (443 if self._tls else 80))
@@ -118,9 +133,14 @@ class AioAdapter(RestClient):
         self._server_hostname = (configuration.tls_server_name or None) if self._tls else None
 
     async def close(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _request(self, request: Request) -> Object:
         headers = await self._headers()
@@ -131,15 +151,18 @@ class AioAdapter(RestClient):
             headers["Content-Type"] = request.content_type or "application/json"
         what = request.what
         url = self._url(request.path, request.query)
-        await self._limiter.acquire()
+        self._busy += 1
         try:
+            await self._limiter.acquire()
             async with self._open_session().request(
-                request.method, url, data=data, headers=headers, **self._extra()
+                request.method, url, data=data, headers=headers, **self._extra
             ) as resp:
                 payload = await resp.read()
                 status, answer_headers = resp.status, resp.headers
         except _TRANSPORT_ERRORS as exc:
             raise unavailable(exc, what=what) from exc
+        finally:
+            self._done()
         if status >= 400:
             raise error_from_status(status, payload, answer_headers, what=what)
         doc: Object = decode(payload) if payload else {}
@@ -148,7 +171,7 @@ class AioAdapter(RestClient):
     async def _subscribe_lines(
         self, path: str, query: Query, timeout_seconds: int, sink: LineSink, *, what: str
     ) -> WatchHandle:
-        if self._config.proxy:  # through aiohttp, which speaks to proxies
+        if self._proxy:  # through aiohttp, which speaks to proxies
             return await super()._subscribe_lines(path, query, timeout_seconds, sink, what=what)
         headers = await self._headers()
         await self._limiter.acquire()
@@ -181,7 +204,7 @@ class AioAdapter(RestClient):
     async def _lines(
         self, path: str, query: Query, timeout_seconds: int, *, what: str
     ) -> AsyncIterator[bytes | str]:
-        if self._config.proxy:
+        if self._proxy:
             async for proxied in self._proxied_lines(path, query, timeout_seconds, what=what):
                 yield proxied
             return
@@ -203,12 +226,17 @@ class AioAdapter(RestClient):
             sock_connect=self._connect_timeout, sock_read=timeout_seconds + 30.0
         )
         url = self._url(path, query)
+        self._busy += 1
         try:
             resp = await self._open_session().get(
-                url, headers=headers, timeout=timeout, **self._extra()
+                url, headers=headers, timeout=timeout, **self._extra
             )
         except _TRANSPORT_ERRORS as exc:
+            self._done()
             raise unavailable(exc, what=what) from exc
+        except BaseException:
+            self._done()
+            raise
         try:
             if resp.status >= 400:
                 raise error_from_status(resp.status, await resp.read(), resp.headers, what=what)
@@ -230,29 +258,41 @@ class AioAdapter(RestClient):
             raise unavailable(exc, what=what) from exc
         finally:
             resp.release()
+            self._done()
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._config.connection_pool_maxsize or 32,
-                ssl=self._ssl,
-                keepalive_timeout=KEEPALIVE_SECONDS,
+                limit=self._pool_size, ssl=self._ssl, keepalive_timeout=self._keepalive
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
                 skip_auto_headers=("User-Agent",),
                 auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # as the `kubernetes` client: no cookies
             )
         return self._session
 
-    def _extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if self._config.proxy:
-            extra["proxy"] = self._config.proxy
-        if self._config.tls_server_name:
-            extra["server_hostname"] = self._config.tls_server_name
-        return extra
+    def _done(self) -> None:
+        """A request ended: once none has run for the keep-alive, the session goes."""
+        self._busy -= 1
+        self._last_used = time.monotonic()
+        if self._busy == 0 and self._idle_timer is None and self._session is not None:
+            self._idle_timer = asyncio.get_running_loop().call_later(self._keepalive, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if self._busy or self._session is None:
+            return
+        left = self._last_used + self._keepalive - time.monotonic()
+        if left > 0:  # used again since the timer was set
+            self._idle_timer = asyncio.get_running_loop().call_later(left, self._idle)
+            return
+        session, self._session = self._session, None
+        task = asyncio.get_running_loop().create_task(session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _url(self, path: str, query: Query | None) -> URL:
         text = self._base + path
@@ -264,6 +304,7 @@ class AioAdapter(RestClient):
         if self._static_auth is not None:
             auth = self._static_auth
         else:  # an exec plugin or an auth provider may run a command: not on the loop
+            assert self._config is not None
             auth = await asyncio.to_thread(_auth, self._config)
         return {"Accept": "application/json", "User-Agent": self._user_agent, **auth}
 
@@ -325,6 +366,16 @@ class _LineQueue:
 def user_agent(identity: str) -> str:
     """The User-Agent of a replica named ``identity`` (the plain one without a name)."""
     return f"{USER_AGENT} ({identity})" if identity else USER_AGENT
+
+
+def _extra(proxy: str | None, server_hostname: str | None) -> dict[str, Any]:
+    """What every request of a client passes to aiohttp besides its own arguments."""
+    extra: dict[str, Any] = {}
+    if proxy:
+        extra["proxy"] = proxy
+    if server_hostname:
+        extra["server_hostname"] = server_hostname
+    return extra
 
 
 def _auth(configuration: k8s.Configuration) -> dict[str, str]:

@@ -75,6 +75,8 @@ class ClusterServer:
         self.online = False
         self._run_on_loop = run_on_loop
         self._web = web.Server(self._handle, handler_cancellation=True)
+        self.accepted = 0
+        """Connections accepted so far (a client that reuses its connections opens few)."""
         self._listener: asyncio.Server | None = None
         self._streams: set[WatchStream] = set()
         self._discovery: dict[str, tuple[int, bytes]] = {}
@@ -85,9 +87,18 @@ class ClusterServer:
     async def start(self, port: int = 0) -> None:
         """Listen on 127.0.0.1 (a free port the first time, the same port afterwards)."""
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(self._web, "127.0.0.1", port or self.port)
+        self._listener = await loop.create_server(self._accept, "127.0.0.1", port or self.port)
         self.port = self._listener.sockets[0].getsockname()[1]
         self.online = True
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return len(self._web.connections)
+
+    def _accept(self) -> asyncio.BaseProtocol:
+        self.accepted += 1
+        return self._web()
 
     def stop(self) -> None:
         """Stop listening and drop every connection and watch (the port is kept for later)."""

@@ -1,6 +1,7 @@
 """The kube seam on the emulator, over both transports: verbs, discovery, watches, errors,
 client-side rate limits."""
 
+import asyncio
 import base64
 import json
 import ssl
@@ -26,6 +27,7 @@ from function.kube.client import EventType, KubeClient, PatchType
 from function.kube.clients import WorkloadClients, kubeconfig_from_secret
 from function.testing import EmulatedCluster, Fleet
 from tests.objects import crd
+from tests.reconciler.harness import eventually
 
 WIDGETS = crd("example.com", "Widget")
 
@@ -433,3 +435,40 @@ async def test_clusters_serving_the_same_kinds_share_their_parsed_discovery() ->
             await clients[0].resource_info("example.com/v1", "Widget")
         for client in (*clients, other):
             await client.close()
+
+
+async def test_requests_reuse_connections_and_an_idle_client_lets_them_go(
+    cluster: EmulatedCluster,
+) -> None:
+    server = cluster.server
+    config = configuration_from_kubeconfig(cluster.kubeconfig(), pool_size=2)
+    client = AioAdapter(config, keepalive=0.5)
+    start = (await client.list("v1", "ConfigMap", namespace="default")).resource_version
+    events: list[str] = []
+    watch = await client.subscribe(
+        "v1",
+        "ConfigMap",
+        resource_version=start,
+        on_event=lambda e: events.append(e.object["metadata"]["name"]),
+        on_end=lambda e: events.append(f"end {e}"),
+    )
+    accepted = server.accepted
+    for i in range(4):
+        await client.create(config_map(f"m{i}"))
+    assert server.accepted == accepted  # one after the other, on the list's connection
+    names = [f"m{i}" for i in range(4)] * 2
+    got = await asyncio.gather(*(client.get("v1", "ConfigMap", n, "default") for n in names))
+    assert [g["metadata"]["name"] for g in got] == names
+    assert server.accepted == accepted + 1  # at most the pool's two at once
+    assert server.connections == 3  # the watch and the pool's two, kept for what comes next
+    # idle past the keep-alive: the pool's connections go
+    await eventually(lambda: server.connections == 1, within=5, what="idle connections closed")
+    await asyncio.sleep(0.6)
+    assert server.connections == 1  # the watch stays open
+    cluster.apply(config_map("later"), field_manager="test")
+    got = [await client.get("v1", "ConfigMap", "m0", "default")]  # a new connection
+    assert got[0]["metadata"]["name"] == "m0" and server.accepted == accepted + 2
+    await eventually(lambda: "later" in events, within=5, what="the event", last=events)
+    assert events == [*(f"m{i}" for i in range(4)), "later"]
+    watch.cancel()
+    await client.close()
