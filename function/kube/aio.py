@@ -7,12 +7,12 @@ the pod's service account; a token that expires is refreshed through the client'
 off the loop). The session lives while the cluster is busy: once no request has run for
 `KEEPALIVE_SECONDS` it is closed with its connections, and the next request opens another,
 so a settled cluster visited once a resync holds none of it in between. A watch has a
-connection of its own, outside the pool, read by a
+connection of its own, outside the pool: a bare socket (`function.kube.sockets`) read by a
 `function.kube.watchstream.WatchProtocol` on the loop's callbacks (TLS included), so a
-thousand idle watches cost sockets, not threads nor tasks; a cluster reached through an HTTP
-proxy is watched through aiohttp's stream instead. Requests to one cluster pass a client-side
-token bucket (`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are mapped by
-`function.kube.errors`.
+thousand idle watches cost sockets, not threads, tasks nor transports; a cluster reached
+through an HTTP proxy is watched through aiohttp's stream instead. Requests to one cluster
+pass a client-side token bucket (`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are
+mapped by `function.kube.errors`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from function.errors import KubeError
 from function.kube.client import WatchHandle
 from function.kube.errors import error_from_status, unavailable
 from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode, encode
+from function.kube.sockets import open_connection
 from function.kube.watchstream import LineSink, StreamError, WatchProtocol, watch_request
 from function.model.objects import Object
 
@@ -182,12 +183,8 @@ class AioAdapter(RestClient):
         del headers, target, path, query  # not held while the watch waits
         head = protocol.head
         assert head is not None
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: protocol, *self._address),
-                self._connect_timeout,
-            )
+            await asyncio.wait_for(open_connection(protocol, *self._address), self._connect_timeout)
             answer, body = await asyncio.wait_for(head, self._timeout.sock_read)
         except (*_TRANSPORT_ERRORS, StreamError) as exc:
             protocol.cancel()
