@@ -60,7 +60,7 @@ from benchmarks.reconciler import (  # noqa: E402
 from function.reconciler.app import Settings  # noqa: E402
 
 HOLDERS = (
-    ("management informers' objects", ("reconciler/watch.py",), False),
+    ("management informers' objects", ("reconciler/watch.py", "reconciler/store.py"), False),
     (
         "connections, watch streams, event loop",
         (

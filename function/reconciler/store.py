@@ -7,7 +7,11 @@ the informer watches the preferred v1beta2. Heavy or secret fields are dropped o
 (`slim`): managedFields always, Secret data replaced by a digest so a kubeconfig change is
 still seen. A fleet's bundles hold mostly the same add-ons (one bundle per cluster, composed
 from one Input), so an add-on of a bundle's spec equal to one already held is held once
-(`_shared_spec`; nothing writes into a stored object).
+(`_shared_spec`). The rest of an object is held the same way in small pieces (`share`): its
+strings interned, and each small list or dict (a condition, an owner reference, an add-on's
+status entry, a list of kinds) equal to one already held replaced by it, since a fleet's
+Clusters, bundles and their statuses repeat the same pieces cluster after cluster. Nothing
+writes into a stored object, so sharing is invisible to readers.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,7 +125,8 @@ class Store:
 
 
 def slim(obj: Object) -> Object:
-    """The object as the store keeps it: no managedFields, Secret data only as a digest."""
+    """The object as the store keeps it: no managedFields, Secret data only as a digest, its
+    pieces shared with equal ones already held."""
     m: dict[str, Any] = dict(meta(obj))
     m.pop("managedFields", None)
     out = dict(obj)
@@ -133,9 +139,75 @@ def slim(obj: Object) -> Object:
         out.pop("data", None)
         out.pop("stringData", None)
     out["metadata"] = m
-    if obj.get("kind") == "AddonBundle" and isinstance(obj.get("spec"), dict):
-        out["spec"] = _shared_spec(obj["spec"])
-    return out
+    kept: Object = {}
+    for key, value in out.items():
+        bundle_spec = key == "spec" and obj.get("kind") == "AddonBundle" and isinstance(value, dict)
+        kept[_intern(key)] = _shared_spec(value) if bundle_spec else share(value)
+    return kept
+
+
+SHARED_BYTES = 512
+"""Lists and dicts up to this size in JSON are shared (`share`); a larger one is not, as
+it is seldom repeated whole (its pieces are)."""
+SHARED_PIECES = 65536
+"""Distinct small pieces held for sharing (past that, the least recently seen is let go)."""
+_pieces: dict[int, Any] = {}
+"""Shared pieces by the hash of their JSON (verified on a hit: equal JSON, equal piece)."""
+_intern = sys.intern
+
+
+def share(value: Any) -> Any:
+    """``value`` (decoded JSON) rebuilt from pieces already held where they are equal: its
+    strings interned, each list or dict of at most `SHARED_BYTES` of JSON the one held."""
+    kind = type(value)
+    if kind is str:
+        return _intern(value)
+    if kind is dict or kind is list:
+        return _share(value)[0]
+    return value
+
+
+def _share(value: dict[str, Any] | list[Any]) -> tuple[Any, bool]:
+    """The shared form of a dict or list, and whether it is small enough to be shared whole."""
+    small = True
+    fresh: Any
+    if isinstance(value, dict):
+        fresh = {}
+        for k, v in value.items():
+            kind = type(v)
+            if kind is str:
+                v = _intern(v)
+            elif kind is dict or kind is list:
+                v, fits = _share(v)
+                small = small and fits
+            fresh[_intern(k)] = v
+    else:
+        fresh = []
+        for v in value:
+            kind = type(v)
+            if kind is str:
+                v = _intern(v)
+            elif kind is dict or kind is list:
+                v, fits = _share(v)
+                small = small and fits
+            fresh.append(v)
+    if not small:
+        return fresh, False
+    try:
+        text = orjson.dumps(fresh)
+    except (TypeError, orjson.JSONEncodeError):
+        return fresh, False
+    if len(text) > SHARED_BYTES:
+        return fresh, False
+    key = hash(text)
+    held = _pieces.pop(key, None)
+    if held is not None and orjson.dumps(held) == text:
+        _pieces[key] = held  # the most recently seen last
+        return held, True
+    _pieces[key] = fresh
+    if len(_pieces) > SHARED_PIECES:
+        del _pieces[next(iter(_pieces))]
+    return fresh, True
 
 
 SHARED_ADDONS = 4096
@@ -145,26 +217,30 @@ _addons: OrderedDict[bytes, Object] = OrderedDict()
 
 
 def _shared_spec(spec: Object) -> Object:
-    """``spec`` with each add-on replaced by an equal one already held, if any."""
-    addons = spec.get("addons")
-    if not isinstance(addons, list):
-        return spec
-    shared = []
+    """``spec`` shared (`share`), each add-on replaced by an equal one already held, if any."""
+    return {
+        _intern(k): _shared_addons(v) if k == "addons" and isinstance(v, list) else share(v)
+        for k, v in spec.items()
+    }
+
+
+def _shared_addons(addons: list[Any]) -> list[Any]:
+    held_addons = []
     for addon in addons:
         try:
             key = orjson.dumps(addon)
         except (TypeError, orjson.JSONEncodeError):
-            shared.append(addon)
+            held_addons.append(share(addon))
             continue
         held = _addons.get(key)
         if held is None:
-            _addons[key] = held = addon
+            _addons[key] = held = share(addon)
             while len(_addons) > SHARED_ADDONS:
                 _addons.popitem(last=False)
         else:
             _addons.move_to_end(key)
-        shared.append(held)
-    return {**spec, "addons": shared}
+        held_addons.append(held)
+    return held_addons
 
 
 def _version(obj: Object | None) -> str | None:

@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import yaml
 
 from function.kube.adapter import ApiAdapter, configuration_from_kubeconfig
 from function.reconciler.app import ReconcilerApp, Settings, utc_now
+from function.reconciler.deployments import DEPLOYMENT
+from function.reconciler.inputs import SECRET
+from function.reconciler.provisioning import XR
+from function.reconciler.reconcile import BUNDLE
+from function.reconciler.store import slim
+from function.reconciler.targets import CAPI_CLUSTER
 from function.reconciler.timing import Timing
+from function.reconciler.triggers import SOURCE, TRIGGER
 from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name
 from function.testing.crossplane import crd_from_xrd
 
@@ -40,6 +48,8 @@ GPU_ANNOTATIONS = {
 }
 
 Obj = dict[str, Any]
+STORED_KINDS = (BUNDLE, CAPI_CLUSTER, SECRET, XR, DEPLOYMENT, TRIGGER, SOURCE)
+"""The kinds of the management cluster the reconciler's store holds."""
 
 
 def capi_cluster(name: str, *, gpu_nodes: int = 1, labels: dict[str, str] | None = None) -> Obj:
@@ -136,6 +146,23 @@ class Harness:
         """Stop the reconciler and start a new one with empty memory."""
         await self.stop()
         return await self.start()
+
+    def check_store(self) -> int:
+        """Assert that every object the reconciler's store holds at the version the API
+        holds now is what the API holds (slimmed): no reader wrote into a stored object or
+        into a piece stored objects share. How many objects were compared."""
+        compared = 0
+        if self.app is None:
+            return compared
+        for gk in STORED_KINDS:
+            for stored in list(self.app.store.list(gk)):
+                m = stored["metadata"]
+                api = self.mgmt.find(stored["apiVersion"], gk.kind, m["name"], m.get("namespace"))
+                if api is None or api["metadata"].get("resourceVersion") != m["resourceVersion"]:
+                    continue
+                assert orjson.dumps(stored) == orjson.dumps(slim(api)), f"{gk} {m['name']}"
+                compared += 1
+        return compared
 
     def workload(self, cluster: str) -> EmulatedCluster:
         """The workload cluster a Cluster object was provisioned into."""
@@ -296,6 +323,7 @@ async def running(
             await harness.start()
         try:
             yield harness
+            harness.check_store()
         finally:
             await harness.stop()
 

@@ -16,6 +16,7 @@ from function.reconciler.store import ObjectId
 from function.reconciler.targets import CAPI_CLUSTER
 from tests.reconciler.harness import (
     BUNDLE_API,
+    CAPI,
     NAMESPACE,
     Harness,
     Obj,
@@ -154,3 +155,30 @@ async def test_a_deleted_bundle_leaves_nothing_of_itself_in_memory(tmp_path: Pat
         assert memory.bundles() == [stack]
         assert memory.targets() == [TargetKey(stack, _cluster("c1"))]
         assert list(h.app.reconciler.table) == [TargetKey(stack, _cluster("c1"))]
+
+
+async def test_the_store_holds_the_pieces_clusters_repeat_once(tmp_path: Path) -> None:
+    """Two clusters and a bundle on each, converged: what the store holds of each object is
+    what the API holds, and the pieces the clusters' objects repeat are held once."""
+    async with running(tmp_path) as h:
+        assert h.app is not None
+        for name in ("c1", "c2"):
+            h.mgmt.apply(capi_cluster(name, labels={"env": "prod"}), field_manager="test")
+            ref = {"apiVersion": CAPI, "kind": "Cluster", "name": name}
+            addons = bundle(f"{name}-addons", [configmap_addon("a")], clusterRef=ref)
+            h.mgmt.apply(addons, field_manager="test")
+        for name in ("c1", "c2"):
+            await h.wait_bundle(f"{name}-addons", is_ready)
+        await h.settle()
+        assert h.check_store() >= 4  # two Clusters and two bundles at least
+        store = h.app.store
+        one, two = (store.get_id(_cluster(name)) for name in ("c1", "c2"))
+        assert one is not None and two is not None
+        assert one["metadata"]["name"] == "c1" and two["metadata"]["name"] == "c2"
+        assert one["spec"]["topology"]["classRef"] is two["spec"]["topology"]["classRef"]
+        assert one["metadata"]["labels"] is two["metadata"]["labels"]
+        kept = [store.get(BUNDLE, NAMESPACE, f"{name}-addons") or {} for name in ("c1", "c2")]
+        statuses = [b["status"] for b in kept]
+        first, second = (status["clusters"][0]["addons"][0] for status in statuses)
+        assert first["name"] == "a" and first["phase"] == second["phase"]
+        assert first["kinds"] is second["kinds"]
