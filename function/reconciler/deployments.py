@@ -125,8 +125,9 @@ class DeploymentController:
 
     def on_owned(self, obj: Object) -> None:
         """A bundle or AIInferenceCluster changed: the deployment it serves looks again. A
-        placement or serving-stack bundle changed: the namespace's serving stacks are synced
-        (`_STACKS`); a serving stack's change is looked at by the deployments on its cluster."""
+        placement or serving-stack bundle changed, or another that may bring a stack: the
+        namespace's serving stacks are synced (`_STACKS`); a serving stack's change is looked
+        at by the deployments on its cluster."""
         m = meta(obj)
         labels = m.get("labels") or {}
         namespace = str(m.get("namespace", ""))
@@ -144,6 +145,8 @@ class DeploymentController:
             return
         name = labels.get(DEPLOYMENT_LABEL)
         if not name:
+            if bundle and self._bundles.stacks.bringers.changed(obj, gone=gone):
+                self.queue.add(DeploymentKey(namespace, _STACKS))
             return
         if bundle:
             if gone:

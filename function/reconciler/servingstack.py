@@ -31,7 +31,7 @@ from function.model.objects import Object, meta
 from function.model.sync import SyncMode
 from function.model.xr import Runtime
 from function.placement.delivery import DEPLOYMENT_LABEL, stack_addons
-from function.placement.ledger import stack_provided
+from function.placement.ledger import helm_charts, stack_charts, stack_provided
 from function.reconciler.instances import same_bundle
 from function.reconciler.store import GroupKind, Store
 from function.reconciler.targets import CAPI_CLUSTER
@@ -43,6 +43,8 @@ STACK_LABEL = "aifleet.io/serving-stack"
 RUNTIME_LABEL = "aifleet.io/runtime"
 """On a placement bundle: the runtime of its model."""
 BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
+STACK_CHARTS = frozenset(c for runtime in SERVING for c in stack_charts(runtime))
+"""The charts of every serving stack: a bundle with one of them may bring a stack."""
 
 
 def stack_of(runtime: Runtime) -> Runtime:
@@ -125,6 +127,27 @@ def wanted_stacks(
     return wanted
 
 
+class StackBringers:
+    """The bundles of other authors last seen with a Helm add-on of a serving stack's chart."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+
+    def changed(self, bundle: Mapping[str, Any], *, gone: bool) -> bool:
+        """Whether a change of ``bundle`` (not a placement or stack bundle) may change which
+        clusters it brings a stack to: it has, or had when last seen, a Helm add-on of a
+        serving stack's chart (`stack_provided` then decides)."""
+        m = bundle.get("metadata") or {}
+        ident = (str(m.get("namespace", "")), str(m.get("name")))
+        charts = helm_charts((bundle.get("spec") or {}).get("addons") or []) & STACK_CHARTS
+        had = ident in self._seen
+        if charts and not gone:
+            self._seen.add(ident)
+        else:
+            self._seen.discard(ident)
+        return bool(charts) or had
+
+
 class ServingStacks:
     """Applies and deletes the serving-stack bundles of the placement controller."""
 
@@ -140,6 +163,7 @@ class ServingStacks:
         self._catalog = catalog
         self._field_manager = field_manager
         self._applied: dict[tuple[str, str], Object] = {}
+        self.bringers = StackBringers()
         self.owns: Callable[[Object], bool] = lambda bundle: True
 
     def of(self, namespace: str, cluster: str, runtime: Runtime) -> Object | None:

@@ -10,6 +10,7 @@ from function.placement.delivery import DEPLOYMENT_LABEL
 from function.reconciler.servingstack import (
     RUNTIME_LABEL,
     STACK_LABEL,
+    StackBringers,
     stack_bundle_name,
     wanted_stacks,
 )
@@ -96,3 +97,20 @@ def test_no_stack_where_a_selector_bundle_matches_the_cluster_labels_now() -> No
         "eu-vllm-serving",
         "us-vllm-serving",
     ]
+
+
+def test_a_bundle_change_may_change_the_stacks_while_it_has_or_had_stack_charts() -> None:
+    bringers = StackBringers()
+    fleet = {"metadata": {"name": "fleet-vllm", "namespace": "team"}, "spec": {"addons": []}}
+    assert not bringers.changed(fleet, gone=False)  # no stack chart, none before
+    fleet["spec"]["addons"] = [VLLM_STACK]
+    assert bringers.changed(fleet, gone=False)
+    assert bringers.changed(fleet, gone=False)
+    fleet["spec"]["addons"] = [{"name": "motd", "manifests": "kind: ConfigMap\n"}]
+    assert bringers.changed(fleet, gone=False)  # it brought the stack: it no longer does
+    assert not bringers.changed(fleet, gone=False)
+    fleet["spec"]["addons"] = [VLLM_STACK]
+    assert bringers.changed(fleet, gone=False)
+    assert bringers.changed(fleet, gone=True)  # deleted: the stack it brought is gone
+    fleet["spec"]["addons"] = []
+    assert not bringers.changed(fleet, gone=False)
