@@ -124,7 +124,7 @@ def stack_provided(
 
     A bundle reaches the cluster by its ``clusterRef``, or by a ``clusterSelector`` when it
     is in the cluster's namespace and the selector matches the labels, as its targets are
-    resolved (`targets_cluster`).
+    resolved (`selects`).
 
     A bundle serves it when it applies (its mode writes: not a DryRun) a Helm add-on of each
     of the stack's charts, by chart name: whatever the add-on is called, the repository it is
@@ -139,8 +139,13 @@ def stack_provided(
         if f"{m.get('namespace')}/{m.get('name')}" == exclude or m.get("deletionTimestamp"):
             continue
         spec = bundle.get("spec") or {}
-        if not targets_cluster(m, spec, namespace, name, labels):
-            continue
+        if "clusterSelector" in spec:
+            if not selects(m, spec, namespace, labels):
+                continue
+        else:
+            ref = spec.get("clusterRef") or {}
+            if ref.get("name") != name or (ref.get("namespace") or m.get("namespace")) != namespace:
+                continue
         if spec.get("syncMode") == SyncMode.DRY_RUN.value:
             continue  # plans what it would apply, applies nothing
         if stack <= helm_charts(spec.get("addons") or []):
@@ -148,25 +153,17 @@ def stack_provided(
     return False
 
 
-def targets_cluster(
+def selects(
     metadata: Mapping[str, Any],
     spec: Mapping[str, Any],
     namespace: str,
-    name: str,
     labels: Mapping[str, str] | None,
 ) -> bool:
-    """Whether a bundle (its ``metadata`` and ``spec`` as stored) targets the Cluster API
-    Cluster ``namespace/name`` whose labels are ``labels`` (None: no such cluster listed).
-
-    A ``clusterRef`` names it; a ``clusterSelector`` picks the clusters of the bundle's own
-    namespace whose labels it matches (`LabelSelector.matches`, as the reconciler resolves
-    targets); a selector that does not parse targets nothing (the bundle is refused)."""
-    if "clusterSelector" not in spec:
-        ref = spec.get("clusterRef") or {}
-        return (
-            ref.get("name") == name
-            and (ref.get("namespace") or metadata.get("namespace")) == namespace
-        )
+    """Whether a bundle's ``clusterSelector`` (its ``metadata`` and ``spec`` as stored) picks
+    a Cluster API Cluster of ``namespace`` whose labels are ``labels`` (None: no such cluster
+    listed): the selector picks the clusters of the bundle's own namespace whose labels it
+    matches (`LabelSelector.matches`, as the reconciler resolves targets); one that does not
+    parse picks none (the bundle is refused)."""
     if labels is None or metadata.get("namespace") != namespace:
         return False
     try:
