@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +102,8 @@ class Settings:
 
 def utc_now() -> str:
     """The clock of status and events: RFC 3339, second precision, as Kubernetes writes."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Interned: statuses keep it per add-on and cluster, and a fleet settles in few seconds.
+    return sys.intern(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 class ReconcilerApp:

@@ -266,21 +266,25 @@ class KnownNamespaces:
     add-on's namespace costs one request per client rather than one per apply."""
 
     def __init__(self) -> None:
-        self._known: weakref.WeakKeyDictionary[KubeClient, set[str]] = weakref.WeakKeyDictionary()
+        # A few names per client, kept as long as the client: a tuple is a tenth of a set.
+        self._known: weakref.WeakKeyDictionary[KubeClient, tuple[str, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def ensure(self, client: KubeClient, name: str) -> None:
         """Create ``name`` unless it is known to exist."""
-        known = self._known.setdefault(client, set())
-        if name not in known:
+        if name not in self._known.get(client, ()):
             await ensure_namespace(client, name)
-            known.add(name)
+            known = self._known.get(client, ())
+            if name not in known:  # not added meanwhile
+                self._known[client] = (*known, name)
 
     def forget(self, client: KubeClient, name: str) -> bool:
         """Forget that ``name`` exists (it was deleted since); whether it was known."""
-        known = self._known.get(client, set())
+        known = self._known.get(client, ())
         if name not in known:
             return False
-        known.discard(name)
+        self._known[client] = tuple(n for n in known if n != name)
         return True
 
 

@@ -188,7 +188,8 @@ class Arbiter:
         """Mark the add-ons of ``found`` to apply again and queue their targets."""
         for loser, addons in sorted(found.items()):
             log.info("%s: %s applies again", why, loser)
-            self._memory.of(loser).lost.update(addons)
+            record = self._memory.of(loser)
+            record.lost = record.lost.union(addons)
             self.on_released(loser)
 
     async def claim(
@@ -201,7 +202,9 @@ class Arbiter:
     ) -> Claim:
         """What ``owner`` may write of ``objects`` on the target's cluster (all of them,
         unread, when no other bundle targets it)."""
-        self._memory.of(target).lost.discard(owner.addon)
+        record = self._memory.of(target)
+        if owner.addon in record.lost:
+            record.lost = record.lost - {owner.addon}
         cluster = target.cluster
         if not self.shared(cluster):
             return Claim(objects=list(objects))
@@ -209,7 +212,8 @@ class Arbiter:
         for bundle, addon in sorted(found.displaced):
             log.info("%s takes objects of %s (add-on %s) on %s", target, bundle, addon, cluster)
             loser = TargetKey(BundleKey.parse(bundle), cluster)
-            self._memory.of(loser).lost.add(addon)
+            displaced = self._memory.of(loser)
+            displaced.lost = displaced.lost | {addon}
             self.on_displaced(loser)
         return found
 

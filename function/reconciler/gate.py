@@ -89,9 +89,10 @@ class HealthGate:
     ) -> Step:
         """The add-on's status from its live objects (or their ``verdicts``, already known);
         a waiting one says when to look again."""
-        base = base.model_copy(update={"reason": None})  # judged afresh: no earlier cause
+        # One copy of ``base`` per judgement, with no earlier cause: it is judged afresh.
         if not addon.health.builtin and addon.health.lua is None:
-            return Step(base.model_copy(update={"phase": AddonPhase.APPLIED, "message": None}))
+            applied = {"phase": AddonPhase.APPLIED, "message": None, "reason": None}
+            return Step(base.model_copy(update=applied))
         try:
             if verdicts is None:
                 verdicts = await self._verdicts(addon, live)
@@ -108,13 +109,14 @@ class HealthGate:
         if not unhealthy or degraded is not None:
             self.settled(target, addon.name)
             if degraded is not None:
-                update = {"phase": AddonPhase.FAILED, "message": degraded.message}
+                update = {"phase": AddonPhase.FAILED, "message": degraded.message, "reason": None}
                 return Step(base.model_copy(update=update))
-            return Step(base.model_copy(update={"phase": AddonPhase.HEALTHY, "message": None}))
+            healthy = {"phase": AddonPhase.HEALTHY, "message": None, "reason": None}
+            return Step(base.model_copy(update=healthy))
         pending = live if addon.health.lua else [o for o, _ in unhealthy]
         again = self.retry(target, addon.name, frozenset(kind_key(o) for o in pending))
         target.expected[addon.name] = {resource_key(o): recorded_hash(o) for o, _ in unhealthy}
-        waiting = {"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message}
+        waiting = {"phase": AddonPhase.WAITING, "message": unhealthy[0][1].message, "reason": None}
         return Step(base.model_copy(update=waiting), again)
 
     async def _verdicts(self, addon: AddonSpec, live: list[Object]) -> list[Verdict]:

@@ -72,6 +72,12 @@ class Converged:
     """The generation it last logged as finished applying (-1: not finished)."""
 
 
+Hashed = tuple[tuple[str | int | None, ...], str | None, tuple[str | None, ...], str, str]
+"""The versions an add-on's input hash was computed from — the target's (one tuple for all
+its add-ons), the chart's digest, the ``manifestsFrom`` sources' — the input hash and the
+render key."""
+
+
 @dataclass
 class Remembered:
     """All that is kept of one target between reconciles."""
@@ -86,10 +92,10 @@ class Remembered:
     expected: dict[str, dict[tuple[str, str, str, str], str | None]] = field(default_factory=dict)
     """Add-on waiting → the object hash of each object it waits for, which a drift watch's
     copy must carry to be judged instead of a read (`function.reconciler.gate`)."""
-    hashed: dict[str, tuple[tuple[str | None, ...], str, str]] = field(default_factory=dict)
+    hashed: dict[str, Hashed] = field(default_factory=dict)
     """Add-on → the versions of the inputs its input hash was computed from, with the input
     hash and render key, for a pass with the same versions (`function.reconciler.rendering`)."""
-    lost: set[str] = field(default_factory=set)
+    lost: frozenset[str] = frozenset()
     """Add-ons that lost objects to another bundle since they last applied."""
 
 

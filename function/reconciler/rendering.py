@@ -36,7 +36,7 @@ from function.reconciler.rendercache import RenderCache
 Sources = SourceTexts | RenderError
 """An add-on's manifestsFrom templates (with their versions), or why they could not be read."""
 
-Versions = tuple[str | None, ...]
+Versions = tuple[str | int | None, ...]
 
 
 class AddonRenderer:
@@ -71,7 +71,8 @@ class AddonRenderer:
         its chart, hence a thread): the input hash and the render key.
 
         Both are remembered in the target's record with the versions they were computed
-        from (`input_versions`); a pass that finds the same versions reuses them unhashed,
+        from (`target_versions`, the chart's digest and the sources' versions); a pass that
+        finds the same versions reuses them unhashed,
         as a target waiting for health is looked at many times with nothing changed."""
         chart: str | None = None
         if addon.helm is not None:
@@ -83,10 +84,15 @@ class AddonRenderer:
                 loop = asyncio.get_running_loop()
                 known = await loop.run_in_executor(self._fetch_pool, fetch)
             chart = known.digest
-        versions = input_versions(target, sources, chart)
+        context = target_versions(target)
         memo = target.memory.hashed.get(addon.name)
-        if versions is not None and memo is not None and memo[0] == versions:
-            return memo[1], memo[2]
+        if (
+            context is not None
+            and None not in sources.versions
+            and memo is not None
+            and memo[:3] == (context, chart, sources.versions)
+        ):
+            return memo[3], memo[4]
         self._counts.input_hashes += 1
         input_hash, render_key = addon_hashes(
             addon,
@@ -97,10 +103,13 @@ class AddonRenderer:
             tier=target.spec.tier,
         )
         render_key = sys.intern(render_key)  # equal on the clusters that render alike
-        if versions is None:
+        if context is None or None in sources.versions:
             target.memory.hashed.pop(addon.name, None)
         else:
-            target.memory.hashed[addon.name] = (versions, input_hash, render_key)
+            # The target's part is equal for its add-ons: held once, whichever hashed last.
+            held = next((m[0] for m in target.memory.hashed.values() if m[0] == context), context)
+            memo = (held, chart, sources.versions, input_hash, render_key)
+            target.memory.hashed[addon.name] = memo
         return input_hash, render_key
 
     async def render(
@@ -152,28 +161,26 @@ class AddonRenderer:
         return await self._inputs.chart_access(addon.name, addon.helm, target.namespace)
 
 
-def input_versions(target: TargetPass, sources: SourceTexts, chart: str | None) -> Versions | None:
-    """The versions of everything an add-on's input hash is computed from on this target
+def target_versions(target: TargetPass) -> Versions | None:
+    """The versions of what every add-on's input hash on this target is computed from
     (pure): the bundle's uid and generation (its spec: the add-on, sync mode and tier), the
-    cluster's, its infrastructure's and control plane's resourceVersions, those of the
-    ``templateResourceRefs`` objects and of the ``manifestsFrom`` sources, and the chart's
-    digest. Equal versions mean equal inputs; None when some object has no version, so the
-    hash is computed every time."""
+    cluster's, its infrastructure's and control plane's resourceVersions and those of the
+    ``templateResourceRefs`` objects. With the chart's digest and the versions of the add-on's
+    ``manifestsFrom`` sources, equal versions mean equal inputs; None when some object has no
+    version, so the hash is computed every time."""
     bundle = meta(target.bundle)
     context = target.context
     generation = bundle.get("generation")
     if generation is None:
         return None
     cluster = context.cluster.get("metadata") or {}
-    versions: list[str | None] = [
+    versions: list[str | int | None] = [
         str(bundle.get("uid", "")),
-        str(generation),
+        generation,
         str(cluster.get("uid", "")),
         version_of(context.cluster),
-        chart or ABSENT,
         _version(context.infrastructure),
         _version(context.control_plane),
-        *sources.versions,
     ]
     for identifier in sorted(context.resources):
         versions += (identifier, version_of(context.resources[identifier]))

@@ -75,10 +75,17 @@ async def test_a_changed_configmap_a_template_reads_is_applied_on_the_next_pass(
         assert workload_value(h, "from-ref", "tier") == "gold"
         assert h.app is not None
         counts = h.app.converger.counts
-        written = counts.written
-        h.app.reconciler.resync()  # nothing changed: nothing written
+        written, hashes = counts.written, counts.input_hashes
+        h.app.reconciler.resync()  # nothing changed: nothing written, nothing hashed
         await h.settle(quiet=0.2)
-        assert counts.written == written
+        assert (counts.written, counts.input_hashes) == (written, hashes)
+        memory = h.app.converger.memory
+        (target,) = memory.targets()
+        record = memory.get(target)
+        assert record is not None and set(record.hashed) == {"sourced", "referenced"}
+        sourced, referenced = record.hashed["sourced"], record.hashed["referenced"]
+        assert sourced[0] is referenced[0]  # the target's versions, held once for its add-ons
+        assert sourced[3] != referenced[3]  # each add-on's own input hash
 
         h.mgmt.apply(
             configmap("manifests", {"cm.yaml": SOURCE.format(value="v2")}), field_manager="test"
