@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, overload
@@ -52,6 +53,14 @@ Keep = Callable[[Object], K]
 
 KeyOf = Callable[[Object], ResourceKey]
 """The key a watch keeps an object under."""
+
+
+def kind_interned_key(obj: Object) -> ResourceKey:
+    """`resource_key` with its apiVersion and kind interned: every object of a watch repeats
+    them, and an event's object brings its own copies."""
+    api_version, kind, namespace, name = resource_key(obj)
+    return sys.intern(api_version), sys.intern(kind), namespace, name
+
 
 OnEvent = Callable[["WatchKey", ResourceKey, K | None, K, bool], None]
 """An object of a watch changed or went away (``True``): the watch key, the object's key,
@@ -275,7 +284,7 @@ class EventWatches(Generic[K]):
         *,
         on_event: OnEvent[Object] | None = None,
         keep: None = None,
-        key_of: KeyOf = resource_key,
+        key_of: KeyOf = kind_interned_key,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None: ...
@@ -288,7 +297,7 @@ class EventWatches(Generic[K]):
         *,
         on_event: OnEvent[K] | None = None,
         keep: Keep[K],
-        key_of: KeyOf = resource_key,
+        key_of: KeyOf = kind_interned_key,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None: ...
@@ -300,7 +309,7 @@ class EventWatches(Generic[K]):
         *,
         on_event: OnEvent[Any] | None = None,
         keep: Keep[Any] | None = None,
-        key_of: KeyOf = resource_key,
+        key_of: KeyOf = kind_interned_key,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
     ) -> None:

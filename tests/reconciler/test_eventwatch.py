@@ -99,3 +99,46 @@ async def test_a_dropped_watch_resumes_and_an_expired_one_lists_again_keeping_it
         finally:
             await watches.close()
             await client.close()
+
+
+async def test_a_watch_may_keep_any_value_under_the_objects_whole_key() -> None:
+    with Fleet(simulation=False) as fleet:
+        cluster = fleet.add_cluster("w1")
+        cluster.create(config_map("a", "1"))
+        client = adapter_from_kubeconfig(cluster.kubeconfig())
+        heard: list[tuple[tuple[str, str, str, str], str | None, str, bool]] = []
+
+        async def connect(_: ObjectId) -> KubeClient:
+            return client
+
+        def value(obj: dict[str, object]) -> str:
+            return str(obj["data"]["value"])  # type: ignore[index]
+
+        def event(
+            _: WatchKey, key: tuple[str, str, str, str], before: str | None, now: str, gone: bool
+        ) -> None:
+            heard.append((key, before, now, gone))
+
+        watches = EventWatches(connect, lambda c: None, on_event=event, keep=value)
+        cms = WatchKey(CLUSTER, "", "v1", "ConfigMap")
+        a, b = ("v1", "ConfigMap", "default", "a"), ("v1", "ConfigMap", "default", "b")
+        try:
+            watches.want("t1", {cms})
+            view = watches.view(cms)
+            assert view is not None
+            await eventually(lambda: view.synced, within=5, what="the first list")
+            assert view.objects == {a: "1"}
+            cluster.create(config_map("b", "2"))
+            cluster.patch("v1", "ConfigMap", "a", {"data": {"value": "3"}}, namespace="default")
+            cluster.delete("v1", "ConfigMap", "b", "default")
+            await eventually(lambda: len(heard) == 4, within=5, what="four events")
+            assert heard == [
+                (a, None, "1", False),
+                (b, None, "2", False),
+                (a, "1", "3", False),
+                (b, "2", "2", True),
+            ]
+            assert view.objects == {a: "3"}
+        finally:
+            await watches.close()
+            await client.close()
