@@ -36,6 +36,10 @@ _HEAD, _SIZE, _DATA, _TRAILER, _SIZED, _TO_CLOSE, _DONE = range(7)
 known length, a body read to the close, finished."""
 
 
+_READ: dict[str, str] = {}
+"""The headers of a response once they were handed on (never written: read once)."""
+
+
 class LineSink(Protocol):
     """Where a watch's lines go: each non-empty line, then the end (None: the server ended
     the body cleanly; else why the stream broke). Nothing is called after `end`."""
@@ -103,8 +107,8 @@ class WatchProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._request: bytes | None = request
         self._state = _HEAD
-        self._buffer = bytearray()
-        self._line = bytearray()
+        self._buffer: bytes | bytearray = bytearray()
+        self._line: bytes | bytearray = b""
         self._remaining = 0
         self._sink: LineSink | None = None
         self._held: list[bytes] | None = None
@@ -247,7 +251,7 @@ class WatchProtocol(asyncio.Protocol):
             return b""
         head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
         rest = bytes(self._buffer[end + 4 :])
-        self._buffer = bytearray()
+        self._buffer = b""
         parts = head[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise StreamError(f"not an HTTP/1.1 status line: {head[0][:80]!r}")
@@ -302,7 +306,7 @@ class WatchProtocol(asyncio.Protocol):
                 self._buffer += data[pos:end]
                 pos = end + 1
                 line = bytes(self._buffer).strip()
-                self._buffer = bytearray()
+                self._buffer = b""
                 if state == _TRAILER:
                     if not line:
                         self._body_ended()
@@ -328,7 +332,7 @@ class WatchProtocol(asyncio.Protocol):
             if self._line:
                 self._line += piece[start:end]
                 line = bytes(self._line).strip()
-                self._line = bytearray()
+                self._line = b""
             else:
                 line = piece[start:end].strip()
             start = end + 1
@@ -337,7 +341,11 @@ class WatchProtocol(asyncio.Protocol):
             if self._state == _DONE:
                 return
         if start < len(piece):
-            self._line += piece[start:] if start else piece
+            tail = piece[start:] if start else piece
+            if self._line:
+                self._line += tail
+            else:  # a bytearray only while a line is unfinished: an idle watch holds b""
+                self._line = bytearray(tail)
 
     def _deliver(self, line: bytes) -> None:
         if self._sink is not None:
@@ -358,7 +366,7 @@ class WatchProtocol(asyncio.Protocol):
             self._drop_transport()
             return
         tail = bytes(self._line).strip()
-        self._line = bytearray()
+        self._line = b""
         if tail:
             self._deliver(tail)
         if self._state != _DONE:
@@ -370,7 +378,7 @@ class WatchProtocol(asyncio.Protocol):
         head, self.head = self.head, None
         if head is not None and not head.done():
             head.set_result((Head(self._status, self._headers), body))
-        self._headers = {}
+        self._headers = _READ
 
     def _broken(self, exc: BaseException) -> None:
         head, self.head = self.head, None
