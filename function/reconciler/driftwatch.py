@@ -282,10 +282,24 @@ def fingerprint(obj: Object) -> Object:
     return keep(obj).copy(resource_key(obj))
 
 
+_KEYS: dict[ResourceKey, ResourceKey] = {}
+"""The keys `shared_key` handed out lately, each once: the clusters an add-on applied to
+repeat them."""
+_KEYS_HELD = 8192
+"""At most this many (then `_KEYS` starts again: keys already kept stay as they are)."""
+
+
 def shared_key(obj: Object) -> ResourceKey:
-    """`resource_key` with interned strings: the clusters an add-on applied to repeat them."""
+    """`resource_key` with interned strings, and the very key handed out for an equal one
+    lately: the clusters an add-on applied to repeat them."""
     api_version, kind, namespace, name = resource_key(obj)
-    return (sys.intern(api_version), sys.intern(kind), sys.intern(namespace), sys.intern(name))
+    key = (sys.intern(api_version), sys.intern(kind), sys.intern(namespace), sys.intern(name))
+    held = _KEYS.get(key)
+    if held is None:
+        if len(_KEYS) >= _KEYS_HELD:
+            _KEYS.clear()
+        held = _KEYS[key] = key
+    return held
 
 
 def kept_health(kept: Object) -> Verdict:
