@@ -44,7 +44,7 @@ def config_map(name: str, **data: str) -> dict[str, Any]:
 @pytest.fixture
 def cluster() -> Iterator[EmulatedCluster]:
     with Fleet() as fleet:
-        yield fleet.add_cluster("c")
+        yield fleet.add_cluster("c", simulation=False)  # the protocol alone: no controller writes
 
 
 TRANSPORTS = {"aiohttp": AioAdapter, "threads": ApiAdapter}
