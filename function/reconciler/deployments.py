@@ -159,7 +159,8 @@ class DeploymentController:
         labels may have brought it into a bundle's ``clusterSelector`` or out of one, which
         decides whether it needs a serving stack of its own (`_STACKS`)."""
         namespace = str(meta(obj).get("namespace", ""))
-        self.queue.add(DeploymentKey(namespace, _STACKS))
+        if self._bundles.stacks.relabelled(obj):
+            self.queue.add(DeploymentKey(namespace, _STACKS))
         self._namespace_changed(namespace)
 
     def _namespace_changed(self, namespace: str) -> None:

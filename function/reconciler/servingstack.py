@@ -128,24 +128,40 @@ def wanted_stacks(
 
 
 class StackBringers:
-    """The bundles of other authors last seen with a Helm add-on of a serving stack's chart."""
+    """What decides whether other authors' bundles bring a serving stack, as last seen: per
+    bundle its stack charts and how it picks clusters, per cluster its labels. Status writes
+    change neither, so the namespace's stacks are synced only when one of them moved."""
 
     def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._labels: dict[tuple[str, str], Mapping[str, str]] = {}
 
     def changed(self, bundle: Mapping[str, Any], *, gone: bool) -> bool:
         """Whether a change of ``bundle`` (not a placement or stack bundle) may change which
-        clusters it brings a stack to: it has, or had when last seen, a Helm add-on of a
-        serving stack's chart (`stack_provided` then decides)."""
+        clusters it brings a stack to: its Helm add-ons of a serving stack's chart, or the
+        clusters it picks while it has some, differ from when last seen (`stack_provided`
+        then decides)."""
         m = bundle.get("metadata") or {}
         ident = (str(m.get("namespace", "")), str(m.get("name")))
-        charts = helm_charts((bundle.get("spec") or {}).get("addons") or []) & STACK_CHARTS
-        had = ident in self._seen
-        if charts and not gone:
-            self._seen.add(ident)
-        else:
-            self._seen.discard(ident)
-        return bool(charts) or had
+        spec = bundle.get("spec") or {}
+        charts = helm_charts(spec.get("addons") or []) & STACK_CHARTS
+        before = self._seen.pop(ident, None)
+        if not charts or gone:
+            return before is not None
+        now = (sorted(charts), repr(spec.get("clusterRef")), repr(spec.get("clusterSelector")))
+        self._seen[ident] = now
+        return now != before
+
+    def relabelled(self, cluster: Mapping[str, Any], *, gone: bool) -> bool:
+        """Whether ``cluster`` came, went or changed its labels since last seen (which
+        decides the ``clusterSelector`` bundles that bring it a stack)."""
+        m = cluster.get("metadata") or {}
+        ident = (str(m.get("namespace", "")), str(m.get("name")))
+        before = self._labels.pop(ident, None)
+        if gone:
+            return True
+        labels = self._labels[ident] = m.get("labels") or {}
+        return before is None or dict(before) != dict(labels)
 
 
 class ServingStacks:
@@ -169,6 +185,14 @@ class ServingStacks:
     def of(self, namespace: str, cluster: str, runtime: Runtime) -> Object | None:
         """The serving-stack bundle of ``runtime`` on ``cluster`` as stored, if there is one."""
         return self._store.get(BUNDLE, namespace, stack_bundle_name(cluster, runtime))
+
+    def relabelled(self, cluster: Object) -> bool:
+        """`StackBringers.relabelled`, the cluster gone when the store no longer has it."""
+        m = meta(cluster)
+        namespace, name = str(m.get("namespace", "")), str(m.get("name"))
+        return self.bringers.relabelled(
+            cluster, gone=self._store.get(CAPI_CLUSTER, namespace, name) is None
+        )
 
     def forget(self, namespace: str, name: str) -> None:
         """The stack bundle ``name`` is gone from the store: apply it again when wanted."""

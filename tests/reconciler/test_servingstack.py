@@ -105,7 +105,11 @@ def test_a_bundle_change_may_change_the_stacks_while_it_has_or_had_stack_charts(
     assert not bringers.changed(fleet, gone=False)  # no stack chart, none before
     fleet["spec"]["addons"] = [VLLM_STACK]
     assert bringers.changed(fleet, gone=False)
-    assert bringers.changed(fleet, gone=False)
+    fleet["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    assert not bringers.changed(fleet, gone=False)  # a status write brings no stack anywhere
+    fleet["spec"]["clusterSelector"] = {"matchLabels": {"gpu": "h100"}}
+    assert bringers.changed(fleet, gone=False)  # other clusters now
+    assert not bringers.changed(fleet, gone=False)
     fleet["spec"]["addons"] = [{"name": "motd", "manifests": "kind: ConfigMap\n"}]
     assert bringers.changed(fleet, gone=False)  # it brought the stack: it no longer does
     assert not bringers.changed(fleet, gone=False)
@@ -114,3 +118,16 @@ def test_a_bundle_change_may_change_the_stacks_while_it_has_or_had_stack_charts(
     assert bringers.changed(fleet, gone=True)  # deleted: the stack it brought is gone
     fleet["spec"]["addons"] = []
     assert not bringers.changed(fleet, gone=False)
+
+
+def test_a_cluster_matters_to_the_stacks_when_it_comes_goes_or_changes_its_labels() -> None:
+    bringers = StackBringers()
+    eu: dict[str, Any] = {"metadata": {"name": "eu", "namespace": "team", "labels": {"a": "1"}}}
+    assert bringers.relabelled(eu, gone=False)  # new
+    eu["status"] = {"phase": "Provisioned"}
+    assert not bringers.relabelled(eu, gone=False)  # its status moved, not its labels
+    eu["metadata"]["labels"] = {"a": "2"}
+    assert bringers.relabelled(eu, gone=False)
+    assert not bringers.relabelled(eu, gone=False)
+    assert bringers.relabelled(eu, gone=True)
+    assert bringers.relabelled(eu, gone=False)  # back again
