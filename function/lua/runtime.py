@@ -19,9 +19,10 @@ The sandbox, in layers:
   VM instructions or a wall-clock timeout; once tripped, it fires on every instruction, so
   ``pcall`` cannot swallow it.
 
-A single call of a C function is not interrupted by the hook: a pathological pattern match
-runs until it returns (memory stays capped; ``sandbox.lua`` makes ``string.rep("", n)``
-return at once: a C loop that allocates nothing).
+A single call of a C function is not interrupted by the hook, so the ones a script could make
+run for hours are bounded before they run: ``patterns.lua`` refuses a pattern match whose worst
+case on its subject is too long, and ``sandbox.lua`` makes ``string.rep("", n)`` return at once
+(a C loop that allocates nothing; memory caps every other one).
 
 States are reused, one per thread and `Sandbox` (``reuse_states=False`` makes one per
 evaluation, for comparison in ``benchmarks/lua.py``); isolation between evaluations comes
@@ -357,5 +358,6 @@ def _lua_source(name: str) -> str:
 
 _SANDBOX_SOURCE = _lua_source("sandbox.lua")
 _HELPER_SOURCES = {
-    name: _lua_source(f"{name}.lua") for name in ("checks", "strings", "helpers", "encode")
+    name: _lua_source(f"{name}.lua")
+    for name in ("patterns", "checks", "strings", "helpers", "encode")
 }

@@ -27,92 +27,14 @@ function string.rep(s, n)
   return raw_rep(s, n)
 end
 
--- Pattern matching runs in C, out of the hook's reach too, and backtracks: ("a?"):rep(40)
--- against 40 a's, or "a*b" against a megabyte of a's, would run for hours. Before a script's
--- find, match, gmatch or gsub runs, the worst case of its pattern on its subject is estimated
--- — (subject length + 1) for an unanchored start and for every *, +, - and %b item but a last
--- one (nothing after it can fail and make it backtrack), 2 for every ? — and a match that
--- could take more than MAX_MATCH_STEPS steps is refused. Ordinary
--- patterns (a version, a prefix, a trim) on Kubernetes field values stay far below it.
--- The helpers keep the raw functions: they match only their own patterns.
-local MAX_MATCH_STEPS = 1e8
+-- Pattern matching runs in C, out of the hook's reach too, and backtracks: patterns.lua
+-- refuses a match whose worst case is too long before it runs. The helpers keep the raw
+-- functions: they match only their own patterns.
 local raw_string = {}
 for name, fn in next, string do raw_string[name] = fn end
-
-local function class_end(p, i, len)
-  local c = p:byte(i)
-  i = i + 1
-  if c == 37 then return i + 1 end -- %x
-  if c == 91 then -- [set]
-    if p:byte(i) == 94 then i = i + 1 end
-    repeat
-      if i > len then return len + 1 end -- malformed: the C matcher reports it
-      local ch = p:byte(i)
-      i = i + 1
-      if ch == 37 then i = i + 1 end
-    until p:byte(i) == 93
-    return i + 1
-  end
-  return i
-end
-
--- Whether nothing but closing captures and a final $ follows position i of pattern p.
-local function last_item(p, i, len)
-  while i <= len do
-    local c = p:byte(i)
-    if c ~= 41 and not (c == 36 and i == len) then return false end
-    i = i + 1
-  end
-  return true
-end
-
-local function match_steps(subject_len, p, repeated)
-  local n = subject_len + 1
-  local steps, i, len = 1, 1, #p
-  if p:byte(1) == 94 and not repeated then i = 2 else steps = n end
-  while i <= len do
-    local c = p:byte(i)
-    if c == 40 or c == 41 then -- ( )
-      i = i + 1
-    elseif c == 36 and i == len then -- $ at the end
-      i = i + 1
-    elseif c == 37 and p:byte(i + 1) == 98 then -- %bxy
-      steps, i = steps * n, i + 4
-    elseif c == 37 and p:byte(i + 1) == 102 then -- %f[set]
-      i = class_end(p, i + 2, len)
-    else
-      i = class_end(p, i, len)
-      local q = p:byte(i)
-      if q == 63 then -- ?
-        steps, i = steps * 2, i + 1
-      elseif q == 42 or q == 43 or q == 45 then -- * + -
-        i = i + 1
-        if not last_item(p, i, len) then steps = steps * n end
-      end
-    end
-    if steps > MAX_MATCH_STEPS then return steps end
-  end
-  return steps
-end
-
-local function guarded(name, repeated)
-  local raw = raw_string[name]
-  return function(s, p, init, plain, ...)
-    if not plain or name == "gsub" then
-      local subject = type(s) == "number" and tostring(s) or s
-      local pattern = type(p) == "number" and tostring(p) or p
-      if type(subject) == "string" and type(pattern) == "string"
-          and match_steps(#subject, pattern, repeated) > MAX_MATCH_STEPS then
-        error("pattern " .. string.format("%q", raw_string.sub(pattern, 1, 40))
-          .. " is too complex for a subject of " .. #subject .. " characters (its worst case "
-          .. "exceeds " .. string.format("%.0f", MAX_MATCH_STEPS) .. " steps)", 2)
-      end
-    end
-    return raw(s, p, init, plain, ...)
-  end
-end
-string.find, string.match = guarded("find", false), guarded("match", false)
-string.gmatch, string.gsub = guarded("gmatch", true), guarded("gsub", true)
+local pattern_guards = assert(loadstring(helper_sources.patterns, "=patterns"))
+setfenv(pattern_guards, { error = error, tostring = tostring, type = type })
+for name, fn in next, pattern_guards(raw_string) do string[name] = fn end
 
 python = nil
 package.loaded.python = nil
@@ -149,8 +71,10 @@ local libraries = {}
 for name, members in next, LIBRARIES do libraries[name] = pick(_G[name], members) end
 
 -- Limits: a count hook on every coroutine; once tripped it fires on every instruction and
--- raises in any code but this file's, so a script that catches the error with pcall cannot
--- keep running, and the trusted code below finishes its work before reporting the overrun.
+-- raises in any code but this file's and patterns.lua's, so a script that catches the error
+-- with pcall cannot keep running, and the trusted code finishes its work before reporting the
+-- overrun.
+local UNSTOPPED = { ["=sandbox"] = true, ["=patterns"] = true }
 local ticks, deadline, exceeded, stopped_at = 0, 0, nil, nil
 local timeout_after = 0 -- seconds; the deadline is set from it on the first tick if it is nil
 
@@ -164,7 +88,7 @@ local function limit_hook()
     if where.source == "=script" then stopped_at = where.currentline end
     sethook(limit_hook, "", 1)
   end
-  if getinfo(2, "S").source ~= "=sandbox" then
+  if not UNSTOPPED[getinfo(2, "S").source] then
     error("evaluation stopped: " .. exceeded .. " limit exceeded", 2)
   end
 end

@@ -9,7 +9,10 @@ into the `Assignment`s placement keeps stable. `deadline` says when ``ttl`` or `
 runs out; `endpoint_of` names the in-cluster URL of the served model; `stack_provided` says
 whether some other bundle already brings a runtime's serving stack to a cluster (its charts,
 under any add-on name, repository or version, through a ``clusterRef`` or a ``clusterSelector``
-matching the cluster's labels). The placement
+matching the cluster's labels), from the namespace's bundles read once by `stack_sources`: a
+namespace's stacks are decided for every placement on every cluster at a time, so each bundle's
+charts and selector are read once, not once per placement, and a selector value is parsed once
+(`cluster_selector` memoises it: the answer depends on the value alone). The placement
 controller (`function.reconciler.deployments`) reads the world; this module only reckons.
 """
 
@@ -110,17 +113,69 @@ def endpoint_of(spec: AIModelDeploymentSpec) -> str:
     return f"http://{model.name}-predictor.{namespace}.svc/v1"
 
 
+@dataclass(frozen=True, slots=True)
+class StackSource:
+    """What decides where a bundle brings serving stacks, read once from it: its Helm charts and
+    the cluster its ``clusterRef`` names or its ``clusterSelector``, parsed."""
+
+    bundle: str
+    """``namespace/name`` of the bundle."""
+    namespace: Any
+    """Its namespace, where a ``clusterSelector`` picks clusters."""
+    charts: frozenset[str]
+    """The chart names of its Helm add-ons."""
+    cluster: tuple[Any, Any] | None
+    """(namespace, name) its ``clusterRef`` names; None when it has a ``clusterSelector``."""
+    selector: LabelSelector | None
+    """Its ``clusterSelector``, parsed; None with a ``clusterRef``, or when the selector does not
+    parse (it picks no cluster)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackSources:
+    """Bundles that may bring serving stacks (`stack_sources`): those naming a cluster by it,
+    the ones with a ``clusterSelector`` apart, so a cluster is looked up, not searched for."""
+
+    by_cluster: Mapping[tuple[Any, Any], tuple[StackSource, ...]]
+    selecting: tuple[StackSource, ...]
+
+
+def stack_sources(bundles: Iterable[Mapping[str, Any]]) -> StackSources:
+    """The bundles among ``bundles`` that apply Helm charts (not being deleted, not a DryRun:
+    one plans what it would apply, applies nothing), read once for `stack_provided`."""
+    by_cluster: dict[tuple[Any, Any], list[StackSource]] = {}
+    selecting: list[StackSource] = []
+    for bundle in bundles:
+        m = bundle.get("metadata") or {}
+        spec = bundle.get("spec") or {}
+        if m.get("deletionTimestamp") or spec.get("syncMode") == SyncMode.DRY_RUN.value:
+            continue
+        charts = frozenset(helm_charts(spec.get("addons") or []))
+        if not charts:
+            continue
+        ident = f"{m.get('namespace')}/{m.get('name')}"
+        if "clusterSelector" in spec:
+            selector = cluster_selector(spec.get("clusterSelector"))
+            selecting.append(StackSource(ident, m.get("namespace"), charts, None, selector))
+            continue
+        ref = spec.get("clusterRef") or {}
+        cluster = (ref.get("namespace") or m.get("namespace"), ref.get("name"))
+        source = StackSource(ident, m.get("namespace"), charts, cluster, None)
+        by_cluster.setdefault(cluster, []).append(source)
+    return StackSources({c: tuple(s) for c, s in by_cluster.items()}, tuple(selecting))
+
+
 def stack_provided(
     runtime: Runtime,
     cluster: str,
-    bundles: Iterable[Mapping[str, Any]],
+    sources: StackSources,
     *,
     exclude: str,
     labels: Mapping[str, str] | None = None,
 ) -> bool:
-    """Whether a bundle other than ``exclude`` (``namespace/name``) serves the runtime's whole
-    stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster, whose current
-    ``labels`` are given; None: it is not listed).
+    """Whether a bundle of ``sources`` other than ``exclude`` (``namespace/name``) serves the
+    runtime's whole stack on ``cluster`` (``namespace/name`` of a Cluster API Cluster, whose
+    current ``labels`` are given; None: it is not listed).
 
     A bundle reaches the cluster by its ``clusterRef``, or by a ``clusterSelector`` when it
     is in the cluster's namespace and the selector matches the labels, as its targets are
@@ -134,43 +189,54 @@ def stack_provided(
     chart) serves nothing of it."""
     stack = stack_charts(runtime)
     namespace, name = cluster.split("/", 1)
-    for bundle in bundles:
-        m = bundle.get("metadata") or {}
-        if f"{m.get('namespace')}/{m.get('name')}" == exclude or m.get("deletionTimestamp"):
-            continue
-        spec = bundle.get("spec") or {}
-        if "clusterSelector" in spec:
-            if not selects(m, spec, namespace, labels):
-                continue
-        else:
-            ref = spec.get("clusterRef") or {}
-            if ref.get("name") != name or (ref.get("namespace") or m.get("namespace")) != namespace:
-                continue
-        if spec.get("syncMode") == SyncMode.DRY_RUN.value:
-            continue  # plans what it would apply, applies nothing
-        if stack <= helm_charts(spec.get("addons") or []):
+    for source in sources.by_cluster.get((namespace, name), ()):
+        if source.bundle != exclude and stack <= source.charts:
             return True
-    return False
+    return any(
+        source.bundle != exclude
+        and stack <= source.charts
+        and selects(source.namespace, source.selector, namespace, labels)
+        for source in sources.selecting
+    )
 
 
 def selects(
-    metadata: Mapping[str, Any],
-    spec: Mapping[str, Any],
+    bundle_namespace: Any,
+    selector: LabelSelector | None,
     namespace: str,
     labels: Mapping[str, str] | None,
 ) -> bool:
-    """Whether a bundle's ``clusterSelector`` (its ``metadata`` and ``spec`` as stored) picks
-    a Cluster API Cluster of ``namespace`` whose labels are ``labels`` (None: no such cluster
-    listed): the selector picks the clusters of the bundle's own namespace whose labels it
-    matches (`LabelSelector.matches`, as the reconciler resolves targets); one that does not
-    parse picks none (the bundle is refused)."""
-    if labels is None or metadata.get("namespace") != namespace:
-        return False
-    try:
-        selector = LabelSelector.model_validate(spec.get("clusterSelector") or {})
-    except ValidationError:
+    """Whether a bundle of ``bundle_namespace`` whose ``clusterSelector`` is ``selector`` (None:
+    it does not parse) picks a Cluster API Cluster of ``namespace`` whose labels are ``labels``
+    (None: no such cluster listed): the selector picks the clusters of the bundle's own
+    namespace whose labels it matches (`LabelSelector.matches`, as the reconciler resolves
+    targets); one that does not parse picks none (the bundle is refused)."""
+    if labels is None or selector is None or bundle_namespace != namespace:
         return False
     return selector.matches(labels)
+
+
+_SELECTORS: dict[str, LabelSelector | None] = {}
+_MAX_SELECTORS = 4096
+
+
+def cluster_selector(value: Any) -> LabelSelector | None:
+    """A bundle's ``clusterSelector`` as stored, parsed (None: it does not parse). Memoised by
+    its value: the fleet's bundles share few selectors, and a selector changed is another
+    value, parsed anew."""
+    key = repr(value)
+    try:
+        return _SELECTORS[key]
+    except KeyError:
+        pass
+    try:
+        selector: LabelSelector | None = LabelSelector.model_validate(value or {})
+    except ValidationError:
+        selector = None
+    if len(_SELECTORS) >= _MAX_SELECTORS:
+        _SELECTORS.clear()
+    _SELECTORS[key] = selector
+    return selector
 
 
 def stack_charts(runtime: Runtime) -> frozenset[str]:

@@ -69,14 +69,13 @@ from function.reconciler.placementbundles import PlacementBundles
 from function.reconciler.provisioning import CAPI_CLUSTER, FIELD_MANAGER, Provisioner
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import cluster_readiness
-from function.reconciler.servingstack import STACK_LABEL
+from function.reconciler.servingstack import BUNDLE, STACK_LABEL
 from function.reconciler.store import GroupKind, ObjectId, Store
 from function.reconciler.trafficwatch import TrafficWatches
 
 log = logging.getLogger(__name__)
 
 DEPLOYMENT = GroupKind("aifleet.io", KIND)
-BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
 DeploymentKey = TriggerKey  # a namespaced name, as a trigger's key
 _STACKS = ""  # the key name, never a deployment's, that syncs a namespace's serving stacks
 

@@ -12,13 +12,10 @@ decides; this module writes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from function.errors import NotFoundError
 from function.kube.client import KubeClient
-from function.model import bundle as bundle_model
 from function.model.common import ObjectRef
 from function.model.deployment import AIModelDeploymentSpec
 from function.model.input import CatalogSettings
@@ -28,12 +25,10 @@ from function.placement.decide import Decision
 from function.placement.delivery import DEPLOYMENT_LABEL, placement_bundle
 from function.reconciler.instances import same_bundle
 from function.reconciler.keys import TriggerKey
-from function.reconciler.servingstack import RUNTIME_LABEL, ServingStacks
-from function.reconciler.store import GroupKind, Store
+from function.reconciler.servingstack import BUNDLE, RUNTIME_LABEL, ServingStacks, delete_bundle
+from function.reconciler.store import Store
 
 log = logging.getLogger(__name__)
-
-BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
 
 
 class PlacementBundles:
@@ -111,10 +106,7 @@ class PlacementBundles:
                 continue
             log.info("AIModelDeployment %s: withdrawing bundle %s", key, name)
             self._applied.get(key, {}).pop(name, None)
-            with contextlib.suppress(NotFoundError):
-                await self._mgmt.delete(
-                    bundle_model.API_VERSION, bundle_model.KIND, name, key.namespace
-                )
+            await delete_bundle(self._mgmt, key.namespace, name)
         if not kept:
             self._applied.pop(key, None)
 

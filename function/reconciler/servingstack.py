@@ -31,7 +31,7 @@ from function.model.objects import Object, meta
 from function.model.sync import SyncMode
 from function.model.xr import Runtime
 from function.placement.delivery import DEPLOYMENT_LABEL, stack_addons
-from function.placement.ledger import helm_charts, stack_charts, stack_provided
+from function.placement.ledger import helm_charts, stack_charts, stack_provided, stack_sources
 from function.reconciler.instances import same_bundle
 from function.reconciler.store import GroupKind, Store
 from function.reconciler.targets import CAPI_CLUSTER
@@ -105,11 +105,11 @@ def wanted_stacks(
     no selector)."""
     labels = labels or {}
     listed = list(bundles)
-    others = [
+    others = stack_sources(
         b
         for b in listed
         if not {DEPLOYMENT_LABEL, STACK_LABEL} & set((b.get("metadata") or {}).get("labels") or {})
-    ]
+    )
     wanted: dict[str, dict[str, Any]] = {}
     for bundle in listed:
         m = bundle.get("metadata") or {}
@@ -120,11 +120,19 @@ def wanted_stacks(
         if not (m.get("labels") or {}).get(DEPLOYMENT_LABEL):
             continue
         cluster = f"{ref.get('namespace') or namespace}/{ref['name']}"
+        if stack_bundle_name(cluster, runtime) in wanted:
+            continue  # another model of the same stack on the same cluster
         if stack_provided(runtime, cluster, others, exclude="", labels=labels.get(cluster)):
             continue
         doc = stack_bundle(namespace, ref, runtime, catalog)
-        wanted.setdefault(str(doc["metadata"]["name"]), doc)
+        wanted[str(doc["metadata"]["name"])] = doc
     return wanted
+
+
+async def delete_bundle(mgmt: KubeClient, namespace: str, name: str) -> None:
+    """Delete the AddonBundle ``namespace/name``; one already gone is no failure."""
+    with contextlib.suppress(NotFoundError):
+        await mgmt.delete(bundle_model.API_VERSION, bundle_model.KIND, name, namespace)
 
 
 class StackBringers:
@@ -224,10 +232,7 @@ class ServingStacks:
                 continue
             log.info("serving stack %s/%s: no placement on its cluster needs it", namespace, name)
             self._applied.pop((namespace, name), None)
-            with contextlib.suppress(NotFoundError):
-                await self._mgmt.delete(
-                    bundle_model.API_VERSION, bundle_model.KIND, name, namespace
-                )
+            await delete_bundle(self._mgmt, namespace, name)
         for name, doc in sorted(wanted.items()):
             live = by_name.get(name)
             if not self.owns(doc):

@@ -1,13 +1,14 @@
-"""The HTTP face of one emulated cluster: routing, parameters, bodies and faults.
+"""The HTTP face of one emulated cluster: connections, dispatch, responses and faults.
 
 A `ClusterServer` listens on its own 127.0.0.1 port with aiohttp's low-level server (no router:
-paths are split by hand, which keeps a request cheap) and translates kube-apiserver's REST
-surface into `apiserver.ApiServer` calls: discovery documents, `GET` (get, list, watch),
-`POST`, `PUT`, `PATCH` (merge, JSON, strategic merge, apply) and `DELETE` on objects and
-collections, for namespaced and cluster-scoped resources and their `/status` subresource.
-Failures become `Status` bodies. Before each request the cluster's `faults.Faults` may delay or
-fail it; every answered request lands in the `writelog.RequestLog`. Taking the server offline
-closes its listening socket and its connections, so clients see *connection refused*.
+paths are split by hand in `routing`, which keeps a request cheap) and translates
+kube-apiserver's REST surface into `apiserver.ApiServer` calls: discovery documents, `GET`
+(get, list, watch), `POST`, `PUT`, `PATCH` (merge, JSON, strategic merge, apply) and `DELETE`
+on objects and collections, for namespaced and cluster-scoped resources and their `/status`
+subresource. Failures become `Status` bodies. Before each request the cluster's
+`faults.Faults` may delay or fail it; every answered request lands in the
+`writelog.RequestLog`. Taking the server offline closes its listening socket and its
+connections, so clients see *connection refused*.
 
 Everything here runs on the fleet's event loop (`fleet`).
 """
@@ -20,22 +21,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from aiohttp import web
 
-from function.testing import discovery
 from function.testing.access import Access
 from function.testing.apiserver import ApiServer
 from function.testing.faults import Faults, RequestInfo
 from function.testing.resources import ResourceType
+from function.testing.routing import (
+    Route,
+    delete_options,
+    flag,
+    integer,
+    read_body,
+    request_info,
+    route_of,
+    write_options,
+)
 from function.testing.selectors import parse_field_selector, parse_label_selector
-from function.testing.status import StatusError, bad_request, method_not_allowed
+from function.testing.status import StatusError
 from function.testing.store import Stored
-from function.testing.targets import APPLY, DeleteOptions, Target, WriteOptions
+from function.testing.targets import DeleteOptions, Target
 from function.testing.watch import WatchRequest, WatchStream, error_event, serve_watch
 from function.testing.writelog import CLIENT, RequestLog
 
-_NOT_FOUND = StatusError(404, "NotFound", "the server could not find the requested resource")
 _JSON = "application/json"
 
 
@@ -47,15 +55,6 @@ class ServerSettings:
     """Seconds between periodic BOOKMARK events (kube-apiserver: about a minute)."""
     watch_timeout: float = 1800.0
     """How long a watch without `timeoutSeconds` lasts."""
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A parsed request: either a discovery document or a verb on a target."""
-
-    verb: str
-    target: Target | None = None
-    document: dict[str, Any] | None = None
 
 
 class ClusterServer:
@@ -142,8 +141,8 @@ class ClusterServer:
             if refused is not None:
                 route = self._route_or_none(request)  # to log what was refused
                 raise refused
-            route = self._route(request)
-            verdict = self.faults.judge(_info(route))
+            route = route_of(request, self.api.registry, self.port)
+            verdict = self.faults.judge(request_info(route))
             if verdict.delay:
                 await asyncio.sleep(verdict.delay)
             if verdict.error is not None:
@@ -175,12 +174,12 @@ class ClusterServer:
 
     def _route_or_none(self, request: web.BaseRequest) -> Route | None:
         try:
-            return self._route(request)
+            return route_of(request, self.api.registry, self.port)
         except StatusError:
             return None
 
     def _log(self, route: Route | None, code: int, size: int = 0) -> None:
-        info = _info(route) if route else RequestInfo("unknown", "", "", "")
+        info = request_info(route) if route else RequestInfo("unknown", "", "", "")
         target = route.target if route else None
         self.requests.add(
             verb=info.verb,
@@ -192,50 +191,6 @@ class ClusterServer:
             code=code,
             size=size,
         )
-
-    def _route(self, request: web.BaseRequest) -> Route:
-        parts = [p for p in request.path.split("/") if p]
-        registry = self.api.registry
-        if parts == ["version"]:
-            return Route("discovery", document=discovery.version_info())
-        if parts == ["api"]:
-            return Route("discovery", document=discovery.core_versions(f"127.0.0.1:{self.port}"))
-        if parts == ["apis"]:
-            return Route("discovery", document=discovery.group_list(registry))
-        if len(parts) >= 2 and parts[0] == "api":
-            group, version, rest = "", parts[1], parts[2:]
-        elif len(parts) >= 3 and parts[0] == "apis":
-            group, version, rest = parts[1], parts[2], parts[3:]
-        elif len(parts) == 2 and parts[0] == "apis":
-            document = discovery.group(registry, parts[1])
-            if document is None:
-                raise _NOT_FOUND
-            return Route("discovery", document=document)
-        else:
-            raise _NOT_FOUND
-        if not rest:
-            document = discovery.resource_list(registry, group, version)
-            if document is None:
-                raise _NOT_FOUND
-            return Route("discovery", document=document)
-        target = self._target(group, version, rest)
-        return Route(_verb(request, target), target)
-
-    def _target(self, group: str, version: str, rest: list[str]) -> Target:
-        registry = self.api.registry
-        if len(rest) >= 3 and rest[0] == "namespaces":
-            found = registry.resolve(group, version, rest[2])
-            if found is not None and found.namespaced and len(rest) <= 5:
-                subresource = rest[4] if len(rest) == 5 else ""
-                name = rest[3] if len(rest) >= 4 else None
-                return _checked(Target(found, version, rest[1], name, subresource))
-        found = registry.resolve(group, version, rest[0])
-        if found is None or len(rest) > 3:
-            raise _NOT_FOUND
-        name = rest[1] if len(rest) >= 2 else None
-        if found.namespaced and name is not None:
-            raise _NOT_FOUND
-        return _checked(Target(found, version, None, name, rest[2] if len(rest) == 3 else ""))
 
     async def _dispatch(self, request: web.BaseRequest, route: Route) -> web.StreamResponse:
         if route.document is not None:
@@ -250,24 +205,24 @@ class ClusterServer:
             case "list":
                 return self._list(target, query)
             case "create":
-                stored = api.create(target, await _body(request), _write_options(request))
+                stored = api.create(target, await read_body(request), write_options(request))
                 return _object_response(201, stored, target)
             case "update":
-                stored = api.update(target, await _body(request), _write_options(request))
+                stored = api.update(target, await read_body(request), write_options(request))
                 return _object_response(200, stored, target)
             case "patch" | "apply":
                 content_type = request.content_type
                 stored, created = api.patch(
-                    target, content_type, await _body(request), _write_options(request)
+                    target, content_type, await read_body(request), write_options(request)
                 )
                 return _object_response(201 if created else 200, stored, target)
             case "delete":
-                stored, gone = api.delete(target, await _delete_options(request))
+                stored, gone = api.delete(target, await delete_options(request))
                 if gone:
                     return _json_response(200, _success(stored, target.resource_type))
                 return _object_response(200, stored, target)
             case _:
-                return self._delete_collection(request, target, await _delete_options(request))
+                return self._delete_collection(request, target, await delete_options(request))
 
     def _document(self, path: str, document: dict[str, Any]) -> bytes:
         generation = self.api.registry.generation
@@ -286,7 +241,7 @@ class ClusterServer:
             target,
             labels,
             fields,
-            limit=_int(query.get("limit"), "limit"),
+            limit=integer(query.get("limit"), "limit"),
             continue_token=query.get("continue", ""),
         )
         metadata: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
@@ -320,11 +275,11 @@ class ClusterServer:
             fields=parse_field_selector(field_text, resource_type.field_selectors),
             resource_version=query.get("resourceVersion", ""),
             api_version=target.api_version,
-            timeout=float(_int(timeout, "timeoutSeconds"))
+            timeout=float(integer(timeout, "timeoutSeconds"))
             if timeout
             else self.settings.watch_timeout,
-            bookmarks=_flag(query.get("allowWatchBookmarks")),
-            send_initial_events=_flag(query.get("sendInitialEvents")),
+            bookmarks=flag(query.get("allowWatchBookmarks")),
+            send_initial_events=flag(query.get("sendInitialEvents")),
         )
         stream = WatchStream(self.api.store.resource(resource_type), watch)
         try:
@@ -363,114 +318,6 @@ class ClusterServer:
         }
         body = json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"items":[' + items + b"]}"
         return _json_response(200, body)
-
-
-def _checked(target: Target) -> Target:
-    if target.subresource and not (
-        target.subresource == "status" and target.resource_type.status_subresource
-    ):
-        raise _NOT_FOUND
-    return target
-
-
-def _verb(request: web.BaseRequest, target: Target) -> str:
-    method = request.method
-    watching = _flag(request.query.get("watch"))
-    if method == "GET":
-        if watching:
-            return "watch"
-        return "get" if target.name else "list"
-    if method == "POST" and target.name is None:
-        return "create"
-    if method == "PUT" and target.name:
-        return "update"
-    if method == "PATCH" and target.name:
-        return "apply" if request.content_type == APPLY else "patch"
-    if method == "DELETE":
-        return "delete" if target.name else "deletecollection"
-    raise method_not_allowed(
-        f"the server does not allow this method on the requested resource ({method})"
-    )
-
-
-def _info(route: Route) -> RequestInfo:
-    target = route.target
-    if target is None:
-        return RequestInfo(route.verb, "", "", "")
-    return RequestInfo(
-        route.verb, target.resource_type.kind, target.namespace or "", target.name or ""
-    )
-
-
-def _flag(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true")
-
-
-def _int(value: str | None, name: str) -> int:
-    if not value:
-        return 0
-    try:
-        return int(value)
-    except ValueError as err:
-        raise bad_request(f"invalid {name}: {value!r}") from err
-
-
-def _dry_run(request: web.BaseRequest) -> bool:
-    values = request.query.getall("dryRun", [])
-    for value in values:
-        if value != "All":
-            raise bad_request(f"Invalid dry run value: {value!r}; only 'All' is supported")
-    return bool(values)
-
-
-def _write_options(request: web.BaseRequest) -> WriteOptions:
-    manager = request.query.get("fieldManager")
-    if manager is None and request.content_type != APPLY:
-        manager = request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
-    return WriteOptions(
-        field_manager=manager or "",
-        dry_run=_dry_run(request),
-        force=_flag(request.query.get("force")),
-    )
-
-
-async def _body(request: web.BaseRequest) -> Any:
-    raw = await request.read()
-    if not raw:
-        raise bad_request("the request body is empty")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        pass
-    if "yaml" not in request.content_type:
-        raise bad_request("the request body is not valid JSON")
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        raise bad_request(f"the request body is not valid YAML: {err}") from err
-
-
-async def _delete_options(request: web.BaseRequest) -> DeleteOptions:
-    raw = await request.read()
-    body: dict[str, Any] = {}
-    if raw:
-        try:
-            body = json.loads(raw)
-        except ValueError as err:
-            raise bad_request("DeleteOptions must be JSON") from err
-    preconditions = body.get("preconditions") or {}
-    policy = request.query.get("propagationPolicy") or body.get("propagationPolicy")
-    if policy is None and (
-        body.get("orphanDependents") or _flag(request.query.get("orphanDependents"))
-    ):
-        policy = "Orphan"
-    return DeleteOptions(
-        field_manager=request.headers.get("User-Agent", "unknown").split("/")[0],
-        dry_run=_dry_run(request) or "All" in (body.get("dryRun") or []),
-        propagation_policy=policy or "Background",
-        uid=preconditions.get("uid"),
-        resource_version=preconditions.get("resourceVersion"),
-    )
 
 
 def _json_response(status: int, body: bytes) -> web.Response:

@@ -19,6 +19,7 @@ from function.placement.ledger import (
     endpoint_of,
     ledger,
     stack_provided,
+    stack_sources,
 )
 from function.placement.provision import (
     provision_cluster,
@@ -138,19 +139,24 @@ def bundle(name: str, cluster: str, addons: list[str], **meta: Any) -> dict[str,
     }
 
 
+def provided(runtime: Runtime, cluster: str, bundles: list[Any], **given: Any) -> bool:
+    """`stack_provided` by ``bundles``."""
+    return stack_provided(runtime, cluster, stack_sources(bundles), **given)
+
+
 def test_the_stack_is_provided_only_by_another_live_bundle_with_all_of_it_on_that_cluster() -> None:
     stack = ["gpu-operator", "vllm-stack"]
     full = bundle("a-addons", "a", ["gpu-operator", "vllm-stack", "grafana"])
-    assert stack_provided(Runtime.VLLM, "team/a", [full], exclude="team/mine")
-    assert not stack_provided(Runtime.VLLM, "team/b", [full], exclude="team/mine")
-    assert not stack_provided(Runtime.VLLM, "team/a", [full], exclude="team/a-addons")
+    assert provided(Runtime.VLLM, "team/a", [full], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/b", [full], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [full], exclude="team/a-addons")
     going = bundle("a-addons", "a", stack, deletionTimestamp="2026-01-01T00:00:00Z")
-    assert not stack_provided(Runtime.VLLM, "team/a", [going], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [going], exclude="team/mine")
     partial = bundle("a-addons", "a", ["gpu-operator"])
-    assert not stack_provided(Runtime.VLLM, "team/a", [partial], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [partial], exclude="team/mine")
     elsewhere = bundle("a-addons", "a", stack)
     elsewhere["spec"]["clusterRef"]["namespace"] = "other"
-    assert not stack_provided(Runtime.VLLM, "team/a", [elsewhere], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [elsewhere], exclude="team/mine")
 
 
 def test_the_stack_is_provided_by_its_charts_whatever_the_addons_are_called() -> None:
@@ -163,9 +169,9 @@ def test_the_stack_is_provided_by_its_charts_whatever_the_addons_are_called() ->
         chart("kserve", "kserve-resources"),
         chart("runtimes", "kserve-runtime-configs"),
     ]
-    assert stack_provided(Runtime.KSERVE, "team/a", [own], exclude="team/mine")
-    assert stack_provided(Runtime.TRITON, "team/a", [own], exclude="team/mine")
-    assert not stack_provided(Runtime.VLLM, "team/a", [own], exclude="team/mine")
+    assert provided(Runtime.KSERVE, "team/a", [own], exclude="team/mine")
+    assert provided(Runtime.TRITON, "team/a", [own], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [own], exclude="team/mine")
 
 
 def test_an_addon_that_only_bears_a_stack_name_does_not_provide_it() -> None:
@@ -173,10 +179,10 @@ def test_an_addon_that_only_bears_a_stack_name_does_not_provide_it() -> None:
     named["spec"]["addons"] = [
         {"name": "vllm-stack", "manifests": "apiVersion: v1\nkind: ConfigMap\n"},
     ]
-    assert not stack_provided(Runtime.VLLM, "team/a", [named], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [named], exclude="team/mine")
     other = bundle("a-addons", "a", [])
     other["spec"]["addons"] = [chart("vllm-stack", "my-own-router")]
-    assert not stack_provided(Runtime.VLLM, "team/a", [other], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [other], exclude="team/mine")
 
 
 def selecting(name: str, selector: dict[str, Any], addons: list[str]) -> dict[str, Any]:
@@ -191,35 +197,35 @@ def test_a_selector_bundle_provides_the_stack_where_the_cluster_labels_match() -
     stack = ["gpu-operator", "vllm-stack"]
     by_label = selecting("fleet", {"matchLabels": {"serving": "vllm"}}, stack)
     labelled = {"serving": "vllm", "region": "eu"}
-    assert stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels=labelled)
-    assert not stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels={})
+    assert provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels=labelled)
+    assert not provided(Runtime.VLLM, "team/a", [by_label], exclude="", labels={})
     # A cluster not listed is matched by no selector, nor is one of another namespace.
-    assert not stack_provided(Runtime.VLLM, "team/a", [by_label], exclude="")
-    assert not stack_provided(Runtime.VLLM, "other/a", [by_label], exclude="", labels=labelled)
+    assert not provided(Runtime.VLLM, "team/a", [by_label], exclude="")
+    assert not provided(Runtime.VLLM, "other/a", [by_label], exclude="", labels=labelled)
     # Set-based requirements, as target resolution reads them.
     not_eu = {"matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["eu"]}]}
     expressed = selecting("fleet", not_eu, stack)
-    assert not stack_provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels=labelled)
-    assert stack_provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels={"region": "us"})
+    assert not provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels=labelled)
+    assert provided(Runtime.VLLM, "team/a", [expressed], exclude="", labels={"region": "us"})
     # An empty selector selects every cluster of the namespace; one that does not parse, none.
     everywhere = selecting("fleet", {}, stack)
-    assert stack_provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
+    assert provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
     broken = selecting("fleet", {"matchExpressions": [{"key": "x", "operator": "Near"}]}, stack)
-    assert not stack_provided(Runtime.VLLM, "team/a", [broken], exclude="", labels={"x": "1"})
+    assert not provided(Runtime.VLLM, "team/a", [broken], exclude="", labels={"x": "1"})
     # What holds for a clusterRef holds for a selector: a partial stack, a DryRun, a deletion.
     partial = selecting("fleet", {}, ["gpu-operator"])
-    assert not stack_provided(Runtime.VLLM, "team/a", [partial], exclude="", labels={})
+    assert not provided(Runtime.VLLM, "team/a", [partial], exclude="", labels={})
     everywhere["spec"]["syncMode"] = "DryRun"
-    assert not stack_provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
+    assert not provided(Runtime.VLLM, "team/a", [everywhere], exclude="", labels={})
 
 
 def test_a_dry_run_bundle_does_not_provide_the_stack() -> None:
     planned = bundle("a-addons", "a", ["vllm-stack"])
-    assert stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
+    assert provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
     planned["spec"]["syncMode"] = "DryRun"
-    assert not stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
+    assert not provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
     planned["spec"]["syncMode"] = "OneTime"
-    assert stack_provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
+    assert provided(Runtime.VLLM, "team/a", [planned], exclude="team/mine")
 
 
 # --- provisioning --------------------------------------------------------------------------

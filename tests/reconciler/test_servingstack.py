@@ -99,6 +99,39 @@ def test_no_stack_where_a_selector_bundle_matches_the_cluster_labels_now() -> No
     ]
 
 
+def test_the_stacks_follow_a_selector_bundle_whose_selector_changes() -> None:
+    fleet: dict[str, Any] = {
+        "metadata": {"name": "fleet-vllm", "namespace": "team"},
+        "spec": {"clusterSelector": {"matchLabels": {"serving": "vllm"}}, "addons": [VLLM_STACK]},
+    }
+    bundles = [placement("a-on-eu", "eu", "vllm"), placement("b-on-us", "us", "vllm"), fleet]
+    labels = {"team/eu": {"serving": "vllm", "region": "eu"}, "team/us": {"region": "us"}}
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == ["us-vllm-serving"]
+    # The same bundle, its selector edited in place: now it picks us, not eu.
+    fleet["spec"]["clusterSelector"]["matchLabels"] = {"region": "us"}
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == ["eu-vllm-serving"]
+    fleet["spec"]["clusterSelector"] = {
+        "matchExpressions": [{"key": "region", "operator": "In", "values": ["eu", "us"]}]
+    }
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == []
+    # One that no longer parses picks no cluster; mended, it picks them again.
+    fleet["spec"]["clusterSelector"]["matchExpressions"][0]["operator"] = "Near"
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == [
+        "eu-vllm-serving",
+        "us-vllm-serving",
+    ]
+    fleet["spec"]["clusterSelector"]["matchExpressions"][0]["operator"] = "In"
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == []
+    fleet["spec"]["clusterSelector"]["matchExpressions"][0]["values"].remove("us")
+    assert sorted(wanted_stacks("team", bundles, None, labels)) == ["us-vllm-serving"]
+    # A second bundle with a selector the first once had brings us its stack.
+    twin = {
+        "metadata": {"name": "fleet-us", "namespace": "team"},
+        "spec": {"clusterSelector": {"matchLabels": {"region": "us"}}, "addons": [VLLM_STACK]},
+    }
+    assert sorted(wanted_stacks("team", [*bundles, twin], None, labels)) == []
+
+
 def test_a_bundle_change_may_change_the_stacks_while_it_has_or_had_stack_charts() -> None:
     bringers = StackBringers()
     fleet = {"metadata": {"name": "fleet-vllm", "namespace": "team"}, "spec": {"addons": []}}
