@@ -10,7 +10,11 @@ holds, without the fixed costs (charts, modules, the management informers' own s
 largest holders are printed, and the whole difference by kind of holder (`HOLDERS`: the
 management informers' objects, connections and watch streams, the workload watches' kept
 objects, parsed models, discovery). VmRSS growth over the same window is printed beside it,
-which also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack).
+which also counts what tracemalloc cannot see (OpenSSL, C libraries, allocator slack), and
+that gap by allocator (`allocators`, per cluster as well): pymalloc's arenas with the free
+blocks and pools in them (``sys._debugmallocstats``), which a cold convergence's peak leaves
+behind and pymalloc returns only as whole arenas, and glibc's heap in use and free
+(``mallinfo2``), whose free pages `function.kube.heaptrim` hands back once requests pause.
 With ``--idle S`` the snapshot waits ``S`` seconds more, the fleet idle: past the request
 pools' keep-alive (`function.kube.aio.KEEPALIVE_SECONDS`, 15 s; aiohttp's own sweep of idle
 connections may take twice that), a settled cluster holds its watches and none of the
@@ -30,10 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import gc
 import json
 import os
 import pickle
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -96,14 +103,69 @@ def holder(traceback: tracemalloc.Traceback) -> str:
     return "other"
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+_PYMALLOC = {
+    "pymalloc arenas": r"(\d+) arenas \* \d+ bytes/arena\s+=\s+([\d,]+)",
+    "pymalloc free blocks": r"# bytes in available blocks\s+=\s+([\d,]+)",
+    "pymalloc free pools": r"\d+ unused pools \* \d+ bytes\s+=\s+([\d,]+)",
+}
+
+
+def allocators() -> dict[str, float]:
+    """KiB each allocator holds now: pymalloc's arenas and what in them is free (from
+    ``sys._debugmallocstats``, which writes to the C stderr), glibc's heap in use and free
+    (``mallinfo2``, glibc only) and VmRSS."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode()
+    for name, pattern in _PYMALLOC.items():
+        found = re.search(pattern, text)
+        out[name] = int(found.groups()[-1].replace(",", "")) / 1024 if found else 0.0
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = _Mallinfo2
+        info = mallinfo2()
+        out["glibc in use"] = (info.uordblks + info.hblkhd) / 1024
+        out["glibc free"] = info.fordblks / 1024
+    out["VmRSS"] = float(rss_kib())
+    return out
+
+
 async def settled_snapshot(
     emulator: EmulatorProcess, kubeconfig: dict[str, Any], cache: Path, frames: int, idle: float
-) -> tuple[tracemalloc.Snapshot, int]:
+) -> tuple[tracemalloc.Snapshot, int, dict[str, float]]:
     """Converge from cold with tracing on, resync, settle, stay idle ``idle`` seconds: the
-    snapshot and VmRSS growth."""
+    snapshot, VmRSS growth and `allocators` growth."""
     settings = Settings(chart_cache=cache, charts_root=ROOT, probe_address=None)
     bundles = int(emulator.call("bundles"))
     rss_before = rss_kib()
+    held_before = allocators()
     tracemalloc.start(frames)
     app = aifleet_app(kubeconfig, settings, "aiohttp")
     async with running(app):
@@ -115,8 +177,9 @@ async def settled_snapshot(
         gc.collect()
         snapshot = tracemalloc.take_snapshot()
         rss = rss_kib() - rss_before
+        held = {name: size - held_before.get(name, 0.0) for name, size in allocators().items()}
     tracemalloc.stop()
-    return snapshot, rss
+    return snapshot, rss, held
 
 
 def measure(clusters: int, frames: int, idle: float, out: Path) -> None:
@@ -124,11 +187,11 @@ def measure(clusters: int, frames: int, idle: float, out: Path) -> None:
     with EmulatorProcess() as emulator, tempfile.TemporaryDirectory() as cache:
         kubeconfig = emulator.call("setup", count=clusters)
         asyncio.run(emulator.wait_until("provisioned", clusters, within=PROVISION_TIMEOUT))
-        snapshot, rss = asyncio.run(
+        snapshot, rss, held = asyncio.run(
             settled_snapshot(emulator, kubeconfig, Path(cache), frames, idle)
         )
     snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
-    out.write_bytes(pickle.dumps((snapshot, rss)))
+    out.write_bytes(pickle.dumps((snapshot, rss, held)))
 
 
 def run_size(
@@ -146,8 +209,8 @@ def run_size(
         time.sleep(0.5)
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, command)
-    snapshot, rss = pickle.loads(out.read_bytes())
-    return (snapshot, rss), sockets
+    snapshot, rss, held = pickle.loads(out.read_bytes())
+    return (snapshot, rss, held), sockets
 
 
 def open_sockets(pid: int) -> int:
@@ -163,19 +226,20 @@ def open_sockets(pid: int) -> int:
     return count
 
 
-Measured = tuple[tracemalloc.Snapshot, int]
-"""A settled fleet's snapshot and VmRSS growth (KiB)."""
+Measured = tuple[tracemalloc.Snapshot, int, dict[str, float]]
+"""A settled fleet's snapshot, VmRSS growth and `allocators` growth (KiB)."""
 
 
 @dataclass
 class Side:
-    """One tree's per-cluster figures: heap and VmRSS (KiB), heap by kind of holder, and
-    the difference's statistics."""
+    """One tree's per-cluster figures: heap and VmRSS (KiB), heap by kind of holder, the
+    difference's statistics, and what each allocator holds (`allocators`)."""
 
     heap: float
     rss: float
     kinds: dict[str, float]
     stats: list[tracemalloc.StatisticDiff]
+    held: dict[str, float]
 
 
 def per_cluster(small: Measured, large: Measured, n: int) -> Side:
@@ -186,7 +250,8 @@ def per_cluster(small: Measured, large: Measured, n: int) -> Side:
         name = holder(stat.traceback)
         kinds[name] = kinds.get(name, 0.0) + stat.size_diff / 1024 / n
     heap = sum(s.size_diff for s in stats) / 1024 / n
-    return Side(heap, (large[1] - small[1]) / n, kinds, stats)
+    held = {name: (size - small[2].get(name, 0.0)) / n for name, size in large[2].items()}
+    return Side(heap, (large[1] - small[1]) / n, kinds, stats, held)
 
 
 def extract(ref: str, into: Path) -> Path:
@@ -242,6 +307,12 @@ def main() -> None:
     for kind in sorted(names, key=lambda k: -sides["this tree"].kinds.get(k, 0.0)):
         figures = "  ".join(f"{side.kinds.get(kind, 0.0):8.1f}" for side in sides.values())
         print(f"{figures}  {kind}")
+    print(
+        "\nBy allocator (KiB per cluster, tracemalloc's records in glibc's): " + " | ".join(sides)
+    )
+    for name in sides["this tree"].held:
+        figures = "  ".join(f"{side.held.get(name, 0.0):8.1f}" for side in sides.values())
+        print(f"{figures}  {name}")
     this = sides["this tree"]
     print(f"\nLargest holders per cluster (KiB, blocks), {args.frames} innermost frames:")
     for stat in sorted(this.stats, key=lambda s: -s.size_diff)[: args.top]:
@@ -251,6 +322,7 @@ def main() -> None:
         "heap_kib": this.heap,
         "rss_kib": this.rss,
         "by_kind": {kind: round(size, 1) for kind, size in this.kinds.items()},
+        "by_allocator": {name: round(size, 1) for name, size in this.held.items()},
         "sockets": sockets["this tree"],
     }
     if args.baseline:
@@ -259,6 +331,7 @@ def main() -> None:
             "heap_kib": base.heap,
             "rss_kib": base.rss,
             "by_kind": {kind: round(size, 1) for kind, size in base.kinds.items()},
+            "by_allocator": {name: round(size, 1) for name, size in base.held.items()},
             "sockets": sockets[f"baseline {args.baseline}"],
         }
         report["heap_ratio"] = round(this.heap / base.heap, 2)

@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 
 from function.errors import KubeError
 from function.kube.errors import error_from_status, unavailable
+from function.kube.heaptrim import heap
 from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode
 from function.model.objects import Object
 
@@ -139,7 +140,10 @@ class ApiAdapter(RestClient):
         await self._run(self._api.close)
 
     async def _request(self, request: Request) -> Object:
-        return await self._run(self._json, request)
+        try:
+            return await self._run(self._json, request)
+        finally:
+            heap.used()
 
     async def _lines(
         self, path: str, query: Query, timeout_seconds: int, *, what: str

@@ -11,19 +11,22 @@ connection of its own, outside the pool: a bare socket (`function.kube.sockets`)
 `function.kube.watchstream.WatchProtocol` on the loop's callbacks (TLS included), so a
 thousand idle watches cost sockets, not threads, tasks nor transports; a cluster reached
 through an HTTP proxy is watched through aiohttp's stream instead. Requests to one cluster
-pass a client-side token bucket (`TokenBucket`, client-go's ``QPS``/``Burst``). Failures are
-mapped by `function.kube.errors`.
+pass a client-side token bucket (`TokenBucket`, client-go's ``QPS``/``Burst``). Once the
+process's requests pause, the heap their bursts freed goes back to the system
+(`function.kube.heaptrim`). Failures are mapped by `function.kube.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ssl
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -34,6 +37,7 @@ from yarl import URL
 from function.errors import KubeError
 from function.kube.client import WatchHandle
 from function.kube.errors import error_from_status, unavailable
+from function.kube.heaptrim import heap
 from function.kube.rest import REQUEST_TIMEOUT, Query, Request, RestClient, decode, encode
 from function.kube.sockets import open_connection
 from function.kube.watchstream import LineSink, StreamError, WatchProtocol, watch_request
@@ -64,6 +68,8 @@ class TokenBucket:
     A request that finds no token reserves the next one and waits for it, so waiters are
     served in arrival order. ``qps <= 0`` disables the limit.
     """
+
+    __slots__ = ("_clock", "_last", "_tokens", "burst", "qps")
 
     def __init__(
         self, qps: float, burst: int, *, clock: Callable[[], float] = time.monotonic
@@ -108,9 +114,7 @@ class AioAdapter(RestClient):
         self._user_agent = user_agent
         self._base = configuration.host.rstrip("/")
         self._limiter = TokenBucket(qps, burst)
-        self._timeout = aiohttp.ClientTimeout(
-            sock_connect=request_timeout[0], sock_read=request_timeout[1]
-        )
+        self._timeout = _client_timeout(*request_timeout)
         self._connect_timeout = request_timeout[0]
         self._ssl = _ssl_context(configuration)
         self._static_auth = None if configuration.refresh_api_key_hook else _auth(configuration)
@@ -125,7 +129,8 @@ class AioAdapter(RestClient):
         """Requests (and proxied watches) under way on the session."""
         self._last_used = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] | None = None
+        """Sessions closing after going idle (None while there are none)."""
         split = urlsplit(self._base)
         self._tls = split.scheme == "https"
         self._address = (split.hostname or "", split.port or (443 if self._tls else 80))
@@ -275,6 +280,7 @@ class AioAdapter(RestClient):
         """A request ended: once none has run for the keep-alive, the session goes."""
         self._busy -= 1
         self._last_used = time.monotonic()
+        heap.used()
         if self._busy == 0 and self._idle_timer is None and self._session is not None:
             self._idle_timer = asyncio.get_running_loop().call_later(self._keepalive, self._idle)
 
@@ -288,8 +294,16 @@ class AioAdapter(RestClient):
             return
         session, self._session = self._session, None
         task = asyncio.get_running_loop().create_task(session.close())
+        if self._closing is None:
+            self._closing = set()
         self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        if self._closing is not None:
+            self._closing.discard(task)
+            if not self._closing:
+                self._closing = None
 
     def _url(self, path: str, query: Query | None) -> URL:
         text = self._base + path
@@ -365,14 +379,24 @@ def user_agent(identity: str) -> str:
     return f"{USER_AGENT} ({identity})" if identity else USER_AGENT
 
 
-def _extra(proxy: str | None, server_hostname: str | None) -> dict[str, Any]:
-    """What every request of a client passes to aiohttp besides its own arguments."""
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _extra(proxy: str | None, server_hostname: str | None) -> Mapping[str, Any]:
+    """What every request of a client passes to aiohttp besides its own arguments (most
+    clients: nothing, one mapping for all of them)."""
     extra: dict[str, Any] = {}
     if proxy:
         extra["proxy"] = proxy
     if server_hostname:
         extra["server_hostname"] = server_hostname
-    return extra
+    return extra or _NO_EXTRA
+
+
+@functools.cache
+def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """aiohttp's (immutable) timeouts, one for every client with the same ones."""
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read)
 
 
 def _auth(configuration: k8s.Configuration) -> dict[str, str]:

@@ -7,7 +7,10 @@ response on the event loop's callbacks instead: `data_received` parses the statu
 headers, then the body (chunked, as kube-apiserver sends a watch, or sized, or read to the
 close), splits it into JSON lines in a small bytearray (a line may span any number of reads and
 chunks) and hands each non-empty line to a `LineSink`. While it waits it holds the transport,
-its socket and a few integers; nothing of the last event.
+its socket and a few integers; nothing of the last event. A watch's deadline (the server
+should have ended it by then) is a number on it, checked with every other open watch's of
+the loop by one sweep a second (`_Deadlines`), not an asyncio timer of its own (a timer, its
+bound callback and its context copy are 270 bytes a watch).
 
 TLS is done here too, over memory buffers (`ssl.SSLObject`): asyncio's own TLS transport
 gives every connection a 256 KiB read buffer for as long as it is open, which for a fleet's
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import weakref
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -30,6 +34,9 @@ MAX_HEAD = 64 * 1024
 
 _TLS_READ = 64 * 1024
 """The most plaintext taken out of TLS at once."""
+
+SWEEP_SECONDS = 1.0
+"""How often the open watches' deadlines are checked: a watch ends at most this late."""
 
 _HEAD, _SIZE, _DATA, _TRAILER, _SIZED, _TO_CLOSE, _DONE = range(7)
 """Parser states: reading the head, a chunk-size line, chunk data, the trailer, a body of
@@ -81,6 +88,7 @@ class WatchProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_buffer",
+        "_deadline",
         "_error_body",
         "_headers",
         "_held",
@@ -91,7 +99,6 @@ class WatchProtocol(asyncio.Protocol):
         "_sink",
         "_state",
         "_status",
-        "_timer",
         "_tls",
         "_tls_in",
         "_tls_out",
@@ -115,7 +122,8 @@ class WatchProtocol(asyncio.Protocol):
         self._status = 0
         self._headers: dict[str, str] = {}
         self._error_body: bytearray | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        """When, on the loop's clock, the body should have ended; None: no deadline."""
         self._outcome: tuple[BaseException | None] | None = None
         """How the body ended, while no sink was attached to hear it."""
         self._tls: ssl.SSLObject | None = None
@@ -142,13 +150,14 @@ class WatchProtocol(asyncio.Protocol):
             self._finish(self._outcome[0])
         elif self._sink is not None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(deadline, self._timed_out)
+            self._deadline = loop.time() + deadline
+            _deadlines(loop).add(self)
 
     def cancel(self) -> None:
         """Stop reading: the sink hears nothing more."""
         self._sink = None
         self._state = _DONE
-        self._cancel_timer()
+        self._clear_deadline()
         if self._transport is not None:
             self._transport.abort()
             self._transport = None
@@ -391,25 +400,66 @@ class WatchProtocol(asyncio.Protocol):
         self._finish(exc)
 
     def _timed_out(self) -> None:
-        self._timer = None
+        self._deadline = None
         self._finish(TimeoutError("the watch did not end at its timeout"))
 
     def _finish(self, error: BaseException | None) -> None:
         sink, self._sink = self._sink, None
         self._state = _DONE
-        self._cancel_timer()
+        self._clear_deadline()
         self._drop_transport()
         if sink is not None:
             sink.end(error)
         elif self._outcome is None:
             self._outcome = (error,)
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _clear_deadline(self) -> None:
+        self._deadline = None  # the next sweep lets go of the watch
 
     def _drop_transport(self) -> None:
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
+
+
+class _Deadlines:
+    """The open watches of one loop that have a deadline, swept once every `SWEEP_SECONDS`
+    while there are any: one timer for a thousand watches instead of one each. A watch that
+    ended (its deadline cleared) is let go at the next sweep."""
+
+    __slots__ = ("_armed", "_watches")
+
+    def __init__(self) -> None:
+        self._watches: set[WatchProtocol] = set()
+        self._armed = False
+
+    def add(self, watch: WatchProtocol) -> None:
+        self._watches.add(watch)
+        if not self._armed:
+            self._armed = True
+            asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        done = [w for w in self._watches if w._deadline is None or w._deadline <= now]
+        self._watches.difference_update(done)
+        for watch in done:
+            if watch._deadline is not None:
+                watch._timed_out()
+        self._armed = bool(self._watches)
+        if self._armed:
+            loop.call_later(SWEEP_SECONDS, self._sweep)
+
+
+_sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+"""Each running loop's deadlines (they hold no reference to their loop: it goes when done)."""
+
+
+def _deadlines(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    found = _sweeps.get(loop)
+    if found is None:
+        found = _sweeps[loop] = _Deadlines()
+    return found

@@ -22,8 +22,9 @@ from function.errors import GoneError, UnavailableError
 from function.kube.adapter import configuration_from_kubeconfig
 from function.kube.aio import AioAdapter
 from function.kube.client import EventType, WatchEvent
-from function.kube.watchstream import StreamError, WatchProtocol
+from function.kube.watchstream import SWEEP_SECONDS, StreamError, WatchProtocol
 from function.testing import EmulatedCluster, Fleet
+from tests.reconciler.harness import eventually
 
 EVENTS = [
     {"type": "ADDED", "object": {"metadata": {"name": "a"}, "data": {"k": "x" * 40}}},
@@ -128,6 +129,28 @@ async def test_a_body_cut_short_is_an_error_and_an_error_status_carries_its_body
     refused.data_received(status)
     answer, body = head.result()
     assert (answer.status, json.loads(body)["reason"]) == (410, "Expired")
+
+
+async def test_a_watch_the_server_never_ends_times_out_at_its_deadline_and_no_other() -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    stuck, ended, later = WatchProtocol(b""), WatchProtocol(b""), WatchProtocol(b"")
+    sinks = {name: Sink() for name in ("stuck", "ended", "later")}
+    for protocol in (stuck, ended, later):
+        protocol.data_received(head)
+    stuck.attach(sinks["stuck"], 0.2)
+    ended.attach(sinks["ended"], 0.2)
+    later.attach(sinks["later"], 60)
+    ended.data_received(b"0\r\n\r\n")  # the server ends this one in time
+    started = asyncio.get_running_loop().time()
+    await eventually(lambda: bool(sinks["stuck"].ends), within=5, what="the timeout")
+    waited = asyncio.get_running_loop().time() - started
+    assert len(sinks["stuck"].ends) == 1 and isinstance(sinks["stuck"].ends[0], TimeoutError)
+    assert 0.1 < waited < 0.2 + 2 * SWEEP_SECONDS
+    assert sinks["ended"].ends == [None]  # ended once, cleanly: no timeout after it
+    assert sinks["later"].ends == []
+    stuck.data_received(b"5\r\nhello\r\n")  # after the end: nothing more
+    assert sinks["stuck"].lines == []
+    later.cancel()
 
 
 # --- over a real connection ---------------------------------------------------------------
