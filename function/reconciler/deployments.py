@@ -69,8 +69,9 @@ from function.reconciler.placementbundles import PlacementBundles
 from function.reconciler.provisioning import CAPI_CLUSTER, FIELD_MANAGER, Provisioner
 from function.reconciler.queue import WorkQueue
 from function.reconciler.readiness import cluster_readiness
-from function.reconciler.servingstack import BUNDLE, STACK_LABEL
+from function.reconciler.servingstack import STACK_LABEL
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.targets import BUNDLE
 from function.reconciler.trafficwatch import TrafficWatches
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ from function.placement.decide import Decision
 from function.placement.delivery import DEPLOYMENT_LABEL, placement_bundle
 from function.reconciler.instances import same_bundle
 from function.reconciler.keys import TriggerKey
-from function.reconciler.servingstack import BUNDLE, RUNTIME_LABEL, ServingStacks, delete_bundle
+from function.reconciler.servingstack import RUNTIME_LABEL, ServingStacks, delete_bundle
 from function.reconciler.store import Store
+from function.reconciler.targets import BUNDLE
 
 log = logging.getLogger(__name__)
 

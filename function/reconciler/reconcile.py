@@ -31,7 +31,6 @@ from function.errors import NotFoundError, SpecError, UnavailableError
 from function.kube.client import KubeClient, PatchType
 from function.model.bundle import (
     API_VERSION,
-    GROUP,
     KIND,
     AddonBundleSpec,
     StopMatchingBehavior,
@@ -52,11 +51,10 @@ from function.reconciler.shardstatus import ShardStatus, ShardView
 from function.reconciler.status import all_failed, cluster_ref, entry_for
 from function.reconciler.statuswrite import StatusWriter, splits, stamped
 from function.reconciler.store import GroupKind, ObjectId, Store
-from function.reconciler.targets import CAPI_CLUSTER, EnsureInformer, TargetIndex, Targets
+from function.reconciler.targets import BUNDLE, CAPI_CLUSTER, EnsureInformer, TargetIndex, Targets
 
 log = logging.getLogger(__name__)
 
-BUNDLE = GroupKind(GROUP, KIND)
 FINALIZER = "addons.aifleet.io/cleanup"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 

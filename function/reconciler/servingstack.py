@@ -33,8 +33,8 @@ from function.model.xr import Runtime
 from function.placement.delivery import DEPLOYMENT_LABEL, stack_addons
 from function.placement.ledger import helm_charts, stack_charts, stack_provided, stack_sources
 from function.reconciler.instances import same_bundle
-from function.reconciler.store import GroupKind, Store
-from function.reconciler.targets import CAPI_CLUSTER
+from function.reconciler.store import Store
+from function.reconciler.targets import BUNDLE, CAPI_CLUSTER
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ STACK_LABEL = "aifleet.io/serving-stack"
 """On a serving-stack bundle: the runtime whose stack it brings."""
 RUNTIME_LABEL = "aifleet.io/runtime"
 """On a placement bundle: the runtime of its model."""
-BUNDLE = GroupKind(bundle_model.GROUP, bundle_model.KIND)
 STACK_CHARTS = frozenset(c for runtime in SERVING for c in stack_charts(runtime))
 """The charts of every serving stack: a bundle with one of them may bring a stack."""
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from function.model.bundle import GROUP as BUNDLE_GROUP
+from function.model.bundle import KIND as BUNDLE_KIND
 from function.model.bundle import AddonBundleSpec
 from function.model.clusters import CLOUD_CLUSTER_KINDS
 from function.model.objects import meta
@@ -22,6 +24,8 @@ from function.reconciler.keys import BundleKey
 from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.store import GroupKind, ObjectId, Store
 
+BUNDLE = GroupKind(BUNDLE_GROUP, BUNDLE_KIND)
+"""AddonBundles, across their versions: the one constant every reader of the store keys them by."""
 CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
 SELECTABLE = (CAPI_CLUSTER, *(GroupKind.of(v, k) for v, k in CLOUD_CLUSTER_KINDS))
 """Cluster kinds a ``clusterSelector`` picks from: Cluster API's and the cloud families'."""

@@ -61,8 +61,8 @@ from function.reconciler.instances import (
 from function.reconciler.keys import DONE, Result, TriggerKey, work
 from function.reconciler.notify import Notice, Notifier
 from function.reconciler.queue import WorkQueue
-from function.reconciler.readiness import CAPI_GROUP
 from function.reconciler.store import GroupKind, ObjectId, Store
+from function.reconciler.targets import BUNDLE, CAPI_CLUSTER
 from function.reconciler.triggermemory import StoppedError, TriggerMemory, evaluate
 from function.reconciler.triggerplan import (
     ResourceKey,
@@ -87,8 +87,6 @@ GROUP = "addons.aifleet.io"
 TRIGGER_API_VERSION = f"{GROUP}/v1alpha1"
 TRIGGER = GroupKind(GROUP, EVENT_TRIGGER_KIND)
 SOURCE = GroupKind(GROUP, EVENT_SOURCE_KIND)
-BUNDLE = GroupKind(GROUP, BUNDLE_KIND)
-CAPI_CLUSTER = GroupKind(CAPI_GROUP, "Cluster")
 
 
 class TriggerController:

@@ -23,9 +23,8 @@ from function.reconciler.app import ReconcilerApp, Settings, utc_now
 from function.reconciler.deployments import DEPLOYMENT
 from function.reconciler.inputs import SECRET
 from function.reconciler.provisioning import XR
-from function.reconciler.reconcile import BUNDLE
 from function.reconciler.store import slim
-from function.reconciler.targets import CAPI_CLUSTER
+from function.reconciler.targets import BUNDLE, CAPI_CLUSTER
 from function.reconciler.timing import Timing
 from function.reconciler.triggers import SOURCE, TRIGGER
 from function.testing import EmulatedCluster, Fleet, install_capi_crds, workload_cluster_name

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from function.reconciler.keys import BundleKey, StatusKey, TargetKey, requeue
-from function.reconciler.reconcile import BUNDLE
 from function.reconciler.store import ObjectId
-from function.reconciler.targets import CAPI_CLUSTER
+from function.reconciler.targets import BUNDLE, CAPI_CLUSTER
 from tests.reconciler.harness import (
     BUNDLE_API,
     CAPI,

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from function.model.objects import meta
-from function.reconciler.triggers import BUNDLE as TRIGGER_BUNDLE
+from function.reconciler.targets import BUNDLE as TRIGGER_BUNDLE
 from tests.reconciler.harness import (
     BUNDLE_API,
     NAMESPACE,
