@@ -180,7 +180,7 @@ class Converger:
         memory = self.memory.of(key)
         target = TargetPass(bundle, spec, client, context, before, self._clock(), key, memory)
         drifting = spec.policy.watches_drift
-        target.check_drift = drifting and self._healer.due(memory)
+        target.check_drift = drifting and self._healer.due(key, memory)
         addons: dict[str, AddonStatus] = {}
         again: list[float | None] = []
         try:
@@ -217,7 +217,7 @@ class Converger:
         status = cluster_status(
             ref, spec, addons, drift_after(previous, target.repaired, target.now)
         )
-        requeue = soonest(*again, self._timing.drift if drifting else None)
+        requeue = soonest(*again, self._healer.wait(memory) if drifting else None)
         return status, Result(requeue_after=requeue)
 
     def _unreachable(

@@ -5,6 +5,12 @@ check — at once when a watched object of it moved (`suspect`, from `driftwatch
 at most once per period, the safety net — and re-applies drifted objects with force, taking
 back fields another manager changed. When a target was checked and when drift was seen are
 kept in the target's record (`function.reconciler.memory`), timed on the clock handed in.
+
+A process that starts over a settled fleet knows of no check: each target's first one falls
+at its own place in the period (`spread`, fixed by its key), so a restart does not read every
+target's objects at once, and the checks that follow stay spread. Every target is still
+checked within one period of the restart: drift made while no reconciler ran is repaired by
+then (drift the watches see is repaired at once, as ever).
 What an add-on applied is not kept per target: a check asks for the add-on's objects again,
 which the render cache (`function.reconciler.rendercache`) answers without rendering for
 every cluster of a class, so an idle cluster costs no copy of its objects.
@@ -12,6 +18,7 @@ every cluster of a class, so an idle cluster costs no copy of its objects.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +34,10 @@ from function.reconciler.keys import TargetKey
 from function.reconciler.memory import Memory, Remembered
 
 log = logging.getLogger(__name__)
+
+_EARLY = 0.9
+"""A target is due once this share of the period has passed since its last check (a resync
+a little early does the check rather than leave it to a requeue of its own)."""
 
 Render = Callable[[], Awaitable[list[Object]]]
 
@@ -44,13 +55,22 @@ class Healer:
         self.restored: list[float] = []
         """Seconds from detection to repair, per repaired target (the latest 10 000)."""
 
-    def due(self, target: Remembered) -> bool:
-        """Whether ``target`` is to be checked now (and note that it is)."""
+    def due(self, key: TargetKey, target: Remembered) -> bool:
+        """Whether ``target`` is to be checked now (and note that it is). One not checked
+        in this process yet is first placed in the period by its key (`spread`)."""
         now = self._clock()
-        if now - target.checked < self._period * 0.9:
+        if target.checked is None:
+            target.checked = now - _EARLY * self._period * (1.0 - spread(key))
+        if now - target.checked < _EARLY * self._period:
             return False
         target.checked = now
         return True
+
+    def wait(self, target: Remembered) -> float:
+        """Seconds until ``target``'s next check is due by the period (after `due`)."""
+        now = self._clock()
+        checked = now if target.checked is None else target.checked
+        return max(0.0, checked + self._period - now)
 
     def applied(self, target: Remembered) -> None:
         """``target`` was just written to: its next check is a period from now (objects
@@ -109,3 +129,10 @@ class Healer:
                 await apply_object(client, obj, force=True)
                 repaired += 1
         return repaired
+
+
+def spread(key: TargetKey) -> float:
+    """Where in the drift period ``key``'s first check in a process falls: a fraction in
+    [0, 1), the same in every process and evenly spread over a fleet's targets (pure)."""
+    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from math import inf
 
 from function.errors import SpecError
 from function.model.bundle import AddonBundleSpec
@@ -83,8 +82,9 @@ class Remembered:
     """All that is kept of one target between reconciles."""
 
     converged: Converged | None = None
-    checked: float = -inf
-    """When its last drift check was (or its last write; the healer's monotonic clock)."""
+    checked: float | None = None
+    """When its last drift check was (or its last write; the healer's monotonic clock); None
+    until the healer first looks at it in this process and places its first check."""
     detected: float | None = None
     """When a watch saw it drift, until it is checked."""
     waiting: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
