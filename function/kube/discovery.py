@@ -6,7 +6,8 @@ Paths are built from ``(apiVersion, kind)`` the way kube-apiserver lays them out
 registered since). `Discovery.capabilities` reads ``/version`` and every served group-version
 for Helm's ``.Capabilities``, at most once a ``CAPABILITIES_TTL``. Parsing is pure; the fetch is
 injected by the transport (`function.kube.rest`). Clusters that serve the same resource list
-share its parsed kinds (`shared_resource_list`).
+share its parsed kinds (`shared_resource_list`), and callers that ask for a group-version
+while it is being fetched share that one request.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class Discovery:
         self._kinds: dict[str, dict[str, ResourceInfo]] = {}
         self._monotonic = monotonic
         self._capabilities: tuple[float, Capabilities] | None = None
+        self._loading: dict[str, asyncio.Future[dict[str, ResourceInfo]]] = {}
+        """Group-versions being fetched: callers that ask meanwhile share the one request."""
 
     def cached(self, api_version: str, kind: str) -> ResourceInfo | None:
         """The known `ResourceInfo` of ``kind``, without asking the server."""
@@ -131,6 +134,23 @@ class Discovery:
         return found
 
     async def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
+        """The kinds of ``api_version``, fetched anew, or by the fetch already under way: a
+        cluster's watches and targets start together and ask for the same group-versions.
+        One caller's cancellation leaves the fetch to the others (`asyncio.shield`)."""
+        loading = self._loading.get(api_version)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(api_version))
+            self._loading[api_version] = loading
+            loading.add_done_callback(lambda done: self._loaded(api_version, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, api_version: str, done: asyncio.Future[dict[str, ResourceInfo]]) -> None:
+        if self._loading.get(api_version) is done:
+            del self._loading[api_version]
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have been cancelled meanwhile
+
+    async def _load(self, api_version: str) -> dict[str, ResourceInfo]:
         doc = await self._fetch(group_version_path(api_version))
         kinds = shared_resource_list(api_version, doc)
         self._kinds[api_version] = kinds

@@ -437,6 +437,31 @@ async def test_clusters_serving_the_same_kinds_share_their_parsed_discovery() ->
             await client.close()
 
 
+async def test_callers_asking_for_one_group_version_at_once_share_its_discovery_request(
+    cluster: EmulatedCluster,
+) -> None:
+    cluster.apply(WIDGETS, field_manager="test")
+    client = AioAdapter(configuration_from_kubeconfig(cluster.kubeconfig()))
+    since = cluster.requests.mark()
+    kinds = ["Deployment", "StatefulSet", "DaemonSet", "Deployment"] * 4
+    found = await asyncio.gather(*(client.resource_info("apps/v1", k) for k in kinds))
+    assert [f.kind for f in found] == kinds
+    assert cluster.requests.count(since=since) == 1  # one GET /apis/apps/v1 for all sixteen
+    # one caller cancelled leaves the shared fetch to the others
+    since = cluster.requests.mark()
+    first = asyncio.ensure_future(client.resource_info("example.com/v1", "Widget"))
+    second = asyncio.ensure_future(client.resource_info("example.com/v1", "Widget"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await second).plural == "widgets"
+    assert first.cancelled() and cluster.requests.count(since=since) == 1
+    # a kind it does not serve is still looked for anew, then refused
+    with pytest.raises(NotFoundError):
+        await client.resource_info("apps/v1", "Gadget")
+    assert cluster.requests.count(since=since) == 2
+    await client.close()
+
+
 async def test_requests_reuse_connections_and_an_idle_client_lets_them_go(
     cluster: EmulatedCluster,
 ) -> None:
