@@ -279,11 +279,16 @@ async def run_baseline(
 
 
 async def settle(app: ReconcilerApp) -> float:
-    """Wait until the queue stayed idle for `QUIET_SECONDS`; return when it was last busy."""
+    """Wait until the queue stayed idle, and every drift watch synced, for `QUIET_SECONDS`;
+    return when it was last busy (a restart has settled once its watches listed again, too).
+    The watches are looked at every tenth time: over 9,000 of them a look is not free."""
     busy_at = time.perf_counter()
+    looks = 0
     while time.perf_counter() - busy_at < QUIET_SECONDS:
-        if len(app.queue) or app.queue.processing:
+        unsynced = looks % 10 == 0 and not app.converger.drift.synced()
+        if len(app.queue) or app.queue.processing or unsynced:
             busy_at = time.perf_counter()
+        looks += 1
         await asyncio.sleep(0.01)
     return busy_at
 

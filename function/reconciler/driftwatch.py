@@ -121,6 +121,11 @@ class DriftWatch:
         """The running watches, sorted."""
         return self._watches.active()
 
+    def synced(self) -> bool:
+        """Whether every running watch has listed its kind at least once (after a restart:
+        whether the drift watches have caught up with what is applied)."""
+        return self._watches.synced()
+
     async def close(self) -> None:
         """Stop every watch."""
         self._wanted.clear()

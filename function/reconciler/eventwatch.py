@@ -379,6 +379,10 @@ class EventWatches(Generic[K]):
         """The running watches, sorted."""
         return sorted(self._watches)
 
+    def synced(self) -> bool:
+        """Whether every running watch has listed its kind at least once."""
+        return all(watch.view.synced for watch in self._watches.values())
+
     def owners(self, cluster: ObjectId) -> list[str]:
         """The owners that want some kind of ``cluster``."""
         return sorted(

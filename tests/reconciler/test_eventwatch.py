@@ -41,6 +41,7 @@ async def test_one_watch_per_kind_and_cluster_shared_started_and_stopped_by_its_
             watches.want("t1", {cms})
             watches.want("t2", {cms, deployments})
             assert watches.active() == sorted([cms, deployments])
+            assert not watches.synced()  # nothing listed yet
             view = watches.view(cms)
             assert view is not None
             await eventually(lambda: view.synced, within=5, what="the first list")
@@ -48,6 +49,7 @@ async def test_one_watch_per_kind_and_cluster_shared_started_and_stopped_by_its_
             deployments_view = watches.view(deployments)
             assert deployments_view is not None
             await eventually(lambda: deployments_view.synced, within=5, what="apps/v1 listed")
+            assert watches.synced()
 
             cluster.create(config_map("b", "2"))
             await eventually(lambda: len(view.objects) == 2, within=5, what="b seen")
