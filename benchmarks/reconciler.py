@@ -132,7 +132,9 @@ class Meter:
         self._emulator_cpu = 0.0
 
     async def begin(self) -> None:
-        """Mark the logs and start the stopwatch."""
+        """Freeze the emulator's settled heap (`_Fleet.freeze`), mark the logs and start the
+        stopwatch."""
+        await asyncio.to_thread(self.emulator.call, "freeze")
         self._marks = await asyncio.to_thread(self.emulator.call, "mark")
         self._emulator_cpu = await asyncio.to_thread(self.emulator.call, "cpu_seconds")
         self.watch.start()
