@@ -13,7 +13,9 @@ the heap held 13 MiB free among 27 MiB in use, and one trim lowered VmRSS by 9.6
 heap once, then waits for requests again. A trim walks the heap (milliseconds for tens of MiB,
 with the allocator locked), so trims are also spaced so that their own time stays under
 `DUTY` of the wall clock. Where the C library is not glibc (musl, macOS, Windows) there is no
-``malloc_trim`` and `HeapTrim` does nothing.
+``malloc_trim`` and `HeapTrim` trims nothing. Other upkeep that should wait for a pause
+(`function.reconciler.collector`) asks to run at the same quiet moments (`at_quiet`), before
+the trim, so that what it frees is returned with the rest.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class HeapTrim:
         self._not_before = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._chores: list[Callable[[], object]] = []
         self.trims = 0
         """Trims so far."""
         self.released_kib = 0
@@ -92,9 +95,13 @@ class HeapTrim:
         """Whether there is a heap to trim (glibc)."""
         return self._release is not None
 
+    def at_quiet(self, chore: Callable[[], object]) -> None:
+        """Run ``chore`` too at every quiet moment, before the trim (it keeps its own pace)."""
+        self._chores.append(chore)
+
     def used(self) -> None:
         """A request ended (on the running loop): trim once requests have paused."""
-        if self._release is None:
+        if self._release is None and not self._chores:
             return
         self._last_used = self._clock()
         loop = asyncio.get_running_loop()
@@ -110,16 +117,22 @@ class HeapTrim:
             self._timer = None
 
     def _due(self) -> None:
-        assert self._loop is not None and self._release is not None
+        assert self._loop is not None
         now = self._clock()
         wait = max(self._last_used + self._quiet, self._not_before) - now
         if wait > 0:  # a request since, or the last trim too recent
             self._timer = self._loop.call_later(wait, self._due)
             return
         self._timer = None
+        for chore in self._chores:
+            chore()
+        if self._release is not None:
+            self._trim(self._release)
+
+    def _trim(self, release: Callable[[], object]) -> None:
         before = resident_kib()
         started = time.perf_counter()
-        self._release()
+        release()
         took = time.perf_counter() - started
         released = max(0, before - resident_kib())
         self._not_before = self._clock() + took / self._duty

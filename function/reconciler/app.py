@@ -43,6 +43,7 @@ from function.model.input import FunctionInput
 from function.model.objects import Object, meta
 from function.placement.provision import XR_API_VERSION, XR_KIND
 from function.reconciler.charts import ChartFetcher
+from function.reconciler.collector import frozen
 from function.reconciler.converge import Converger
 from function.reconciler.deployments import DeploymentController
 from function.reconciler.events import EventRecorder
@@ -98,6 +99,10 @@ class Settings:
     """The Input placement takes its chart sources and GPU cost table from."""
     secret_scope: SecretScope = field(default_factory=SecretScope)
     """Where Secrets are watched and read (``--secret-namespaces``; default: everywhere)."""
+    freeze_heap: bool = False
+    """Freeze the heap out of garbage collection once the informers synced, and collect it
+    whole only at quiet moments (`function.reconciler.collector`). The command does; a process
+    that embeds the app beside other work chooses."""
 
 
 def utc_now() -> str:
@@ -211,6 +216,8 @@ class ReconcilerApp:
             if self.shards is not None:
                 await self.shards.step(self._shards_changed)
                 self._spawn(self.shards.run(self._shards_changed))
+            if self.settings.freeze_heap:
+                frozen.settle()
             self.ready.set()
             for worker in range(self.settings.workers):
                 self._spawn(self._worker(worker))
@@ -383,6 +390,8 @@ class ReconcilerApp:
         return task
 
     async def _shutdown(self, runner: web.AppRunner | None) -> None:
+        if self.settings.freeze_heap:
+            frozen.thaw()  # what this app held is collected as any garbage again
         self.queue.shutdown()
         await self.triggers.close(flush=self.elector is None or self.elector.is_leader)
         await self.converger.drift.close()

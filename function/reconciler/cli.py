@@ -187,6 +187,7 @@ def reconcile(
         ),
         secret_scope=SecretScope.of(secret_namespaces or None),
         placement=placement_settings(placement_input, gpu_costs),
+        freeze_heap=True,
     )
     try:
         credentials = locate(kubeconfig, context=kube_context)
