@@ -10,8 +10,9 @@ each with the emulator in a child process of its own:
 * ``aifleet``  — `ReconcilerApp` with its production settings (16 workers, 2 render threads,
   requeue after 2 s while waiting for health, 10 s while waiting for GPUs, the event-loop
   transport `function.kube.aio`; ``--transport threads``: the `kubernetes` client's urllib3
-  transport on threads, `function.kube.adapter`, for comparison), its heap frozen out of
-  garbage collection once its informers synced (`function.reconciler.collector`).
+  transport on threads, `function.kube.adapter`, for comparison), its young garbage
+  collections spaced out and its heap frozen out of garbage collection once its informers
+  synced (`function.reconciler.collector`).
 * ``baseline`` — `benchmarks._baseline.NaiveApplier`: renders and server-side applies every
   object of every add-on on every pass, without hashes or health gates (ClusterResourceSet's
   ``Reconcile``, a ``helm upgrade`` loop), with the same render code, adapter and concurrency.

@@ -100,9 +100,10 @@ class Settings:
     secret_scope: SecretScope = field(default_factory=SecretScope)
     """Where Secrets are watched and read (``--secret-namespaces``; default: everywhere)."""
     freeze_heap: bool = False
-    """Freeze the heap out of garbage collection once the informers synced, and collect it
-    whole only at quiet moments (`function.reconciler.collector`). The command does; a process
-    that embeds the app beside other work chooses."""
+    """Space young garbage collections out while the app runs, freeze the heap out of garbage
+    collection once the informers synced, and collect it whole only at quiet moments
+    (`function.reconciler.collector`). The command does; a process that embeds the app beside
+    other work chooses."""
 
 
 def utc_now() -> str:
@@ -209,6 +210,8 @@ class ReconcilerApp:
     async def run(self) -> None:
         """Run until cancelled (or until leadership is lost)."""
         runner = await self._serve_probes()
+        if self.settings.freeze_heap:
+            frozen.begin()
         try:
             if self.elector is not None:
                 await self.elector.acquire()

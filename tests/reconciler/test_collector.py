@@ -1,6 +1,7 @@
 """`FrozenHeap`: a settled heap is frozen out of garbage collection, a cycle among frozen
-objects is still collected at the next quiet moment that is due, and the app freezes once its
-informers synced and thaws when it stops."""
+objects is still collected at the next quiet moment that is due, young collections are spaced
+out from `begin` until `thaw`, and the app begins and freezes once its informers synced, and
+thaws when it stops."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from function.kube.heaptrim import HeapTrim
-from function.reconciler.collector import FrozenHeap, frozen
+from function.reconciler.collector import YOUNG_THRESHOLD, FrozenHeap, frozen
 from tests.reconciler.harness import (
     bundle,
     capi_cluster,
@@ -113,6 +114,25 @@ def test_nothing_is_frozen_before_settle_or_after_thaw() -> None:
     assert heap.quiet() is None
 
 
+def test_young_collections_are_spaced_out_from_begin_until_thaw() -> None:
+    before = gc.get_threshold()
+    heap = FrozenHeap(young=5000)
+    try:
+        heap.begin()
+        assert gc.get_threshold() == (5000, *before[1:])
+        heap.begin()  # once begun, what thaw restores stays the first
+        heap.settle()  # a full collection: the young count starts at 0
+        young = [Node() for _ in range(1000)]  # fewer allocations than the threshold
+        assert gc.get_count()[0] >= len(young)  # no young collection since (700 would have)
+        garbage, node = cycle()
+        del garbage
+        gc.collect()
+        assert node() is None  # a collection still frees young cycles
+    finally:
+        heap.thaw()
+    assert gc.get_threshold() == before
+
+
 async def test_the_quiet_moments_of_requests_run_the_refreeze() -> None:
     clock = Clock()
     heap = FrozenHeap(every=60.0, clock=clock)
@@ -132,8 +152,10 @@ async def test_the_quiet_moments_of_requests_run_the_refreeze() -> None:
 async def test_the_app_freezes_once_its_informers_synced_and_converges_as_before(
     tmp_path: Path,
 ) -> None:
+    before = gc.get_threshold()
     async with running(tmp_path, freeze_heap=True) as h:
         assert frozen.settled and gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
         store = h.app.store if h.app is not None else None
         assert store is not None and gc.is_tracked(store)
         h.mgmt.apply(capi_cluster("c1"), field_manager="test")
@@ -142,8 +164,11 @@ async def test_the_app_freezes_once_its_informers_synced_and_converges_as_before
         assert h.workload("c1").get("v1", "ConfigMap", "a", "apps")["data"]["value"] == "v1"
         await h.stop()
         assert not frozen.settled and gc.get_freeze_count() == 0  # stopped: thawed
+        assert gc.get_threshold() == before
 
 
 async def test_without_the_setting_nothing_is_frozen(tmp_path: Path) -> None:
+    before = gc.get_threshold()
     async with running(tmp_path):
         assert not frozen.settled and gc.get_freeze_count() == 0
+        assert gc.get_threshold() == before
