@@ -24,7 +24,8 @@ and 16-18 full ones that traversed the state the workers built after the freeze 
 before a collection looks at them and fewer survive into the older generations: 18 young
 collections, at most two middle ones and one full one (1.0 s), and the restart took 9.3-11 s
 of CPU instead of 13-15.5 (`benchmarks/reconciler.py`). Cyclic garbage waits longer to be
-freed, never more than that many allocations.
+freed, never more than that many allocations, and no longer than the next quiet moment:
+there the young generations are collected, so an idle process does not keep them.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class FrozenHeap:
         self._young = young
         self._thresholds: tuple[int, int, int] | None = None
         """The collector's thresholds before `begin` (None: not begun)."""
+        self._young_next = 0.0
+        """When a quiet moment may collect the young generations again."""
         self._duty = duty
         self._clock = clock
         self._next: float | None = None
@@ -105,10 +108,17 @@ class FrozenHeap:
         return done
 
     def quiet(self) -> Freeze | None:
-        """A quiet moment: refreeze if one is due (see `refreeze`), else nothing."""
-        if self._next is None or self._clock() < self._next:
-            return None
-        return self.refreeze()
+        """A quiet moment: refreeze if one is due (see `refreeze`). Else, once begun, collect
+        the young generations (within ``duty`` of the wall clock): a process gone idle would
+        otherwise hold up to ``young`` allocations of cyclic garbage until its next burst."""
+        now = self._clock()
+        if self._next is not None and now >= self._next:
+            return self.refreeze()
+        if self._thresholds is not None and now >= self._young_next:
+            started = time.perf_counter()
+            gc.collect(1)
+            self._young_next = now + (time.perf_counter() - started) / self._duty
+        return None
 
     def refreeze(self) -> Freeze:
         """Unfreeze, collect everything (cycles among frozen objects too), freeze again."""

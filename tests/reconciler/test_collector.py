@@ -133,6 +133,28 @@ def test_young_collections_are_spaced_out_from_begin_until_thaw() -> None:
     assert gc.get_threshold() == before
 
 
+def test_a_quiet_moment_collects_the_young_cycles_a_wide_threshold_left() -> None:
+    clock = Clock()
+    heap = FrozenHeap(every=60.0, duty=0.01, young=50_000, clock=clock)
+    try:
+        heap.begin()
+        heap.settle()
+        garbage, node = cycle()
+        del garbage
+        assert node() is not None  # young, and no young collection due for a long while
+        assert heap.quiet() is None  # no refreeze due, but the young generations collected
+        assert node() is None
+        garbage, node = cycle()
+        del garbage
+        heap.quiet()  # at once: the next young collection waits its own cost over the duty
+        assert node() is not None
+        clock.now = 59.0
+        heap.quiet()
+        assert node() is None and heap.refreezes == 0
+    finally:
+        heap.thaw()
+
+
 async def test_the_quiet_moments_of_requests_run_the_refreeze() -> None:
     clock = Clock()
     heap = FrozenHeap(every=60.0, clock=clock)
