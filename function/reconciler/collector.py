@@ -89,12 +89,12 @@ class FrozenHeap:
         """Whether the heap has been frozen (`settle`)."""
         return self._next is not None
 
-    def begin(self) -> None:
+    def begin(self, young: int | None = None) -> None:
         """The app starts its work: young collections are spaced out (``young``
-        allocations apart) until `thaw`."""
+        allocations apart, the heap's own figure without it) until `thaw`."""
         if self._thresholds is None:
             self._thresholds = gc.get_threshold()
-            gc.set_threshold(self._young, *self._thresholds[1:])
+            gc.set_threshold(young or self._young, *self._thresholds[1:])
 
     def settle(self) -> Freeze:
         """Collect and freeze what the process holds now (its informers have synced)."""

@@ -11,10 +11,12 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 from function.kube.heaptrim import HeapTrim
 from function.reconciler.collector import YOUNG_THRESHOLD, FrozenHeap, frozen
+from tests.install.test_commands import dry_parse
 from tests.reconciler.harness import (
     bundle,
     capi_cluster,
@@ -187,6 +189,22 @@ async def test_the_app_freezes_once_its_informers_synced_and_converges_as_before
         await h.stop()
         assert not frozen.settled and gc.get_freeze_count() == 0  # stopped: thawed
         assert gc.get_threshold() == before
+
+
+async def test_the_app_spaces_young_collections_as_its_setting_says(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    async with running(tmp_path, freeze_heap=True, gc_young_threshold=700) as h:
+        assert gc.get_threshold() == (700, *before[1:])
+        await h.stop()
+    assert gc.get_threshold() == before
+
+
+def test_the_command_takes_the_young_threshold_and_refuses_none() -> None:
+    assert dry_parse(["reconcile"])[1].params["gc_young_threshold"] == YOUNG_THRESHOLD
+    name, ctx = dry_parse(["reconcile", "--gc-young-threshold", "700"])
+    assert (name, ctx.params["gc_young_threshold"]) == ("reconcile", 700)
+    with pytest.raises(click.BadParameter, match="0 is not in the range x>=1"):
+        dry_parse(["reconcile", "--gc-young-threshold", "0"])
 
 
 async def test_without_the_setting_nothing_is_frozen(tmp_path: Path) -> None:
